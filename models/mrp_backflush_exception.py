@@ -1,0 +1,256 @@
+# Copyright 2026 mrp_backflush authors
+# License LGPL-3.0 or later (https://www.gnu.org/licenses/lgpl).
+import logging
+from collections import defaultdict
+
+from psycopg2 import errors
+
+from odoo import _, api, fields, models
+from odoo.exceptions import UserError
+from odoo.tools import float_is_zero
+
+from .. import planning
+
+_logger = logging.getLogger(__name__)
+
+
+class MrpBackflushException(models.Model):
+    _name = "mrp.backflush.exception"
+    _description = "Deferred Backflush Shortage"
+    _inherit = ["mail.thread"]
+    _order = "state, date desc, id desc"
+    _check_company_auto = True
+
+    name = fields.Char(compute="_compute_name")
+    production_id = fields.Many2one(
+        "mrp.production", required=True, index=True, readonly=True, ondelete="restrict"
+    )
+    company_id = fields.Many2one(related="production_id.company_id", store=True)
+    move_id = fields.Many2one(
+        "stock.move", readonly=True, help="The component move that was short."
+    )
+    product_id = fields.Many2one("product.product", required=True, readonly=True)
+    bom_line_id = fields.Many2one("mrp.bom.line", readonly=True)
+    quantity = fields.Float(
+        "Pending Quantity",
+        digits="Product Unit of Measure",
+        readonly=True,
+        help="Still to be consumed; decreases as stock arrives and is posted.",
+    )
+    initial_qty = fields.Float(
+        "Missing at Mark Done",
+        digits="Product Unit of Measure",
+        readonly=True,
+        compute="_compute_initial_qty",
+        store=True,
+        precompute=True,
+    )
+    posted_qty = fields.Float(digits="Product Unit of Measure", readonly=True)
+    product_uom_id = fields.Many2one("uom.uom", required=True, readonly=True)
+    location_id = fields.Many2one("stock.location", required=True, readonly=True)
+    date = fields.Datetime(default=fields.Datetime.now, readonly=True)
+    state = fields.Selection(
+        [("pending", "Pending"), ("done", "Posted"), ("cancel", "Cancelled")],
+        default="pending",
+        required=True,
+        readonly=True,
+        tracking=True,
+        index=True,
+    )
+    move_ids = fields.Many2many(
+        "stock.move", string="Deferred Moves", readonly=True, copy=False
+    )
+
+    _sql_constraints = [
+        ("quantity_positive", "CHECK(quantity >= 0)", "A pending quantity cannot be negative."),
+    ]
+
+    def _compute_name(self):
+        for exc in self:
+            exc.name = f"{exc.production_id.name}: {exc.product_id.display_name}"
+
+    @api.depends("quantity")
+    def _compute_initial_qty(self):
+        for exc in self:
+            if not exc.initial_qty:
+                exc.initial_qty = exc.quantity
+
+    # ------------------------------------------------------------------
+    # Actions
+    # ------------------------------------------------------------------
+    def action_retry(self):
+        """Post what has arrived; keep the rest pending."""
+        pending = self._lock_pending()
+        if not pending:
+            raise UserError(_("Only pending backflush exceptions can be posted."))
+        runs = pending._post_available()
+        runs._notify_productions()
+        posted = runs.line_ids
+        if not posted:
+            return {
+                "type": "ir.actions.client",
+                "tag": "display_notification",
+                "params": {
+                    "type": "warning",
+                    "message": _(
+                        "Still nothing in stock for %(products)s: the exceptions stay pending.",
+                        products=", ".join(pending.product_id.mapped("display_name")),
+                    ),
+                },
+            }
+        return True
+
+    def action_cancel(self):
+        return {
+            "type": "ir.actions.act_window",
+            "name": _("Cancel Backflush Exceptions"),
+            "res_model": "mrp.backflush.exception.cancel",
+            "view_mode": "form",
+            "target": "new",
+            "context": {"default_exception_ids": self.ids},
+        }
+
+    def _cancel(self, reason):
+        if not self.env.user.has_group("mrp.group_mrp_manager"):
+            raise UserError(_("Only a manufacturing manager can cancel a backflush exception."))
+        pending = self._lock_pending()
+        if pending != self:
+            raise UserError(_("Only pending backflush exceptions can be cancelled."))
+        pending.sudo().state = "cancel"
+        for exc in pending:
+            exc.message_post(
+                body=_(
+                    "Cancelled by %(user)s: %(reason)s. %(qty)s %(uom)s of %(product)s "
+                    "will not be consumed by %(mo)s.",
+                    user=self.env.user.name,
+                    reason=reason,
+                    qty=exc.quantity,
+                    uom=exc.product_uom_id.name,
+                    product=exc.product_id.display_name,
+                    mo=exc.production_id.name,
+                )
+            )
+
+    @api.model
+    def _cron_retry(self):
+        pending = self.search([("state", "=", "pending")])
+        for company, exceptions in pending.grouped("company_id").items():
+            try:
+                with self.env.cr.savepoint():
+                    exceptions.with_company(company).action_retry()
+            except UserError as error:
+                _logger.info("Backflush retry skipped: %s", error)
+
+    # ------------------------------------------------------------------
+    # Business methods
+    # ------------------------------------------------------------------
+    def _lock_pending(self):
+        """Lock the rows, so a user and the cron never post the same
+        quantity twice, then re-read them: the other may have posted."""
+        if not self:
+            return self
+        try:
+            self.env.cr.execute(
+                "SELECT id FROM mrp_backflush_exception WHERE id IN %s FOR UPDATE NOWAIT",
+                [tuple(self.ids)],
+            )
+        except (errors.LockNotAvailable, errors.SerializationFailure) as error:
+            raise UserError(
+                _("These backflush exceptions are being posted by someone else; try again in a moment.")
+            ) from error
+        self.invalidate_recordset(["state", "quantity", "posted_qty"])
+        return self.filtered(lambda e: e.state == "pending")
+
+    def _post_available(self):
+        """Consume what stock allows now; one run per MO, role `deferred`."""
+        Production = self.env["mrp.production"]
+        origin_moves = self.move_id
+        pool = Production._backflush_stock_pool(
+            origin_moves, self.product_id, own_moves=self.env["stock.move"]
+        )
+        requirements = [
+            planning.Requirement(
+                key=exc.id,
+                product_id=exc.product_id.id,
+                location_id=exc.location_id.id,
+                net_qty=exc.quantity,
+                rounding=exc.product_uom_id.rounding,
+                to_pool=exc.product_uom_id._compute_quantity(
+                    1.0, exc.product_id.uom_id, round=False
+                ),
+                policy=planning.POLICY_DEFER,
+            )
+            for exc in self
+        ]
+        plan = planning.plan(requirements, pool)
+        to_post = {
+            line.requirement.key: line.qty(planning.ROLE_COMPONENT)
+            for line in plan.lines
+            if line.qty(planning.ROLE_COMPONENT) > 0
+        }
+        exceptions = self.filtered(lambda e: e.id in to_post)
+        if not exceptions:
+            return self.env["mrp.backflush.run"]
+        moves = self.env["stock.move"].create(
+            [
+                exc.move_id._backflush_extra_move_vals(
+                    "deferred", exc.product_id, exc.product_uom_id, to_post[exc.id]
+                )
+                for exc in exceptions
+            ]
+        )
+        moves._backflush_pick_demand()
+        moves.with_context(skip_mo_check=True)._action_done()
+        move_by_exc = dict(zip(exceptions, moves))
+        for exc in exceptions:
+            qty = to_post[exc.id]
+            remaining = exc.quantity - qty
+            settled = float_is_zero(remaining, precision_rounding=exc.product_uom_id.rounding)
+            exc.sudo().write(
+                {
+                    "quantity": 0.0 if settled else remaining,
+                    "posted_qty": exc.posted_qty + qty,
+                    "move_ids": [fields.Command.link(move_by_exc[exc].id)],
+                    "state": "done" if settled else "pending",
+                }
+            )
+        runs = exceptions._create_retry_runs(move_by_exc)
+        for run in runs:
+            run.production_id._backflush_add_finished_value(run.line_ids.move_id)
+        return runs
+
+    def _create_retry_runs(self, move_by_exc):
+        by_mo = defaultdict(list)
+        for exc in self:
+            move = move_by_exc[exc]
+            by_mo[exc.production_id].append(
+                {
+                    "product_id": exc.product_id.id,
+                    "bom_line_id": exc.bom_line_id.id,
+                    "role": "deferred",
+                    "move_id": move.id,
+                    "product_uom_id": exc.product_uom_id.id,
+                    "planned_qty": exc.initial_qty,
+                    "consumed_qty": move.quantity,
+                    "shortage_qty": exc.quantity,
+                    "shortage_action": "defer" if exc.quantity else False,
+                    "location_id": exc.location_id.id,
+                }
+            )
+        runs = self.env["mrp.backflush.run"].sudo().create(
+            [
+                {
+                    "production_id": production.id,
+                    "bom_id": production.bom_id.id,
+                    "trigger": "retry",
+                    "backflush_mode": production.bom_id.backflush_mode,
+                    "backflush_shortage_policy": production.bom_id.backflush_shortage_policy,
+                    "backflush_substitution": production.bom_id.backflush_substitution,
+                    "line_ids": [fields.Command.create(vals) for vals in lines],
+                }
+                for production, lines in by_mo.items()
+            ]
+        )
+        for run in runs:
+            run.line_ids.move_id.backflush_run_id = run
+        return runs.sudo(False)

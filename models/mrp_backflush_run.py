@@ -1,0 +1,75 @@
+# Copyright 2026 mrp_backflush authors
+# License LGPL-3.0 or later (https://www.gnu.org/licenses/lgpl).
+from odoo import api, fields, models
+
+from .res_company import BACKFLUSH_MODES, SHORTAGE_POLICIES, SUBSTITUTIONS
+
+
+class MrpBackflushRun(models.Model):
+    _name = "mrp.backflush.run"
+    _inherit = ["mrp.backflush.audit.mixin"]
+    _description = "Backflush Run"
+    _order = "date desc, id desc"
+    _check_company_auto = True
+
+    name = fields.Char(compute="_compute_name")
+    production_id = fields.Many2one(
+        "mrp.production", required=True, index=True, ondelete="restrict", readonly=True
+    )
+    company_id = fields.Many2one(related="production_id.company_id", store=True)
+    product_id = fields.Many2one(related="production_id.product_id", store=True)
+    bom_id = fields.Many2one("mrp.bom", readonly=True)
+    user_id = fields.Many2one(
+        "res.users", default=lambda self: self.env.user, required=True, readonly=True
+    )
+    date = fields.Datetime(default=fields.Datetime.now, required=True, readonly=True)
+    trigger = fields.Selection(
+        [
+            ("mark_done", "Mark Done"),
+            ("operation", "Work order finished"),
+            ("retry", "Deferred shortage posted"),
+        ],
+        required=True,
+        readonly=True,
+    )
+    state = fields.Selection(
+        [("done", "Posted"), ("shortage", "Posted with shortage")],
+        compute="_compute_state",
+        store=True,
+    )
+    workorder_id = fields.Many2one("mrp.workorder", readonly=True)
+    produced_qty = fields.Float(
+        digits="Product Unit of Measure",
+        readonly=True,
+        help="Finished quantity this posting consumed components for.",
+    )
+    # Policy snapshot: what the BOM said when this run posted.
+    backflush_mode = fields.Selection(BACKFLUSH_MODES, readonly=True)
+    backflush_shortage_policy = fields.Selection(SHORTAGE_POLICIES, readonly=True)
+    backflush_substitution = fields.Selection(SUBSTITUTIONS, readonly=True)
+    line_ids = fields.One2many("mrp.backflush.run.line", "run_id", readonly=True)
+    move_ids = fields.One2many("stock.move", "backflush_run_id", readonly=True)
+    value = fields.Monetary(compute="_compute_value", currency_field="currency_id")
+    currency_id = fields.Many2one(related="company_id.currency_id")
+
+    def _compute_name(self):
+        for run in self:
+            run.name = f"{run.production_id.name} / {run.id}"
+
+    @api.depends("line_ids.shortage_qty")
+    def _compute_state(self):
+        for run in self:
+            run.state = "shortage" if any(run.line_ids.mapped("shortage_qty")) else "done"
+
+    def _compute_value(self):
+        for run in self:
+            run.value = sum(run.line_ids.mapped("value"))
+
+    def _notify_productions(self):
+        """One chatter line per posting, logged in one batch."""
+        if not self:
+            return
+        self.production_id._message_log_batch(
+            bodies={run.production_id.id: run.production_id._backflush_notify_body(run)
+                    for run in self}
+        )

@@ -1,0 +1,70 @@
+# Copyright 2026 mrp_backflush authors
+# License LGPL-3.0 or later (https://www.gnu.org/licenses/lgpl).
+from odoo import api, fields, models
+
+from .res_company import BACKFLUSH_ROLES
+
+
+class MrpBackflushRunLine(models.Model):
+    _name = "mrp.backflush.run.line"
+    _inherit = ["mrp.backflush.audit.mixin"]
+    _description = "Backflush Run Line"
+    _order = "run_id, id"
+
+    run_id = fields.Many2one(
+        "mrp.backflush.run", required=True, ondelete="cascade", index=True, readonly=True
+    )
+    production_id = fields.Many2one(related="run_id.production_id", store=True)
+    company_id = fields.Many2one(related="run_id.company_id", store=True)
+    date = fields.Datetime(related="run_id.date", store=True)
+    product_id = fields.Many2one("product.product", required=True, readonly=True)
+    bom_line_id = fields.Many2one("mrp.bom.line", readonly=True, index="btree_not_null")
+    role = fields.Selection(BACKFLUSH_ROLES, required=True, readonly=True)
+    move_id = fields.Many2one("stock.move", readonly=True, index="btree_not_null")
+    replaced_product_id = fields.Many2one(
+        "product.product",
+        string="Replaced Component",
+        readonly=True,
+        help="For a substitute: the BOM component it stood in for.",
+    )
+    product_uom_id = fields.Many2one("uom.uom", readonly=True)
+    planned_qty = fields.Float(
+        digits="Product Unit of Measure",
+        readonly=True,
+        help="Quantity the BOM asks for this posting (net and planned scrap).",
+    )
+    consumed_qty = fields.Float(digits="Product Unit of Measure", readonly=True)
+    shortage_qty = fields.Float(
+        digits="Product Unit of Measure",
+        readonly=True,
+        help="Quantity missing in the source location when posting.",
+    )
+    shortage_action = fields.Selection(
+        [("negative", "Posted into negative stock"), ("defer", "Deferred")],
+        readonly=True,
+    )
+    fixed_scrap_qty = fields.Float(
+        digits="Product Unit of Measure",
+        readonly=True,
+        help="Part of the planned scrap that is the BOM line's constant per MO.",
+    )
+    location_id = fields.Many2one("stock.location", readonly=True)
+    lot_ids = fields.Many2many(
+        "stock.lot", compute="_compute_lot_ids", string="Lots/Serials"
+    )
+    value = fields.Monetary(
+        compute="_compute_value",
+        currency_field="currency_id",
+        help="Value consumed, from the valuation layers of the posted move.",
+    )
+    currency_id = fields.Many2one(related="company_id.currency_id")
+
+    @api.depends("move_id.move_line_ids.lot_id")
+    def _compute_lot_ids(self):
+        for line in self:
+            line.lot_ids = line.move_id.move_line_ids.lot_id
+
+    @api.depends("move_id.stock_valuation_layer_ids.value")
+    def _compute_value(self):
+        for line in self:
+            line.value = -sum(line.move_id.sudo().stock_valuation_layer_ids.mapped("value"))

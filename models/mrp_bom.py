@@ -1,0 +1,39 @@
+# Copyright 2026 mrp_backflush authors
+# License LGPL-3.0 or later (https://www.gnu.org/licenses/lgpl).
+from odoo import fields, models
+
+from .res_company import BACKFLUSH_MODES, SHORTAGE_POLICIES, SUBSTITUTIONS
+
+
+class MrpBom(models.Model):
+    _inherit = "mrp.bom"
+
+    backflush_mode = fields.Selection(
+        BACKFLUSH_MODES,
+        string="Backflush Timing",
+        required=True,
+        default=lambda self: self.env.company.backflush_mode,
+        tracking=True,
+        help="When component consumption is posted: at Mark Done, when the "
+        "work order of the line's operation finishes, or recorded by the "
+        "operator.",
+    )
+    backflush_shortage_policy = fields.Selection(
+        SHORTAGE_POLICIES,
+        string="Shortage Policy",
+        required=True,
+        default=lambda self: self.env.company.backflush_shortage_policy,
+        tracking=True,
+        help="What Mark Done does when a component is short in the source "
+        "location: refuse, let stock go negative, or post what is available "
+        "and keep the rest as a pending exception.",
+    )
+    backflush_substitution = fields.Selection(
+        SUBSTITUTIONS,
+        string="Substitution",
+        required=True,
+        default=lambda self: self.env.company.backflush_substitution,
+        tracking=True,
+        help="Whether the substitutes of a short BOM line may be consumed "
+        "instead of it.",
+    )

@@ -1,0 +1,98 @@
+# Copyright 2026 mrp_backflush authors
+# License LGPL-3.0 or later (https://www.gnu.org/licenses/lgpl).
+from odoo import _, api, fields, models
+from odoo.exceptions import ValidationError
+
+from .res_company import BACKFLUSH_MODES
+
+
+class MrpBomLine(models.Model):
+    _inherit = "mrp.bom.line"
+
+    backflush_mode = fields.Selection(
+        [("bom", "As on the BOM")] + BACKFLUSH_MODES,
+        string="Backflush",
+        required=True,
+        default="bom",
+        help="Overrides the BOM's backflush timing for this component.",
+    )
+    scrap_percent = fields.Float(
+        string="Planned Scrap (%)",
+        digits="Product Unit of Measure",
+        help="Planned component scrap, in percent of the net quantity. "
+        "Consumed with the component and part of the finished good's cost.",
+    )
+    scrap_fixed_qty = fields.Float(
+        string="Planned Scrap per MO",
+        digits="Product Unit of Measure",
+        help="Constant planned scrap, once per manufacturing order (and its "
+        "backorders), in the line's unit of measure (setup loss).",
+    )
+    substitute_ids = fields.One2many(
+        "mrp.bom.line.substitute",
+        "bom_line_id",
+        string="Substitutes",
+        copy=True,
+    )
+    substitute_count = fields.Integer(compute="_compute_substitute_count")
+
+    @api.constrains("scrap_percent", "scrap_fixed_qty")
+    def _check_backflush_scrap(self):
+        for line in self:
+            if not 0 <= line.scrap_percent < 1000:
+                raise ValidationError(
+                    _(
+                        "BOM %(bom)s, component %(product)s: planned scrap must "
+                        "be at least 0 %% and below 1000 %% (got %(value)s %%).",
+                        bom=line.bom_id.display_name,
+                        product=line.product_id.display_name,
+                        value=line.scrap_percent,
+                    )
+                )
+            if line.scrap_fixed_qty < 0:
+                raise ValidationError(
+                    _(
+                        "BOM %(bom)s, component %(product)s: planned scrap per "
+                        "MO cannot be negative (got %(value)s).",
+                        bom=line.bom_id.display_name,
+                        product=line.product_id.display_name,
+                        value=line.scrap_fixed_qty,
+                    )
+                )
+
+    @api.depends("substitute_ids")
+    def _compute_substitute_count(self):
+        for line in self:
+            line.substitute_count = len(line.substitute_ids)
+
+    def _get_backflush_mode(self):
+        """Effective timing of the line; `operation` needs an operation."""
+        self.ensure_one()
+        mode = self.backflush_mode
+        if mode == "bom":
+            mode = self.bom_id.backflush_mode
+        if mode == "operation" and not self.operation_id:
+            return "finish"
+        return mode
+
+    def _get_planned_scrap(self, net_qty, first_posting):
+        """Planned scrap for ``net_qty`` (line UoM) in one posting."""
+        self.ensure_one()
+        scrap = net_qty * self.scrap_percent / 100.0
+        if first_posting:
+            scrap += self.scrap_fixed_qty
+        return scrap
+
+    def action_open_substitutes(self):
+        self.ensure_one()
+        return {
+            "type": "ir.actions.act_window",
+            "name": _("Substitutes of %(product)s", product=self.product_id.display_name),
+            "res_model": "mrp.bom.line",
+            "res_id": self.id,
+            "view_mode": "form",
+            "views": [
+                (self.env.ref("mrp_backflush.mrp_bom_line_view_form_substitutes").id, "form")
+            ],
+            "target": "new",
+        }

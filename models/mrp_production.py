@@ -1,0 +1,443 @@
+# Copyright 2026 mrp_backflush authors
+# License LGPL-3.0 or later (https://www.gnu.org/licenses/lgpl).
+from collections import defaultdict
+
+from markupsafe import Markup
+
+from odoo import _, api, fields, models
+from odoo.exceptions import UserError
+from odoo.tools import float_compare, format_list
+
+from .. import planning
+
+
+class MrpProduction(models.Model):
+    _inherit = "mrp.production"
+
+    backflush_run_ids = fields.One2many(
+        "mrp.backflush.run", "production_id", string="Backflush Runs"
+    )
+    backflush_run_count = fields.Integer(compute="_compute_backflush_run_count")
+    backflush_exception_ids = fields.One2many(
+        "mrp.backflush.exception", "production_id", string="Backflush Exceptions"
+    )
+    backflush_pending_count = fields.Integer(
+        compute="_compute_backflush_pending_count",
+        search="_search_backflush_pending_count",
+        string="Pending Backflush Exceptions",
+    )
+
+    def _compute_backflush_run_count(self):
+        counts = dict(
+            self.env["mrp.backflush.run"]._read_group(
+                [("production_id", "in", self.ids)], ["production_id"], ["__count"]
+            )
+        )
+        for production in self:
+            production.backflush_run_count = counts.get(production, 0)
+
+    def _compute_backflush_pending_count(self):
+        counts = dict(
+            self.env["mrp.backflush.exception"]._read_group(
+                [("production_id", "in", self.ids), ("state", "=", "pending")],
+                ["production_id"],
+                ["__count"],
+            )
+        )
+        for production in self:
+            production.backflush_pending_count = counts.get(production, 0)
+
+    def _search_backflush_pending_count(self, operator, value):
+        if operator not in (">", "!=") or value != 0:
+            raise UserError(_("Only 'has pending backflush exceptions' can be searched."))
+        pending = self.env["mrp.backflush.exception"]._search([("state", "=", "pending")])
+        return [("id", "in", pending.subselect("production_id"))]
+
+    # ------------------------------------------------------------------
+    # Odoo hooks
+    # ------------------------------------------------------------------
+    def _button_mark_done_sanity_checks(self):
+        done = self.filtered(lambda p: p.state in ("done", "cancel"))
+        if done:
+            raise UserError(
+                _(
+                    "%(mos)s is already done or cancelled: its components were "
+                    "posted once and will not be posted again.",
+                    mos=", ".join(done.mapped("name")),
+                )
+            )
+        return super()._button_mark_done_sanity_checks()
+
+    def _get_move_raw_values(
+        self, product, product_uom_qty, product_uom, operation_id=False, bom_line=False
+    ):
+        vals = super()._get_move_raw_values(
+            product, product_uom_qty, product_uom, operation_id, bom_line
+        )
+        if bom_line and self.product_qty:
+            # Demand includes planned scrap so reservation and replenishment
+            # see the real need; the per-unit net quantity is kept apart.
+            vals["backflush_unit_qty"] = product_uom_qty / self.product_qty
+            vals["product_uom_qty"] = product_uom_qty + bom_line._get_planned_scrap(
+                product_uom_qty, first_posting=True
+            )
+        return vals
+
+    def _post_inventory(self, cancel_backorder=False):
+        runs = self._backflush("mark_done")
+        res = super()._post_inventory(cancel_backorder=cancel_backorder)
+        runs._notify_productions()
+        return res
+
+    # ------------------------------------------------------------------
+    # Actions
+    # ------------------------------------------------------------------
+    def action_view_backflush_runs(self):
+        action = self.env["ir.actions.actions"]._for_xml_id(
+            "mrp_backflush.mrp_backflush_run_action"
+        )
+        action["domain"] = [("production_id", "in", self.ids)]
+        action["context"] = {"search_default_group_by_production": len(self) > 1}
+        return action
+
+    def action_view_backflush_exceptions(self):
+        action = self.env["ir.actions.actions"]._for_xml_id(
+            "mrp_backflush.mrp_backflush_exception_action"
+        )
+        action["domain"] = [("production_id", "in", self.ids)]
+        action["context"] = {"search_default_filter_pending": 1}
+        return action
+
+    def action_backflush_preview(self):
+        wizard = self.env["mrp.backflush.preview"].create(
+            {"production_ids": [fields.Command.set(self.ids)]}
+        )
+        return wizard._get_action()
+
+    # ------------------------------------------------------------------
+    # Backflush: selection, planning, posting
+    # ------------------------------------------------------------------
+    def _backflush_get_moves(self, trigger="mark_done", workorders=None):
+        """Raw moves the backflush posts now.
+
+        Moves the operator recorded by hand (manual consumption) and moves
+        already posted are left alone; ``operation`` lines post when their
+        work order finishes, ``finish`` lines at Mark Done.
+        """
+        modes = {"finish"} if trigger == "mark_done" else {"operation"}
+        return self.move_raw_ids.filtered(
+            lambda m: m.state not in ("done", "cancel")
+            and m.bom_line_id
+            and not m.manual_consumption
+            and m.backflush_role in (False, "component")
+            and m.bom_line_id._get_backflush_mode() in modes
+            and (workorders is None or m.operation_id in workorders.operation_id)
+        )
+
+    def _backflush_produced_qty(self, workorders=None):
+        """Finished quantity (production UoM) this posting consumes for."""
+        self.ensure_one()
+        if workorders:
+            return max(workorders.mapped("qty_producing")) - self.qty_produced
+        return self.qty_producing - self.qty_produced
+
+    def _backflush_fixed_scrap_done(self, moves):
+        """(procurement group, BOM line) pairs whose constant scrap was
+        already posted, by this MO or a sibling backorder: one query."""
+        groups = self.procurement_group_id
+        rows = self.env["mrp.backflush.run.line"].sudo()._read_group(
+            [
+                ("production_id.procurement_group_id", "in", groups.ids),
+                ("bom_line_id", "in", moves.bom_line_id.ids),
+                ("fixed_scrap_qty", ">", 0),
+            ],
+            ["production_id", "bom_line_id"],
+        )
+        return {(mo.procurement_group_id.id, line.id) for mo, line in rows}
+
+    def _backflush_requirements(self, moves, produced_by_mo):
+        """Turn raw moves into planner requirements, in move order."""
+        fixed_done = self._backflush_fixed_scrap_done(moves)
+        requirements = []
+        for move in moves:
+            production = move.raw_material_production_id
+            bom = production.bom_id
+            line = move.bom_line_id
+            uom = move.product_uom
+            unit = move.backflush_unit_qty or (
+                move.product_uom_qty / (production.product_qty or 1.0)
+            )
+            net = produced_by_mo[production] * unit
+            first = (production.procurement_group_id.id, line.id) not in fixed_done
+            scrap = net * line.scrap_percent / 100.0
+            fixed = 0.0
+            if first and line.scrap_fixed_qty:
+                fixed = line.product_uom_id._compute_quantity(
+                    line.scrap_fixed_qty, uom, round=False
+                )
+            to_line_uom = uom._compute_quantity(1.0, line.product_uom_id, round=False)
+            requirements.append(
+                planning.Requirement(
+                    key=move.id,
+                    product_id=move.product_id.id,
+                    location_id=move.location_id.id,
+                    net_qty=net,
+                    scrap_qty=scrap + fixed,
+                    rounding=uom.rounding,
+                    to_pool=uom._compute_quantity(1.0, move.product_id.uom_id, round=False),
+                    policy=bom.backflush_shortage_policy,
+                    substitution=bom.backflush_substitution,
+                    fixed_scrap_qty=fixed,
+                    substitutes=tuple(
+                        planning.Substitute(
+                            product_id=sub.product_id.id,
+                            factor=sub.factor * to_line_uom,
+                            rounding=sub.product_uom_id.rounding,
+                            to_pool=sub.product_uom_id._compute_quantity(
+                                1.0, sub.product_id.uom_id, round=False
+                            ),
+                        )
+                        for sub in line.substitute_ids
+                        if sub.product_id.active
+                    ),
+                )
+            )
+        return requirements
+
+    @api.model
+    def _backflush_stock_pool(self, moves, products, own_moves=None):
+        """Free quantity of ``products`` under each source location of
+        ``moves`` (children included), in reference units: one grouped read.
+
+        What ``own_moves`` (default: ``moves``) reserved is theirs, so it
+        counts as free; non-storable products are never short.
+        """
+        locations = moves.location_id
+        quants = self.env["stock.quant"].sudo()._read_group(
+            [
+                ("product_id", "in", products.ids),
+                ("location_id", "child_of", locations.ids),
+            ],
+            ["product_id", "location_id"],
+            ["quantity:sum", "reserved_quantity:sum"],
+        )
+        pool = defaultdict(float)
+        for product, location, qty, reserved in quants:
+            for parent in locations:
+                if location.parent_path.startswith(parent.parent_path):
+                    pool[product.id, parent.id] += qty - reserved
+        own_moves = moves if own_moves is None else own_moves
+        for ml in own_moves.move_line_ids:
+            if ml.product_id.is_storable and ml.state != "done":
+                pool[ml.product_id.id, ml.move_id.location_id.id] += ml.quantity_product_uom
+        for product in products.filtered(lambda p: not p.is_storable):
+            for location in locations:
+                pool[product.id, location.id] = float("inf")
+        return pool
+
+    def _backflush_plan(self, moves, produced_by_mo):
+        """Plan ``moves``; shared by the preview and the posting."""
+        requirements = self._backflush_requirements(moves, produced_by_mo)
+        products = moves.product_id | moves.bom_line_id.substitute_ids.product_id
+        pool = self._backflush_stock_pool(moves, products)
+        return requirements, planning.plan(requirements, pool)
+
+    def _backflush_check_blocked(self, plan):
+        blocked = plan.blocked
+        if not blocked:
+            return
+        Move = self.env["stock.move"]
+        lines = []
+        for line in blocked:
+            move = Move.browse(line.requirement.key)
+            lines.append(
+                _(
+                    "- %(mo)s: %(product)s needs %(needed)s %(uom)s in %(location)s, "
+                    "%(available)s available, %(missing)s missing",
+                    mo=move.raw_material_production_id.name,
+                    product=move.product_id.display_name,
+                    needed=line.required_qty,
+                    available=line.available_qty,
+                    missing=line.shortage_qty,
+                    uom=move.product_uom.name,
+                    location=move.location_id.display_name,
+                )
+            )
+        raise UserError(
+            _(
+                "Not enough components to backflush; nothing was posted.\n%(lines)s\n\n"
+                "Receive or move the missing stock into the source location, or "
+                "ask a manager to change the BOM's shortage policy.",
+                lines="\n".join(lines),
+            )
+        )
+
+    def _backflush(self, trigger, workorders=None):
+        """Plan and post the backflush of ``self``; return the runs written."""
+        moves = self._backflush_get_moves(trigger, workorders)
+        Run = self.env["mrp.backflush.run"]
+        if not moves:
+            return Run
+        productions = moves.raw_material_production_id
+        produced_by_mo = {
+            mo: mo._backflush_produced_qty(workorders) for mo in productions
+        }
+        requirements, plan = self._backflush_plan(moves, produced_by_mo)
+        self._backflush_check_blocked(plan)
+        plan_by_move = {line.requirement.key: line for line in plan.lines}
+        new_moves = self._backflush_create_extra_moves(moves, plan_by_move)
+        self._backflush_set_component_quantities(moves, plan_by_move)
+        runs = self._backflush_create_runs(
+            trigger, moves, new_moves, plan_by_move, produced_by_mo, workorders
+        )
+        self._backflush_create_exceptions(runs, moves, plan_by_move)
+        return runs
+
+    def _backflush_set_component_quantities(self, moves, plan_by_move):
+        for move in moves:
+            qty = plan_by_move[move.id].qty(planning.ROLE_COMPONENT, move.product_id.id)
+            if float_compare(move.quantity, qty, precision_rounding=move.product_uom.rounding):
+                move._set_quantity_done(qty)
+        moves.write({"picked": True, "backflush_role": "component"})
+
+    def _backflush_create_extra_moves(self, moves, plan_by_move):
+        """Planned-scrap and substitute moves, created in one call."""
+        vals_list = []
+        Product = self.env["product.product"]
+        for move in moves:
+            for plan_move in plan_by_move[move.id].moves:
+                if plan_move.role == planning.ROLE_COMPONENT:
+                    continue
+                product = Product.browse(plan_move.product_id)
+                uom = move.product_uom
+                if plan_move.role == planning.ROLE_SUBSTITUTE:
+                    uom = move.bom_line_id.substitute_ids.filtered(
+                        lambda s, p=product: s.product_id == p
+                    ).product_uom_id
+                vals_list.append(
+                    move._backflush_extra_move_vals(plan_move.role, product, uom, plan_move.qty)
+                )
+        if not vals_list:
+            return self.env["stock.move"]
+        new_moves = self.env["stock.move"].create(vals_list)
+        new_moves._backflush_pick_demand()
+        return new_moves
+
+    def _backflush_create_runs(
+        self, trigger, moves, new_moves, plan_by_move, produced_by_mo, workorders
+    ):
+        new_by_origin = defaultdict(lambda: self.env["stock.move"])
+        for new_move in new_moves:
+            new_by_origin[new_move.backflush_replaced_move_id.id] |= new_move
+        run_vals = []
+        for production, mo_moves in moves.grouped("raw_material_production_id").items():
+            bom = production.bom_id
+            lines = []
+            for move in mo_moves:
+                line = plan_by_move[move.id]
+                lines += move._backflush_run_line_vals(line, new_by_origin[move.id])
+            run_vals.append(
+                {
+                    "production_id": production.id,
+                    "bom_id": bom.id,
+                    "trigger": trigger,
+                    "workorder_id": workorders and workorders.filtered(
+                        lambda w, p=production: w.production_id == p
+                    )[:1].id,
+                    "produced_qty": produced_by_mo[production],
+                    "backflush_mode": bom.backflush_mode,
+                    "backflush_shortage_policy": bom.backflush_shortage_policy,
+                    "backflush_substitution": bom.backflush_substitution,
+                    "line_ids": [fields.Command.create(vals) for vals in lines],
+                }
+            )
+        runs = self.env["mrp.backflush.run"].sudo().create(run_vals)
+        for run in runs:
+            run.line_ids.move_id.backflush_run_id = run
+        return runs.sudo(False)
+
+    def _backflush_create_exceptions(self, runs, moves, plan_by_move):
+        vals_list = [
+            move._backflush_exception_vals(plan_by_move[move.id])
+            for move in moves
+            if plan_by_move[move.id].action == planning.POLICY_DEFER
+        ]
+        if vals_list:
+            self.env["mrp.backflush.exception"].sudo().create(vals_list)
+
+    def _backflush_notify_body(self, run):
+        """Chatter line of one posting."""
+        self.ensure_one()
+        short = run.line_ids.filtered("shortage_qty")
+        body = _(
+            "Backflush posted (%(trigger)s): %(count)s lines, %(value)s.",
+            trigger=dict(run._fields["trigger"].selection)[run.trigger],
+            count=len(run.line_ids),
+            value=self.env["ir.qweb.field.monetary"].value_to_html(
+                run.value, {"display_currency": run.currency_id}
+            ),
+        )
+        if short:
+            details = format_list(
+                self.env,
+                [
+                    self.env._(
+                        "%(product)s: %(qty)s %(uom)s %(action)s",
+                        product=line.product_id.display_name,
+                        qty=line.shortage_qty,
+                        uom=line.product_uom_id.name,
+                        action=dict(line._fields["shortage_action"].selection)[
+                            line.shortage_action
+                        ],
+                    )
+                    for line in short
+                ],
+            )
+            body += Markup("<br/>") + _("Short: %(details)s", details=details)
+        return body
+
+    def _backflush_add_finished_value(self, consumed_moves):
+        """Add the value of components consumed after Mark Done to the
+        finished goods, as landed costs do: a zero-quantity layer linked to
+        the finished move's layer, the share still in stock added to its
+        remaining value (and AVCO cost), and the journal entry of the
+        finished move under automated valuation."""
+        self.ensure_one()
+        value = -sum(consumed_moves.sudo().stock_valuation_layer_ids.mapped("value"))
+        product = self.product_id.with_company(self.company_id)
+        finished_move = self.move_finished_ids.filtered(
+            lambda m: m.product_id == self.product_id and m.state == "done"
+        )[-1:]
+        layer = finished_move.sudo().stock_valuation_layer_ids[:1]
+        if self.company_id.currency_id.is_zero(value) or not layer or (
+            product.cost_method == "standard"
+        ):
+            return self.env["stock.valuation.layer"]
+        in_stock_share = layer.remaining_qty / layer.quantity if layer.quantity else 0.0
+        svl = self.env["stock.valuation.layer"].sudo().create(
+            {
+                "company_id": self.company_id.id,
+                "product_id": product.id,
+                "stock_move_id": finished_move.id,
+                "stock_valuation_layer_id": layer.id,
+                "description": _(
+                    "%(mo)s - deferred backflush of %(products)s",
+                    mo=self.name,
+                    products=", ".join(consumed_moves.product_id.mapped("display_name")),
+                ),
+                "quantity": 0,
+                "unit_cost": 0,
+                "value": value,
+                "remaining_qty": 0,
+                "backflush_role": "deferred",
+                "backflush_production_id": self.id,
+            }
+        )
+        if in_stock_share:
+            layer.remaining_value += value * in_stock_share
+            if product.cost_method == "average" and product.quantity_svl > 0:
+                product.sudo().with_context(disable_auto_svl=True).standard_price += (
+                    value * in_stock_share / product.quantity_svl
+                )
+        svl._validate_accounting_entries()
+        return svl

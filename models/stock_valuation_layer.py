@@ -1,0 +1,36 @@
+# Copyright 2026 mrp_backflush authors
+# License LGPL-3.0 or later (https://www.gnu.org/licenses/lgpl).
+from odoo import api, fields, models
+
+from .res_company import BACKFLUSH_ROLES
+
+
+class StockValuationLayer(models.Model):
+    _inherit = "stock.valuation.layer"
+
+    backflush_role = fields.Selection(
+        BACKFLUSH_ROLES,
+        compute="_compute_backflush_role",
+        store=True,
+        readonly=False,
+        index=True,
+    )
+    backflush_production_id = fields.Many2one(
+        "mrp.production",
+        string="Backflushed MO",
+        compute="_compute_backflush_role",
+        store=True,
+        readonly=False,
+        index="btree_not_null",
+    )
+
+    @api.depends("stock_move_id.backflush_role")
+    def _compute_backflush_role(self):
+        for layer in self:
+            move = layer.stock_move_id
+            layer.backflush_role = move.backflush_role
+            layer.backflush_production_id = (
+                move.raw_material_production_id or move.production_id
+                if move.backflush_role
+                else False
+            )

@@ -1,0 +1,189 @@
+# Copyright 2026 mrp_backflush authors
+# License LGPL-3.0 or later (https://www.gnu.org/licenses/lgpl).
+"""Pure-Python backflush planner: what to post, never how.
+
+No ORM here, so the rules can be tested on their own (see
+``tests/test_planning.py``) and shared by the preview and the posting.
+The ORM layer (``mrp.production._backflush_plan``) translates moves into
+:class:`Requirement` objects and the :class:`Plan` back into moves.
+
+All quantities of a requirement are in its own unit (the move's UoM); the
+stock pool is in the product's reference unit, ``to_pool`` converts.
+"""
+
+import math
+from dataclasses import dataclass, field
+
+ROLE_COMPONENT = "component"
+ROLE_SUBSTITUTE = "substitute"
+ROLE_PLANNED_SCRAP = "planned_scrap"
+ROLE_DEFERRED = "deferred"
+
+POLICY_BLOCK = "block"
+POLICY_NEGATIVE = "negative"
+POLICY_DEFER = "defer"
+
+SUBSTITUTION_NONE = "none"
+SUBSTITUTION_PRIORITY = "priority"
+SUBSTITUTION_FULL = "full"
+
+
+def round_up(qty, rounding):
+    """Round ``qty`` up to a multiple of ``rounding``.
+
+    A small epsilon absorbs binary noise (3 * 0.1 must stay 0.3, not 0.31).
+    """
+    if rounding <= 0:
+        return qty
+    steps = qty / rounding
+    return math.ceil(steps - 1e-9) * rounding if steps > 0 else 0.0
+
+
+def round_down(qty, rounding):
+    if rounding <= 0:
+        return qty
+    steps = qty / rounding
+    return math.floor(steps + 1e-9) * rounding if steps > 0 else 0.0
+
+
+def is_zero(qty, rounding):
+    return abs(qty) < rounding / 2.0
+
+
+@dataclass(frozen=True)
+class Substitute:
+    """``factor`` substitute units (in ``rounding``'s unit) replace one unit
+    of the requirement's component."""
+
+    product_id: int
+    factor: float
+    rounding: float
+    to_pool: float = 1.0
+
+
+@dataclass
+class Requirement:
+    key: object
+    product_id: int
+    location_id: int
+    net_qty: float
+    scrap_qty: float = 0.0
+    rounding: float = 0.01
+    to_pool: float = 1.0
+    policy: str = POLICY_BLOCK
+    substitution: str = SUBSTITUTION_NONE
+    substitutes: tuple = ()
+    fixed_scrap_qty: float = 0.0  # part of scrap_qty, reported apart
+
+
+@dataclass
+class PlanMove:
+    """One quantity to post, in the unit of its own product."""
+
+    role: str
+    product_id: int
+    qty: float
+
+
+@dataclass
+class PlanLine:
+    requirement: Requirement
+    required_qty: float
+    available_qty: float
+    moves: list = field(default_factory=list)
+    shortage_qty: float = 0.0
+    action: str = "none"  # none / block / negative / defer
+
+    def qty(self, role, product_id=None):
+        return sum(
+            m.qty
+            for m in self.moves
+            if m.role == role and (product_id is None or m.product_id == product_id)
+        )
+
+
+@dataclass
+class Plan:
+    lines: list
+
+    @property
+    def blocked(self):
+        return [line for line in self.lines if line.action == POLICY_BLOCK]
+
+
+def _take(pool, product_id, location_id, qty_in_pool):
+    key = (product_id, location_id)
+    pool[key] = pool.get(key, 0.0) - qty_in_pool
+
+
+def _split_component(req, from_component):
+    """Split what the component itself posts into its net and scrap parts:
+    net first, so a short component shows up as missing scrap last."""
+    net = min(round_up(req.net_qty, req.rounding), from_component)
+    moves = []
+    if not is_zero(net, req.rounding):
+        moves.append(PlanMove(ROLE_COMPONENT, req.product_id, net))
+    scrap = from_component - net
+    if not is_zero(scrap, req.rounding):
+        moves.append(PlanMove(ROLE_PLANNED_SCRAP, req.product_id, scrap))
+    return moves
+
+
+def _substitute(req, shortfall, pool):
+    """Cover ``shortfall`` (component units) from substitutes; return the
+    moves and what stays short. ``pool`` is consumed."""
+    moves = []
+    subs = req.substitutes
+    if req.substitution == SUBSTITUTION_FULL:
+        for sub in subs:
+            avail = max(pool.get((sub.product_id, req.location_id), 0.0), 0.0) / sub.to_pool
+            need = round_up(shortfall * sub.factor, sub.rounding)
+            if avail + sub.rounding / 2.0 >= need:
+                _take(pool, sub.product_id, req.location_id, need * sub.to_pool)
+                return [PlanMove(ROLE_SUBSTITUTE, sub.product_id, need)], 0.0
+        return moves, shortfall
+    for sub in subs:  # priority
+        if is_zero(shortfall, req.rounding):
+            break
+        avail = max(pool.get((sub.product_id, req.location_id), 0.0), 0.0) / sub.to_pool
+        need = round_up(shortfall * sub.factor, sub.rounding)
+        qty = min(need, round_down(avail, sub.rounding))
+        if is_zero(qty, sub.rounding):
+            continue
+        _take(pool, sub.product_id, req.location_id, qty * sub.to_pool)
+        moves.append(PlanMove(ROLE_SUBSTITUTE, sub.product_id, qty))
+        covered = shortfall if qty >= need else qty / sub.factor
+        shortfall = max(shortfall - covered, 0.0)
+    return moves, shortfall
+
+
+def plan(requirements, pool):
+    """Plan every requirement against the shared stock ``pool``.
+
+    ``pool`` maps ``(product_id, location_id)`` to the quantity available
+    (reference unit) and is consumed in requirement order, so two lines or
+    two MOs drawing on the same short stock never both get it.
+    """
+    pool = dict(pool)
+    lines = []
+    for req in requirements:
+        required = round_up(req.net_qty + req.scrap_qty, req.rounding)
+        key = (req.product_id, req.location_id)
+        available = max(round_down(pool.get(key, 0.0) / req.to_pool, req.rounding), 0.0)
+        line = PlanLine(req, required, available)
+        lines.append(line)
+        from_component = min(required, available)
+        _take(pool, req.product_id, req.location_id, from_component * req.to_pool)
+        shortfall = required - from_component
+        sub_moves = []
+        if not is_zero(shortfall, req.rounding) and req.substitution != SUBSTITUTION_NONE:
+            sub_moves, shortfall = _substitute(req, shortfall, pool)
+        shortfall = round_up(shortfall, req.rounding)
+        if not is_zero(shortfall, req.rounding):
+            line.shortage_qty = shortfall
+            line.action = req.policy
+            if req.policy == POLICY_NEGATIVE:
+                _take(pool, req.product_id, req.location_id, shortfall * req.to_pool)
+                from_component += shortfall
+        line.moves = _split_component(req, from_component) + sub_moves
+    return Plan(lines)

@@ -1,0 +1,95 @@
+# Copyright 2026 mrp_backflush authors
+# License LGPL-3.0 or later (https://www.gnu.org/licenses/lgpl).
+from odoo import _, api, fields, models
+
+from .. import planning
+
+
+class MrpBackflushPreview(models.TransientModel):
+    _name = "mrp.backflush.preview"
+    _description = "Backflush Preview"
+
+    production_ids = fields.Many2many("mrp.production", required=True)
+    line_ids = fields.One2many("mrp.backflush.preview.line", "preview_id")
+    has_block = fields.Boolean(compute="_compute_has_block")
+
+    @api.depends("line_ids.action")
+    def _compute_has_block(self):
+        for wizard in self:
+            wizard.has_block = "block" in wizard.line_ids.mapped("action")
+
+    @api.model_create_multi
+    def create(self, vals_list):
+        wizards = super().create(vals_list)
+        for wizard in wizards:
+            wizard.line_ids = [fields.Command.create(v) for v in wizard._compute_plan_lines()]
+        return wizards
+
+    def _compute_plan_lines(self):
+        """Plan exactly as Mark Done would, without writing anything."""
+        self.ensure_one()
+        productions = self.production_ids.filtered(
+            lambda p: p.state in ("confirmed", "progress", "to_close")
+        )
+        moves = productions._backflush_get_moves()
+        if not moves:
+            return []
+        produced = {
+            mo: (mo.qty_producing or mo.product_qty) - mo.qty_produced for mo in productions
+        }
+        _requirements, plan = productions._backflush_plan(moves, produced)
+        Move = self.env["stock.move"]
+        vals = []
+        for line in plan.lines:
+            move = Move.browse(line.requirement.key)
+            common = {
+                "production_id": move.raw_material_production_id.id,
+                "bom_line_id": move.bom_line_id.id,
+                "location_id": move.location_id.id,
+                "component_id": move.product_id.id,
+            }
+            vals.append(
+                dict(
+                    common,
+                    product_id=move.product_id.id,
+                    role="component",
+                    product_uom_id=move.product_uom.id,
+                    required_qty=line.required_qty,
+                    net_qty=line.qty(planning.ROLE_COMPONENT),
+                    scrap_qty=line.qty(planning.ROLE_PLANNED_SCRAP),
+                    available_qty=line.available_qty,
+                    shortage_qty=line.shortage_qty,
+                    action=line.action,
+                )
+            )
+            for sub_move in line.moves:
+                if sub_move.role != planning.ROLE_SUBSTITUTE:
+                    continue
+                sub = move.bom_line_id.substitute_ids.filtered(
+                    lambda s, p=sub_move.product_id: s.product_id.id == p
+                )
+                vals.append(
+                    dict(
+                        common,
+                        product_id=sub_move.product_id,
+                        role="substitute",
+                        product_uom_id=sub.product_uom_id.id,
+                        net_qty=sub_move.qty,
+                        action="none",
+                    )
+                )
+        return vals
+
+    def _get_action(self):
+        self.ensure_one()
+        return {
+            "type": "ir.actions.act_window",
+            "name": _("Backflush Preview"),
+            "res_model": self._name,
+            "res_id": self.id,
+            "view_mode": "form",
+            "target": "new",
+        }
+
+    def action_mark_done(self):
+        return self.production_ids.button_mark_done()
