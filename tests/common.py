@@ -1,0 +1,115 @@
+# Copyright 2026 mrp_backflush authors
+# License LGPL-3.0 or later (https://www.gnu.org/licenses/lgpl).
+from odoo import Command
+from odoo.tests import Form, TransactionCase
+
+
+class BackflushCase(TransactionCase):
+    """Products, stock, BOMs and MOs built the way a user would."""
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        cls.env = cls.env(context=dict(cls.env.context, tracking_disable=True))
+        cls.company = cls.env.company
+        cls.warehouse = cls.env["stock.warehouse"].search(
+            [("company_id", "=", cls.company.id)], limit=1
+        )
+        cls.stock_location = cls.warehouse.lot_stock_id
+        cls.uom_unit = cls.env.ref("uom.product_uom_unit")
+        cls.uom_dozen = cls.env.ref("uom.product_uom_dozen")
+        cls.uom_kgm = cls.env.ref("uom.product_uom_kgm")
+        cls.uom_gram = cls.env.ref("uom.product_uom_gram")
+        cls.categ_fifo = cls.env["product.category"].create(
+            {
+                "name": "Backflush FIFO",
+                "property_cost_method": "fifo",
+                "property_valuation": "manual_periodic",
+            }
+        )
+        cls.categ_avco = cls.env["product.category"].create(
+            {
+                "name": "Backflush AVCO",
+                "property_cost_method": "average",
+                "property_valuation": "manual_periodic",
+            }
+        )
+
+    @classmethod
+    def _product(cls, name, cost=1.0, categ=None, **vals):
+        return cls.env["product.product"].create(
+            dict(
+                {
+                    "name": name,
+                    "type": "consu",
+                    "is_storable": True,
+                    "standard_price": cost,
+                    "categ_id": (categ or cls.categ_fifo).id,
+                },
+                **vals,
+            )
+        )
+
+    @classmethod
+    def _stock(cls, product, qty, location=None, lot=None):
+        quant = (
+            cls.env["stock.quant"]
+            .with_context(inventory_mode=True)
+            .create(
+                {
+                    "product_id": product.id,
+                    "location_id": (location or cls.stock_location).id,
+                    "inventory_quantity": qty,
+                    "lot_id": lot and lot.id,
+                }
+            )
+        )
+        quant.action_apply_inventory()
+        return quant
+
+    @classmethod
+    def _bom(cls, product, lines, qty=1.0, **vals):
+        """``lines``: list of (component, qty) or (component, qty, line vals)."""
+        commands = []
+        for line in lines:
+            component, line_qty, *extra = line
+            commands.append(
+                Command.create(
+                    dict(
+                        {"product_id": component.id, "product_qty": line_qty},
+                        **(extra[0] if extra else {}),
+                    )
+                )
+            )
+        return cls.env["mrp.bom"].create(
+            dict(
+                {
+                    "product_tmpl_id": product.product_tmpl_id.id,
+                    "product_qty": qty,
+                    "consumption": "flexible",
+                    "bom_line_ids": commands,
+                },
+                **vals,
+            )
+        )
+
+    def _mo(self, bom, qty, user=None):
+        env = self.env(user=user) if user else self.env
+        form = Form(env["mrp.production"])
+        form.product_id = bom.product_id or bom.product_tmpl_id.product_variant_id
+        form.bom_id = bom
+        form.product_qty = qty
+        mo = form.save()
+        mo.action_confirm()
+        return mo
+
+    def _qty(self, product, location=None):
+        return product.with_context(location=(location or self.stock_location).id).qty_available
+
+    def _raw(self, mo, product, role="component"):
+        return mo.move_raw_ids.filtered(
+            lambda m: m.product_id == product and m.backflush_role == role
+        )
+
+    def _layers_value(self, moves):
+        return sum(moves.stock_valuation_layer_ids.mapped("value"))
