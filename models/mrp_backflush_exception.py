@@ -117,7 +117,7 @@ class MrpBackflushException(models.Model):
         if pending != self:
             raise UserError(_("Only pending backflush exceptions can be cancelled."))
         pending.sudo().state = "cancel"
-        for exc in pending:
+        for exc in pending.sudo():
             exc.message_post(
                 body=_(
                     "Cancelled by %(user)s: %(reason)s. %(qty)s %(uom)s of %(product)s "

@@ -27,6 +27,7 @@ class MrpProduction(models.Model):
         string="Pending Backflush Exceptions",
     )
 
+    @api.depends("backflush_run_ids")
     def _compute_backflush_run_count(self):
         counts = dict(
             self.env["mrp.backflush.run"]._read_group(
@@ -36,6 +37,7 @@ class MrpProduction(models.Model):
         for production in self:
             production.backflush_run_count = counts.get(production, 0)
 
+    @api.depends("backflush_exception_ids.state")
     def _compute_backflush_pending_count(self):
         counts = dict(
             self.env["mrp.backflush.exception"]._read_group(
@@ -57,6 +59,12 @@ class MrpProduction(models.Model):
     # Odoo hooks
     # ------------------------------------------------------------------
     def _button_mark_done_sanity_checks(self):
+        # Two users marking the same MO done: the second waits here, then
+        # PostgreSQL refuses its stale snapshot and Odoo retries the request,
+        # which finds the MO done below. An MO is never backflushed twice.
+        self.env.cr.execute(
+            "SELECT id FROM mrp_production WHERE id IN %s FOR UPDATE", [tuple(self.ids)]
+        )
         done = self.filtered(lambda p: p.state in ("done", "cancel"))
         if done:
             raise UserError(
@@ -131,15 +139,15 @@ class MrpProduction(models.Model):
             and not m.manual_consumption
             and m.backflush_role in (False, "component")
             and m.bom_line_id._get_backflush_mode() in modes
-            and (workorders is None or m.operation_id in workorders.operation_id)
+            and (workorders is None or m.workorder_id in workorders)
         )
 
-    def _backflush_produced_qty(self, workorders=None):
-        """Finished quantity (production UoM) this posting consumes for."""
+    def _backflush_produced_qty(self):
+        """Finished quantity (production UoM) posted now: what the operator
+        set as producing, else the whole remaining quantity, as Mark Done
+        and vanilla's work-order finish assume."""
         self.ensure_one()
-        if workorders:
-            return max(workorders.mapped("qty_producing")) - self.qty_produced
-        return self.qty_producing - self.qty_produced
+        return (self.qty_producing or self.product_qty) - self.qty_produced
 
     def _backflush_fixed_scrap_done(self, moves):
         """(procurement group, BOM line) pairs whose constant scrap was
@@ -279,9 +287,7 @@ class MrpProduction(models.Model):
         if not moves:
             return Run
         productions = moves.raw_material_production_id
-        produced_by_mo = {
-            mo: mo._backflush_produced_qty(workorders) for mo in productions
-        }
+        produced_by_mo = {mo: mo._backflush_produced_qty() for mo in productions}
         requirements, plan = self._backflush_plan(moves, produced_by_mo)
         self._backflush_check_blocked(plan)
         plan_by_move = {line.requirement.key: line for line in plan.lines}
@@ -291,6 +297,11 @@ class MrpProduction(models.Model):
             trigger, moves, new_moves, plan_by_move, produced_by_mo, workorders
         )
         self._backflush_create_exceptions(runs, moves, plan_by_move)
+        if trigger == "operation":
+            # Posted now, not at Mark Done; the rest of the demand is closed.
+            (moves | new_moves).with_context(skip_mo_check=True)._action_done(
+                cancel_backorder=True
+            )
         return runs
 
     def _backflush_set_component_quantities(self, moves, plan_by_move):
@@ -398,46 +409,75 @@ class MrpProduction(models.Model):
 
     def _backflush_add_finished_value(self, consumed_moves):
         """Add the value of components consumed after Mark Done to the
-        finished goods, as landed costs do: a zero-quantity layer linked to
-        the finished move's layer, the share still in stock added to its
-        remaining value (and AVCO cost), and the journal entry of the
-        finished move under automated valuation."""
+        finished goods, as landed costs do: the share of finished units
+        still in stock becomes a zero-quantity layer linked to the finished
+        move's layer (its remaining value, and the AVCO cost, grow); the
+        share already gone is expensed. Entries follow the finished move's
+        accounts under automated valuation."""
         self.ensure_one()
+        currency = self.company_id.currency_id
         value = -sum(consumed_moves.sudo().stock_valuation_layer_ids.mapped("value"))
         product = self.product_id.with_company(self.company_id)
         finished_move = self.move_finished_ids.filtered(
             lambda m: m.product_id == self.product_id and m.state == "done"
         )[-1:]
         layer = finished_move.sudo().stock_valuation_layer_ids[:1]
-        if self.company_id.currency_id.is_zero(value) or not layer or (
-            product.cost_method == "standard"
-        ):
-            return self.env["stock.valuation.layer"]
-        in_stock_share = layer.remaining_qty / layer.quantity if layer.quantity else 0.0
-        svl = self.env["stock.valuation.layer"].sudo().create(
-            {
-                "company_id": self.company_id.id,
-                "product_id": product.id,
-                "stock_move_id": finished_move.id,
-                "stock_valuation_layer_id": layer.id,
-                "description": _(
-                    "%(mo)s - deferred backflush of %(products)s",
-                    mo=self.name,
-                    products=", ".join(consumed_moves.product_id.mapped("display_name")),
-                ),
-                "quantity": 0,
-                "unit_cost": 0,
-                "value": value,
-                "remaining_qty": 0,
-                "backflush_role": "deferred",
-                "backflush_production_id": self.id,
-            }
+        if currency.is_zero(value) or not layer or product.cost_method == "standard":
+            return
+        in_stock = currency.round(
+            value * layer.remaining_qty / layer.quantity if layer.quantity else 0.0
         )
-        if in_stock_share:
-            layer.remaining_value += value * in_stock_share
+        description = _(
+            "%(mo)s - deferred backflush of %(products)s",
+            mo=self.name,
+            products=", ".join(consumed_moves.product_id.mapped("display_name")),
+        )
+        if not currency.is_zero(in_stock):
+            svl = self.env["stock.valuation.layer"].sudo().create(
+                {
+                    "company_id": self.company_id.id,
+                    "product_id": product.id,
+                    "stock_move_id": finished_move.id,
+                    "stock_valuation_layer_id": layer.id,
+                    "description": description,
+                    "quantity": 0,
+                    "unit_cost": 0,
+                    "value": in_stock,
+                    "remaining_qty": 0,
+                    "backflush_role": "deferred",
+                    "backflush_production_id": self.id,
+                }
+            )
+            layer.remaining_value += in_stock
             if product.cost_method == "average" and product.quantity_svl > 0:
                 product.sudo().with_context(disable_auto_svl=True).standard_price += (
-                    value * in_stock_share / product.quantity_svl
+                    in_stock / product.quantity_svl
                 )
-        svl._validate_accounting_entries()
-        return svl
+            svl._validate_accounting_entries()
+        gone = value - in_stock
+        if not currency.is_zero(gone) and product.valuation == "real_time":
+            self._backflush_expense_gone_share(finished_move, gone, description)
+
+    def _backflush_expense_gone_share(self, finished_move, amount, description):
+        """Late component cost of finished units no longer in stock: expense
+        it against the production account the finished move credited."""
+        journal_id, acc_src, _acc_dest, _acc_valuation = (
+            finished_move._get_accounting_data_for_valuation()
+        )
+        expense = self.product_id.product_tmpl_id.with_company(
+            self.company_id
+        ).get_product_accounts()["expense"]
+        line = {"name": description, "product_id": self.product_id.id}
+        move = self.env["account.move"].sudo().create(
+            {
+                "journal_id": journal_id,
+                "company_id": self.company_id.id,
+                "ref": description,
+                "move_type": "entry",
+                "line_ids": [
+                    fields.Command.create(dict(line, account_id=expense.id, debit=amount)),
+                    fields.Command.create(dict(line, account_id=acc_src, credit=amount)),
+                ],
+            }
+        )
+        move._post()

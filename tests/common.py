@@ -103,6 +103,11 @@ class BackflushCase(TransactionCase):
         mo.action_confirm()
         return mo
 
+    def _mark_done_request(self, productions, user=None):
+        """Mark Done as one request: a failure rolls back all it did."""
+        with self.env.cr.savepoint():
+            return productions.with_user(user or self.env.user).button_mark_done()
+
     def _qty(self, product, location=None):
         return product.with_context(location=(location or self.stock_location).id).qty_available
 

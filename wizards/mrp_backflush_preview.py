@@ -34,9 +34,7 @@ class MrpBackflushPreview(models.TransientModel):
         moves = productions._backflush_get_moves()
         if not moves:
             return []
-        produced = {
-            mo: (mo.qty_producing or mo.product_qty) - mo.qty_produced for mo in productions
-        }
+        produced = {mo: mo._backflush_produced_qty() for mo in productions}
         _requirements, plan = productions._backflush_plan(moves, produced)
         Move = self.env["stock.move"]
         vals = []
