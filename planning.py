@@ -28,26 +28,36 @@ SUBSTITUTION_PRIORITY = "priority"
 SUBSTITUTION_FULL = "full"
 
 
-def round_up(qty, rounding):
-    """Round ``qty`` up to a multiple of ``rounding``.
-
-    A small epsilon absorbs binary noise (3 * 0.1 must stay 0.3, not 0.31).
-    """
-    if rounding <= 0:
-        return qty
+def _steps(qty, rounding):
+    """``qty`` in steps of ``rounding``, with a tolerance for binary noise
+    relative to the magnitude (as Odoo's float_round does)."""
     steps = qty / rounding
-    return math.ceil(steps - 1e-9) * rounding if steps > 0 else 0.0
+    return steps, abs(steps) * 2**-40 + 1e-9
+
+
+def round_up(qty, rounding):
+    """Round ``qty`` up to a multiple of ``rounding`` (3 * 0.1 stays 0.3)."""
+    if rounding <= 0 or math.isinf(qty):
+        return qty
+    steps, eps = _steps(qty, rounding)
+    return math.ceil(steps - eps) * rounding if steps > 0 else 0.0
 
 
 def round_down(qty, rounding):
-    if rounding <= 0:
+    if rounding <= 0 or math.isinf(qty):
         return qty
-    steps = qty / rounding
-    return math.floor(steps + 1e-9) * rounding if steps > 0 else 0.0
+    steps, eps = _steps(qty, rounding)
+    return math.floor(steps + eps) * rounding if steps > 0 else 0.0
 
 
 def is_zero(qty, rounding):
     return abs(qty) < rounding / 2.0
+
+
+def is_nil(qty, rounding):
+    """Nothing left at all: below float noise, not below half a unit (a
+    remainder of 0.01 still needs one more unit of a coarse substitute)."""
+    return abs(qty) < rounding * 1e-6
 
 
 @dataclass(frozen=True)
@@ -138,12 +148,12 @@ def _substitute(req, shortfall, pool):
         for sub in subs:
             avail = max(pool.get((sub.product_id, req.location_id), 0.0), 0.0) / sub.to_pool
             need = round_up(shortfall * sub.factor, sub.rounding)
-            if avail + sub.rounding / 2.0 >= need:
+            if round_down(avail, sub.rounding) >= need - sub.rounding * 1e-6:
                 _take(pool, sub.product_id, req.location_id, need * sub.to_pool)
                 return [PlanMove(ROLE_SUBSTITUTE, sub.product_id, need)], 0.0
         return moves, shortfall
     for sub in subs:  # priority
-        if is_zero(shortfall, req.rounding):
+        if is_nil(shortfall, req.rounding):
             break
         avail = max(pool.get((sub.product_id, req.location_id), 0.0), 0.0) / sub.to_pool
         need = round_up(shortfall * sub.factor, sub.rounding)
@@ -176,7 +186,7 @@ def plan(requirements, pool):
         _take(pool, req.product_id, req.location_id, from_component * req.to_pool)
         shortfall = required - from_component
         sub_moves = []
-        if not is_zero(shortfall, req.rounding) and req.substitution != SUBSTITUTION_NONE:
+        if not is_nil(shortfall, req.rounding) and req.substitution != SUBSTITUTION_NONE:
             sub_moves, shortfall = _substitute(req, shortfall, pool)
         shortfall = round_up(shortfall, req.rounding)
         if not is_zero(shortfall, req.rounding):

@@ -91,6 +91,14 @@ class MrpProduction(models.Model):
             )
         return vals
 
+    def _cal_price(self, consumed_moves):
+        # Components posted when their work order finished are part of the
+        # finished good's cost too, though done before Mark Done.
+        posted_early = self.move_raw_ids.filtered(
+            lambda m: m.state == "done" and m.backflush_run_id.trigger == "operation"
+        )
+        return super()._cal_price(consumed_moves | posted_early)
+
     def _post_inventory(self, cancel_backorder=False):
         runs = self._backflush("mark_done")
         res = super()._post_inventory(cancel_backorder=cancel_backorder)
@@ -305,6 +313,13 @@ class MrpProduction(models.Model):
         return runs
 
     def _backflush_set_component_quantities(self, moves, plan_by_move):
+        # Tracked components: lines without a lot are only vanilla's
+        # placeholders; reserve instead, so lots follow the removal strategy.
+        tracked = moves.filtered(lambda m: m.has_tracking != "none")
+        tracked.move_line_ids.filtered(lambda ml: not ml.lot_id).unlink()
+        tracked.picked = False
+        tracked._recompute_state()
+        tracked._action_assign()
         for move in moves:
             qty = plan_by_move[move.id].qty(planning.ROLE_COMPONENT, move.product_id.id)
             if float_compare(move.quantity, qty, precision_rounding=move.product_uom.rounding):

@@ -1,0 +1,77 @@
+# Copyright 2026 mrp_backflush authors
+# License LGPL-3.0 or later (https://www.gnu.org/licenses/lgpl).
+from odoo import Command
+from odoo.tests import tagged
+
+from .common import BackflushCase
+
+
+@tagged("post_install", "-at_install")
+class TestOperationTiming(BackflushCase):
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        cls.workcenter = cls.env["mrp.workcenter"].create({"name": "Assembly", "time_start": 0})
+        cls.chair = cls._product("Chair", 0.0)
+        cls.leg = cls._product("Leg", 2.0)
+        cls.seat = cls._product("Seat", 10.0)
+        cls.glue = cls._product("Glue", 1.0)
+        for product in (cls.leg, cls.seat, cls.glue):
+            cls._stock(product, 1000)
+        cls.bom = cls._bom(
+            cls.chair,
+            [(cls.leg, 4), (cls.seat, 1), (cls.glue, 1)],
+            backflush_mode="operation",
+            operation_ids=[
+                Command.create({"name": "Legs", "workcenter_id": cls.workcenter.id, "sequence": 1}),
+                Command.create({"name": "Seat", "workcenter_id": cls.workcenter.id, "sequence": 2}),
+            ],
+        )
+        op_legs, op_seat = cls.bom.operation_ids.sorted("sequence")
+        lines = {line.product_id: line for line in cls.bom.bom_line_ids}
+        lines[cls.leg].operation_id = op_legs
+        lines[cls.seat].operation_id = op_seat
+        cls.op_legs, cls.op_seat = op_legs, op_seat
+
+    def test_lines_with_operation_are_not_manual(self):
+        mo = self._mo(self.bom, 10)
+        self.assertFalse(any(mo.move_raw_ids.mapped("manual_consumption")))
+
+    def test_post_when_work_order_finishes(self):
+        mo = self._mo(self.bom, 10)
+        wo_legs = mo.workorder_ids.filtered(lambda w: w.operation_id == self.op_legs)
+        wo_legs.button_start()
+        wo_legs.button_finish()
+        self.assertEqual(self._qty(self.leg), 960)
+        self.assertEqual(self._qty(self.seat), 1000)
+        self.assertEqual(self._qty(self.glue), 1000)
+        run = mo.backflush_run_ids
+        self.assertEqual((run.trigger, run.workorder_id), ("operation", wo_legs))
+        self.assertEqual(run.line_ids.product_id, self.leg)
+        self.assertEqual(self._raw(mo, self.leg).state, "done")
+
+        mo.button_mark_done()
+        self.assertEqual(mo.state, "done")
+        self.assertEqual(self._qty(self.leg), 960)  # not posted twice
+        self.assertEqual(self._qty(self.seat), 990)
+        self.assertEqual(self._qty(self.glue), 990)  # no operation: at Mark Done
+        self.assertEqual(
+            sorted(mo.backflush_run_ids.mapped("trigger")),
+            ["mark_done", "operation", "operation"],
+        )
+        self.assertEqual(
+            sum(mo.backflush_run_ids.line_ids.filtered(lambda l: l.product_id == self.leg).mapped("consumed_qty")),
+            40,
+        )
+        # finished value includes what was posted at the work order
+        self.assertAlmostEqual(self._layers_value(mo.move_finished_ids), 10 * (8 + 10 + 1))
+
+    def test_manual_line_inside_operation_bom(self):
+        self.bom.bom_line_ids.filtered(lambda l: l.product_id == self.leg).backflush_mode = "manual"
+        mo = self._mo(self.bom, 10)
+        leg_move = mo.move_raw_ids.filtered(lambda m: m.product_id == self.leg)
+        self.assertTrue(leg_move.manual_consumption)
+        wo_legs = mo.workorder_ids.filtered(lambda w: w.operation_id == self.op_legs)
+        wo_legs.button_finish()
+        self.assertFalse(mo.backflush_run_ids)
+        self.assertEqual(self._qty(self.leg), 1000)
