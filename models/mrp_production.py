@@ -5,7 +5,7 @@ from collections import defaultdict
 from markupsafe import Markup
 
 from odoo import _, api, fields, models
-from odoo.exceptions import UserError
+from odoo.exceptions import UserError, ValidationError
 from odoo.tools import float_compare, format_list
 
 from .. import planning
@@ -26,6 +26,24 @@ class MrpProduction(models.Model):
         search="_search_backflush_pending_count",
         string="Pending Backflush Exceptions",
     )
+
+    @api.constrains("bom_id", "company_id")
+    def _check_backflush_bom_company(self):
+        # The backflush posts the BOM's policy: it must be this company's.
+        for production in self:
+            bom_company = production.bom_id.company_id
+            if bom_company and bom_company != production.company_id:
+                raise ValidationError(
+                    _(
+                        "%(mo)s belongs to %(company)s but its bill of materials "
+                        "%(bom)s belongs to %(bom_company)s: choose a BOM of the "
+                        "same company.",
+                        mo=production.display_name,
+                        company=production.company_id.name,
+                        bom=production.bom_id.display_name,
+                        bom_company=bom_company.name,
+                    )
+                )
 
     @api.depends("backflush_run_ids")
     def _compute_backflush_run_count(self):
@@ -294,6 +312,19 @@ class MrpProduction(models.Model):
         Run = self.env["mrp.backflush.run"]
         if not moves:
             return Run
+        archived = moves.product_id.filtered(lambda p: not p.active)
+        if archived:
+            raise UserError(
+                _(
+                    "%(products)s is archived: reactivate it, or remove it from "
+                    "%(mos)s, before posting its consumption.",
+                    products=", ".join(archived.mapped("display_name")),
+                    mos=", ".join(
+                        moves.filtered(lambda m: m.product_id in archived)
+                        .raw_material_production_id.mapped("name")
+                    ),
+                )
+            )
         productions = moves.raw_material_production_id
         produced_by_mo = {mo: mo._backflush_produced_qty() for mo in productions}
         requirements, plan = self._backflush_plan(moves, produced_by_mo)

@@ -1,0 +1,174 @@
+# Copyright 2026 mrp_backflush authors
+# License LGPL-3.0 or later (https://www.gnu.org/licenses/lgpl).
+"""Two real database cursors at once: each quantity is posted once.
+
+Data is committed on purpose (other cursors must see it); every product
+is unique to its test, so the rest of the suite is not disturbed.
+"""
+import threading
+import time
+import uuid
+
+from psycopg2 import errors
+
+from odoo import SUPERUSER_ID, Command, api
+from odoo.exceptions import UserError
+from odoo.tests import TransactionCase, tagged
+from odoo.tools import mute_logger
+
+
+@tagged("post_install", "-at_install")
+class TestConcurrency(TransactionCase):
+    def _env(self, cr):
+        return api.Environment(cr, SUPERUSER_ID, {})
+
+    def _setup(self, policy, stock, mo_qtys):
+        """Commit a BOM (4 legs per chair), stock and confirmed MOs."""
+        tag = uuid.uuid4().hex[:8]
+        with self.registry.cursor() as cr:
+            env = self._env(cr)
+            categ = env["product.category"].create(
+                {"name": f"Concurrency {tag}", "property_cost_method": "fifo"}
+            )
+            chair, leg = env["product.product"].create(
+                [
+                    {"name": f"Chair {tag}", "is_storable": True, "categ_id": categ.id},
+                    {
+                        "name": f"Leg {tag}",
+                        "is_storable": True,
+                        "categ_id": categ.id,
+                        "standard_price": 2.0,
+                    },
+                ]
+            )
+            bom = env["mrp.bom"].create(
+                {
+                    "product_tmpl_id": chair.product_tmpl_id.id,
+                    "backflush_shortage_policy": policy,
+                    "bom_line_ids": [Command.create({"product_id": leg.id, "product_qty": 4})],
+                }
+            )
+            location = env["stock.warehouse"].search(
+                [("company_id", "=", env.company.id)], limit=1
+            ).lot_stock_id
+            env["stock.quant"].with_context(inventory_mode=True).create(
+                {"product_id": leg.id, "location_id": location.id, "inventory_quantity": stock}
+            ).action_apply_inventory()
+            mos = env["mrp.production"].create(
+                [
+                    {"product_id": chair.id, "bom_id": bom.id, "product_qty": qty}
+                    for qty in mo_qtys
+                ]
+            )
+            mos.action_confirm()
+            return leg.id, location.id, mos.ids
+
+    def _leg_qty(self, leg_id, location_id):
+        with self.registry.cursor() as cr:
+            product = self._env(cr)["product.product"].browse(leg_id)
+            return product.with_context(location=location_id).qty_available
+
+    def _in_thread(self, target):
+        """Run ``target(env)`` on its own cursor in a thread; keep the outcome."""
+        outcome = {}
+
+        def run():
+            with self.registry.cursor() as cr:
+                cr.execute("SET lock_timeout = '20s'")
+                try:
+                    outcome["result"] = target(self._env(cr))
+                except Exception as error:  # noqa: BLE001 - reported to the test
+                    cr.rollback()
+                    outcome["error"] = error
+
+        thread = threading.Thread(target=run)
+        thread.start()
+        return thread, outcome
+
+    @mute_logger("odoo.sql_db")
+    def test_same_mo_marked_done_by_two_users(self):
+        leg_id, location_id, (mo_id,) = self._setup("block", 100, [10])
+        cr_a = self.registry.cursor()
+        try:
+            self._env(cr_a)["mrp.production"].browse(mo_id).button_mark_done()
+            thread, outcome = self._in_thread(
+                lambda env: env["mrp.production"].browse(mo_id).button_mark_done()
+            )
+            time.sleep(1.0)  # user B now waits for user A's lock
+            self.assertTrue(thread.is_alive())
+            cr_a.commit()
+        finally:
+            cr_a.close()
+        thread.join(30)
+        # B's stale snapshot is refused; Odoo would retry B's request ...
+        self.assertIsInstance(outcome.get("error"), errors.SerializationFailure)
+        # ... and the retry is told the MO is done.
+        with self.registry.cursor() as cr:
+            mo = self._env(cr)["mrp.production"].browse(mo_id)
+            with self.assertRaisesRegex(UserError, "already done"):
+                mo.button_mark_done()
+            self.assertEqual(len(mo.backflush_run_ids), 1)
+            self.assertEqual(mo.move_raw_ids.filtered(lambda m: m.state == "done").quantity, 40)
+        self.assertEqual(self._leg_qty(leg_id, location_id), 60)
+
+    @mute_logger("odoo.sql_db")
+    def test_two_mos_share_a_short_component_defer(self):
+        leg_id, location_id, (mo1_id, mo2_id) = self._setup("defer", 300, [50, 50])
+        cr_a = self.registry.cursor()
+        try:
+            self._env(cr_a)["mrp.production"].browse(mo1_id).button_mark_done()
+            thread, outcome = self._in_thread(
+                lambda env: env["mrp.production"].browse(mo2_id).button_mark_done()
+            )
+            time.sleep(1.0)
+            cr_a.commit()
+        finally:
+            cr_a.close()
+        thread.join(30)
+        if "error" in outcome:  # serialization failure: Odoo retries the request
+            self.assertIsInstance(outcome["error"], errors.SerializationFailure)
+            with self.registry.cursor() as cr:
+                self._env(cr)["mrp.production"].browse(mo2_id).button_mark_done()
+        with self.registry.cursor() as cr:
+            env = self._env(cr)
+            mo1, mo2 = env["mrp.production"].browse([mo1_id, mo2_id])
+            self.assertEqual((mo1.state, mo2.state), ("done", "done"))
+            for mo, required in ((mo1, 200), (mo2, 200)):
+                posted = sum(
+                    mo.move_raw_ids.filtered(lambda m: m.state == "done").mapped("quantity")
+                )
+                pending = sum(mo.backflush_exception_ids.mapped("quantity"))
+                self.assertAlmostEqual(posted + pending, required)
+        self.assertEqual(self._leg_qty(leg_id, location_id), 0)
+
+    @mute_logger("odoo.sql_db", "odoo.addons.mrp_backflush.models.mrp_backflush_exception")
+    def test_user_retry_while_cron_runs(self):
+        leg_id, location_id, (mo_id,) = self._setup("defer", 100, [50])  # 100 short
+        with self.registry.cursor() as cr:
+            env = self._env(cr)
+            env["mrp.production"].browse(mo_id).button_mark_done()
+            env["stock.quant"]._update_available_quantity(
+                env["product.product"].browse(leg_id), env["stock.location"].browse(location_id), 70
+            )
+        cr_a = self.registry.cursor()
+        try:
+            mo_a = self._env(cr_a)["mrp.production"].browse(mo_id)
+            mo_a.backflush_exception_ids.action_retry()  # user A, not committed yet
+            thread, outcome = self._in_thread(
+                lambda env: env["mrp.backflush.exception"]._cron_retry()
+            )
+            thread.join(30)
+            cr_a.commit()
+        finally:
+            cr_a.close()
+        self.assertNotIn("error", outcome)  # the cron skips what is locked
+        with self.registry.cursor() as cr:
+            env = self._env(cr)
+            mo = env["mrp.production"].browse(mo_id)
+            exc = mo.backflush_exception_ids
+            self.assertEqual((exc.posted_qty, exc.quantity, exc.state), (70, 30, "pending"))
+            deferred = mo.move_raw_ids.filtered(lambda m: m.backflush_role == "deferred")
+            self.assertEqual(deferred.mapped("quantity"), [70])
+            env["mrp.backflush.exception"]._cron_retry()  # nothing new arrived
+            self.assertEqual(exc.posted_qty, 70)
+        self.assertEqual(self._leg_qty(leg_id, location_id), 0)
