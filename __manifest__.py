@@ -21,9 +21,14 @@
         "views/stock_valuation_layer_views.xml",
         "views/res_config_settings_views.xml",
         "wizards/mrp_backflush_preview_views.xml",
+        "views/mrp_backflush_analysis_views.xml",
+        "wizards/mrp_bom_backflush_advice_views.xml",
         "views/menus.xml",
     ],
     "demo": ["demo/mrp_backflush_demo.xml"],
+    "assets": {
+        "web.assets_tests": ["mrp_backflush/static/tests/tours/*.js"],
+    },
     "installable": True,
     "application": False,
 }
