@@ -93,6 +93,7 @@ class PlanMove:
     role: str
     product_id: int
     qty: float
+    replaces_qty: float = 0.0  # substitutes: component units stood in for
 
 
 @dataclass
@@ -150,7 +151,7 @@ def _substitute(req, shortfall, pool):
             need = round_up(shortfall * sub.factor, sub.rounding)
             if round_down(avail, sub.rounding) >= need - sub.rounding * 1e-6:
                 _take(pool, sub.product_id, req.location_id, need * sub.to_pool)
-                return [PlanMove(ROLE_SUBSTITUTE, sub.product_id, need)], 0.0
+                return [PlanMove(ROLE_SUBSTITUTE, sub.product_id, need, shortfall)], 0.0
         return moves, shortfall
     for sub in subs:  # priority
         if is_nil(shortfall, req.rounding):
@@ -161,8 +162,8 @@ def _substitute(req, shortfall, pool):
         if is_zero(qty, sub.rounding):
             continue
         _take(pool, sub.product_id, req.location_id, qty * sub.to_pool)
-        moves.append(PlanMove(ROLE_SUBSTITUTE, sub.product_id, qty))
         covered = shortfall if qty >= need else qty / sub.factor
+        moves.append(PlanMove(ROLE_SUBSTITUTE, sub.product_id, qty, covered))
         shortfall = max(shortfall - covered, 0.0)
     return moves, shortfall
 

@@ -27,6 +27,18 @@ class MrpBackflushRunLine(models.Model):
         readonly=True,
         help="For a substitute: the BOM component it stood in for.",
     )
+    replaced_qty = fields.Float(
+        digits="Product Unit of Measure",
+        readonly=True,
+        help="For a substitute: quantity of the replaced component (in its "
+        "own unit) it stood in for.",
+    )
+    substitution_variance = fields.Monetary(
+        compute="_compute_substitution_variance",
+        currency_field="currency_id",
+        help="For a substitute: its value minus what the replaced component "
+        "would have cost at its current cost. Positive = more expensive.",
+    )
     product_uom_id = fields.Many2one("uom.uom", readonly=True)
     planned_qty = fields.Float(
         digits="Product Unit of Measure",
@@ -49,6 +61,9 @@ class MrpBackflushRunLine(models.Model):
         help="Part of the planned scrap that is the BOM line's constant per MO.",
     )
     location_id = fields.Many2one("stock.location", readonly=True)
+    scrap_reason_ids = fields.Many2many(
+        "stock.scrap.reason.tag", string="Scrap Reasons", readonly=True
+    )
     lot_ids = fields.Many2many(
         "stock.lot", compute="_compute_lot_ids", string="Lots/Serials"
     )
@@ -63,6 +78,14 @@ class MrpBackflushRunLine(models.Model):
     def _compute_lot_ids(self):
         for line in self:
             line.lot_ids = line.move_id.move_line_ids.lot_id
+
+    @api.depends("value", "replaced_qty", "replaced_product_id")
+    def _compute_substitution_variance(self):
+        for line in self:
+            replaced = line.replaced_product_id.with_company(line.company_id)
+            line.substitution_variance = (
+                line.value - line.replaced_qty * replaced.standard_price if replaced else 0.0
+            )
 
     @api.depends("move_id.stock_valuation_layer_ids.value")
     def _compute_value(self):

@@ -355,7 +355,10 @@ class MrpProduction(models.Model):
             qty = plan_by_move[move.id].qty(planning.ROLE_COMPONENT, move.product_id.id)
             if float_compare(move.quantity, qty, precision_rounding=move.product_uom.rounding):
                 move._set_quantity_done(qty)
-        moves.write({"picked": True, "backflush_role": "component"})
+        # Vanilla already picked most of them: write only what changes, the
+        # inverse of `picked` rewrites every move line.
+        moves.filtered(lambda m: not m.picked).picked = True
+        moves.backflush_role = "component"
 
     def _backflush_create_extra_moves(self, moves, plan_by_move):
         """Planned-scrap and substitute moves, created in one call."""
@@ -393,6 +396,8 @@ class MrpProduction(models.Model):
             for move in mo_moves:
                 line = plan_by_move[move.id]
                 lines += move._backflush_run_line_vals(line, new_by_origin[move.id])
+            if trigger == "mark_done":
+                lines += production._backflush_actual_scrap_line_vals()
             run_vals.append(
                 {
                     "production_id": production.id,
@@ -412,6 +417,28 @@ class MrpProduction(models.Model):
         for run in runs:
             run.line_ids.move_id.backflush_run_id = run
         return runs.sudo(False)
+
+    def _backflush_actual_scrap_line_vals(self):
+        """Scrap recorded on the MO (components or finished units) before
+        Mark Done, reported beside the planned scrap of the same run."""
+        self.ensure_one()
+        scrap_moves = self.scrap_ids.move_ids.filtered(
+            lambda m: m.state == "done" and not m.backflush_run_id
+        )
+        return [
+            {
+                "product_id": move.product_id.id,
+                "role": "actual_scrap",
+                "move_id": move.id,
+                "product_uom_id": move.product_uom.id,
+                "consumed_qty": move.quantity,
+                "location_id": move.location_id.id,
+                "scrap_reason_ids": [
+                    fields.Command.set(move.scrap_id.scrap_reason_tag_ids.ids)
+                ],
+            }
+            for move in scrap_moves
+        ]
 
     def _backflush_create_exceptions(self, runs, moves, plan_by_move):
         vals_list = [

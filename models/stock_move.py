@@ -94,6 +94,11 @@ class StockMove(models.Model):
                 shortage_action=plan_line.action if short else False,
             )
         ]
+        replaced = {
+            m.product_id: m.replaces_qty
+            for m in plan_line.moves
+            if m.role == planning.ROLE_SUBSTITUTE
+        }
         for move in extra_moves:
             vals.append(
                 dict(
@@ -117,6 +122,9 @@ class StockMove(models.Model):
                         self.product_id.id
                         if move.backflush_role == planning.ROLE_SUBSTITUTE
                         else False
+                    ),
+                    replaced_qty=self.product_uom._compute_quantity(
+                        replaced.get(move.product_id.id, 0.0), self.product_id.uom_id
                     ),
                 )
             )
