@@ -1,7 +1,7 @@
 # Copyright 2026 mrp_backflush authors
 # License LGPL-3.0 or later (https://www.gnu.org/licenses/lgpl).
 from odoo import Command
-from odoo.tests import tagged
+from odoo.tests import Form, tagged
 
 from .common import BackflushCase
 
@@ -75,3 +75,23 @@ class TestOperationTiming(BackflushCase):
         wo_legs.button_finish()
         self.assertFalse(mo.backflush_run_ids)
         self.assertEqual(self._qty(self.leg), 1000)
+
+    def test_partial_work_order_and_backorder(self):
+        mo = self._mo(self.bom, 10)
+        mo.qty_producing = 4
+        wo_legs = mo.workorder_ids.filtered(lambda w: w.operation_id == self.op_legs)
+        wo_legs.button_finish()
+        self.assertEqual(self._qty(self.leg), 1000 - 16)
+        action = mo.button_mark_done()
+        Form(self.env[action["res_model"]].with_context(**action["context"])).save().action_backorder()
+        self.assertEqual(mo.state, "done")
+        self.assertEqual(self._qty(self.leg), 1000 - 16)
+        self.assertEqual(self._qty(self.seat), 1000 - 4)
+        backorder = mo.procurement_group_id.mrp_production_ids - mo
+        self.assertEqual(backorder.product_qty, 6)
+        backorder.button_mark_done()
+        self.assertEqual(backorder.state, "done")
+        self.assertEqual(self._qty(self.leg), 1000 - 40)
+        self.assertEqual(self._qty(self.seat), 1000 - 10)
+        self.assertEqual(self._qty(self.glue), 1000 - 10)
+        self.assertEqual(self._qty(self.chair), 10)
