@@ -147,7 +147,9 @@ def _substitute(req, shortfall, pool):
     subs = req.substitutes
     if req.substitution == SUBSTITUTION_FULL:
         for sub in subs:
-            avail = max(pool.get((sub.product_id, req.location_id), 0.0), 0.0) / sub.to_pool
+            avail = (
+                max(pool.get((sub.product_id, req.location_id), 0.0), 0.0) / sub.to_pool
+            )
             need = round_up(shortfall * sub.factor, sub.rounding)
             if round_down(avail, sub.rounding) >= need - sub.rounding * 1e-6:
                 _take(pool, sub.product_id, req.location_id, need * sub.to_pool)
@@ -187,7 +189,10 @@ def plan(requirements, pool):
         _take(pool, req.product_id, req.location_id, from_component * req.to_pool)
         shortfall = required - from_component
         sub_moves = []
-        if not is_nil(shortfall, req.rounding) and req.substitution != SUBSTITUTION_NONE:
+        if (
+            not is_nil(shortfall, req.rounding)
+            and req.substitution != SUBSTITUTION_NONE
+        ):
             sub_moves, shortfall = _substitute(req, shortfall, pool)
         shortfall = round_up(shortfall, req.rounding)
         if not is_zero(shortfall, req.rounding):

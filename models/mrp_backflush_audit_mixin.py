@@ -14,8 +14,11 @@ class MrpBackflushAuditMixin(models.AbstractModel):
     def write(self, vals):
         if not self.env.su:
             raise UserError(
-                _("%(record)s is part of the backflush audit trail: it cannot be changed.",
-                  record=self._description)
+                _(
+                    "%(record)s is part of the backflush audit trail: "
+                    "it cannot be changed.",
+                    record=self._description,
+                )
             )
         return super().write(vals)
 
@@ -23,6 +26,9 @@ class MrpBackflushAuditMixin(models.AbstractModel):
     def _unlink_except_audit(self):
         if not self.env.su:
             raise UserError(
-                _("%(record)s is part of the backflush audit trail: it cannot be deleted.",
-                  record=self._description)
+                _(
+                    "%(record)s is part of the backflush audit trail: "
+                    "it cannot be deleted.",
+                    record=self._description,
+                )
             )

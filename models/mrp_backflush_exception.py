@@ -62,7 +62,11 @@ class MrpBackflushException(models.Model):
     )
 
     _sql_constraints = [
-        ("quantity_positive", "CHECK(quantity >= 0)", "A pending quantity cannot be negative."),
+        (
+            "quantity_positive",
+            "CHECK(quantity >= 0)",
+            "A pending quantity cannot be negative.",
+        ),
     ]
 
     def _compute_name(self):
@@ -93,7 +97,8 @@ class MrpBackflushException(models.Model):
                 "params": {
                     "type": "warning",
                     "message": _(
-                        "Still nothing in stock for %(products)s: the exceptions stay pending.",
+                        "Still nothing in stock for %(products)s: "
+                        "the exceptions stay pending.",
                         products=", ".join(pending.product_id.mapped("display_name")),
                     ),
                 },
@@ -112,7 +117,9 @@ class MrpBackflushException(models.Model):
 
     def _cancel(self, reason):
         if not self.env.user.has_group("mrp.group_mrp_manager"):
-            raise UserError(_("Only a manufacturing manager can cancel a backflush exception."))
+            raise UserError(
+                _("Only a manufacturing manager can cancel a backflush exception.")
+            )
         pending = self._lock_pending()
         if pending != self:
             raise UserError(_("Only pending backflush exceptions can be cancelled."))
@@ -151,12 +158,16 @@ class MrpBackflushException(models.Model):
             return self
         try:
             self.env.cr.execute(
-                "SELECT id FROM mrp_backflush_exception WHERE id IN %s FOR UPDATE NOWAIT",
+                "SELECT id FROM mrp_backflush_exception "
+                "WHERE id IN %s FOR UPDATE NOWAIT",
                 [tuple(self.ids)],
             )
         except (errors.LockNotAvailable, errors.SerializationFailure) as error:
             raise UserError(
-                _("These backflush exceptions are being posted by someone else; try again in a moment.")
+                _(
+                    "These backflush exceptions are being posted by someone "
+                    "else; try again in a moment."
+                )
             ) from error
         self.invalidate_recordset(["state", "quantity", "posted_qty"])
         return self.filtered(lambda e: e.state == "pending")
@@ -201,11 +212,13 @@ class MrpBackflushException(models.Model):
         )
         moves._backflush_pick_demand()
         moves.with_context(skip_mo_check=True)._action_done()
-        move_by_exc = dict(zip(exceptions, moves))
+        move_by_exc = dict(zip(exceptions, moves, strict=True))
         for exc in exceptions:
             qty = to_post[exc.id]
             remaining = exc.quantity - qty
-            settled = float_is_zero(remaining, precision_rounding=exc.product_uom_id.rounding)
+            settled = float_is_zero(
+                remaining, precision_rounding=exc.product_uom_id.rounding
+            )
             exc.sudo().write(
                 {
                     "quantity": 0.0 if settled else remaining,
@@ -237,20 +250,9 @@ class MrpBackflushException(models.Model):
                     "location_id": exc.location_id.id,
                 }
             )
-        runs = self.env["mrp.backflush.run"].sudo().create(
+        return self.env["mrp.backflush.run"]._create_postings(
             [
-                {
-                    "production_id": production.id,
-                    "bom_id": production.bom_id.id,
-                    "trigger": "retry",
-                    "backflush_mode": production.bom_id.backflush_mode,
-                    "backflush_shortage_policy": production.bom_id.backflush_shortage_policy,
-                    "backflush_substitution": production.bom_id.backflush_substitution,
-                    "line_ids": [fields.Command.create(vals) for vals in lines],
-                }
+                production._backflush_run_vals("retry", lines)
                 for production, lines in by_mo.items()
             ]
         )
-        for run in runs:
-            run.line_ids.move_id.backflush_run_id = run
-        return runs.sudo(False)

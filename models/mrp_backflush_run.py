@@ -59,17 +59,30 @@ class MrpBackflushRun(models.Model):
     @api.depends("line_ids.shortage_qty")
     def _compute_state(self):
         for run in self:
-            run.state = "shortage" if any(run.line_ids.mapped("shortage_qty")) else "done"
+            run.state = (
+                "shortage" if any(run.line_ids.mapped("shortage_qty")) else "done"
+            )
 
     def _compute_value(self):
         for run in self:
             run.value = sum(run.line_ids.mapped("value"))
+
+    @api.model
+    def _create_postings(self, vals_list):
+        """Write runs as the backflush does (users may only read the audit
+        trail) and link each posted move to its run."""
+        runs = self.sudo().create(vals_list)
+        for run in runs:
+            run.line_ids.move_id.backflush_run_id = run
+        return runs.sudo(False)
 
     def _notify_productions(self):
         """One chatter line per posting, logged in one batch."""
         if not self:
             return
         self.production_id._message_log_batch(
-            bodies={run.production_id.id: run.production_id._backflush_notify_body(run)
-                    for run in self}
+            bodies={
+                run.production_id.id: run.production_id._backflush_notify_body(run)
+                for run in self
+            }
         )

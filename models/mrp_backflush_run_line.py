@@ -12,7 +12,11 @@ class MrpBackflushRunLine(models.Model):
     _order = "run_id, id"
 
     run_id = fields.Many2one(
-        "mrp.backflush.run", required=True, ondelete="cascade", index=True, readonly=True
+        "mrp.backflush.run",
+        required=True,
+        ondelete="cascade",
+        index=True,
+        readonly=True,
     )
     production_id = fields.Many2one(related="run_id.production_id", store=True)
     company_id = fields.Many2one(related="run_id.company_id", store=True)
@@ -84,10 +88,14 @@ class MrpBackflushRunLine(models.Model):
         for line in self:
             replaced = line.replaced_product_id.with_company(line.company_id)
             line.substitution_variance = (
-                line.value - line.replaced_qty * replaced.standard_price if replaced else 0.0
+                line.value - line.replaced_qty * replaced.standard_price
+                if replaced
+                else 0.0
             )
 
     @api.depends("move_id.stock_valuation_layer_ids.value")
     def _compute_value(self):
         for line in self:
-            line.value = -sum(line.move_id.sudo().stock_valuation_layer_ids.mapped("value"))
+            line.value = -sum(
+                line.move_id.sudo().stock_valuation_layer_ids.mapped("value")
+            )

@@ -87,12 +87,17 @@ class MrpBomLine(models.Model):
         self.ensure_one()
         return {
             "type": "ir.actions.act_window",
-            "name": _("Substitutes of %(product)s", product=self.product_id.display_name),
+            "name": _(
+                "Substitutes of %(product)s", product=self.product_id.display_name
+            ),
             "res_model": "mrp.bom.line",
             "res_id": self.id,
             "view_mode": "form",
             "views": [
-                (self.env.ref("mrp_backflush.mrp_bom_line_view_form_substitutes").id, "form")
+                (
+                    self.env.ref("mrp_backflush.mrp_bom_line_view_form_substitutes").id,
+                    "form",
+                )
             ],
             "target": "new",
         }

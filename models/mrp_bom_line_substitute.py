@@ -72,7 +72,9 @@ class MrpBomLineSubstitute(models.Model):
                     )
                 )
             bom = line.bom_id
-            if sub.product_id in (bom.product_id or bom.product_tmpl_id.product_variant_ids):
+            if sub.product_id in (
+                bom.product_id or bom.product_tmpl_id.product_variant_ids
+            ):
                 raise ValidationError(
                     _(
                         "BOM %(bom)s: %(substitute)s is the product this BOM "
@@ -80,7 +82,14 @@ class MrpBomLineSubstitute(models.Model):
                         **names,
                     )
                 )
-            if len(line.substitute_ids.filtered(lambda s, p=sub.product_id: s.product_id == p)) > 1:
+            if (
+                len(
+                    line.substitute_ids.filtered(
+                        lambda s, p=sub.product_id: s.product_id == p
+                    )
+                )
+                > 1
+            ):
                 raise ValidationError(
                     _(
                         "BOM %(bom)s: %(substitute)s is listed twice as a "

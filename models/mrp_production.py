@@ -69,8 +69,12 @@ class MrpProduction(models.Model):
 
     def _search_backflush_pending_count(self, operator, value):
         if operator not in (">", "!=") or value != 0:
-            raise UserError(_("Only 'has pending backflush exceptions' can be searched."))
-        pending = self.env["mrp.backflush.exception"]._search([("state", "=", "pending")])
+            raise UserError(
+                _("Only 'has pending backflush exceptions' can be searched.")
+            )
+        pending = self.env["mrp.backflush.exception"]._search(
+            [("state", "=", "pending")]
+        )
         return [("id", "in", pending.subselect("production_id"))]
 
     # ------------------------------------------------------------------
@@ -160,12 +164,14 @@ class MrpProduction(models.Model):
         """
         modes = {"finish"} if trigger == "mark_done" else {"operation"}
         return self.move_raw_ids.filtered(
-            lambda m: m.state not in ("done", "cancel")
-            and m.bom_line_id
-            and not m.manual_consumption
-            and m.backflush_role in (False, "component")
-            and m.bom_line_id._get_backflush_mode() in modes
-            and (workorders is None or m.workorder_id in workorders)
+            lambda m: (
+                m.state not in ("done", "cancel")
+                and m.bom_line_id
+                and not m.manual_consumption
+                and m.backflush_role in (False, "component")
+                and m.bom_line_id._get_backflush_mode() in modes
+                and (workorders is None or m.workorder_id in workorders)
+            )
         )
 
     def _backflush_produced_qty(self):
@@ -179,13 +185,17 @@ class MrpProduction(models.Model):
         """(procurement group, BOM line) pairs whose constant scrap was
         already posted, by this MO or a sibling backorder: one query."""
         groups = self.procurement_group_id
-        rows = self.env["mrp.backflush.run.line"].sudo()._read_group(
-            [
-                ("production_id.procurement_group_id", "in", groups.ids),
-                ("bom_line_id", "in", moves.bom_line_id.ids),
-                ("fixed_scrap_qty", ">", 0),
-            ],
-            ["production_id", "bom_line_id"],
+        rows = (
+            self.env["mrp.backflush.run.line"]
+            .sudo()
+            ._read_group(
+                [
+                    ("production_id.procurement_group_id", "in", groups.ids),
+                    ("bom_line_id", "in", moves.bom_line_id.ids),
+                    ("fixed_scrap_qty", ">", 0),
+                ],
+                ["production_id", "bom_line_id"],
+            )
         )
         return {(mo.procurement_group_id.id, line.id) for mo, line in rows}
 
@@ -218,7 +228,9 @@ class MrpProduction(models.Model):
                     net_qty=net,
                     scrap_qty=scrap + fixed,
                     rounding=uom.rounding,
-                    to_pool=uom._compute_quantity(1.0, move.product_id.uom_id, round=False),
+                    to_pool=uom._compute_quantity(
+                        1.0, move.product_id.uom_id, round=False
+                    ),
                     policy=bom.backflush_shortage_policy,
                     substitution=bom.backflush_substitution,
                     fixed_scrap_qty=fixed,
@@ -247,13 +259,17 @@ class MrpProduction(models.Model):
         counts as free; non-storable products are never short.
         """
         locations = moves.location_id
-        quants = self.env["stock.quant"].sudo()._read_group(
-            [
-                ("product_id", "in", products.ids),
-                ("location_id", "child_of", locations.ids),
-            ],
-            ["product_id", "location_id"],
-            ["quantity:sum", "reserved_quantity:sum"],
+        quants = (
+            self.env["stock.quant"]
+            .sudo()
+            ._read_group(
+                [
+                    ("product_id", "in", products.ids),
+                    ("location_id", "child_of", locations.ids),
+                ],
+                ["product_id", "location_id"],
+                ["quantity:sum", "reserved_quantity:sum"],
+            )
         )
         pool = defaultdict(float)
         for product, location, qty, reserved in quants:
@@ -263,7 +279,9 @@ class MrpProduction(models.Model):
         own_moves = moves if own_moves is None else own_moves
         for ml in own_moves.move_line_ids:
             if ml.product_id.is_storable and ml.state != "done":
-                pool[ml.product_id.id, ml.move_id.location_id.id] += ml.quantity_product_uom
+                pool[ml.product_id.id, ml.move_id.location_id.id] += (
+                    ml.quantity_product_uom
+                )
         for product in products.filtered(lambda p: not p.is_storable):
             for location in locations:
                 pool[product.id, location.id] = float("inf")
@@ -320,8 +338,9 @@ class MrpProduction(models.Model):
                     "%(mos)s, before posting its consumption.",
                     products=", ".join(archived.mapped("display_name")),
                     mos=", ".join(
-                        moves.filtered(lambda m: m.product_id in archived)
-                        .raw_material_production_id.mapped("name")
+                        moves.filtered(
+                            lambda m: m.product_id in archived
+                        ).raw_material_production_id.mapped("name")
                     ),
                 )
             )
@@ -353,7 +372,9 @@ class MrpProduction(models.Model):
         tracked._action_assign()
         for move in moves:
             qty = plan_by_move[move.id].qty(planning.ROLE_COMPONENT, move.product_id.id)
-            if float_compare(move.quantity, qty, precision_rounding=move.product_uom.rounding):
+            if float_compare(
+                move.quantity, qty, precision_rounding=move.product_uom.rounding
+            ):
                 move._set_quantity_done(qty)
         # Vanilla already picked most of them: write only what changes, the
         # inverse of `picked` rewrites every move line.
@@ -375,7 +396,9 @@ class MrpProduction(models.Model):
                         lambda s, p=product: s.product_id == p
                     ).product_uom_id
                 vals_list.append(
-                    move._backflush_extra_move_vals(plan_move.role, product, uom, plan_move.qty)
+                    move._backflush_extra_move_vals(
+                        plan_move.role, product, uom, plan_move.qty
+                    )
                 )
         if not vals_list:
             return self.env["stock.move"]
@@ -391,7 +414,6 @@ class MrpProduction(models.Model):
             new_by_origin[new_move.backflush_replaced_move_id.id] |= new_move
         run_vals = []
         for production, mo_moves in moves.grouped("raw_material_production_id").items():
-            bom = production.bom_id
             lines = []
             for move in mo_moves:
                 line = plan_by_move[move.id]
@@ -399,24 +421,34 @@ class MrpProduction(models.Model):
             if trigger == "mark_done":
                 lines += production._backflush_actual_scrap_line_vals()
             run_vals.append(
-                {
-                    "production_id": production.id,
-                    "bom_id": bom.id,
-                    "trigger": trigger,
-                    "workorder_id": workorders and workorders.filtered(
+                production._backflush_run_vals(
+                    trigger,
+                    lines,
+                    workorder_id=workorders
+                    and workorders.filtered(
                         lambda w, p=production: w.production_id == p
                     )[:1].id,
-                    "produced_qty": produced_by_mo[production],
-                    "backflush_mode": bom.backflush_mode,
-                    "backflush_shortage_policy": bom.backflush_shortage_policy,
-                    "backflush_substitution": bom.backflush_substitution,
-                    "line_ids": [fields.Command.create(vals) for vals in lines],
-                }
+                    produced_qty=produced_by_mo[production],
+                )
             )
-        runs = self.env["mrp.backflush.run"].sudo().create(run_vals)
-        for run in runs:
-            run.line_ids.move_id.backflush_run_id = run
-        return runs.sudo(False)
+        return self.env["mrp.backflush.run"]._create_postings(run_vals)
+
+    def _backflush_run_vals(self, trigger, line_vals, **extra):
+        """One run: what was posted, by which trigger, under which policy."""
+        self.ensure_one()
+        bom = self.bom_id
+        return dict(
+            {
+                "production_id": self.id,
+                "bom_id": bom.id,
+                "trigger": trigger,
+                "backflush_mode": bom.backflush_mode,
+                "backflush_shortage_policy": bom.backflush_shortage_policy,
+                "backflush_substitution": bom.backflush_substitution,
+                "line_ids": [fields.Command.create(vals) for vals in line_vals],
+            },
+            **extra,
+        )
 
     def _backflush_actual_scrap_line_vals(self):
         """Scrap recorded on the MO (components or finished units) before
@@ -506,20 +538,24 @@ class MrpProduction(models.Model):
             products=", ".join(consumed_moves.product_id.mapped("display_name")),
         )
         if not currency.is_zero(in_stock):
-            svl = self.env["stock.valuation.layer"].sudo().create(
-                {
-                    "company_id": self.company_id.id,
-                    "product_id": product.id,
-                    "stock_move_id": finished_move.id,
-                    "stock_valuation_layer_id": layer.id,
-                    "description": description,
-                    "quantity": 0,
-                    "unit_cost": 0,
-                    "value": in_stock,
-                    "remaining_qty": 0,
-                    "backflush_role": "deferred",
-                    "backflush_production_id": self.id,
-                }
+            svl = (
+                self.env["stock.valuation.layer"]
+                .sudo()
+                .create(
+                    {
+                        "company_id": self.company_id.id,
+                        "product_id": product.id,
+                        "stock_move_id": finished_move.id,
+                        "stock_valuation_layer_id": layer.id,
+                        "description": description,
+                        "quantity": 0,
+                        "unit_cost": 0,
+                        "value": in_stock,
+                        "remaining_qty": 0,
+                        "backflush_role": "deferred",
+                        "backflush_production_id": self.id,
+                    }
+                )
             )
             layer.remaining_value += in_stock
             if product.cost_method == "average" and product.quantity_svl > 0:
@@ -541,16 +577,24 @@ class MrpProduction(models.Model):
             self.company_id
         ).get_product_accounts()["expense"]
         line = {"name": description, "product_id": self.product_id.id}
-        move = self.env["account.move"].sudo().create(
-            {
-                "journal_id": journal_id,
-                "company_id": self.company_id.id,
-                "ref": description,
-                "move_type": "entry",
-                "line_ids": [
-                    fields.Command.create(dict(line, account_id=expense.id, debit=amount)),
-                    fields.Command.create(dict(line, account_id=acc_src, credit=amount)),
-                ],
-            }
+        move = (
+            self.env["account.move"]
+            .sudo()
+            .create(
+                {
+                    "journal_id": journal_id,
+                    "company_id": self.company_id.id,
+                    "ref": description,
+                    "move_type": "entry",
+                    "line_ids": [
+                        fields.Command.create(
+                            dict(line, account_id=expense.id, debit=amount)
+                        ),
+                        fields.Command.create(
+                            dict(line, account_id=acc_src, credit=amount)
+                        ),
+                    ],
+                }
+            )
         )
         move._post()

@@ -65,7 +65,9 @@ class StockMove(models.Model):
         self._action_assign()
         for move in self:
             if float_compare(
-                move.quantity, move.product_uom_qty, precision_rounding=move.product_uom.rounding
+                move.quantity,
+                move.product_uom_qty,
+                precision_rounding=move.product_uom.rounding,
             ):
                 move._set_quantity_done(move.product_uom_qty)
         self.picked = True
@@ -75,7 +77,9 @@ class StockMove(models.Model):
         scrap and the substitutes that stood in for it."""
         self.ensure_one()
         req = plan_line.requirement
-        net_planned = min(planning.round_up(req.net_qty, req.rounding), plan_line.required_qty)
+        net_planned = min(
+            planning.round_up(req.net_qty, req.rounding), plan_line.required_qty
+        )
         common = {
             "bom_line_id": self.bom_line_id.id,
             "location_id": self.location_id.id,

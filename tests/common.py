@@ -109,7 +109,9 @@ class BackflushCase(TransactionCase):
             return productions.with_user(user or self.env.user).button_mark_done()
 
     def _qty(self, product, location=None):
-        return product.with_context(location=(location or self.stock_location).id).qty_available
+        return product.with_context(
+            location=(location or self.stock_location).id
+        ).qty_available
 
     def _raw(self, mo, product, role="component"):
         return mo.move_raw_ids.filtered(

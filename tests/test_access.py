@@ -38,7 +38,10 @@ class TestAccess(BackflushCase):
         for name in ("operator", "manager", "accountant"):
             with self.subTest(user=name):
                 run = self.bf_run.with_user(self.users[name])
-                self.assertEqual(run.line_ids.with_user(self.users[name]).mapped("consumed_qty"), [100])
+                self.assertEqual(
+                    run.line_ids.with_user(self.users[name]).mapped("consumed_qty"),
+                    [100],
+                )
         for name in ("stock_user", "portal"):
             with self.subTest(user=name), self.assertRaises(AccessError):
                 self.bf_run.with_user(self.users[name]).read(["produced_qty"])

@@ -22,9 +22,9 @@ class TestAuditLines(BackflushCase):
             [(cls.leg, 4), (cls.seat, 1)],
             backflush_substitution="priority",
         )
-        cls.bom.bom_line_ids.filtered(lambda l: l.product_id == cls.leg).substitute_ids = [
-            Command.create({"product_id": cls.beech.id, "factor": 1.0})
-        ]
+        cls.bom.bom_line_ids.filtered(
+            lambda line: line.product_id == cls.leg
+        ).substitute_ids = [Command.create({"product_id": cls.beech.id, "factor": 1.0})]
         cls._stock(cls.leg, 30)
         cls._stock(cls.beech, 100)
         cls._stock(cls.seat, 100)
@@ -32,8 +32,12 @@ class TestAuditLines(BackflushCase):
     def test_substitution_variance(self):
         mo = self._mo(self.bom, 10)  # 40 legs: 30 legs + 10 beech legs
         mo.button_mark_done()
-        line = mo.backflush_run_ids.line_ids.filtered(lambda l: l.role == "substitute")
-        self.assertEqual((line.product_id, line.replaced_product_id), (self.beech, self.leg))
+        line = mo.backflush_run_ids.line_ids.filtered(
+            lambda line: line.role == "substitute"
+        )
+        self.assertEqual(
+            (line.product_id, line.replaced_product_id), (self.beech, self.leg)
+        )
         self.assertEqual((line.consumed_qty, line.replaced_qty), (10, 10))
         self.assertAlmostEqual(line.value, 30.0)
         # 10 beech legs at 3.0 instead of 10 legs at 2.0
@@ -49,10 +53,19 @@ class TestAuditLines(BackflushCase):
         scrap_form.save().action_validate()
         mo.button_mark_done()
         lines = mo.backflush_run_ids.line_ids
-        scrap_line = lines.filtered(lambda l: l.role == "actual_scrap")
-        self.assertEqual((scrap_line.product_id, scrap_line.consumed_qty), (self.seat, 2))
+        scrap_line = lines.filtered(lambda line: line.role == "actual_scrap")
+        self.assertEqual(
+            (scrap_line.product_id, scrap_line.consumed_qty), (self.seat, 2)
+        )
         self.assertEqual(scrap_line.scrap_reason_ids, reason)
-        self.assertEqual(scrap_line.move_id.stock_valuation_layer_ids.backflush_role, "actual_scrap")
+        self.assertEqual(
+            scrap_line.move_id.stock_valuation_layer_ids.backflush_role, "actual_scrap"
+        )
         # the seats of the 5 chairs are consumed as usual, beside the scrap
-        self.assertEqual(lines.filtered(lambda l: l.product_id == self.seat and l.role == "component").consumed_qty, 5)
+        self.assertEqual(
+            lines.filtered(
+                lambda line: line.product_id == self.seat and line.role == "component"
+            ).consumed_qty,
+            5,
+        )
         self.assertEqual(self._qty(self.seat), 93)

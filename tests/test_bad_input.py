@@ -5,6 +5,7 @@
 Scrap and substitute rules have their own cases in test_scrap.py and
 test_substitute.py; this file covers the rest of the matrix.
 """
+
 from psycopg2 import IntegrityError
 
 from odoo import Command
@@ -29,7 +30,11 @@ class TestBadInput(BackflushCase):
 
     def test_policy_value_not_in_selection(self):
         """What an XML-RPC client could send: refused by the ORM, named."""
-        for field in ("backflush_mode", "backflush_shortage_policy", "backflush_substitution"):
+        for field in (
+            "backflush_mode",
+            "backflush_shortage_policy",
+            "backflush_substitution",
+        ):
             with self.subTest(field=field), self.assertRaisesRegex(ValueError, field):
                 self.bom.write({field: "sometimes"})
         with self.assertRaisesRegex(ValueError, "backflush_mode"):
@@ -45,24 +50,34 @@ class TestBadInput(BackflushCase):
         self.assertEqual(self._qty(self.leg.with_context(active_test=False)), 100)
 
     def test_archived_substitute_is_not_used(self):
-        self.bom.write({"backflush_substitution": "priority", "backflush_shortage_policy": "defer"})
-        self.bom.bom_line_ids.substitute_ids = [Command.create({"product_id": self.alt_leg.id})]
+        self.bom.write(
+            {"backflush_substitution": "priority", "backflush_shortage_policy": "defer"}
+        )
+        self.bom.bom_line_ids.substitute_ids = [
+            Command.create({"product_id": self.alt_leg.id})
+        ]
         self._stock(self.alt_leg, 100)
         self.alt_leg.active = False
         mo = self._mo(self.bom, 30)  # 120 legs, 100 in stock
         mo.button_mark_done()
-        self.assertFalse(mo.move_raw_ids.filtered(lambda m: m.backflush_role == "substitute"))
+        self.assertFalse(
+            mo.move_raw_ids.filtered(lambda m: m.backflush_role == "substitute")
+        )
         self.assertEqual(mo.backflush_exception_ids.quantity, 20)
 
     def test_bom_line_of_another_company(self):
         foreign = self._product("Foreign Leg", company_id=self.company_b.id)
         with self.assertRaises(UserError):
-            self.bom.bom_line_ids = [Command.create({"product_id": foreign.id, "product_qty": 1})]
+            self.bom.bom_line_ids = [
+                Command.create({"product_id": foreign.id, "product_qty": 1})
+            ]
 
     def test_substitute_of_another_company(self):
         foreign = self._product("Foreign Leg", company_id=self.company_b.id)
         with self.assertRaises(UserError):
-            self.bom.bom_line_ids.substitute_ids = [Command.create({"product_id": foreign.id})]
+            self.bom.bom_line_ids.substitute_ids = [
+                Command.create({"product_id": foreign.id})
+            ]
 
     def test_mo_with_bom_of_another_company(self):
         self.bom.company_id = self.env.company
@@ -74,10 +89,18 @@ class TestBadInput(BackflushCase):
 
     def test_mo_quantity_not_positive(self):
         for qty in (0, -3):
-            with self.subTest(qty=qty), self.assertRaises(IntegrityError), mute_logger("odoo.sql_db"):
+            with (
+                self.subTest(qty=qty),
+                self.assertRaises(IntegrityError),
+                mute_logger("odoo.sql_db"),
+            ):
                 with self.env.cr.savepoint():
                     self.env["mrp.production"].create(
-                        {"product_id": self.chair.id, "bom_id": self.bom.id, "product_qty": qty}
+                        {
+                            "product_id": self.chair.id,
+                            "bom_id": self.bom.id,
+                            "product_qty": qty,
+                        }
                     )
 
     def test_mark_done_on_cancelled_mo(self):
@@ -107,14 +130,17 @@ class TestBadInput(BackflushCase):
     def test_substitute_uom_of_other_category(self):
         with self.assertRaisesRegex(ValidationError, "Beech Leg.*not in the category"):
             self.bom.bom_line_ids.substitute_ids = [
-                Command.create({"product_id": self.alt_leg.id, "product_uom_id": self.uom_kgm.id})
+                Command.create(
+                    {"product_id": self.alt_leg.id, "product_uom_id": self.uom_kgm.id}
+                )
             ]
 
     def test_scrap_percent_limits(self):
         line = self.bom.bom_line_ids
         for value in (-1, 1000, 2500):
-            with self.subTest(value=value), self.assertRaisesRegex(
-                ValidationError, "Chair.*Leg.*planned scrap"
+            with (
+                self.subTest(value=value),
+                self.assertRaisesRegex(ValidationError, "Chair.*Leg.*planned scrap"),
             ):
                 line.scrap_percent = value
         line.scrap_percent = 999.99

@@ -5,6 +5,7 @@
 Data is committed on purpose (other cursors must see it); every product
 is unique to its test, so the rest of the suite is not disturbed.
 """
+
 import threading
 import time
 import uuid
@@ -45,14 +46,22 @@ class TestConcurrency(TransactionCase):
                 {
                     "product_tmpl_id": chair.product_tmpl_id.id,
                     "backflush_shortage_policy": policy,
-                    "bom_line_ids": [Command.create({"product_id": leg.id, "product_qty": 4})],
+                    "bom_line_ids": [
+                        Command.create({"product_id": leg.id, "product_qty": 4})
+                    ],
                 }
             )
-            location = env["stock.warehouse"].search(
-                [("company_id", "=", env.company.id)], limit=1
-            ).lot_stock_id
+            location = (
+                env["stock.warehouse"]
+                .search([("company_id", "=", env.company.id)], limit=1)
+                .lot_stock_id
+            )
             env["stock.quant"].with_context(inventory_mode=True).create(
-                {"product_id": leg.id, "location_id": location.id, "inventory_quantity": stock}
+                {
+                    "product_id": leg.id,
+                    "location_id": location.id,
+                    "inventory_quantity": stock,
+                }
             ).action_apply_inventory()
             mos = env["mrp.production"].create(
                 [
@@ -108,7 +117,9 @@ class TestConcurrency(TransactionCase):
             with self.assertRaisesRegex(UserError, "already done"):
                 mo.button_mark_done()
             self.assertEqual(len(mo.backflush_run_ids), 1)
-            self.assertEqual(mo.move_raw_ids.filtered(lambda m: m.state == "done").quantity, 40)
+            self.assertEqual(
+                mo.move_raw_ids.filtered(lambda m: m.state == "done").quantity, 40
+            )
         self.assertEqual(self._leg_qty(leg_id, location_id), 60)
 
     @mute_logger("odoo.sql_db")
@@ -135,20 +146,26 @@ class TestConcurrency(TransactionCase):
             self.assertEqual((mo1.state, mo2.state), ("done", "done"))
             for mo, required in ((mo1, 200), (mo2, 200)):
                 posted = sum(
-                    mo.move_raw_ids.filtered(lambda m: m.state == "done").mapped("quantity")
+                    mo.move_raw_ids.filtered(lambda m: m.state == "done").mapped(
+                        "quantity"
+                    )
                 )
                 pending = sum(mo.backflush_exception_ids.mapped("quantity"))
                 self.assertAlmostEqual(posted + pending, required)
         self.assertEqual(self._leg_qty(leg_id, location_id), 0)
 
-    @mute_logger("odoo.sql_db", "odoo.addons.mrp_backflush.models.mrp_backflush_exception")
+    @mute_logger(
+        "odoo.sql_db", "odoo.addons.mrp_backflush.models.mrp_backflush_exception"
+    )
     def test_user_retry_while_cron_runs(self):
         leg_id, location_id, (mo_id,) = self._setup("defer", 100, [50])  # 100 short
         with self.registry.cursor() as cr:
             env = self._env(cr)
             env["mrp.production"].browse(mo_id).button_mark_done()
             env["stock.quant"]._update_available_quantity(
-                env["product.product"].browse(leg_id), env["stock.location"].browse(location_id), 70
+                env["product.product"].browse(leg_id),
+                env["stock.location"].browse(location_id),
+                70,
             )
         cr_a = self.registry.cursor()
         try:
@@ -166,8 +183,12 @@ class TestConcurrency(TransactionCase):
             env = self._env(cr)
             mo = env["mrp.production"].browse(mo_id)
             exc = mo.backflush_exception_ids
-            self.assertEqual((exc.posted_qty, exc.quantity, exc.state), (70, 30, "pending"))
-            deferred = mo.move_raw_ids.filtered(lambda m: m.backflush_role == "deferred")
+            self.assertEqual(
+                (exc.posted_qty, exc.quantity, exc.state), (70, 30, "pending")
+            )
+            deferred = mo.move_raw_ids.filtered(
+                lambda m: m.backflush_role == "deferred"
+            )
             self.assertEqual(deferred.mapped("quantity"), [70])
             env["mrp.backflush.exception"]._cron_retry()  # nothing new arrived
             self.assertEqual(exc.posted_qty, 70)

@@ -15,19 +15,28 @@ class TestMarkDone(BackflushCase):
         cls.leg = cls._product("Leg", 2.5)
         cls.seat = cls._product("Seat Frame", 12.0)
         cls.backrest = cls._product("Backrest", 9.0)
-        cls.bom_chair = cls._bom(cls.chair, [(cls.leg, 4), (cls.seat, 1), (cls.backrest, 1)])
+        cls.bom_chair = cls._bom(
+            cls.chair, [(cls.leg, 4), (cls.seat, 1), (cls.backrest, 1)]
+        )
         cls.bicycle = cls._product("Bicycle", 0.0)
         cls.wheel = cls._product("Wheel", 40.0)
         cls.frame = cls._product("Frame", 120.0)
         cls.bom_bicycle = cls._bom(cls.bicycle, [(cls.wheel, 2), (cls.frame, 1)])
-        for product, qty in ((cls.leg, 1000), (cls.seat, 300), (cls.backrest, 300),
-                             (cls.wheel, 500), (cls.frame, 200)):
+        for product, qty in (
+            (cls.leg, 1000),
+            (cls.seat, 300),
+            (cls.backrest, 300),
+            (cls.wheel, 500),
+            (cls.frame, 200),
+        ):
             cls._stock(product, qty)
         cls.operator = new_test_user(
             cls.env, "bf_operator", groups="mrp.group_mrp_user,stock.group_stock_user"
         )
         cls.manager = new_test_user(
-            cls.env, "bf_manager", groups="mrp.group_mrp_manager,stock.group_stock_manager"
+            cls.env,
+            "bf_manager",
+            groups="mrp.group_mrp_manager,stock.group_stock_manager",
         )
 
     def test_chair_seed_example(self):
@@ -72,11 +81,15 @@ class TestMarkDone(BackflushCase):
         self.assertEqual(self._qty(self.wheel), 400)
         self.assertEqual(self._qty(self.frame), 150)
         self.assertEqual(self._raw(mo, self.wheel).quantity, 100)
-        self.assertAlmostEqual(self._layers_value(mo.move_finished_ids), 100 * 40 + 50 * 120)
+        self.assertAlmostEqual(
+            self._layers_value(mo.move_finished_ids), 100 * 40 + 50 * 120
+        )
 
     def test_uom_conversion(self):
         """A BOM made per dozen with components in grams posts converted."""
-        glue = self._product("Glue", 0.01, uom_id=self.uom_kgm.id, uom_po_id=self.uom_kgm.id)
+        glue = self._product(
+            "Glue", 0.01, uom_id=self.uom_kgm.id, uom_po_id=self.uom_kgm.id
+        )
         self._stock(glue, 10)
         bom = self._bom(
             self.chair,
@@ -100,7 +113,8 @@ class TestMarkDone(BackflushCase):
         self.assertEqual(self._qty(self.leg), 960)
         self.assertEqual(self._qty(screw), 920)
         self.assertEqual(
-            set(mo.backflush_run_ids.line_ids.product_id.ids), {self.leg.id, screw.id, self.seat.id}
+            set(mo.backflush_run_ids.line_ids.product_id.ids),
+            {self.leg.id, screw.id, self.seat.id},
         )
 
     def test_backorder_posts_each_share(self):
@@ -123,7 +137,9 @@ class TestMarkDone(BackflushCase):
 
     def test_manual_line_override(self):
         """A `manual` line is Odoo manual consumption: the operator's figure."""
-        self.bom_chair.bom_line_ids.filtered(lambda l: l.product_id == self.seat).backflush_mode = "manual"
+        self.bom_chair.bom_line_ids.filtered(
+            lambda line: line.product_id == self.seat
+        ).backflush_mode = "manual"
         mo = self._mo(self.bom_chair, 10)
         seat_move = mo.move_raw_ids.filtered(lambda m: m.product_id == self.seat)
         self.assertTrue(seat_move.manual_consumption)
@@ -169,7 +185,11 @@ class TestMarkDone(BackflushCase):
         self.assertEqual(self._qty(self.leg), 960)
 
     def test_mass_mark_done(self):
-        mos = self._mo(self.bom_chair, 10) | self._mo(self.bom_bicycle, 5) | self._mo(self.bom_chair, 3)
+        mos = (
+            self._mo(self.bom_chair, 10)
+            | self._mo(self.bom_bicycle, 5)
+            | self._mo(self.bom_chair, 3)
+        )
         mos.with_user(self.operator).button_mark_done()
         self.assertEqual(set(mos.mapped("state")), {"done"})
         self.assertEqual(self._qty(self.leg), 1000 - 52)
@@ -196,7 +216,9 @@ class TestMarkDone(BackflushCase):
 
     def test_policy_rights(self):
         with self.assertRaises(AccessError):
-            self.bom_chair.with_user(self.operator).backflush_shortage_policy = "negative"
+            self.bom_chair.with_user(
+                self.operator
+            ).backflush_shortage_policy = "negative"
         self.bom_chair.with_user(self.manager).backflush_shortage_policy = "negative"
         self.assertEqual(self.bom_chair.backflush_shortage_policy, "negative")
         with self.assertRaises(AccessError):
@@ -212,7 +234,11 @@ class TestMarkDone(BackflushCase):
         )
         bom = self._bom(self.chair, [(self.leg, 1)])
         self.assertEqual(
-            (bom.backflush_mode, bom.backflush_shortage_policy, bom.backflush_substitution),
+            (
+                bom.backflush_mode,
+                bom.backflush_shortage_policy,
+                bom.backflush_substitution,
+            ),
             ("manual", "defer", "full"),
         )
         settings = self.env["res.config.settings"].create({})
@@ -222,7 +248,10 @@ class TestMarkDone(BackflushCase):
         mo = self._mo(self.bom_chair, 1)
         mo.button_mark_done()
         layers = self.env["stock.valuation.layer"].search(
-            [("backflush_role", "=", "component"), ("backflush_production_id", "=", mo.id)]
+            [
+                ("backflush_role", "=", "component"),
+                ("backflush_production_id", "=", mo.id),
+            ]
         )
         self.assertEqual(layers.product_id, self.leg | self.seat | self.backrest)
         groups = self.env["stock.valuation.layer"].read_group(
@@ -250,7 +279,9 @@ class TestMarkDone(BackflushCase):
         mo.button_mark_done()
         self.assertEqual(mo.backflush_run_count, 1)
         action = mo.action_view_backflush_runs()
-        self.assertEqual(self.env[action["res_model"]].search(action["domain"]), mo.backflush_run_ids)
+        self.assertEqual(
+            self.env[action["res_model"]].search(action["domain"]), mo.backflush_run_ids
+        )
         self.assertFalse(
             self.env["mrp.production"].search(
                 [("backflush_pending_count", ">", 0), ("id", "=", mo.id)]

@@ -11,7 +11,9 @@ class TestOperationTiming(BackflushCase):
     @classmethod
     def setUpClass(cls):
         super().setUpClass()
-        cls.workcenter = cls.env["mrp.workcenter"].create({"name": "Assembly", "time_start": 0})
+        cls.workcenter = cls.env["mrp.workcenter"].create(
+            {"name": "Assembly", "time_start": 0}
+        )
         cls.chair = cls._product("Chair", 0.0)
         cls.leg = cls._product("Leg", 2.0)
         cls.seat = cls._product("Seat", 10.0)
@@ -23,8 +25,12 @@ class TestOperationTiming(BackflushCase):
             [(cls.leg, 4), (cls.seat, 1), (cls.glue, 1)],
             backflush_mode="operation",
             operation_ids=[
-                Command.create({"name": "Legs", "workcenter_id": cls.workcenter.id, "sequence": 1}),
-                Command.create({"name": "Seat", "workcenter_id": cls.workcenter.id, "sequence": 2}),
+                Command.create(
+                    {"name": "Legs", "workcenter_id": cls.workcenter.id, "sequence": 1}
+                ),
+                Command.create(
+                    {"name": "Seat", "workcenter_id": cls.workcenter.id, "sequence": 2}
+                ),
             ],
         )
         op_legs, op_seat = cls.bom.operation_ids.sorted("sequence")
@@ -60,14 +66,22 @@ class TestOperationTiming(BackflushCase):
             ["mark_done", "operation", "operation"],
         )
         self.assertEqual(
-            sum(mo.backflush_run_ids.line_ids.filtered(lambda l: l.product_id == self.leg).mapped("consumed_qty")),
+            sum(
+                mo.backflush_run_ids.line_ids.filtered(
+                    lambda line: line.product_id == self.leg
+                ).mapped("consumed_qty")
+            ),
             40,
         )
         # finished value includes what was posted at the work order
-        self.assertAlmostEqual(self._layers_value(mo.move_finished_ids), 10 * (8 + 10 + 1))
+        self.assertAlmostEqual(
+            self._layers_value(mo.move_finished_ids), 10 * (8 + 10 + 1)
+        )
 
     def test_manual_line_inside_operation_bom(self):
-        self.bom.bom_line_ids.filtered(lambda l: l.product_id == self.leg).backflush_mode = "manual"
+        self.bom.bom_line_ids.filtered(
+            lambda line: line.product_id == self.leg
+        ).backflush_mode = "manual"
         mo = self._mo(self.bom, 10)
         leg_move = mo.move_raw_ids.filtered(lambda m: m.product_id == self.leg)
         self.assertTrue(leg_move.manual_consumption)
@@ -83,7 +97,9 @@ class TestOperationTiming(BackflushCase):
         wo_legs.button_finish()
         self.assertEqual(self._qty(self.leg), 1000 - 16)
         action = mo.button_mark_done()
-        Form(self.env[action["res_model"]].with_context(**action["context"])).save().action_backorder()
+        Form(
+            self.env[action["res_model"]].with_context(**action["context"])
+        ).save().action_backorder()
         self.assertEqual(mo.state, "done")
         self.assertEqual(self._qty(self.leg), 1000 - 16)
         self.assertEqual(self._qty(self.seat), 1000 - 4)

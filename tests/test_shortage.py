@@ -18,10 +18,14 @@ class TestShortage(BackflushCase):
         cls._stock(cls.leg, 300)
         cls._stock(cls.seat, 500)
         cls.manager = new_test_user(
-            cls.env, "bf_short_manager", groups="mrp.group_mrp_manager,stock.group_stock_manager"
+            cls.env,
+            "bf_short_manager",
+            groups="mrp.group_mrp_manager,stock.group_stock_manager",
         )
         cls.operator = new_test_user(
-            cls.env, "bf_short_operator", groups="mrp.group_mrp_user,stock.group_stock_user"
+            cls.env,
+            "bf_short_operator",
+            groups="mrp.group_mrp_user,stock.group_stock_user",
         )
 
     def _assert_required(self, mo, product, required):
@@ -68,7 +72,9 @@ class TestShortage(BackflushCase):
         self.assertEqual(set(mos.mapped("state")), {"confirmed"})
         self.assertEqual(self._qty(self.leg), 300)
         self.assertEqual(self._qty(self.seat), 500)
-        self.assertEqual(self.env["stock.valuation.layer"].search_count([]), layers_before)
+        self.assertEqual(
+            self.env["stock.valuation.layer"].search_count([]), layers_before
+        )
         self.assertFalse(mos.backflush_run_ids)
 
     def test_negative_posts_and_records_shortage(self):
@@ -77,7 +83,9 @@ class TestShortage(BackflushCase):
         mo.button_mark_done()
         self.assertEqual(mo.state, "done")
         self.assertEqual(self._qty(self.leg), -100)
-        line = mo.backflush_run_ids.line_ids.filtered(lambda l: l.product_id == self.leg)
+        line = mo.backflush_run_ids.line_ids.filtered(
+            lambda line: line.product_id == self.leg
+        )
         self.assertEqual(line.consumed_qty, 400)
         self.assertEqual(line.shortage_qty, 100)
         self.assertEqual(line.shortage_action, "negative")
@@ -96,7 +104,13 @@ class TestShortage(BackflushCase):
         exc = mo.backflush_exception_ids
         self.assertEqual(len(exc), 1)
         self.assertEqual(
-            (exc.product_id, exc.quantity, exc.state, exc.location_id, exc.product_uom_id),
+            (
+                exc.product_id,
+                exc.quantity,
+                exc.state,
+                exc.location_id,
+                exc.product_uom_id,
+            ),
             (self.leg, 100, "pending", self.stock_location, self.leg.uom_id),
         )
         self.assertEqual(exc.bom_line_id.product_id, self.leg)
@@ -130,7 +144,9 @@ class TestShortage(BackflushCase):
         self.assertAlmostEqual(
             self._layers_value(mo.move_finished_ids), 300 * 2 + 100 * 10 + 60 * 3
         )
-        finished_layer = mo.move_finished_ids.stock_valuation_layer_ids.filtered("quantity")
+        finished_layer = mo.move_finished_ids.stock_valuation_layer_ids.filtered(
+            "quantity"
+        )
         self.assertAlmostEqual(finished_layer.remaining_value, 1600 + 180)
 
         self._stock(self.leg, 100)
@@ -172,20 +188,22 @@ class TestShortage(BackflushCase):
         self._stock(self.leg, 100)
         mo.backflush_exception_ids.action_retry()
         catch_up = mo.move_finished_ids.stock_valuation_layer_ids.filtered(
-            lambda l: l.backflush_role == "deferred"
+            lambda line: line.backflush_role == "deferred"
         )
         self.assertAlmostEqual(catch_up.value, 200.0)
         self.assertTrue(catch_up.account_move_id)
         stock_account = categ.property_stock_valuation_account_id
         debit = sum(
             catch_up.account_move_id.line_ids.filtered(
-                lambda l: l.account_id == stock_account
+                lambda line: line.account_id == stock_account
             ).mapped("debit")
         )
         self.assertAlmostEqual(debit, 200.0)
 
     def test_mixed_policies_mass_mark_done(self):
-        bom_defer = self._bom(self.chair, [(self.leg, 4)], backflush_shortage_policy="defer")
+        bom_defer = self._bom(
+            self.chair, [(self.leg, 4)], backflush_shortage_policy="defer"
+        )
         bom_negative = self._bom(
             self.chair, [(self.leg, 4)], backflush_shortage_policy="negative"
         )
@@ -225,7 +243,10 @@ class TestShortage(BackflushCase):
         stock reserved by another document is not."""
         self.bom.backflush_shortage_policy = "block"
         other = self._mo(self.bom, 50)  # reserves 200 legs
-        self.assertEqual(other.move_raw_ids.filtered(lambda m: m.product_id == self.leg).quantity, 200)
+        self.assertEqual(
+            other.move_raw_ids.filtered(lambda m: m.product_id == self.leg).quantity,
+            200,
+        )
         mo = self._mo(self.bom, 30)  # only 100 free
         with self.assertRaisesRegex(UserError, "100.0 available, 20.0 missing"):
             self._mark_done_request(mo)

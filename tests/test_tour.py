@@ -23,21 +23,32 @@ class TestTour(HttpCase):
         cls.bom = cls.env["mrp.bom"].create(
             {
                 "product_tmpl_id": cls.chair.product_tmpl_id.id,
-                "bom_line_ids": [Command.create({"product_id": cls.leg.id, "product_qty": 4})],
+                "bom_line_ids": [
+                    Command.create({"product_id": cls.leg.id, "product_qty": 4})
+                ],
             }
         )
         location = cls.env.ref("stock.warehouse0").lot_stock_id
         cls.env["stock.quant"]._update_available_quantity(cls.leg, location, 100)
         new_test_user(
-            cls.env, "bf_tour_operator", groups="mrp.group_mrp_user,stock.group_stock_user"
+            cls.env,
+            "bf_tour_operator",
+            groups="mrp.group_mrp_user,stock.group_stock_user",
         )
         new_test_user(
-            cls.env, "bf_tour_manager", groups="mrp.group_mrp_manager,stock.group_stock_manager"
+            cls.env,
+            "bf_tour_manager",
+            groups="mrp.group_mrp_manager,stock.group_stock_manager",
         )
 
     def test_operator_marks_done(self):
         mo = self.env["mrp.production"].create(
-            {"name": "BF/TOUR/1", "product_id": self.chair.id, "bom_id": self.bom.id, "product_qty": 5}
+            {
+                "name": "BF/TOUR/1",
+                "product_id": self.chair.id,
+                "bom_id": self.bom.id,
+                "product_qty": 5,
+            }
         )
         mo.action_confirm()
         self.start_tour(

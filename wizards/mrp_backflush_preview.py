@@ -22,7 +22,9 @@ class MrpBackflushPreview(models.TransientModel):
     def create(self, vals_list):
         wizards = super().create(vals_list)
         for wizard in wizards:
-            wizard.line_ids = [fields.Command.create(v) for v in wizard._compute_plan_lines()]
+            wizard.line_ids = [
+                fields.Command.create(v) for v in wizard._compute_plan_lines()
+            ]
         return wizards
 
     def _compute_plan_lines(self):

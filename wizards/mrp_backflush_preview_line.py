@@ -7,7 +7,9 @@ class MrpBackflushPreviewLine(models.TransientModel):
     _name = "mrp.backflush.preview.line"
     _description = "Backflush Preview Line"
 
-    preview_id = fields.Many2one("mrp.backflush.preview", required=True, ondelete="cascade")
+    preview_id = fields.Many2one(
+        "mrp.backflush.preview", required=True, ondelete="cascade"
+    )
     production_id = fields.Many2one("mrp.production", readonly=True)
     bom_line_id = fields.Many2one("mrp.bom.line", readonly=True)
     component_id = fields.Many2one("product.product", readonly=True)
@@ -19,10 +21,14 @@ class MrpBackflushPreviewLine(models.TransientModel):
     location_id = fields.Many2one("stock.location", readonly=True)
     required_qty = fields.Float(digits="Product Unit of Measure", readonly=True)
     net_qty = fields.Float(
-        "To Post", digits="Product Unit of Measure", readonly=True,
+        "To Post",
+        digits="Product Unit of Measure",
+        readonly=True,
         help="Quantity that will be consumed (without planned scrap).",
     )
-    scrap_qty = fields.Float("Planned Scrap", digits="Product Unit of Measure", readonly=True)
+    scrap_qty = fields.Float(
+        "Planned Scrap", digits="Product Unit of Measure", readonly=True
+    )
     available_qty = fields.Float(digits="Product Unit of Measure", readonly=True)
     shortage_qty = fields.Float(digits="Product Unit of Measure", readonly=True)
     action = fields.Selection(
