@@ -49,6 +49,17 @@ class MrpBomLine(models.Model):
                         value=line.scrap_percent,
                     )
                 )
+            if (line.scrap_percent or line.scrap_fixed_qty) and (
+                line.child_bom_id.type == "phantom"
+            ):
+                raise ValidationError(
+                    _(
+                        "BOM %(bom)s, kit %(product)s: set planned scrap on the "
+                        "components of the kit's own BOM, where it is consumed.",
+                        bom=line.bom_id.display_name,
+                        product=line.product_id.display_name,
+                    )
+                )
             if line.scrap_fixed_qty < 0:
                 raise ValidationError(
                     _(

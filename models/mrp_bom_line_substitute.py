@@ -41,14 +41,6 @@ class MrpBomLineSubstitute(models.Model):
     )
     product_uom_category_id = fields.Many2one(related="product_id.uom_id.category_id")
 
-    _sql_constraints = [
-        (
-            "bom_line_product_uniq",
-            "unique(bom_line_id, product_id)",
-            "A substitute can appear only once on a BOM line.",
-        ),
-    ]
-
     @api.depends("product_id")
     def _compute_product_uom_id(self):
         for sub in self:

@@ -121,6 +121,21 @@ class MrpProduction(models.Model):
         )
         return super()._cal_price(consumed_moves | posted_early)
 
+    def _get_consumption_issues(self):
+        # The backflush posts exactly the BOM plus planned scrap (rounded
+        # up) for the lines it manages: only lines a person recorded are
+        # worth Odoo's consumption warning.
+        issues = super()._get_consumption_issues()
+        managed = self._backflush_get_moves()
+        return [
+            issue
+            for issue in issues
+            if not (
+                issue[0].move_raw_ids.filtered(lambda m, p=issue[1]: m.product_id == p)
+                <= managed
+            )
+        ]
+
     def _post_inventory(self, cancel_backorder=False):
         runs = self._backflush("mark_done")
         res = super()._post_inventory(cancel_backorder=cancel_backorder)
@@ -208,9 +223,7 @@ class MrpProduction(models.Model):
             bom = production.bom_id
             line = move.bom_line_id
             uom = move.product_uom
-            unit = move.backflush_unit_qty or (
-                move.product_uom_qty / (production.product_qty or 1.0)
-            )
+            unit = move.backflush_unit_qty or move._backflush_bom_unit_qty()
             net = produced_by_mo[production] * unit
             first = (production.procurement_group_id.id, line.id) not in fixed_done
             scrap = net * line.scrap_percent / 100.0
@@ -243,7 +256,9 @@ class MrpProduction(models.Model):
                                 1.0, sub.product_id.uom_id, round=False
                             ),
                         )
-                        for sub in line.substitute_ids
+                        for sub in line.substitute_ids.sorted(
+                            lambda s: (s.sequence, s.id)
+                        )
                         if sub.product_id.active
                     ),
                 )

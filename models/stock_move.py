@@ -40,6 +40,23 @@ class StockMove(models.Model):
         # A planned-scrap or substitute move must never merge into its component.
         return super()._prepare_merge_moves_distinct_fields() + ["backflush_role"]
 
+    def _backflush_bom_unit_qty(self):
+        """Net quantity per finished unit when the move does not carry it
+        (moves made before this module, or by code that skipped
+        ``_get_move_raw_values``): from the BOM line, else from the demand."""
+        self.ensure_one()
+        production = self.raw_material_production_id
+        line = self.bom_line_id
+        bom = production.bom_id
+        if line.bom_id != bom:  # kit component: Odoo's own per-unit demand
+            return self.product_uom_qty / (production.product_qty or 1.0)
+        per_bom_unit = line.product_uom_id._compute_quantity(
+            line.product_qty, self.product_uom, round=False
+        ) / (bom.product_qty or 1.0)
+        return per_bom_unit * production.product_uom_id._compute_quantity(
+            1.0, bom.product_uom_id, round=False
+        )
+
     def _backflush_extra_move_vals(self, role, product, uom, qty):
         """A raw move of the same MO, BOM line and operation as ``self``."""
         self.ensure_one()

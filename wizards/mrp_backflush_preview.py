@@ -1,5 +1,7 @@
 # Copyright 2026 mrp_backflush authors
 # License LGPL-3.0 or later (https://www.gnu.org/licenses/lgpl).
+import math
+
 from odoo import _, api, fields, models
 
 from .. import planning
@@ -57,7 +59,10 @@ class MrpBackflushPreview(models.TransientModel):
                     required_qty=line.required_qty,
                     net_qty=line.qty(planning.ROLE_COMPONENT),
                     scrap_qty=line.qty(planning.ROLE_PLANNED_SCRAP),
-                    available_qty=line.available_qty,
+                    # non-storable products are never short
+                    available_qty=line.available_qty
+                    if math.isfinite(line.available_qty)
+                    else line.required_qty,
                     shortage_qty=line.shortage_qty,
                     action=line.action,
                 )

@@ -1,0 +1,366 @@
+# Copyright 2026 mrp_backflush authors
+# License LGPL-3.0 or later (https://www.gnu.org/licenses/lgpl).
+"""The backflush preview: what it lists, that it writes nothing, and that
+it agrees line by line with what Mark Done then posts (SPEC §4 Preview)."""
+
+from odoo import Command
+from odoo.exceptions import UserError
+from odoo.tests import tagged
+
+from .common import BackflushCase
+
+
+@tagged("post_install", "-at_install")
+class TestPreview(BackflushCase):
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        cls.addClassCleanup(cls.env.registry.clear_cache)
+        cls.env.ref("product.decimal_product_uom").digits = 3
+        cls.uom_kgm.rounding = 0.001
+        cls.uom_piece = cls.env["uom.uom"].create(
+            {
+                "name": "Preview Pieces",
+                "category_id": cls.uom_unit.category_id.id,
+                "uom_type": "bigger",
+                "factor_inv": 1.0,
+                "rounding": 1.0,
+            }
+        )
+        piece = {"uom_id": cls.uom_piece.id, "uom_po_id": cls.uom_piece.id}
+        kg = {"uom_id": cls.uom_kgm.id, "uom_po_id": cls.uom_kgm.id}
+        cls.chair = cls._product("Preview Chair", 0.0)
+        cls.leg = cls._product("Preview Leg", 2.0, **piece)
+        cls.beech = cls._product("Preview Beech Leg", 3.0, **piece)
+        cls.oak = cls._product("Preview Oak Leg", 5.0, **piece)
+        cls.seat = cls._product("Preview Seat", 10.0, **piece)
+        cls.glue = cls._product("Preview Glue", 8.0, **kg)
+        cls.screw = cls._product("Preview Screw", 0.1)
+        cls.bom = cls._bom(
+            cls.chair,
+            [
+                (cls.leg, 4, {"scrap_percent": 5}),
+                (cls.seat, 1, {"scrap_fixed_qty": 1}),
+                (cls.glue, 0.03, {"scrap_percent": 10}),
+            ],
+            backflush_substitution="priority",
+            backflush_shortage_policy="defer",
+        )
+        cls.leg_line = cls.bom.bom_line_ids.filtered(
+            lambda ln: ln.product_id == cls.leg
+        )
+        cls.leg_line.substitute_ids = [
+            Command.create({"product_id": cls.beech.id, "sequence": 1}),
+            Command.create({"product_id": cls.oak.id, "sequence": 2}),
+        ]
+
+    # ------------------------------------------------------------------
+    # helpers
+    # ------------------------------------------------------------------
+    def _preview(self, productions):
+        action = productions.action_backflush_preview()
+        self.assertEqual(action["res_model"], "mrp.backflush.preview")
+        self.assertEqual(action["target"], "new")
+        return self.env["mrp.backflush.preview"].browse(action["res_id"])
+
+    def _preview_line(self, preview, product, role="component", mo=None):
+        return preview.line_ids.filtered(
+            lambda ln: (
+                ln.product_id == product
+                and ln.role == role
+                and (mo is None or ln.production_id == mo)
+            )
+        )
+
+    def _preview_table(self, preview):
+        """(MO, product, role) -> quantity to post, plus shortages."""
+        posts, shortages = {}, {}
+        for line in preview.line_ids:
+            key = (line.production_id.id, line.product_id.id)
+            if line.role == "component":
+                if line.net_qty:
+                    posts[key + ("component",)] = round(line.net_qty, 6)
+                if line.scrap_qty:
+                    posts[key + ("planned_scrap",)] = round(line.scrap_qty, 6)
+                shortages[key] = (
+                    round(line.shortage_qty, 6),
+                    line.action,
+                    line.bom_line_id.id,
+                    line.location_id.id,
+                )
+            else:
+                posts[key + ("substitute",)] = round(line.net_qty, 6)
+        return posts, shortages
+
+    def _run_table(self, productions):
+        posts, shortages = {}, {}
+        for line in productions.backflush_run_ids.line_ids:
+            if line.role not in ("component", "planned_scrap", "substitute"):
+                continue
+            key = (line.production_id.id, line.product_id.id)
+            if line.consumed_qty:
+                posts[key + (line.role,)] = round(line.consumed_qty, 6)
+            if line.role == "component":
+                shortages[key] = (
+                    round(line.shortage_qty, 6),
+                    line.shortage_action or "none",
+                    line.bom_line_id.id,
+                    line.location_id.id,
+                )
+        return posts, shortages
+
+    def _assert_preview_matches_posting(self, productions):
+        preview = self._preview(productions)
+        self.assertTrue(preview.line_ids)
+        self.assertFalse(preview.has_block)
+        expected_posts, expected_shortages = self._preview_table(preview)
+        productions.button_mark_done()
+        self.assertEqual(set(productions.mapped("state")), {"done"})
+        posts, shortages = self._run_table(productions)
+        self.assertEqual(posts, expected_posts)
+        self.assertEqual(shortages, expected_shortages)
+        # and what really left stock is what the run says
+        moves = productions.move_raw_ids.filtered(lambda m: m.backflush_run_id)
+        by_move = {
+            (m.raw_material_production_id.id, m.product_id.id, m.backflush_role): round(
+                m.quantity, 6
+            )
+            for m in moves
+        }
+        self.assertEqual(by_move, expected_posts)
+        return preview
+
+    def _snapshot(self):
+        cr = self.env.cr
+        self.env.flush_all()
+        cr.execute(
+            "SELECT id, state, quantity, product_uom_qty, picked, backflush_role "
+            "FROM stock_move ORDER BY id"
+        )
+        moves = cr.fetchall()
+        cr.execute("SELECT id, quantity, picked FROM stock_move_line ORDER BY id")
+        move_lines = cr.fetchall()
+        cr.execute(
+            "SELECT id, quantity, reserved_quantity FROM stock_quant ORDER BY id"
+        )
+        quants = cr.fetchall()
+        counts = {}
+        for table in (
+            "stock_valuation_layer",
+            "mrp_backflush_run",
+            "mrp_backflush_run_line",
+            "mrp_backflush_exception",
+            "mail_message",
+        ):
+            cr.execute(f"SELECT count(*) FROM {table}")  # noqa: S608 - fixed names
+            counts[table] = cr.fetchone()[0]
+        return moves, move_lines, quants, counts
+
+    # ------------------------------------------------------------------
+    # what the preview lists
+    # ------------------------------------------------------------------
+    def test_preview_lists_each_line(self):
+        self._stock(self.leg, 30)
+        self._stock(self.beech, 5)
+        self._stock(self.oak, 100)
+        self._stock(self.seat, 100)
+        self._stock(self.glue, 0.2)
+        mo = self._mo(self.bom, 10)
+        preview = self._preview(mo)
+        self.assertEqual(preview.production_ids, mo)
+        self.assertFalse(preview.has_block)
+
+        # legs: 40 + 5 % = 42, 30 in stock; beech 5 then oak 7
+        leg = self._preview_line(preview, self.leg)
+        self.assertEqual(len(leg), 1)
+        self.assertEqual(leg.production_id, mo)
+        self.assertEqual(leg.bom_line_id, self.leg_line)
+        self.assertEqual(leg.component_id, self.leg)
+        self.assertEqual(leg.location_id, self.stock_location)
+        self.assertEqual(leg.product_uom_id, self.uom_piece)
+        self.assertEqual(
+            (leg.required_qty, leg.net_qty, leg.scrap_qty, leg.available_qty),
+            (42, 30, 0, 30),
+        )
+        self.assertEqual((leg.shortage_qty, leg.action), (0, "none"))
+        beech = self._preview_line(preview, self.beech, "substitute")
+        oak = self._preview_line(preview, self.oak, "substitute")
+        self.assertEqual((beech.net_qty, beech.component_id), (5, self.leg))
+        self.assertEqual((oak.net_qty, oak.component_id), (7, self.leg))
+        self.assertEqual(beech.bom_line_id, self.leg_line)
+        self.assertEqual(oak.action, "none")
+
+        # seats: 10 + 1 per MO
+        seat = self._preview_line(preview, self.seat)
+        self.assertEqual(
+            (seat.required_qty, seat.net_qty, seat.scrap_qty, seat.available_qty),
+            (11, 10, 1, 100),
+        )
+
+        # glue: 0.3 kg + 10 % = 0.33 kg, 0.2 kg in stock: defer 0.13 kg
+        glue = self._preview_line(preview, self.glue)
+        self.assertAlmostEqual(glue.required_qty, 0.33)
+        self.assertAlmostEqual(glue.net_qty, 0.2)
+        self.assertAlmostEqual(glue.scrap_qty, 0)
+        self.assertAlmostEqual(glue.available_qty, 0.2)
+        self.assertAlmostEqual(glue.shortage_qty, 0.13)
+        self.assertEqual(glue.action, "defer")
+        self.assertEqual(len(preview.line_ids), 5)
+
+    def test_blocked_preview(self):
+        self.bom.backflush_shortage_policy = "block"
+        self._stock(self.leg, 30)
+        self._stock(self.seat, 100)
+        self._stock(self.glue, 10)
+        mo = self._mo(self.bom, 10)  # 42 legs, 30 + no substitute stock
+        preview = self._preview(mo)
+        self.assertTrue(preview.has_block)
+        leg = self._preview_line(preview, self.leg)
+        self.assertEqual((leg.shortage_qty, leg.action), (12, "block"))
+        self.assertEqual(self._preview_line(preview, self.seat).action, "none")
+        with self.assertRaisesRegex(UserError, "Preview Leg.*12.0 missing"):
+            with self.env.cr.savepoint():
+                preview.action_mark_done()
+        self.assertEqual(mo.state, "confirmed")
+        self.assertFalse(mo.backflush_run_ids)
+
+    def test_preview_writes_nothing(self):
+        self._stock(self.leg, 30)
+        self._stock(self.beech, 5)
+        self._stock(self.oak, 100)
+        self._stock(self.seat, 100)
+        self._stock(self.glue, 0.2)
+        mo = self._mo(self.bom, 10)
+        other = self._mo(self.bom, 3)
+        before = self._snapshot()
+        preview = self._preview(mo | other)
+        self.assertTrue(preview.line_ids)
+        preview.invalidate_recordset()
+        self.assertTrue(preview.line_ids.mapped("required_qty"))
+        self.assertEqual(self._snapshot(), before)
+        self.assertEqual((mo | other).mapped("state"), ["confirmed", "confirmed"])
+        self.assertFalse((mo | other).backflush_run_ids)
+        self.assertEqual(self._qty(self.leg), 30)
+
+    def test_preview_mark_done(self):
+        self._stock(self.leg, 100)
+        self._stock(self.seat, 100)
+        self._stock(self.glue, 10)
+        mo = self._mo(self.bom, 10)
+        preview = self._preview(mo)
+        preview.action_mark_done()
+        self.assertEqual(mo.state, "done")
+        self.assertEqual(len(mo.backflush_run_ids), 1)
+        self.assertEqual(self._qty(self.leg), 58)
+        self.assertEqual(self._qty(self.chair), 10)
+
+    def test_preview_of_done_mo_is_empty(self):
+        self._stock(self.leg, 100)
+        self._stock(self.seat, 100)
+        self._stock(self.glue, 10)
+        mo = self._mo(self.bom, 10)
+        mo.button_mark_done()
+        self.assertFalse(self._preview(mo).line_ids)
+
+    def test_preview_skips_manual_lines(self):
+        self.bom.bom_line_ids.filtered(
+            lambda ln: ln.product_id == self.seat
+        ).backflush_mode = "manual"
+        self._stock(self.leg, 100)
+        self._stock(self.glue, 10)
+        mo = self._mo(self.bom, 10)
+        preview = self._preview(mo)
+        self.assertNotIn(self.seat, preview.line_ids.product_id)
+        self.assertIn(self.leg, preview.line_ids.product_id)
+
+    # ------------------------------------------------------------------
+    # preview and posting agree, line by line
+    # ------------------------------------------------------------------
+    def test_agree_scrap_and_substitutes_defer(self):
+        self._stock(self.leg, 30)
+        self._stock(self.beech, 5)
+        self._stock(self.oak, 3)
+        self._stock(self.seat, 100)
+        self._stock(self.glue, 0.2)
+        mo = self._mo(self.bom, 10)
+        preview = self._assert_preview_matches_posting(mo)
+        self.assertEqual(
+            {(e.product_id, e.quantity) for e in mo.backflush_exception_ids},
+            {(self.leg, 4), (self.glue, 0.13)},
+        )
+        self.assertEqual(self._preview_line(preview, self.leg).shortage_qty, 4)
+
+    def test_agree_negative_full(self):
+        self.bom.write(
+            {"backflush_shortage_policy": "negative", "backflush_substitution": "full"}
+        )
+        self._stock(self.leg, 30)
+        self._stock(self.beech, 5)  # cannot cover 12 alone
+        self._stock(self.oak, 12)  # can
+        self._stock(self.seat, 5)  # 11 needed: 6 into negative
+        self._stock(self.glue, 1)
+        mo = self._mo(self.bom, 10)
+        self._assert_preview_matches_posting(mo)
+        self.assertEqual(self._qty(self.seat), -6)
+        self.assertEqual(self._qty(self.oak), 0)
+        self.assertEqual(self._qty(self.beech), 5)
+
+    def test_agree_plenty_of_stock(self):
+        self._stock(self.leg, 1000)
+        self._stock(self.seat, 1000)
+        self._stock(self.glue, 100)
+        mo = self._mo(self.bom, 7)
+        preview = self._assert_preview_matches_posting(mo)
+        self.assertFalse(preview.line_ids.filtered(lambda ln: ln.role == "substitute"))
+        self.assertEqual(set(preview.line_ids.mapped("action")), {"none"})
+
+    def test_agree_kit_and_uom(self):
+        kit = self._product("Preview Screw Kit")
+        self._bom(
+            kit,
+            [(self.screw, 6, {"scrap_percent": 10}), (self.glue, 0.01)],
+            type="phantom",
+        )
+        bom = self._bom(
+            self.chair,
+            [
+                (kit, 1),
+                (
+                    self.screw,
+                    1,
+                    {"product_uom_id": self.uom_dozen.id, "scrap_fixed_qty": 1},
+                ),
+            ],
+            backflush_shortage_policy="negative",
+        )
+        self._stock(self.screw, 50)
+        self._stock(self.glue, 0.05)
+        mo = self._mo(bom, 9)
+        self._assert_preview_matches_posting(mo)
+
+    def test_agree_two_mos_competing(self):
+        """One preview of two MOs drawing on the same stock shows what the
+        mass Mark Done posts: the second MO gets the substitute."""
+        self._stock(self.leg, 50)
+        self._stock(self.beech, 100)
+        self._stock(self.seat, 100)
+        self._stock(self.glue, 10)
+        mo1 = self._mo(self.bom, 10)  # 42 legs
+        mo2 = self._mo(self.bom, 5)  # 21 legs: 8 pine left, 13 beech
+        preview = self._assert_preview_matches_posting(mo1 | mo2)
+        self.assertFalse(self._preview_line(preview, self.beech, "substitute", mo1))
+        self.assertEqual(
+            self._preview_line(preview, self.beech, "substitute", mo2).net_qty, 13
+        )
+        self.assertEqual(self._qty(self.beech), 87)
+
+    def test_agree_non_storable_component(self):
+        """A consumable that is not tracked in stock is never short."""
+        self.glue.is_storable = False
+        self._stock(self.leg, 100)
+        self._stock(self.seat, 100)
+        mo = self._mo(self.bom, 10)
+        preview = self._assert_preview_matches_posting(mo)
+        glue = self._preview_line(preview, self.glue)
+        self.assertEqual(glue.action, "none")
+        self.assertAlmostEqual(glue.required_qty, 0.33)
