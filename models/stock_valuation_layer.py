@@ -23,6 +23,15 @@ class StockValuationLayer(models.Model):
         readonly=False,
         index="btree_not_null",
     )
+    # Related, not computed with the role: layers created with an explicit
+    # role and MO (deferred value added to the finished goods) protect the
+    # fields of their compute method, so a co-computed BOM would stay empty.
+    backflush_bom_id = fields.Many2one(
+        related="backflush_production_id.bom_id",
+        string="Backflushed BOM",
+        store=True,
+        index="btree_not_null",
+    )
 
     @api.depends("stock_move_id.backflush_role")
     def _compute_backflush_role(self):

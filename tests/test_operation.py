@@ -11,6 +11,7 @@ class TestOperationTiming(BackflushCase):
     @classmethod
     def setUpClass(cls):
         super().setUpClass()
+        cls.env.user.groups_id += cls.env.ref("mrp.group_mrp_routings")
         cls.workcenter = cls.env["mrp.workcenter"].create(
             {"name": "Assembly", "time_start": 0}
         )

@@ -1,0 +1,1 @@
+from . import mrp_backflush_analysis

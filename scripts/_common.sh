@@ -1,0 +1,238 @@
+# shellcheck shell=bash
+# Shared helpers of scripts/demo, scripts/test and scripts/update_pot.
+# Sourced, never run. Everything local lives in the git-ignored .odoo/ folder:
+#   .odoo/addons/mrp_backflush -> repository root (Odoo finds the module there)
+#   .odoo/*.rc                 Odoo configuration files written by the scripts
+#   .odoo/data/                Odoo data dir (filestores, sessions)
+#   .odoo/*.log                install logs
+#
+# Environment:
+#   PYTHON    interpreter that imports Odoo 18.0 (default: python3)
+#   ODOO_BIN  an Odoo 18.0 odoo-bin; its source tree is put first on PYTHONPATH
+#             (default: the odoo-bin next to the odoo package PYTHON imports)
+
+MODULE=mrp_backflush
+REPO_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd -P)"
+ODOO_STATE="$REPO_ROOT/.odoo"
+ADDONS_LINK_DIR="$ODOO_STATE/addons"
+DATA_DIR="$ODOO_STATE/data"
+PYTHON="${PYTHON:-python3}"
+
+info() { printf '==> %s\n' "$*"; }
+warn() { printf 'WARNING: %s\n' "$*" >&2; }
+die() {
+    # die MESSAGE [EXIT_CODE]
+    printf 'ERROR: %s\n' "$1" >&2
+    exit "${2:-1}"
+}
+
+# Seconds since the epoch, for timings.
+now() { date +%s; }
+
+# ---------------------------------------------------------------------------
+# Odoo
+# ---------------------------------------------------------------------------
+# Sets ODOO_VERSION, ODOO_PKG (the odoo package dir), ODOO_ADDONS_DIRS (comma
+# separated), ODOO_CMD (array: how to run odoo-bin). Exits 2 with one sentence
+# when no Odoo 18.0 can be imported.
+find_odoo() {
+    local how="install Odoo 18.0 from source so that \`python3 -c \"import odoo\"\` works (git clone -b 18.0 https://github.com/odoo/odoo && pip install -e odoo), or set PYTHON to an interpreter that has it, or ODOO_BIN to an Odoo 18.0 odoo-bin"
+    if [ -n "${ODOO_BIN:-}" ]; then
+        [ -f "$ODOO_BIN" ] || die "ODOO_BIN=$ODOO_BIN is not a file: $how." 2
+        local src
+        src="$(cd "$(dirname "$ODOO_BIN")" && pwd -P)"
+        export PYTHONPATH="$src${PYTHONPATH:+:$PYTHONPATH}"
+    fi
+    command -v "$PYTHON" >/dev/null 2>&1 ||
+        die "Odoo 18.0 is missing: there is no Python interpreter '$PYTHON'; $how." 2
+    local out
+    if ! out="$("$PYTHON" - <<'EOF' 2>/dev/null
+import os
+import sys
+
+try:
+    import odoo
+    from odoo import release
+except Exception:  # noqa: BLE001 - any failure means "not importable"
+    sys.exit(3)
+print(release.version)
+print(".".join(str(p) for p in release.version_info[:2]))
+print(os.path.dirname(os.path.abspath(odoo.__file__)))
+EOF
+)"; then
+        die "Odoo 18.0 is missing: '$PYTHON' cannot import odoo; $how." 2
+    fi
+    local series
+    ODOO_VERSION="$(sed -n 1p <<<"$out")"
+    series="$(sed -n 2p <<<"$out")"
+    ODOO_PKG="$(sed -n 3p <<<"$out")"
+    if [ "$series" != "18.0" ]; then
+        die "Odoo 18.0 is missing: '$PYTHON' imports Odoo $ODOO_VERSION from $ODOO_PKG; $how." 2
+    fi
+    local src_root dirs=() d
+    src_root="$(dirname "$ODOO_PKG")"
+    for d in "$ODOO_PKG/addons" "$src_root/addons"; do
+        [ -d "$d" ] && dirs+=("$d")
+    done
+    ODOO_ADDONS_DIRS="$(IFS=,; echo "${dirs[*]}")"
+    local found=""
+    for d in "${dirs[@]}"; do
+        [ -f "$d/mrp_account/__manifest__.py" ] && found=1
+    done
+    [ -n "$found" ] ||
+        die "Odoo 18.0 at $src_root has no addons/mrp_account: use a full Odoo 18.0 source checkout (its addons/ folder is needed); $how." 2
+    if [ -n "${ODOO_BIN:-}" ]; then
+        ODOO_CMD=("$PYTHON" "$ODOO_BIN")
+    elif [ -f "$src_root/odoo-bin" ]; then
+        ODOO_CMD=("$PYTHON" "$src_root/odoo-bin")
+    else
+        ODOO_CMD=(env TZ=UTC "$PYTHON" -m odoo)
+    fi
+}
+
+# The module is found through an addons path holding a folder named like it.
+link_addon() {
+    mkdir -p "$ADDONS_LINK_DIR" "$DATA_DIR"
+    local link="$ADDONS_LINK_DIR/$MODULE"
+    if [ -L "$link" ] && [ "$(readlink "$link")" = "$REPO_ROOT" ]; then
+        return
+    fi
+    rm -rf "$link"
+    ln -s "$REPO_ROOT" "$link"
+}
+
+# write_rc FILE DB [extra "key = value" lines...]
+write_rc() {
+    local rc="$1" db="$2"
+    shift 2
+    {
+        echo "# Written by scripts/ of $MODULE; rewritten on each run."
+        echo "[options]"
+        echo "addons_path = $ODOO_ADDONS_DIRS,$ADDONS_LINK_DIR"
+        echo "data_dir = $DATA_DIR"
+        echo "db_name = $db"
+        echo "dbfilter = ^$db\$"
+        echo "list_db = False"
+        echo "without_demo = False"
+        local line
+        for line in "$@"; do
+            echo "$line"
+        done
+    } >"$rc"
+}
+
+# ---------------------------------------------------------------------------
+# PostgreSQL
+# ---------------------------------------------------------------------------
+pg_ready() {
+    if command -v pg_isready >/dev/null 2>&1; then
+        pg_isready -q >/dev/null 2>&1
+    else
+        psql -d postgres -Atc 'select 1' >/dev/null 2>&1
+    fi
+}
+
+# Run a command as the postgres OS user (from /, which it can read), without
+# the caller's PGUSER/PGDATABASE.
+as_postgres() {
+    set -- env -u PGUSER -u PGDATABASE -u PGPASSWORD "$@"
+    if [ "$(id -un)" = postgres ]; then
+        (cd / && "$@")
+    elif [ "$(id -u)" = 0 ]; then
+        (cd / && su postgres -s /bin/sh -c "$(printf '%q ' "$@")")
+    elif command -v sudo >/dev/null 2>&1 && sudo -n true 2>/dev/null; then
+        (cd / && sudo -n -u postgres "$@")
+    else
+        return 1
+    fi
+}
+
+ensure_postgres() {
+    command -v psql >/dev/null 2>&1 ||
+        die "PostgreSQL client tools are missing: install PostgreSQL 15 (apt-get install postgresql) or put psql/createdb on PATH."
+    pg_ready && return 0
+    if ! command -v pg_ctlcluster >/dev/null 2>&1; then
+        die "PostgreSQL is not running and pg_ctlcluster is not available: start your PostgreSQL server (or point PGHOST/PGPORT at one) and run this again."
+    fi
+    # The cluster on PGPORT if set, else 15/main, else the first one.
+    local version="" cluster="" clusters=""
+    clusters="$(pg_lsclusters -h 2>/dev/null || true)"
+    if [ -n "${PGPORT:-}" ]; then
+        read -r version cluster _ < <(awk -v p="$PGPORT" '$3 == p' <<<"$clusters") || true
+    elif awk '{print $1" "$2}' <<<"$clusters" | grep -qx "15 main"; then
+        version=15 cluster=main
+    else
+        read -r version cluster _ <<<"$clusters" || true
+    fi
+    [ -n "$version$cluster" ] ||
+        die "PostgreSQL is not running and there is no cluster to start${PGPORT:+ on port $PGPORT}: create one (pg_createcluster 15 main) and run this again."
+    info "Starting PostgreSQL cluster $version/$cluster"
+    if [ "$(id -u)" = 0 ]; then
+        pg_ctlcluster "$version" "$cluster" start || true
+    elif command -v sudo >/dev/null 2>&1 && sudo -n true 2>/dev/null; then
+        sudo -n pg_ctlcluster "$version" "$cluster" start || true
+    else
+        pg_ctlcluster "$version" "$cluster" start || true
+    fi
+    local _
+    for _ in $(seq 1 30); do
+        pg_ready && return 0
+        sleep 1
+    done
+    die "PostgreSQL cluster $version/$cluster did not start: see /var/log/postgresql/postgresql-$version-$cluster.log, or start it by hand (pg_ctlcluster $version $cluster start)."
+}
+
+# Odoo connects as the current OS user (it refuses 'postgres').
+ensure_db_role() {
+    local user="${PGUSER:-$(id -un)}"
+    if [ "$user" = postgres ]; then
+        die "Odoo refuses to use the database user 'postgres': run this as another user (or set PGUSER)."
+    fi
+    if psql -d postgres -Atc 'select 1' >/dev/null 2>&1; then
+        local can
+        can="$(psql -d postgres -Atc 'select rolsuper or rolcreatedb from pg_roles where rolname = current_user')"
+        [ "$can" = t ] ||
+            die "The PostgreSQL role '$user' cannot create databases: ALTER ROLE \"$user\" CREATEDB (as postgres)."
+        return 0
+    fi
+    info "Creating PostgreSQL role '$user'"
+    as_postgres createuser --superuser "$user" ||
+        die "Cannot create the PostgreSQL role '$user': as postgres, run: createuser --superuser $user"
+    psql -d postgres -Atc 'select 1' >/dev/null ||
+        die "The PostgreSQL role '$user' exists but cannot connect to the server (check pg_hba.conf)."
+}
+
+# Drop a database and its filestore (connections to it are closed).
+drop_db() {
+    local db="$1"
+    dropdb --if-exists --force "$db" 2>/dev/null || dropdb --if-exists "$db"
+    rm -rf "${DATA_DIR:?}/filestore/$db"
+}
+
+# install_module RC DB LOG [odoo options...]: fresh DB with the module.
+# Demo data is loaded unless the options say otherwise. Returns odoo's status.
+install_module() {
+    local rc="$1" db="$2" log="$3"
+    shift 3
+    drop_db "$db"
+    local status=0
+    "${ODOO_CMD[@]}" -c "$rc" -d "$db" -i "$MODULE" --stop-after-init \
+        --max-cron-threads=0 --no-http "$@" 2>&1 | tee "$log" || status=$?
+    [ "$status" = 0 ] || return "$status"
+    local state
+    state="$(psql -d "$db" -Atc "select state from ir_module_module where name = '$MODULE'" 2>/dev/null || true)"
+    if [ "$state" != installed ]; then
+        echo "ERROR: $MODULE is '${state:-absent}' in database $db after the install, not 'installed'." >&2
+        return 1
+    fi
+}
+
+# True when the database was created with demo data.
+has_demo_data() {
+    [ "$(psql -d "$1" -Atc "select demo from ir_module_module where name = '$MODULE'" 2>/dev/null)" = t ]
+}
+
+# Log records of level WARNING or above in an Odoo log file.
+log_problems() {
+    grep -E '^[0-9]{4}-[0-9]{2}-[0-9]{2} [0-9:,]+ [0-9]+ (WARNING|ERROR|CRITICAL) ' "$1" || true
+}

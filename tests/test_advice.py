@@ -1,0 +1,272 @@
+# Copyright 2026 mrp_backflush authors
+# License LGPL-3.0 or later (https://www.gnu.org/licenses/lgpl).
+from odoo import Command
+from odoo.exceptions import AccessError, UserError, ValidationError
+from odoo.tests import Form, new_test_user, tagged
+
+from .common import BackflushCase
+
+
+@tagged("post_install", "-at_install")
+class TestAdvice(BackflushCase):
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        cls.chair = cls._product("Chair", 0.0)
+        cls.leg = cls._product("Leg", 2.5)
+        cls.seat = cls._product("Seat Frame", 12.0)
+        for product, qty in ((cls.leg, 5000), (cls.seat, 1000)):
+            cls._stock(product, qty)
+        cls.bom = cls._bom(cls.chair, [(cls.leg, 4), (cls.seat, 1)])
+        cls.leg_line = cls.bom.bom_line_ids.filtered(
+            lambda bl: bl.product_id == cls.leg
+        )
+        cls.seat_line = cls.bom.bom_line_ids - cls.leg_line
+        cls.operator = new_test_user(
+            cls.env, "bfv_operator", groups="mrp.group_mrp_user,stock.group_stock_user"
+        )
+        cls.manager = new_test_user(
+            cls.env,
+            "bfv_manager",
+            groups="mrp.group_mrp_manager,stock.group_stock_user",
+        )
+
+    # ------------------------------------------------------------------
+    # helpers
+    # ------------------------------------------------------------------
+    def _advice(self, user=None, boms=None, **vals):
+        env = self.env(user=user) if user else self.env
+        form = Form(env["mrp.bom.backflush.advice"])
+        for bom in boms if boms is not None else self.bom:
+            form.bom_ids.add(bom)
+        for fname, value in vals.items():
+            setattr(form, fname, value)
+        advice = form.save()
+        action = advice.action_compute()
+        self.assertEqual(
+            (action["res_model"], action["res_id"]), (advice._name, advice.id)
+        )
+        self.assertTrue(advice.analysed)
+        return advice
+
+    def _line(self, advice, bom_line):
+        return advice.line_ids.filtered(lambda al: al.bom_line_id == bom_line)
+
+    def _scrap(self, mo, product, qty, env=None):
+        action = mo.button_scrap()
+        form = Form(
+            (env or self.env)["stock.scrap"].with_context(**action["context"]),
+            view=action["views"][0][0],
+        )
+        form.product_id = product
+        form.scrap_qty = qty
+        form.save().action_validate()
+
+    def _done_with_seats(self, qty, seats):
+        """An MO of ``qty`` chairs where the operator records ``seats``."""
+        mo = self._mo(self.bom, qty)
+        seat_move = mo.move_raw_ids.filtered(lambda m: m.product_id == self.seat)
+        with Form(mo) as form:
+            form.qty_producing = qty
+            with form.move_raw_ids.edit(
+                mo.move_raw_ids.ids.index(seat_move.id)
+            ) as line:
+                line.quantity = seats
+        mo.button_mark_done()
+        self.assertEqual(mo.state, "done")
+        return mo
+
+    # ------------------------------------------------------------------
+    # suggestions
+    # ------------------------------------------------------------------
+    def test_scrap_suggestion_applied_by_manager(self):
+        """3 MOs of 10 chairs, 4 legs scrapped on each: 4.4 legs per chair
+        against 4, +10 %, all of it recorded scrap: planned scrap 10 %."""
+        for _i in range(3):
+            mo = self._mo(self.bom, 10)
+            self._scrap(mo, self.leg, 4)
+            mo.button_mark_done()
+        advice = self._advice(user=self.operator)
+        self.assertEqual(
+            advice.line_ids.bom_line_id, self.leg_line, "seats are accurate"
+        )
+        line = advice.line_ids
+        self.assertEqual(line.production_count, 3)
+        self.assertAlmostEqual(line.produced_qty, 30.0)
+        self.assertAlmostEqual(line.planned_per_unit, 4.0)
+        self.assertAlmostEqual(line.observed_per_unit, 4.4)
+        self.assertAlmostEqual(line.scrap_per_unit, 0.4)
+        self.assertAlmostEqual(line.deviation_percent, 10.0)
+        self.assertEqual(line.suggestion_type, "scrap")
+        self.assertAlmostEqual(line.current_value, 0.0)
+        self.assertAlmostEqual(line.suggested_value, 10.0)
+        self.assertIn("Recorded scrap explains", line.explanation)
+        self.assertIn("3 done MOs", line.explanation)
+        # an operator may read the advice, not change the BOM
+        with self.assertRaises(AccessError):
+            line.action_apply()
+        self.assertEqual(self.leg_line.scrap_percent, 0.0)
+
+        advice = self._advice(user=self.manager)
+        line = advice.line_ids
+        line.action_apply()
+        self.assertEqual(self.leg_line.scrap_percent, 10.0)
+        self.assertEqual(self.leg_line.product_qty, 4.0)
+        self.assertTrue(line.applied)
+        message = self.bom.message_ids[:1]
+        self.assertIn("BOM accuracy advice applied by", message.body)
+        self.assertIn(self.leg.display_name, message.body)
+        self.assertIn("Planned Scrap (%)", message.body)
+        self.assertIn("0.0 -&gt; 10.0", message.body)
+        with self.assertRaisesRegex(UserError, "no suggestion left"):
+            line.action_apply()
+        # the BOM now plans what is used: nothing left to advise
+        self.assertFalse(self._advice(user=self.manager).line_ids)
+
+    def test_quantity_suggestion_from_operator_edits(self):
+        """Operators record 12 seats per 10 chairs, nothing scrapped: the
+        BOM quantity itself is wrong, 1.2 seats per chair."""
+        self._done_with_seats(10, 12)
+        self._done_with_seats(10, 12)
+        advice = self._advice(user=self.manager)
+        line = self._line(advice, self.seat_line)
+        self.assertEqual(advice.line_ids, line, "legs are accurate")
+        self.assertAlmostEqual(line.observed_per_unit, 1.2)
+        self.assertAlmostEqual(line.scrap_per_unit, 0.0)
+        self.assertAlmostEqual(line.deviation_percent, 20.0)
+        self.assertEqual(line.suggestion_type, "qty")
+        self.assertAlmostEqual(line.current_value, 1.0)
+        self.assertAlmostEqual(line.suggested_value, 1.2)
+        self.assertIn("does not explain", line.explanation)
+        line.action_apply()
+        self.assertAlmostEqual(self.seat_line.product_qty, 1.2)
+        self.assertIn("Quantity", self.bom.message_ids[:1].body)
+
+    def test_last_n_and_threshold(self):
+        """Two old MOs used 15 seats per 10 chairs, the three latest 10."""
+        self._done_with_seats(10, 15)
+        self._done_with_seats(10, 15)
+        for _i in range(3):
+            self._done_with_seats(10, 10)
+        self.assertFalse(self._advice(last_n=3).line_ids)
+        line = self._line(self._advice(last_n=5), self.seat_line)
+        self.assertEqual(line.production_count, 5)
+        self.assertAlmostEqual(line.observed_per_unit, 1.2)  # 60 / 50
+        self.assertAlmostEqual(line.suggested_value, 1.2)
+        self.assertTrue(self._advice(last_n=5, threshold_percent=19).line_ids)
+        self.assertFalse(self._advice(last_n=5, threshold_percent=25).line_ids)
+        with self.assertRaises(ValidationError):
+            self._advice(last_n=0)
+
+    def test_substitutes_and_deferred_count_as_used(self):
+        """A short component replaced by substitutes, or deferred, was used
+        as planned: no advice."""
+        bicycle = self._product("Bicycle", 0.0)
+        wheel = self._product("Wheel", 40.0)
+        spokes = self._product("Spoke Set", 25.0)
+        bolt = self._product("Bolt", 1.0)
+        self._stock(wheel, 6)
+        self._stock(spokes, 100)
+        self._stock(bolt, 7)
+        bom = self._bom(
+            bicycle,
+            [
+                (
+                    wheel,
+                    2,
+                    {
+                        "substitute_ids": [
+                            Command.create({"product_id": spokes.id, "factor": 2})
+                        ]
+                    },
+                ),
+                (bolt, 2),
+            ],
+            backflush_substitution="priority",
+            backflush_shortage_policy="defer",
+        )
+        mo = self._mo(bom, 5)  # 10 wheels: 6 + 8 spoke sets; 10 bolts: 7 + 3 pending
+        mo.button_mark_done()
+        self.assertTrue(mo.backflush_exception_ids)
+        advice = self._advice(boms=bom, threshold_percent=0.5)
+        self.assertFalse(advice.line_ids)
+
+    def test_rule(self):
+        """The suggestion rule on hand-computed figures: 4 legs per 2
+        chairs, 10 % planned scrap and 1 leg per MO, 10 chairs in 1 MO:
+        2 x 1.1 + 0.1 = 2.3 legs planned per chair."""
+        bom = self._bom(
+            self.chair,
+            [(self.leg, 4, {"scrap_percent": 10, "scrap_fixed_qty": 1})],
+            qty=2,
+        )
+        line = bom.bom_line_ids
+        advice = self.env["mrp.bom.backflush.advice"].create({})
+
+        def suggest(observed, scrap):
+            return advice._advice_suggest(line, 1, 10.0, observed, scrap, 1)
+
+        self.assertIsNone(suggest(23.5, 0.0))  # 2.35 per chair: +2.2 %
+        vals = suggest(25.0, 3.0)  # 2.5 per chair, 0.3 of it scrapped
+        self.assertAlmostEqual(vals["planned_per_unit"], 2.3)
+        self.assertAlmostEqual(vals["deviation_percent"], 0.2 / 2.3 * 100)
+        self.assertEqual(vals["suggestion_type"], "scrap")
+        self.assertAlmostEqual(vals["suggested_value"], 20.0)  # (2.5 - 0.1 - 2) / 2
+        vals = suggest(25.0, 0.0)  # same excess, nothing scrapped
+        self.assertEqual(vals["suggestion_type"], "qty")
+        self.assertAlmostEqual(
+            vals["suggested_value"], 4.37
+        )  # (2.5 - 0.1) / 1.1 x 2, up
+        vals = suggest(21.0, 0.0)  # net and constant met, less scrap than planned
+        self.assertEqual(vals["suggestion_type"], "scrap")
+        self.assertAlmostEqual(vals["suggested_value"], 0.0)
+        self.assertIn("less scrap than planned", vals["explanation"])
+        vals = suggest(19.0, 0.0)  # below the net quantity
+        self.assertEqual(vals["suggestion_type"], "qty")
+        self.assertAlmostEqual(
+            vals["suggested_value"], 3.28
+        )  # (1.9 - 0.1) / 1.1 x 2, up
+        vals = suggest(0.5, 0.0)  # less than the constant scrap: no figure
+        self.assertFalse(vals["suggestion_type"])
+        self.assertIn("review the line by hand", vals["explanation"])
+
+    def test_opened_from_boms(self):
+        action = self.env.ref("mrp_backflush.mrp_bom_backflush_advice_action")
+        self.assertEqual(action.binding_model_id.model, "mrp.bom")
+        advice = Form(
+            self.env["mrp.bom.backflush.advice"].with_context(
+                active_model="mrp.bom", active_ids=self.bom.ids
+            )
+        ).save()
+        self.assertEqual(advice.bom_ids, self.bom)
+        self.assertEqual((advice.last_n, advice.threshold_percent), (10, 5.0))
+
+    def test_multi_company_isolation(self):
+        company_b = self.env["res.company"].create({"name": "Advice B"})
+        warehouse_b = self.env["stock.warehouse"].search(
+            [("company_id", "=", company_b.id)]
+        )
+        self._stock(self.leg, 100, location=warehouse_b.lot_stock_id)
+        bom_b = self._bom(self.chair, [(self.leg, 4)], company_id=company_b.id)
+        env_b = self.env(
+            context=dict(self.env.context, allowed_company_ids=[company_b.id])
+        )
+        form = Form(env_b["mrp.production"])
+        form.product_id = self.chair
+        form.bom_id = bom_b.with_env(env_b)
+        form.product_qty = 10
+        mo_b = form.save()
+        mo_b.action_confirm()
+        self._scrap(mo_b, self.leg, 10, env=env_b)
+        mo_b.button_mark_done()
+        self.assertTrue(self._line(self._advice(boms=[], last_n=3), bom_b.bom_line_ids))
+
+        user_a = new_test_user(
+            self.env,
+            "bfv_manager_a",
+            groups="mrp.group_mrp_manager,stock.group_stock_user",
+            company_id=self.company.id,
+            company_ids=[Command.set(self.company.ids)],
+        )
+        advice_a = self._advice(user=user_a, boms=[], last_n=3)
+        self.assertFalse(advice_a.line_ids.filtered(lambda al: al.bom_id == bom_b))
