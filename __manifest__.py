@@ -29,6 +29,4 @@
     "assets": {
         "web.assets_tests": ["mrp_backflush/static/tests/tours/*.js"],
     },
-    "installable": True,
-    "application": False,
 }

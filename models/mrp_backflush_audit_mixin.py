@@ -1,6 +1,6 @@
 # Copyright 2026 mrp_backflush authors
 # License LGPL-3.0 or later (https://www.gnu.org/licenses/lgpl).
-from odoo import _, api, models
+from odoo import api, models
 from odoo.exceptions import UserError
 
 
@@ -14,7 +14,7 @@ class MrpBackflushAuditMixin(models.AbstractModel):
     def write(self, vals):
         if not self.env.su:
             raise UserError(
-                _(
+                self.env._(
                     "%(record)s is part of the backflush audit trail: "
                     "it cannot be changed.",
                     record=self._description,
@@ -26,7 +26,7 @@ class MrpBackflushAuditMixin(models.AbstractModel):
     def _unlink_except_audit(self):
         if not self.env.su:
             raise UserError(
-                _(
+                self.env._(
                     "%(record)s is part of the backflush audit trail: "
                     "it cannot be deleted.",
                     record=self._description,

@@ -5,7 +5,7 @@ from collections import defaultdict
 
 from psycopg2 import errors
 
-from odoo import _, api, fields, models
+from odoo import api, fields, models
 from odoo.exceptions import UserError
 from odoo.tools import float_is_zero
 
@@ -86,7 +86,9 @@ class MrpBackflushException(models.Model):
         """Post what has arrived; keep the rest pending."""
         pending = self._lock_pending()
         if not pending:
-            raise UserError(_("Only pending backflush exceptions can be posted."))
+            raise UserError(
+                self.env._("Only pending backflush exceptions can be posted.")
+            )
         runs = pending._post_available()
         runs._notify_productions()
         posted = runs.line_ids
@@ -96,7 +98,7 @@ class MrpBackflushException(models.Model):
                 "tag": "display_notification",
                 "params": {
                     "type": "warning",
-                    "message": _(
+                    "message": self.env._(
                         "Still nothing in stock for %(products)s: "
                         "the exceptions stay pending.",
                         products=", ".join(pending.product_id.mapped("display_name")),
@@ -108,7 +110,7 @@ class MrpBackflushException(models.Model):
     def action_cancel(self):
         return {
             "type": "ir.actions.act_window",
-            "name": _("Cancel Backflush Exceptions"),
+            "name": self.env._("Cancel Backflush Exceptions"),
             "res_model": "mrp.backflush.exception.cancel",
             "view_mode": "form",
             "target": "new",
@@ -118,15 +120,19 @@ class MrpBackflushException(models.Model):
     def _cancel(self, reason):
         if not self.env.user.has_group("mrp.group_mrp_manager"):
             raise UserError(
-                _("Only a manufacturing manager can cancel a backflush exception.")
+                self.env._(
+                    "Only a manufacturing manager can cancel a backflush exception."
+                )
             )
         pending = self._lock_pending()
         if pending != self:
-            raise UserError(_("Only pending backflush exceptions can be cancelled."))
+            raise UserError(
+                self.env._("Only pending backflush exceptions can be cancelled.")
+            )
         pending.sudo().state = "cancel"
         for exc in pending.sudo():
             exc.message_post(
-                body=_(
+                body=self.env._(
                     "Cancelled by %(user)s: %(reason)s. %(qty)s %(uom)s of %(product)s "
                     "will not be consumed by %(mo)s.",
                     user=self.env.user.name,
@@ -164,7 +170,7 @@ class MrpBackflushException(models.Model):
             )
         except (errors.LockNotAvailable, errors.SerializationFailure) as error:
             raise UserError(
-                _(
+                self.env._(
                     "These backflush exceptions are being posted by someone "
                     "else; try again in a moment."
                 )

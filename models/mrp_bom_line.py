@@ -1,6 +1,6 @@
 # Copyright 2026 mrp_backflush authors
 # License LGPL-3.0 or later (https://www.gnu.org/licenses/lgpl).
-from odoo import _, api, fields, models
+from odoo import api, fields, models
 from odoo.exceptions import ValidationError
 
 from .res_company import BACKFLUSH_MODES
@@ -41,7 +41,7 @@ class MrpBomLine(models.Model):
         for line in self:
             if not 0 <= line.scrap_percent < 1000:
                 raise ValidationError(
-                    _(
+                    self.env._(
                         "BOM %(bom)s, component %(product)s: planned scrap must "
                         "be at least 0 %% and below 1000 %% (got %(value)s %%).",
                         bom=line.bom_id.display_name,
@@ -53,7 +53,7 @@ class MrpBomLine(models.Model):
                 line.child_bom_id.type == "phantom"
             ):
                 raise ValidationError(
-                    _(
+                    self.env._(
                         "BOM %(bom)s, kit %(product)s: set planned scrap on the "
                         "components of the kit's own BOM, where it is consumed.",
                         bom=line.bom_id.display_name,
@@ -62,7 +62,7 @@ class MrpBomLine(models.Model):
                 )
             if line.scrap_fixed_qty < 0:
                 raise ValidationError(
-                    _(
+                    self.env._(
                         "BOM %(bom)s, component %(product)s: planned scrap per "
                         "MO cannot be negative (got %(value)s).",
                         bom=line.bom_id.display_name,
@@ -98,7 +98,7 @@ class MrpBomLine(models.Model):
         self.ensure_one()
         return {
             "type": "ir.actions.act_window",
-            "name": _(
+            "name": self.env._(
                 "Substitutes of %(product)s", product=self.product_id.display_name
             ),
             "res_model": "mrp.bom.line",

@@ -1,6 +1,6 @@
 # Copyright 2026 mrp_backflush authors
 # License LGPL-3.0 or later (https://www.gnu.org/licenses/lgpl).
-from odoo import _, api, fields, models
+from odoo import api, fields, models
 from odoo.exceptions import ValidationError
 
 
@@ -57,7 +57,7 @@ class MrpBomLineSubstitute(models.Model):
             }
             if sub.product_id == line.product_id:
                 raise ValidationError(
-                    _(
+                    self.env._(
                         "BOM %(bom)s: %(substitute)s cannot substitute itself on "
                         "its own line.",
                         **names,
@@ -68,7 +68,7 @@ class MrpBomLineSubstitute(models.Model):
                 bom.product_id or bom.product_tmpl_id.product_variant_ids
             ):
                 raise ValidationError(
-                    _(
+                    self.env._(
                         "BOM %(bom)s: %(substitute)s is the product this BOM "
                         "makes; it cannot substitute %(component)s.",
                         **names,
@@ -83,7 +83,7 @@ class MrpBomLineSubstitute(models.Model):
                 > 1
             ):
                 raise ValidationError(
-                    _(
+                    self.env._(
                         "BOM %(bom)s: %(substitute)s is listed twice as a "
                         "substitute of %(component)s.",
                         **names,
@@ -91,7 +91,7 @@ class MrpBomLineSubstitute(models.Model):
                 )
             if sub.factor <= 0:
                 raise ValidationError(
-                    _(
+                    self.env._(
                         "BOM %(bom)s: the factor of substitute %(substitute)s for "
                         "%(component)s must be greater than 0 (got %(factor)s).",
                         factor=sub.factor,
@@ -100,7 +100,7 @@ class MrpBomLineSubstitute(models.Model):
                 )
             if sub.product_uom_id.category_id != sub.product_id.uom_id.category_id:
                 raise ValidationError(
-                    _(
+                    self.env._(
                         "BOM %(bom)s: the unit %(uom)s of substitute "
                         "%(substitute)s is not in the category of its own unit "
                         "%(product_uom)s.",

@@ -4,7 +4,7 @@ from collections import defaultdict
 
 from markupsafe import Markup
 
-from odoo import _, api, fields, models
+from odoo import api, fields, models
 from odoo.exceptions import UserError, ValidationError
 from odoo.tools import float_compare, format_list
 
@@ -34,7 +34,7 @@ class MrpProduction(models.Model):
             bom_company = production.bom_id.company_id
             if bom_company and bom_company != production.company_id:
                 raise ValidationError(
-                    _(
+                    self.env._(
                         "%(mo)s belongs to %(company)s but its bill of materials "
                         "%(bom)s belongs to %(bom_company)s: choose a BOM of the "
                         "same company.",
@@ -70,7 +70,7 @@ class MrpProduction(models.Model):
     def _search_backflush_pending_count(self, operator, value):
         if operator not in (">", "!=") or value != 0:
             raise UserError(
-                _("Only 'has pending backflush exceptions' can be searched.")
+                self.env._("Only 'has pending backflush exceptions' can be searched.")
             )
         pending = self.env["mrp.backflush.exception"]._search(
             [("state", "=", "pending")]
@@ -90,7 +90,7 @@ class MrpProduction(models.Model):
         done = self.filtered(lambda p: p.state in ("done", "cancel"))
         if done:
             raise UserError(
-                _(
+                self.env._(
                     "%(mos)s is already done or cancelled: its components were "
                     "posted once and will not be posted again.",
                     mos=", ".join(done.mapped("name")),
@@ -307,7 +307,7 @@ class MrpProduction(models.Model):
         requirements = self._backflush_requirements(moves, produced_by_mo)
         products = moves.product_id | moves.bom_line_id.substitute_ids.product_id
         pool = self._backflush_stock_pool(moves, products)
-        return requirements, planning.plan(requirements, pool)
+        return planning.plan(requirements, pool)
 
     def _backflush_check_blocked(self, plan):
         blocked = plan.blocked
@@ -318,7 +318,7 @@ class MrpProduction(models.Model):
         for line in blocked:
             move = Move.browse(line.requirement.key)
             lines.append(
-                _(
+                self.env._(
                     "- %(mo)s: %(product)s needs %(needed)s %(uom)s in %(location)s, "
                     "%(available)s available, %(missing)s missing",
                     mo=move.raw_material_production_id.name,
@@ -331,7 +331,7 @@ class MrpProduction(models.Model):
                 )
             )
         raise UserError(
-            _(
+            self.env._(
                 "Not enough components to backflush; nothing was posted.\n%(lines)s\n\n"
                 "Receive or move the missing stock into the source location, or "
                 "ask a manager to change the BOM's shortage policy.",
@@ -348,7 +348,7 @@ class MrpProduction(models.Model):
         archived = moves.product_id.filtered(lambda p: not p.active)
         if archived:
             raise UserError(
-                _(
+                self.env._(
                     "%(products)s is archived: reactivate it, or remove it from "
                     "%(mos)s, before posting its consumption.",
                     products=", ".join(archived.mapped("display_name")),
@@ -361,7 +361,7 @@ class MrpProduction(models.Model):
             )
         productions = moves.raw_material_production_id
         produced_by_mo = {mo: mo._backflush_produced_qty() for mo in productions}
-        requirements, plan = self._backflush_plan(moves, produced_by_mo)
+        plan = self._backflush_plan(moves, produced_by_mo)
         self._backflush_check_blocked(plan)
         plan_by_move = {line.requirement.key: line for line in plan.lines}
         new_moves = self._backflush_create_extra_moves(moves, plan_by_move)
@@ -500,7 +500,7 @@ class MrpProduction(models.Model):
         """Chatter line of one posting."""
         self.ensure_one()
         short = run.line_ids.filtered("shortage_qty")
-        body = _(
+        body = self.env._(
             "Backflush posted (%(trigger)s): %(count)s lines, %(value)s.",
             trigger=dict(run._fields["trigger"].selection)[run.trigger],
             count=len(run.line_ids),
@@ -524,7 +524,7 @@ class MrpProduction(models.Model):
                     for line in short
                 ],
             )
-            body += Markup("<br/>") + _("Short: %(details)s", details=details)
+            body += Markup("<br/>") + self.env._("Short: %(details)s", details=details)
         return body
 
     def _backflush_add_finished_value(self, consumed_moves):
@@ -547,7 +547,7 @@ class MrpProduction(models.Model):
         in_stock = currency.round(
             value * layer.remaining_qty / layer.quantity if layer.quantity else 0.0
         )
-        description = _(
+        description = self.env._(
             "%(mo)s - deferred backflush of %(products)s",
             mo=self.name,
             products=", ".join(consumed_moves.product_id.mapped("display_name")),

@@ -182,6 +182,23 @@ ensure_postgres() {
     die "PostgreSQL cluster $version/$cluster did not start: see /var/log/postgresql/postgresql-$version-$cluster.log, or start it by hand (pg_ctlcluster $version $cluster start)."
 }
 
+# The browser tours (HttpCase) need a Chromium; Debian's package is
+# installed when missing and we may (root with apt-get). Otherwise they skip.
+ensure_chromium() {
+    local exe
+    for exe in chromium chromium-browser google-chrome; do
+        command -v "$exe" >/dev/null 2>&1 && return 0
+    done
+    if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+        info "Installing Debian's chromium for the browser tours"
+        if apt-get install -y -qq chromium >/dev/null 2>&1 ||
+            { apt-get update -qq >/dev/null 2>&1 && apt-get install -y -qq chromium >/dev/null 2>&1; }; then
+            return 0
+        fi
+    fi
+    echo "WARNING: no Chromium found (apt-get install chromium): the browser tours will be skipped." >&2
+}
+
 # Odoo connects as the current OS user (it refuses 'postgres').
 ensure_db_role() {
     local user="${PGUSER:-$(id -un)}"

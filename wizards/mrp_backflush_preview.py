@@ -2,7 +2,7 @@
 # License LGPL-3.0 or later (https://www.gnu.org/licenses/lgpl).
 import math
 
-from odoo import _, api, fields, models
+from odoo import api, fields, models
 
 from .. import planning
 
@@ -39,7 +39,7 @@ class MrpBackflushPreview(models.TransientModel):
         if not moves:
             return []
         produced = {mo: mo._backflush_produced_qty() for mo in productions}
-        _requirements, plan = productions._backflush_plan(moves, produced)
+        plan = productions._backflush_plan(moves, produced)
         Move = self.env["stock.move"]
         vals = []
         for line in plan.lines:
@@ -89,7 +89,7 @@ class MrpBackflushPreview(models.TransientModel):
         self.ensure_one()
         return {
             "type": "ir.actions.act_window",
-            "name": _("Backflush Preview"),
+            "name": self.env._("Backflush Preview"),
             "res_model": self._name,
             "res_id": self.id,
             "view_mode": "form",

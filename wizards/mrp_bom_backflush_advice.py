@@ -2,7 +2,7 @@
 # License LGPL-3.0 or later (https://www.gnu.org/licenses/lgpl).
 from collections import defaultdict
 
-from odoo import _, api, fields, models
+from odoo import api, fields, models
 from odoo.exceptions import ValidationError
 from odoo.tools import SQL, formatLang
 
@@ -71,14 +71,14 @@ class MrpBomBackflushAdvice(models.TransientModel):
         for advice in self:
             if advice.last_n < 1:
                 raise ValidationError(
-                    _(
+                    self.env._(
                         "BOM accuracy advice: analyse at least 1 MO (got %(value)s).",
                         value=advice.last_n,
                     )
                 )
             if advice.threshold_percent < 0:
                 raise ValidationError(
-                    _(
+                    self.env._(
                         "BOM accuracy advice: the threshold cannot be negative "
                         "(got %(value)s %%).",
                         value=advice.threshold_percent,
@@ -112,7 +112,7 @@ class MrpBomBackflushAdvice(models.TransientModel):
     def _reopen(self):
         return {
             "type": "ir.actions.act_window",
-            "name": _("BOM Accuracy Advice"),
+            "name": self.env._("BOM Accuracy Advice"),
             "res_model": self._name,
             "res_id": self.id,
             "view_mode": "form",
@@ -309,7 +309,7 @@ class MrpBomBackflushAdvice(models.TransientModel):
                 text = text.rstrip("0").rstrip(decimal_point)
             return text
 
-        planned_text = _(
+        planned_text = self.env._(
             "%(qty)s per %(bom_qty)s %(bom_uom)s + %(pct)s %% planned scrap",
             qty=fmt(line.product_qty),
             bom_qty=fmt(bom.product_qty),
@@ -317,12 +317,12 @@ class MrpBomBackflushAdvice(models.TransientModel):
             pct=fmt(line.scrap_percent, 2),
         )
         if line.scrap_fixed_qty:
-            planned_text = _(
+            planned_text = self.env._(
                 "%(planned)s + %(fixed)s per MO",
                 planned=planned_text,
                 fixed=fmt(line.scrap_fixed_qty),
             )
-        text = _(
+        text = self.env._(
             "%(count)s done MOs, %(produced)s %(bom_uom)s produced: %(observed)s "
             "%(uom)s used per unit (%(scrap)s recorded as actual scrap) against "
             "%(planned)s planned (%(planned_text)s): %(deviation)s %%.",
@@ -338,21 +338,21 @@ class MrpBomBackflushAdvice(models.TransientModel):
             + formatLang(self.env, deviation, digits=1),
         )
         if kind == "scrap" and deviation > 0:
-            reason = _(
+            reason = self.env._(
                 "Recorded scrap explains at least half of the excess: planned "
                 "scrap %(old)s %% -> %(new)s %%.",
                 old=fmt(line.scrap_percent, 2),
                 new=fmt(suggested, 2),
             )
         elif kind == "scrap":
-            reason = _(
+            reason = self.env._(
                 "The net quantity is met but less scrap than planned was "
                 "used: planned scrap %(old)s %% -> %(new)s %%.",
                 old=fmt(line.scrap_percent, 2),
                 new=fmt(suggested, 2),
             )
         elif kind == "qty":
-            reason = _(
+            reason = self.env._(
                 "Recorded scrap does not explain the difference (quantities "
                 "changed or not recorded by operators): quantity %(old)s -> "
                 "%(new)s %(uom)s per %(bom_qty)s %(bom_uom)s, planned scrap kept.",
@@ -363,7 +363,7 @@ class MrpBomBackflushAdvice(models.TransientModel):
                 bom_uom=bom.product_uom_id.name,
             )
         else:
-            reason = _(
+            reason = self.env._(
                 "Less than the constant scrap per MO was used: review the line by hand."
             )
         return f"{text} {reason}"

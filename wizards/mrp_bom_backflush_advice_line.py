@@ -1,6 +1,6 @@
 # Copyright 2026 mrp_backflush authors
 # License LGPL-3.0 or later (https://www.gnu.org/licenses/lgpl).
-from odoo import _, fields, models
+from odoo import fields, models
 from odoo.exceptions import AccessError, UserError
 
 
@@ -61,12 +61,14 @@ class MrpBomBackflushAdviceLine(models.TransientModel):
     def action_apply(self):
         if not self.env.user.has_group("mrp.group_mrp_manager"):
             raise AccessError(
-                _("Only a manufacturing manager can apply a BOM accuracy suggestion.")
+                self.env._(
+                    "Only a manufacturing manager can apply a BOM accuracy suggestion."
+                )
             )
         for advice_line in self:
             if advice_line.applied or not advice_line.suggestion_type:
                 raise UserError(
-                    _(
+                    self.env._(
                         "%(product)s on %(bom)s: there is no suggestion left to apply.",
                         product=advice_line.product_id.display_name,
                         bom=advice_line.bom_id.display_name,
@@ -81,7 +83,7 @@ class MrpBomBackflushAdviceLine(models.TransientModel):
             old = line[field]
             line.write({field: advice_line.suggested_value})
             advice_line.bom_id.message_post(
-                body=_(
+                body=self.env._(
                     "BOM accuracy advice applied by %(user)s on %(product)s: "
                     "%(field)s %(old)s -> %(new)s. %(explanation)s",
                     user=self.env.user.name,
