@@ -1,5 +1,7 @@
 # Copyright 2026 mrp_backflush authors
 # License LGPL-3.0 or later (https://www.gnu.org/licenses/lgpl).
+from collections import defaultdict
+
 from odoo import api, fields, models
 
 from .res_company import BACKFLUSH_ROLES
@@ -95,7 +97,8 @@ class MrpBackflushRunLine(models.Model):
 
     @api.depends("move_id.stock_valuation_layer_ids.value")
     def _compute_value(self):
+        value_by_move = defaultdict(float)
+        for layer in self.move_id.sudo().stock_valuation_layer_ids:
+            value_by_move[layer.stock_move_id.id] -= layer.value
         for line in self:
-            line.value = -sum(
-                line.move_id.sudo().stock_valuation_layer_ids.mapped("value")
-            )
+            line.value = value_by_move[line.move_id.id]

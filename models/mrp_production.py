@@ -199,6 +199,9 @@ class MrpProduction(models.Model):
     def _backflush_fixed_scrap_done(self, moves):
         """(procurement group, BOM line) pairs whose constant scrap was
         already posted, by this MO or a sibling backorder: one query."""
+        lines = moves.bom_line_id.filtered("scrap_fixed_qty")
+        if not lines:
+            return set()
         groups = self.procurement_group_id
         rows = (
             self.env["mrp.backflush.run.line"]
@@ -206,7 +209,7 @@ class MrpProduction(models.Model):
             ._read_group(
                 [
                     ("production_id.procurement_group_id", "in", groups.ids),
-                    ("bom_line_id", "in", moves.bom_line_id.ids),
+                    ("bom_line_id", "in", lines.ids),
                     ("fixed_scrap_qty", ">", 0),
                 ],
                 ["production_id", "bom_line_id"],
@@ -232,7 +235,6 @@ class MrpProduction(models.Model):
                 fixed = line.product_uom_id._compute_quantity(
                     line.scrap_fixed_qty, uom, round=False
                 )
-            to_line_uom = uom._compute_quantity(1.0, line.product_uom_id, round=False)
             requirements.append(
                 planning.Requirement(
                     key=move.id,
@@ -247,20 +249,9 @@ class MrpProduction(models.Model):
                     policy=bom.backflush_shortage_policy,
                     substitution=bom.backflush_substitution,
                     fixed_scrap_qty=fixed,
-                    substitutes=tuple(
-                        planning.Substitute(
-                            product_id=sub.product_id.id,
-                            factor=sub.factor * to_line_uom,
-                            rounding=sub.product_uom_id.rounding,
-                            to_pool=sub.product_uom_id._compute_quantity(
-                                1.0, sub.product_id.uom_id, round=False
-                            ),
-                        )
-                        for sub in line.substitute_ids.sorted(
-                            lambda s: (s.sequence, s.id)
-                        )
-                        if sub.product_id.active
-                    ),
+                    substitutes=move._backflush_substitutes()
+                    if bom.backflush_substitution != "none"
+                    else (),
                 )
             )
         return requirements
@@ -305,7 +296,12 @@ class MrpProduction(models.Model):
     def _backflush_plan(self, moves, produced_by_mo):
         """Plan ``moves``; shared by the preview and the posting."""
         requirements = self._backflush_requirements(moves, produced_by_mo)
-        products = moves.product_id | moves.bom_line_id.substitute_ids.product_id
+        substituting = moves.filtered(
+            lambda m: (
+                m.raw_material_production_id.bom_id.backflush_substitution != "none"
+            )
+        )
+        products = moves.product_id | substituting.bom_line_id.substitute_ids.product_id
         pool = self._backflush_stock_pool(moves, products)
         return planning.plan(requirements, pool)
 
@@ -364,8 +360,10 @@ class MrpProduction(models.Model):
         plan = self._backflush_plan(moves, produced_by_mo)
         self._backflush_check_blocked(plan)
         plan_by_move = {line.requirement.key: line for line in plan.lines}
-        new_moves = self._backflush_create_extra_moves(moves, plan_by_move)
+        # Components first: what they release is then reserved, in one
+        # batch, by the planned-scrap and substitute moves.
         self._backflush_set_component_quantities(moves, plan_by_move)
+        new_moves = self._backflush_create_extra_moves(moves, plan_by_move)
         runs = self._backflush_create_runs(
             trigger, moves, new_moves, plan_by_move, produced_by_mo, workorders
         )

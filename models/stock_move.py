@@ -57,6 +57,28 @@ class StockMove(models.Model):
             1.0, bom.product_uom_id, round=False
         )
 
+    def _backflush_substitutes(self):
+        """The active substitutes of the move's BOM line, in order, with the
+        factor per unit of the move's own UoM."""
+        self.ensure_one()
+        to_line_uom = self.product_uom._compute_quantity(
+            1.0, self.bom_line_id.product_uom_id, round=False
+        )
+        return tuple(
+            planning.Substitute(
+                product_id=sub.product_id.id,
+                factor=sub.factor * to_line_uom,
+                rounding=sub.product_uom_id.rounding,
+                to_pool=sub.product_uom_id._compute_quantity(
+                    1.0, sub.product_id.uom_id, round=False
+                ),
+            )
+            for sub in self.bom_line_id.substitute_ids.sorted(
+                lambda s: (s.sequence, s.id)
+            )
+            if sub.product_id.active
+        )
+
     def _backflush_extra_move_vals(self, role, product, uom, qty):
         """A raw move of the same MO, BOM line and operation as ``self``."""
         self.ensure_one()
@@ -79,6 +101,9 @@ class StockMove(models.Model):
         """Confirm new backflush moves and pick their whole demand, taking
         reserved quants first (removal strategy, lots) like Odoo does."""
         self._action_confirm(merge=False)
+        # mrp marks raw moves created on a running MO as picked, which
+        # would make _action_assign skip them.
+        self.picked = False
         self._action_assign()
         for move in self:
             if float_compare(

@@ -28,19 +28,27 @@ confirmed (and reserved) inside a savepoint that is rolled back after the
 measurement, with caches invalidated before the timer starts. The timer
 stops after ``cr.flush()`` (pending writes, recomputations and precommit
 hooks such as mail tracking, i.e. what a commit would run). Queries are
-counted with ``odoo.sql_db.sql_counter``. The whole transaction is rolled
-back at the end: the database is left unchanged.
+counted with ``odoo.sql_db.sql_counter``; "cpu s" is this process's CPU time
+(Python only, steadier than wall time on a busy machine). The fixture is
+ANALYZEd inside the transaction so PostgreSQL plans for 1000 products, not
+for the empty tables its statistics describe (--no-analyze to skip). The
+whole transaction is rolled back at the end: the data is left unchanged
+(only planner statistics may move).
 
 Usage:
   python3 scripts/benchmark.py --database DB [--addons-path PATHS]
       [--components 100] [--mos 30] [--mo-components 20]
-      [--preview-lines 1000] [--repeat 3] [--json FILE]
-      [--valuation manual_periodic|real_time] [--explain]
+      [--preview-lines 1000] [--repeat 3] [--warmup 1] [--json FILE]
+      [--scenarios a,b,s,c] [--scrap-percent 2] [--explain]
+      [--valuation manual_periodic|real_time] [--superuser] [--no-reserve]
+
+Exit status: 0 done, 1 a check failed (e.g. the vanilla patch did not
+apply, Mark Done opened a wizard), 2 Odoo or the database is not usable.
 
 ``--explain`` also records every query of one Mark Done of scenario (a) in
-both modes (at --components and half of it) and prints the extra queries of
-the module grouped by SQL text and by the line of the module's code that
-issued them, with their growth per component.
+both modes (at --components and half of it), and with planned scrap, and
+prints the extra queries grouped by SQL text and by the line of the
+module's code that issued them, with their growth per component.
 """
 
 import argparse

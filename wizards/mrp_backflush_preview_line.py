@@ -2,6 +2,10 @@
 # License LGPL-3.0 or later (https://www.gnu.org/licenses/lgpl).
 from odoo import fields, models
 
+# The planner already rounded every figure to its unit; a fixed precision
+# spares a decimal-precision lookup per value on 1000-line previews.
+PREVIEW_DIGITS = (16, 3)
+
 
 class MrpBackflushPreviewLine(models.TransientModel):
     _name = "mrp.backflush.preview.line"
@@ -19,18 +23,16 @@ class MrpBackflushPreviewLine(models.TransientModel):
     )
     product_uom_id = fields.Many2one("uom.uom", readonly=True)
     location_id = fields.Many2one("stock.location", readonly=True)
-    required_qty = fields.Float(digits="Product Unit of Measure", readonly=True)
+    required_qty = fields.Float(digits=PREVIEW_DIGITS, readonly=True)
     net_qty = fields.Float(
         "To Post",
-        digits="Product Unit of Measure",
+        digits=PREVIEW_DIGITS,
         readonly=True,
         help="Quantity that will be consumed (without planned scrap).",
     )
-    scrap_qty = fields.Float(
-        "Planned Scrap", digits="Product Unit of Measure", readonly=True
-    )
-    available_qty = fields.Float(digits="Product Unit of Measure", readonly=True)
-    shortage_qty = fields.Float(digits="Product Unit of Measure", readonly=True)
+    scrap_qty = fields.Float("Planned Scrap", digits=PREVIEW_DIGITS, readonly=True)
+    available_qty = fields.Float(digits=PREVIEW_DIGITS, readonly=True)
+    shortage_qty = fields.Float(digits=PREVIEW_DIGITS, readonly=True)
     action = fields.Selection(
         [
             ("none", "Covered"),
