@@ -26,6 +26,7 @@
         "views/menus.xml",
     ],
     "demo": ["demo/mrp_backflush_demo.xml"],
+    "pre_init_hook": "pre_init_hook",
     "assets": {
         "web.assets_tests": ["mrp_backflush/static/tests/tours/*.js"],
     },

@@ -20,9 +20,13 @@ class MrpBackflushRunLine(models.Model):
         index=True,
         readonly=True,
     )
-    production_id = fields.Many2one(related="run_id.production_id", store=True)
-    company_id = fields.Many2one(related="run_id.company_id", store=True)
-    date = fields.Datetime(related="run_id.date", store=True)
+    # Copies of the run's, written with the line (cheaper than related
+    # fields recomputed after the insert of every posting).
+    production_id = fields.Many2one(
+        "mrp.production", required=True, index=True, readonly=True
+    )
+    company_id = fields.Many2one("res.company", required=True, readonly=True)
+    date = fields.Datetime(default=fields.Datetime.now, required=True, readonly=True)
     product_id = fields.Many2one("product.product", required=True, readonly=True)
     bom_line_id = fields.Many2one("mrp.bom.line", readonly=True, index="btree_not_null")
     role = fields.Selection(BACKFLUSH_ROLES, required=True, readonly=True)

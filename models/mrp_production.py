@@ -126,6 +126,8 @@ class MrpProduction(models.Model):
         # up) for the lines it manages: only lines a person recorded are
         # worth Odoo's consumption warning.
         issues = super()._get_consumption_issues()
+        if not issues:
+            return issues
         managed = self._backflush_get_moves()
         return [
             issue
@@ -458,7 +460,12 @@ class MrpProduction(models.Model):
                 "backflush_mode": bom.backflush_mode,
                 "backflush_shortage_policy": bom.backflush_shortage_policy,
                 "backflush_substitution": bom.backflush_substitution,
-                "line_ids": [fields.Command.create(vals) for vals in line_vals],
+                "line_ids": [
+                    fields.Command.create(
+                        dict(vals, production_id=self.id, company_id=self.company_id.id)
+                    )
+                    for vals in line_vals
+                ],
             },
             **extra,
         )
@@ -498,13 +505,12 @@ class MrpProduction(models.Model):
         """Chatter line of one posting."""
         self.ensure_one()
         short = run.line_ids.filtered("shortage_qty")
+        # No value here: the chatter is read by operators, costs are not
+        # for them (the run shows them to stock managers).
         body = self.env._(
-            "Backflush posted (%(trigger)s): %(count)s lines, %(value)s.",
+            "Backflush posted (%(trigger)s): %(count)s lines.",
             trigger=dict(run._fields["trigger"].selection)[run.trigger],
             count=len(run.line_ids),
-            value=self.env["ir.qweb.field.monetary"].value_to_html(
-                run.value, {"display_currency": run.currency_id}
-            ),
         )
         if short:
             details = format_list(

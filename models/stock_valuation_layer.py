@@ -33,7 +33,9 @@ class StockValuationLayer(models.Model):
         index="btree_not_null",
     )
 
-    @api.depends("stock_move_id.backflush_role")
+    # The role is set before a move is posted and never changes after:
+    # depending on the move only spares a layer search on every role write.
+    @api.depends("stock_move_id")
     def _compute_backflush_role(self):
         for layer in self:
             move = layer.stock_move_id
