@@ -78,3 +78,20 @@ class TestLots(BackflushCase):
         mo = self._mo(self.bom, 5)
         with self.assertRaisesRegex(Exception, "10.0 available, 10.0 missing"):
             self._mark_done_request(mo)
+
+    def test_preview_lists_lots_in_removal_order(self):
+        mo = self._mo(self.bom, 10)  # confirmed before the stock arrived
+        old, new, newest = (
+            self._lot(self.leg, n) for n in ("P-OLD", "P-NEW", "P-NEWEST")
+        )
+        quant_old = self._stock(self.leg, 30, lot=old)
+        quant_new = self._stock(self.leg, 30, lot=new)
+        self._stock(self.leg, 30, lot=newest)
+        quant_old.in_date = fields.Datetime.now() - timedelta(days=10)
+        quant_new.in_date = fields.Datetime.now() - timedelta(days=5)
+        preview = self.env["mrp.backflush.preview"].browse(
+            mo.action_backflush_preview()["res_id"]
+        )
+        self.assertEqual(preview.line_ids.lot_ids, old | new)
+        mo.button_mark_done()
+        self.assertEqual(mo.backflush_run_ids.line_ids.lot_ids, old | new)

@@ -65,6 +65,7 @@ class MrpBackflushPreview(models.TransientModel):
                     else line.required_qty,
                     shortage_qty=line.shortage_qty,
                     action=line.action,
+                    lot_ids=[fields.Command.set(self._preview_lots(move, line).ids)],
                 )
             )
             for sub_move in line.moves:
@@ -84,6 +85,30 @@ class MrpBackflushPreview(models.TransientModel):
                     )
                 )
         return vals
+
+    @api.model
+    def _preview_lots(self, move, plan_line):
+        """Lots a tracked component would take: those already reserved, then
+        the location's removal strategy (FIFO, FEFO...), as Odoo reserves."""
+        lots = self.env["stock.lot"]
+        if move.has_tracking == "none":
+            return lots
+        needed = move.product_uom._compute_quantity(
+            plan_line.qty(planning.ROLE_COMPONENT), move.product_id.uom_id
+        )
+        reserved = move.move_line_ids.filtered("lot_id")
+        lots |= reserved.lot_id
+        needed -= sum(reserved.mapped("quantity_product_uom"))
+        quants = self.env["stock.quant"]._gather(move.product_id, move.location_id)
+        taken = reserved.lot_id
+        for quant in quants.filtered(lambda q: q.lot_id and q.lot_id not in taken):
+            if needed <= 0:
+                break
+            free = quant.quantity - quant.reserved_quantity
+            if free > 0:
+                lots |= quant.lot_id
+                needed -= free
+        return lots
 
     def _get_action(self):
         self.ensure_one()

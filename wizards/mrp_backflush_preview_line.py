@@ -33,6 +33,7 @@ class MrpBackflushPreviewLine(models.TransientModel):
     scrap_qty = fields.Float("Planned Scrap", digits=PREVIEW_DIGITS, readonly=True)
     available_qty = fields.Float(digits=PREVIEW_DIGITS, readonly=True)
     shortage_qty = fields.Float(digits=PREVIEW_DIGITS, readonly=True)
+    lot_ids = fields.Many2many("stock.lot", string="Lots/Serials", readonly=True)
     action = fields.Selection(
         [
             ("none", "Covered"),
