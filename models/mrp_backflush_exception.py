@@ -43,7 +43,6 @@ class MrpBackflushException(models.Model):
         readonly=True,
         compute="_compute_initial_qty",
         store=True,
-        precompute=True,
     )
     posted_qty = fields.Float(digits="Product Unit of Measure", readonly=True)
     product_uom_id = fields.Many2one("uom.uom", required=True, readonly=True)
@@ -73,11 +72,11 @@ class MrpBackflushException(models.Model):
         for exc in self:
             exc.name = f"{exc.production_id.name}: {exc.product_id.display_name}"
 
-    @api.depends("quantity")
+    @api.depends("quantity", "posted_qty")
     def _compute_initial_qty(self):
+        # Retries move quantity from pending to posted; the sum never moves.
         for exc in self:
-            if not exc.initial_qty:
-                exc.initial_qty = exc.quantity
+            exc.initial_qty = exc.quantity + exc.posted_qty
 
     # ------------------------------------------------------------------
     # Actions

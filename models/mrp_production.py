@@ -340,9 +340,8 @@ class MrpProduction(models.Model):
     def _backflush(self, trigger, workorders=None):
         """Plan and post the backflush of ``self``; return the runs written."""
         moves = self._backflush_get_moves(trigger, workorders)
-        Run = self.env["mrp.backflush.run"]
         if not moves:
-            return Run
+            return self.env["mrp.backflush.run"]
         archived = moves.product_id.filtered(lambda p: not p.active)
         if archived:
             raise UserError(
@@ -369,7 +368,7 @@ class MrpProduction(models.Model):
         runs = self._backflush_create_runs(
             trigger, moves, new_moves, plan_by_move, produced_by_mo, workorders
         )
-        self._backflush_create_exceptions(runs, moves, plan_by_move)
+        self._backflush_create_exceptions(moves, plan_by_move)
         if trigger == "operation":
             # Posted now, not at Mark Done; the rest of the demand is closed.
             (moves | new_moves).with_context(skip_mo_check=True)._action_done(
@@ -492,7 +491,8 @@ class MrpProduction(models.Model):
             for move in scrap_moves
         ]
 
-    def _backflush_create_exceptions(self, runs, moves, plan_by_move):
+    def _backflush_create_exceptions(self, moves, plan_by_move):
+        """One pending exception per line deferred by the policy."""
         vals_list = [
             move._backflush_exception_vals(plan_by_move[move.id])
             for move in moves
