@@ -4,18 +4,24 @@
 #   .odoo/addons/mrp_backflush -> repository root (Odoo finds the module there)
 #   .odoo/*.rc                 Odoo configuration files written by the scripts
 #   .odoo/data/                Odoo data dir (filestores, sessions)
-#   .odoo/*.log                install logs
+#   .odoo/*.log, .odoo/logs/   install and bootstrap logs
+#   .odoo/venv/                Python with Odoo 18.0 and the test tools
+#   .odoo/src/odoo/            Odoo source, when cloned from a git URL
 #
 # Environment:
-#   PYTHON    interpreter that imports Odoo 18.0 (default: python3)
-#   ODOO_BIN  an Odoo 18.0 odoo-bin; its source tree is put first on PYTHONPATH
-#             (default: the odoo-bin next to the odoo package PYTHON imports)
+#   PYTHON       interpreter that imports Odoo 18.0 (default: python3 when it
+#                does, else .odoo/venv, built on first use)
+#   ODOO_BIN     an Odoo 18.0 odoo-bin; its source tree is put first on PYTHONPATH
+#   ODOO_SOURCE  where .odoo/venv takes Odoo from: a local folder or a git URL
+#                (default: the official repository); ODOO_BRANCH (default 18.0)
 
 MODULE=mrp_backflush
 REPO_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd -P)"
 ODOO_STATE="$REPO_ROOT/.odoo"
 ADDONS_LINK_DIR="$ODOO_STATE/addons"
 DATA_DIR="$ODOO_STATE/data"
+VENV_DIR="$ODOO_STATE/venv"
+PYTHON_SET="${PYTHON:+1}"
 PYTHON="${PYTHON:-python3}"
 
 info() { printf '==> %s\n' "$*"; }
@@ -33,41 +39,33 @@ now() { date +%s; }
 # Odoo
 # ---------------------------------------------------------------------------
 # Sets ODOO_VERSION, ODOO_PKG (the odoo package dir), ODOO_ADDONS_DIRS (comma
-# separated), ODOO_CMD (array: how to run odoo-bin). Exits 2 with one sentence
-# when no Odoo 18.0 can be imported.
+# separated), ODOO_CMD (array: how to run odoo-bin) and PYTHON. Which Odoo, in
+# this order: ODOO_BIN or PYTHON when set; an Odoo 18.0 that python3 already
+# imports; the virtual environment .odoo/venv, built on first use from
+# ODOO_SOURCE (see bootstrap_odoo). Exits 2 with one sentence when none works.
 find_odoo() {
-    local how="install Odoo 18.0 from source so that \`python3 -c \"import odoo\"\` works (git clone -b 18.0 https://github.com/odoo/odoo && pip install -e odoo), or set PYTHON to an interpreter that has it, or ODOO_BIN to an Odoo 18.0 odoo-bin"
     if [ -n "${ODOO_BIN:-}" ]; then
-        [ -f "$ODOO_BIN" ] || die "ODOO_BIN=$ODOO_BIN is not a file: $how." 2
+        [ -f "$ODOO_BIN" ] || die "ODOO_BIN=$ODOO_BIN is not a file: point it at the odoo-bin of an Odoo 18.0 checkout." 2
         local src
         src="$(cd "$(dirname "$ODOO_BIN")" && pwd -P)"
         export PYTHONPATH="$src${PYTHONPATH:+:$PYTHONPATH}"
     fi
-    command -v "$PYTHON" >/dev/null 2>&1 ||
-        die "Odoo 18.0 is missing: there is no Python interpreter '$PYTHON'; $how." 2
-    local out
-    if ! out="$("$PYTHON" - <<'EOF' 2>/dev/null
-import os
-import sys
-
-try:
-    import odoo
-    from odoo import release
-except Exception:  # noqa: BLE001 - any failure means "not importable"
-    sys.exit(3)
-print(release.version)
-print(".".join(str(p) for p in release.version_info[:2]))
-print(os.path.dirname(os.path.abspath(odoo.__file__)))
-EOF
-)"; then
-        die "Odoo 18.0 is missing: '$PYTHON' cannot import odoo; $how." 2
+    if [ -z "${PYTHON_SET:-}" ] && [ -z "${ODOO_BIN:-}" ] &&
+        { [ -n "${ODOO_USE_VENV:-}" ] || ! odoo_probe >/dev/null; }; then
+        bootstrap_odoo
+        PYTHON="$VENV_DIR/bin/python"
     fi
+    command -v "$PYTHON" >/dev/null 2>&1 ||
+        die "There is no Python interpreter '$PYTHON': unset PYTHON to let the scripts build .odoo/venv." 2
+    local out
+    out="$(odoo_probe)" ||
+        die "'$PYTHON' cannot import Odoo 18.0: unset PYTHON and ODOO_BIN to let the scripts build .odoo/venv from ODOO_SOURCE." 2
     local series
     ODOO_VERSION="$(sed -n 1p <<<"$out")"
     series="$(sed -n 2p <<<"$out")"
     ODOO_PKG="$(sed -n 3p <<<"$out")"
     if [ "$series" != "18.0" ]; then
-        die "Odoo 18.0 is missing: '$PYTHON' imports Odoo $ODOO_VERSION from $ODOO_PKG; $how." 2
+        die "'$PYTHON' imports Odoo $ODOO_VERSION from $ODOO_PKG, not 18.0: set PYTHON or ODOO_BIN to an Odoo 18.0." 2
     fi
     local src_root dirs=() d
     src_root="$(dirname "$ODOO_PKG")"
@@ -80,13 +78,124 @@ EOF
         [ -f "$d/mrp_account/__manifest__.py" ] && found=1
     done
     [ -n "$found" ] ||
-        die "Odoo 18.0 at $src_root has no addons/mrp_account: use a full Odoo 18.0 source checkout (its addons/ folder is needed); $how." 2
+        die "Odoo 18.0 at $src_root has no addons/mrp_account: use a full Odoo 18.0 source checkout (its addons/ folder is needed)." 2
     if [ -n "${ODOO_BIN:-}" ]; then
         ODOO_CMD=("$PYTHON" "$ODOO_BIN")
     elif [ -f "$src_root/odoo-bin" ]; then
         ODOO_CMD=("$PYTHON" "$src_root/odoo-bin")
     else
         ODOO_CMD=(env TZ=UTC "$PYTHON" -m odoo)
+    fi
+}
+
+# Prints version, series and package folder of the Odoo that $PYTHON imports.
+odoo_probe() {
+    command -v "$PYTHON" >/dev/null 2>&1 || return 1
+    "$PYTHON" - 2>/dev/null <<'EOF'
+import os
+import sys
+
+try:
+    import odoo
+    from odoo import release
+except Exception:  # noqa: BLE001 - any failure means "not importable"
+    sys.exit(3)
+print(release.version)
+print(".".join(str(p) for p in release.version_info[:2]))
+print(os.path.dirname(os.path.abspath(odoo.__file__)))
+EOF
+}
+
+# step NAME LOG COMMAND...: run a long step with its output in LOG, print its
+# stage and elapsed time; on failure name the step and its log.
+step() {
+    local name="$1" log="$2"
+    shift 2
+    local t0
+    t0=$(now)
+    info "$name (log: ${log#"$REPO_ROOT"/})"
+    if ! "$@" >"$log" 2>&1; then
+        tail -n 15 "$log" >&2
+        die "Step '$name' failed after $(($(now) - t0))s: see $log."
+    fi
+    info "$name: done in $(($(now) - t0))s"
+}
+
+# Build .odoo/venv with Odoo 18.0 and its requirements, once. The source comes
+# from ODOO_SOURCE: a local Odoo 18.0 folder (used in place, never written) or
+# a git URL (shallow clone of branch ODOO_BRANCH into .odoo/src/odoo).
+bootstrap_odoo() {
+    local source="${ODOO_SOURCE:-https://github.com/odoo/odoo.git}"
+    local branch="${ODOO_BRANCH:-18.0}" src
+    local base_python="${BOOTSTRAP_PYTHON:-python3}"
+    if [ -f "$VENV_DIR/.bootstrap-done" ] && PYTHON="$VENV_DIR/bin/python" odoo_probe >/dev/null; then
+        return 0
+    fi
+    mkdir -p "$ODOO_STATE/logs"
+    command -v "$base_python" >/dev/null 2>&1 ||
+        die "No python3 found: install Python 3.10 or newer (apt-get install python3 python3-venv)." 2
+    "$base_python" -c 'import sys; sys.exit(sys.version_info < (3, 10))' ||
+        die "Odoo 18.0 needs Python 3.10 or newer; $base_python is $("$base_python" -V 2>&1)." 2
+    if [ -d "$source" ]; then
+        src="$(cd "$source" && pwd -P)"
+    else
+        src="$ODOO_STATE/src/odoo"
+        if [ ! -f "$src/odoo/release.py" ]; then
+            command -v git >/dev/null 2>&1 || ensure_system_packages git
+            rm -rf "$src"
+            mkdir -p "$(dirname "$src")"
+            step "Cloning Odoo $branch from $source (shallow)" "$ODOO_STATE/logs/clone.log" \
+                git clone --depth 1 --branch "$branch" "$source" "$src"
+        fi
+    fi
+    [ -f "$src/odoo/release.py" ] && [ -f "$src/requirements.txt" ] ||
+        die "ODOO_SOURCE=$source is not an Odoo source tree (no odoo/release.py and requirements.txt)." 2
+    if ! "$base_python" -c 'import ensurepip, venv' >/dev/null 2>&1; then
+        ensure_system_packages python3-venv
+    fi
+    rm -rf "$VENV_DIR"
+    step "Creating the virtual environment .odoo/venv" "$ODOO_STATE/logs/venv.log" \
+        "$base_python" -m venv "$VENV_DIR"
+    # Known traps of Odoo's requirements.txt on a plain machine: psycopg2 and
+    # python-ldap need C headers (binary psycopg2 wheel, LDAP left out), and old
+    # sdists need a setuptools that still ships pkg_resources.
+    local req="$ODOO_STATE/odoo-requirements.txt" cons="$ODOO_STATE/build-constraints.txt"
+    sed -e 's/^psycopg2==/psycopg2-binary==/' -e '/^python-ldap/d' "$src/requirements.txt" >"$req"
+    echo 'setuptools<80' >"$cons"
+    step "Installing Odoo's requirements into .odoo/venv (a minute or two)" \
+        "$ODOO_STATE/logs/requirements.log" \
+        env PIP_CONSTRAINT="$cons" "$VENV_DIR/bin/python" -m pip install \
+        --disable-pip-version-check -r "$req"
+    # Odoo is used from its source folder, as `pip install -e` would, but
+    # without writing into that folder.
+    local site
+    site="$("$VENV_DIR/bin/python" -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')"
+    echo "$src" >"$site/odoo-source.pth"
+    PYTHON="$VENV_DIR/bin/python" odoo_probe >/dev/null ||
+        die "The virtual environment .odoo/venv was built but cannot import Odoo from $src: see $ODOO_STATE/logs/requirements.log." 2
+    touch "$VENV_DIR/.bootstrap-done"
+}
+
+# ensure_system_packages DEB...: apt-get install them (as root or with sudo),
+# or say in one sentence what to install.
+ensure_system_packages() {
+    local sudo=()
+    if [ "$(id -u)" != 0 ]; then
+        if command -v sudo >/dev/null 2>&1 && sudo -n true 2>/dev/null; then
+            sudo=(sudo -n)
+        else
+            die "Please install these system packages, then run this again: $*." 2
+        fi
+    fi
+    command -v apt-get >/dev/null 2>&1 ||
+        die "This is not a Debian/Ubuntu system: install these (or your system's equivalents), then run this again: $*." 2
+    mkdir -p "$ODOO_STATE/logs"
+    local log="$ODOO_STATE/logs/apt.log"
+    info "Installing system packages: $*"
+    if ! "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$@" >>"$log" 2>&1; then
+        step "apt-get update" "$log.update" "${sudo[@]}" apt-get update -qq
+        "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$@" >>"$log" 2>&1 ||
+            die "Step 'apt-get install $*' failed: see $log." 2
     fi
 }
 
@@ -148,8 +257,11 @@ as_postgres() {
 }
 
 ensure_postgres() {
+    if ! command -v psql >/dev/null 2>&1 && ! command -v pg_ctlcluster >/dev/null 2>&1; then
+        ensure_system_packages postgresql
+    fi
     command -v psql >/dev/null 2>&1 ||
-        die "PostgreSQL client tools are missing: install PostgreSQL 15 (apt-get install postgresql) or put psql/createdb on PATH."
+        die "PostgreSQL client tools are missing: install PostgreSQL (apt-get install postgresql) or put psql/createdb on PATH."
     pg_ready && return 0
     if ! command -v pg_ctlcluster >/dev/null 2>&1; then
         die "PostgreSQL is not running and pg_ctlcluster is not available: start your PostgreSQL server (or point PGHOST/PGPORT at one) and run this again."
