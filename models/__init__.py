@@ -12,3 +12,4 @@ from . import stock_move
 from . import stock_scrap
 from . import stock_valuation_layer
 from . import mrp_workorder
+from . import uom_uom

@@ -30,21 +30,23 @@ class MrpBackflushException(models.Model):
         "stock.move", readonly=True, help="The component move that was short."
     )
     product_id = fields.Many2one("product.product", required=True, readonly=True)
-    bom_line_id = fields.Many2one("mrp.bom.line", readonly=True)
+    bom_line_id = fields.Many2one("mrp.bom.line", "BOM Line", readonly=True)
     quantity = fields.Float(
-        "Pending Quantity",
+        "Pending",
         digits="Product Unit of Measure",
         readonly=True,
         help="Still to be consumed; decreases as stock arrives and is posted.",
     )
     initial_qty = fields.Float(
-        "Missing at Mark Done",
+        "Missing",
         digits="Product Unit of Measure",
         readonly=True,
         compute="_compute_initial_qty",
         store=True,
     )
-    posted_qty = fields.Float(digits="Product Unit of Measure", readonly=True)
+    posted_qty = fields.Float(
+        "Posted Since", digits="Product Unit of Measure", readonly=True
+    )
     product_uom_id = fields.Many2one("uom.uom", required=True, readonly=True)
     location_id = fields.Many2one("stock.location", required=True, readonly=True)
     date = fields.Datetime(default=fields.Datetime.now, readonly=True)
@@ -57,7 +59,11 @@ class MrpBackflushException(models.Model):
         index=True,
     )
     move_ids = fields.Many2many(
-        "stock.move", string="Deferred Moves", readonly=True, copy=False
+        "stock.move",
+        string="Posted Moves",
+        readonly=True,
+        copy=False,
+        help="The stock moves that consumed the deferred quantity.",
     )
 
     _sql_constraints = [
@@ -92,19 +98,61 @@ class MrpBackflushException(models.Model):
         runs._notify_productions()
         posted = runs.line_ids
         if not posted:
-            return {
-                "type": "ir.actions.client",
-                "tag": "display_notification",
-                "params": {
-                    "type": "warning",
-                    "message": self.env._(
-                        "Still nothing in stock for %(products)s: "
-                        "the exceptions stay pending.",
-                        products=", ".join(pending.product_id.mapped("display_name")),
-                    ),
-                },
-            }
-        return True
+            return self._retry_notification(
+                "warning",
+                self.env._(
+                    "Still nothing in stock for %(products)s: "
+                    "the exceptions stay pending.",
+                    products=", ".join(pending.product_id.mapped("display_name")),
+                ),
+            )
+        posted_qty = defaultdict(float)
+        for line in posted:
+            posted_qty[line.move_id.id] += line.consumed_qty
+        details = [
+            self.env._(
+                "%(mo)s, %(product)s: %(posted)s %(uom)s posted, %(left)s %(uom)s "
+                "still pending",
+                mo=exc.production_id.name,
+                product=exc.product_id.display_name,
+                posted=exc.product_uom_id._backflush_format_qty(
+                    sum(posted_qty[m.id] for m in exc.move_ids)
+                ),
+                left=exc.product_uom_id._backflush_format_qty(exc.quantity),
+                uom=exc.product_uom_id.name,
+            )
+            if exc.state == "pending"
+            else self.env._(
+                "%(mo)s, %(product)s: all posted",
+                mo=exc.production_id.name,
+                product=exc.product_id.display_name,
+            )
+            for exc in pending
+            if any(posted_qty[m.id] for m in exc.move_ids)
+        ]
+        still = pending.filtered(lambda e: e.state == "pending")
+        return self._retry_notification(
+            "warning" if still else "success",
+            "; ".join(details[:10])
+            + (
+                "; " + self.env._("and %(count)s more.", count=len(details) - 10)
+                if len(details) > 10
+                else "."
+            ),
+        )
+
+    def _retry_notification(self, kind, message):
+        return {
+            "type": "ir.actions.client",
+            "tag": "display_notification",
+            "params": {
+                "type": kind,
+                "title": self.env._("Backflush exceptions"),
+                "message": message,
+                "sticky": kind == "warning",
+                "next": {"type": "ir.actions.client", "tag": "soft_reload"},
+            },
+        }
 
     def action_cancel(self):
         return {

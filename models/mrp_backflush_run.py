@@ -18,14 +18,14 @@ class MrpBackflushRun(models.Model):
     )
     company_id = fields.Many2one(related="production_id.company_id", store=True)
     product_id = fields.Many2one(related="production_id.product_id", store=True)
-    bom_id = fields.Many2one("mrp.bom", readonly=True)
+    bom_id = fields.Many2one("mrp.bom", "BOM", readonly=True)
     user_id = fields.Many2one(
         "res.users", default=lambda self: self.env.user, required=True, readonly=True
     )
     date = fields.Datetime(default=fields.Datetime.now, required=True, readonly=True)
     trigger = fields.Selection(
         [
-            ("mark_done", "Mark Done"),
+            ("mark_done", "Order produced"),
             ("operation", "Work order finished"),
             ("retry", "Deferred shortage posted"),
         ],
@@ -44,9 +44,13 @@ class MrpBackflushRun(models.Model):
         help="Finished quantity this posting consumed components for.",
     )
     # Policy snapshot: what the BOM said when this run posted.
-    backflush_mode = fields.Selection(BACKFLUSH_MODES, readonly=True)
-    backflush_shortage_policy = fields.Selection(SHORTAGE_POLICIES, readonly=True)
-    backflush_substitution = fields.Selection(SUBSTITUTIONS, readonly=True)
+    backflush_mode = fields.Selection(BACKFLUSH_MODES, "Timing", readonly=True)
+    backflush_shortage_policy = fields.Selection(
+        SHORTAGE_POLICIES, "Shortage Policy", readonly=True
+    )
+    backflush_substitution = fields.Selection(
+        SUBSTITUTIONS, "Substitutes", readonly=True
+    )
     line_ids = fields.One2many("mrp.backflush.run.line", "run_id", readonly=True)
     move_ids = fields.One2many("stock.move", "backflush_run_id", readonly=True)
     value = fields.Monetary(compute="_compute_value", currency_field="currency_id")

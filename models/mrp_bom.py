@@ -14,9 +14,9 @@ class MrpBom(models.Model):
         required=True,
         default=lambda self: self.env.company.backflush_mode,
         tracking=True,
-        help="When component consumption is posted: at Mark Done, when the "
-        "work order of the line's operation finishes, or recorded by the "
-        "operator.",
+        help="When component consumption is posted: when the order is produced "
+        "(Produce / Produce All), when the work order of the line's operation "
+        "finishes, or recorded by hand by the operator.",
     )
     backflush_shortage_policy = fields.Selection(
         SHORTAGE_POLICIES,
@@ -24,13 +24,13 @@ class MrpBom(models.Model):
         required=True,
         default=lambda self: self.env.company.backflush_shortage_policy,
         tracking=True,
-        help="What Mark Done does when a component is short in the source "
+        help="What producing does when a component is short in the source "
         "location: refuse, let stock go negative, or post what is available "
         "and keep the rest as a pending exception.",
     )
     backflush_substitution = fields.Selection(
         SUBSTITUTIONS,
-        string="Substitution",
+        string="Substitutes",
         required=True,
         default=lambda self: self.env.company.backflush_substitution,
         tracking=True,

@@ -169,6 +169,32 @@ class MrpProduction(models.Model):
         )
         return wizard._get_action()
 
+    def _backflush_idle_reason(self):
+        """Why producing the order posts no component now, for the preview."""
+        self.ensure_one()
+        if self.state in ("draft", "done", "cancel"):
+            return self.env._(
+                "it is %(state)s: nothing to post.",
+                state=dict(self._fields["state"]._description_selection(self.env))[
+                    self.state
+                ],
+            )
+        open_moves = self.move_raw_ids.filtered(
+            lambda m: m.state not in ("done", "cancel")
+        )
+        if not open_moves:
+            return self.env._("no component is left to post.")
+        if all(m.manual_consumption for m in open_moves):
+            return self.env._(
+                "its components are recorded by hand (manual consumption): enter "
+                "the consumed quantities on the order before producing."
+            )
+        if all(m.bom_line_id._get_backflush_mode() == "operation" for m in open_moves):
+            return self.env._(
+                "its components are posted when their work orders finish."
+            )
+        return self.env._("no component is left to post.")
+
     # ------------------------------------------------------------------
     # Backflush: selection, planning, posting
     # ------------------------------------------------------------------
@@ -502,15 +528,50 @@ class MrpProduction(models.Model):
             self.env["mrp.backflush.exception"].sudo().create(vals_list)
 
     def _backflush_notify_body(self, run):
-        """Chatter line of one posting."""
+        """Chatter line of one posting, counted as the BOM reads: one
+        component per BOM line, whatever extra moves (planned scrap,
+        substitutes) it took."""
         self.ensure_one()
-        short = run.line_ids.filtered("shortage_qty")
+        lines = run.line_ids
+        short = lines.filtered("shortage_qty")
         # No value here: the chatter is read by operators, costs are not
         # for them (the run shows them to stock managers).
+        components = lines.filtered(
+            lambda ln: ln.role not in ("actual_scrap", "substitute")
+        )
+        count = len({ln.bom_line_id or ln.product_id for ln in components})
+        parts = [
+            self.env._("1 component")
+            if count == 1
+            else self.env._("%(count)s components", count=count)
+        ]
+        scrap = lines.filtered(lambda ln: ln.role == "planned_scrap")
+        if scrap:
+            parts.append(
+                self.env._(
+                    "planned scrap of %(products)s",
+                    products=", ".join(scrap.product_id.mapped("display_name")),
+                )
+            )
+        substitutes = lines.filtered(lambda ln: ln.role == "substitute")
+        if substitutes:
+            parts.append(
+                self.env._(
+                    "substitutes: %(products)s",
+                    products=", ".join(substitutes.product_id.mapped("display_name")),
+                )
+            )
+        actual = lines.filtered(lambda ln: ln.role == "actual_scrap")
+        if actual:
+            parts.append(
+                self.env._("%(count)s scrap records reported", count=len(actual))
+            )
         body = self.env._(
-            "Backflush posted (%(trigger)s): %(count)s lines.",
-            trigger=dict(run._fields["trigger"].selection)[run.trigger],
-            count=len(run.line_ids),
+            "Backflush posted (%(trigger)s): %(summary)s.",
+            trigger=dict(run._fields["trigger"]._description_selection(self.env))[
+                run.trigger
+            ],
+            summary="; ".join(parts),
         )
         if short:
             details = format_list(
@@ -519,7 +580,9 @@ class MrpProduction(models.Model):
                     self.env._(
                         "%(product)s: %(qty)s %(uom)s %(action)s",
                         product=line.product_id.display_name,
-                        qty=line.shortage_qty,
+                        qty=line.product_uom_id._backflush_format_qty(
+                            line.shortage_qty
+                        ),
                         uom=line.product_uom_id.name,
                         action=dict(line._fields["shortage_action"].selection)[
                             line.shortage_action

@@ -2,20 +2,22 @@
 # License LGPL-3.0 or later (https://www.gnu.org/licenses/lgpl).
 from odoo import fields, models
 
+# Labels fit a radio button in a half-width column; the fields' help
+# says the rest.
 BACKFLUSH_MODES = [
-    ("finish", "At Mark Done"),
-    ("operation", "At operation completion"),
-    ("manual", "Manual (operator records consumption)"),
+    ("finish", "When produced"),
+    ("operation", "When its work order ends"),
+    ("manual", "Recorded by hand"),
 ]
 SHORTAGE_POLICIES = [
-    ("block", "Block Mark Done"),
+    ("block", "Refuse to produce"),
     ("negative", "Allow negative stock"),
-    ("defer", "Post what is available, defer the rest"),
+    ("defer", "Defer what is missing"),
 ]
 SUBSTITUTIONS = [
-    ("none", "No substitutes"),
-    ("priority", "Fill the shortfall in priority order"),
-    ("full", "First substitute covering the whole shortfall"),
+    ("none", "None"),
+    ("priority", "In priority order"),
+    ("full", "First that covers all"),
 ]
 BACKFLUSH_ROLES = [
     ("component", "Component"),
@@ -43,7 +45,7 @@ class ResCompany(models.Model):
     )
     backflush_substitution = fields.Selection(
         SUBSTITUTIONS,
-        string="Default Backflush Substitution",
+        string="Default Backflush Substitutes",
         default="none",
         required=True,
     )

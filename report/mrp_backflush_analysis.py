@@ -86,6 +86,7 @@ class MrpBackflushAnalysis(models.Model):
             "product_uom_id",
             "state",
         ],
+        "mrp.backflush.run": ["production_id"],
         "mrp.backflush.run.line": [
             "production_id",
             "bom_line_id",
@@ -137,7 +138,7 @@ class MrpBackflushAnalysis(models.Model):
         "Qty Deferred Posted",
         digits="Product Unit of Measure",
         readonly=True,
-        help="Deferred shortages posted after Mark Done.",
+        help="Deferred shortages posted after the order was produced.",
     )
     qty_manual = fields.Float(
         "Qty Recorded by Operator",
@@ -222,6 +223,9 @@ WITH mo AS NOT MATERIALIZED (
            mp.date_finished
       FROM mrp_production mp
      WHERE mp.state = 'done'
+       -- orders done before the module, or with nothing it posts, are no
+       -- backflush: their empty rows would read as variances
+       AND EXISTS (SELECT 1 FROM mrp_backflush_run r WHERE r.production_id = mp.id)
 ),
 produced AS (
     SELECT mo.id AS production_id,

@@ -290,6 +290,16 @@ class TestAnalysis(BackflushCase):
             self._rows(backorder)[self.leg], standard_qty=24.0, qty_consumed=24.0
         )
 
+    def test_orders_never_backflushed_are_left_out(self):
+        """An order the backflush posted nothing for (done before the module,
+        or recorded by hand) has no standard to compare: no row."""
+        bom = self._bom(self.chair, [(self.seat, 1, {"backflush_mode": "manual"})])
+        mo = self._mo(bom, 2)
+        mo.button_mark_done()
+        self.assertEqual(mo.state, "done")
+        self.assertFalse(mo.backflush_run_ids)
+        self.assertFalse(self._rows(mo))
+
     def test_operator_edit_is_variance(self):
         bom = self._bom(self.chair, [(self.leg, 4), (self.seat, 1)])
         mo = self._mo(bom, 10)

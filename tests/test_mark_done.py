@@ -70,9 +70,21 @@ class TestMarkDone(BackflushCase):
         finished_value = self._layers_value(mo.move_finished_ids)
         self.assertAlmostEqual(finished_value, 3100.0)
         self.assertAlmostEqual(run.value, 3100.0)
-        self.assertTrue(
-            any("Backflush posted" in body for body in mo.message_ids.mapped("body"))
-        )
+        body = mo.message_ids.filtered(lambda m: "Backflush posted" in m.body).body
+        self.assertIn("3 components", body)
+
+    def test_chatter_counts_components_not_moves(self):
+        """Planned scrap is a second move of the same component: still one
+        component to the reader."""
+        self.bom_chair.bom_line_ids.filtered(
+            lambda ln: ln.product_id == self.leg
+        ).scrap_percent = 1
+        mo = self._mo(self.bom_chair, 100)
+        mo.button_mark_done()
+        self.assertEqual(len(mo.backflush_run_ids.line_ids), 4)
+        body = mo.message_ids.filtered(lambda m: "Backflush posted" in m.body).body
+        self.assertIn("3 components; planned scrap of Leg.", body)
+        self.assertNotIn("value", body.lower())
 
     def test_bicycle_seed_example(self):
         """50 bicycles at 2 wheels each deduct 100 wheels."""

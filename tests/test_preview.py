@@ -273,6 +273,57 @@ class TestPreview(BackflushCase):
         self.assertNotIn(self.seat, preview.line_ids.product_id)
         self.assertIn(self.leg, preview.line_ids.product_id)
 
+    def test_preview_reads_right(self):
+        """To Post is what the product posts, planned scrap included; a
+        substitute shows what it must cover and what is free of it."""
+        self._stock(self.leg, 30)
+        self._stock(self.beech, 5)
+        self._stock(self.oak, 100)
+        self._stock(self.seat, 100)
+        self._stock(self.glue, 1)
+        mo = self._mo(self.bom, 10)
+        preview = self._preview(mo)
+        seat = self._preview_line(preview, self.seat)
+        self.assertEqual((seat.to_post_qty, seat.scrap_qty), (11, 1))
+        # legs: 42 required, 30 in stock; beech covers 5 of the 12 missing
+        leg = self._preview_line(preview, self.leg)
+        self.assertEqual((leg.required_qty, leg.to_post_qty), (42, 30))
+        beech = self._preview_line(preview, self.beech, "substitute")
+        self.assertEqual(
+            (beech.required_qty, beech.available_qty, beech.to_post_qty), (12, 5, 5)
+        )
+        oak = self._preview_line(preview, self.oak, "substitute")
+        self.assertEqual(
+            (oak.required_qty, oak.available_qty, oak.to_post_qty), (7, 100, 7)
+        )
+        self.assertEqual(preview.production_count, 1)
+        self.assertFalse(preview.idle_note)
+
+    def test_preview_of_several_mos_names_blocked_and_idle(self):
+        self.bom.backflush_shortage_policy = "block"
+        manual_bom = self._bom(
+            self.chair, [(self.seat, 1, {"backflush_mode": "manual"})]
+        )
+        self._stock(self.leg, 50)
+        self._stock(self.seat, 100)
+        self._stock(self.glue, 10)
+        ok = self._mo(self.bom, 10)  # 42 legs
+        blocked = self._mo(self.bom, 5)  # 21 legs, 8 left, no substitute stock
+        idle = self._mo(manual_bom, 3)
+        preview = self._preview(ok | blocked | idle)
+        self.assertEqual(preview.production_count, 3)
+        self.assertEqual(preview.blocked_production_ids, blocked)
+        self.assertIn(blocked.name, preview.blocked_note)
+        self.assertIn("Preview Leg is short by 13", preview.blocked_note)
+        self.assertNotIn(ok.name, preview.blocked_note)
+        self.assertIn(idle.name, preview.idle_note)
+        self.assertIn("recorded by hand", preview.idle_note)
+        self.assertEqual(preview.producible_count, 2)
+        preview.action_mark_done_unblocked()
+        self.assertEqual(ok.state, "done")
+        self.assertEqual(blocked.state, "confirmed")
+        self.assertEqual(idle.state, "done")
+
     # ------------------------------------------------------------------
     # preview and posting agree, line by line
     # ------------------------------------------------------------------

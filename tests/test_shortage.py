@@ -130,8 +130,15 @@ class TestShortage(BackflushCase):
         # part arrives at a higher price
         self.leg.standard_price = 3.0
         self._stock(self.leg, 60)
-        exc.with_user(self.operator).action_retry()
+        action = exc.with_user(self.operator).action_retry()
         self.assertEqual((exc.quantity, exc.posted_qty, exc.state), (40, 60, "pending"))
+        # a partial retry says what it posted and what is still pending
+        self.assertEqual(action["tag"], "display_notification")
+        self.assertEqual(action["params"]["type"], "warning")
+        self.assertIn(
+            "60.00 Units posted, 40.00 Units still pending", action["params"]["message"]
+        )
+        self.assertIn(mo.name, action["params"]["message"])
         self._assert_required(mo, self.leg, 400)
         self.assertEqual(self._qty(self.leg), 0)
         deferred = mo.move_raw_ids.filtered(lambda m: m.backflush_role == "deferred")

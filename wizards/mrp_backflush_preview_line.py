@@ -2,10 +2,6 @@
 # License LGPL-3.0 or later (https://www.gnu.org/licenses/lgpl).
 from odoo import fields, models
 
-# The planner already rounded every figure to its unit; a fixed precision
-# spares a decimal-precision lookup per value on 1000-line previews.
-PREVIEW_DIGITS = (16, 3)
-
 
 class MrpBackflushPreviewLine(models.TransientModel):
     _name = "mrp.backflush.preview.line"
@@ -14,33 +10,69 @@ class MrpBackflushPreviewLine(models.TransientModel):
     preview_id = fields.Many2one(
         "mrp.backflush.preview", required=True, ondelete="cascade"
     )
-    production_id = fields.Many2one("mrp.production", readonly=True)
-    bom_line_id = fields.Many2one("mrp.bom.line", readonly=True)
-    component_id = fields.Many2one("product.product", readonly=True)
+    production_id = fields.Many2one("mrp.production", "MO", readonly=True)
+    bom_line_id = fields.Many2one("mrp.bom.line", "BOM Line", readonly=True)
+    component_id = fields.Many2one(
+        "product.product",
+        "For",
+        readonly=True,
+        help="The BOM component this line posts or stands in for.",
+    )
     product_id = fields.Many2one("product.product", readonly=True)
     role = fields.Selection(
         [("component", "Component"), ("substitute", "Substitute")], readonly=True
     )
-    product_uom_id = fields.Many2one("uom.uom", readonly=True)
-    location_id = fields.Many2one("stock.location", readonly=True)
-    required_qty = fields.Float(digits=PREVIEW_DIGITS, readonly=True)
-    net_qty = fields.Float(
-        "To Post",
-        digits=PREVIEW_DIGITS,
+    product_uom_id = fields.Many2one("uom.uom", "Unit", readonly=True)
+    location_id = fields.Many2one("stock.location", "From", readonly=True)
+    required_qty = fields.Float(
+        "Required",
+        digits="Product Unit of Measure",
         readonly=True,
-        help="Quantity that will be consumed (without planned scrap).",
+        help="Component: the BOM quantity for what is produced, planned scrap "
+        "included. Substitute: what it must cover of the component's "
+        "shortfall, in the substitute's unit.",
     )
-    scrap_qty = fields.Float("Planned Scrap", digits=PREVIEW_DIGITS, readonly=True)
-    available_qty = fields.Float(digits=PREVIEW_DIGITS, readonly=True)
-    shortage_qty = fields.Float(digits=PREVIEW_DIGITS, readonly=True)
+    to_post_qty = fields.Float(
+        "To Post",
+        digits="Product Unit of Measure",
+        readonly=True,
+        help="Quantity of this product that will be consumed, planned scrap included.",
+    )
+    net_qty = fields.Float(
+        "Net",
+        digits="Product Unit of Measure",
+        readonly=True,
+        help="Part of To Post that goes into the product (planned scrap excluded).",
+    )
+    scrap_qty = fields.Float(
+        "Scrap",
+        digits="Product Unit of Measure",
+        readonly=True,
+        help="Part of To Post that is planned scrap.",
+    )
+    available_qty = fields.Float(
+        "Available",
+        digits="Product Unit of Measure",
+        readonly=True,
+        help="Free in the source location, after the lines above took theirs.",
+    )
+    shortage_qty = fields.Float(
+        "Short",
+        digits="Product Unit of Measure",
+        readonly=True,
+        help="Missing once substitutes are used; the outcome says what happens to it.",
+    )
     lot_ids = fields.Many2many("stock.lot", string="Lots/Serials", readonly=True)
     action = fields.Selection(
         [
             ("none", "Covered"),
-            ("block", "Blocks Mark Done"),
-            ("negative", "Posted into negative stock"),
-            ("defer", "Deferred to an exception"),
+            ("block", "Blocks"),
+            ("negative", "Negative stock"),
+            ("defer", "Deferred"),
         ],
-        string="Policy Outcome",
+        string="Outcome",
         readonly=True,
+        help="What producing does with this line: covered by stock, refused "
+        "(blocks the order), posted into negative stock, or the shortage "
+        "deferred to a backflush exception.",
     )

@@ -1,0 +1,329 @@
+# Copyright 2026 mrp_backflush authors
+# License LGPL-3.0 or later (https://www.gnu.org/licenses/lgpl).
+"""Screenshots of the backflush screens in headless Chromium, driven over
+the DevTools protocol (used by scripts/screenshots; needs websocket-client
+and requests, both in Odoo's test requirements).
+
+    python screenshots_cdp.py URL DB OUT_DIR SCENARIO_JSON
+"""
+
+import base64
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+
+import requests
+import websocket
+
+SIZES = [(1600, 1000), (1280, 800)]
+PASSWORDS = {"admin": "admin", "demo": "demo"}
+
+
+def shots(ids):
+    """(name, login, url, steps): what each screenshot shows."""
+    mo_url = "/odoo/action-mrp.mrp_production_action"
+    bom_url = f"/odoo/action-mrp.mrp_bom_form_action/{ids['bom_chair']}"
+    analysis = "/odoo/action-mrp_backflush.mrp_backflush_analysis_action"
+    preview_multi = (
+        "const env = odoo.__WOWL_DEBUG__.root.env;"
+        "const action = await env.services.orm.call('mrp.production',"
+        f"'action_backflush_preview', [{json.dumps(ids['multi_ids'])}]);"
+        "await env.services.action.doAction(action);"
+    )
+    return [
+        (
+            "01_preview_one_mo",
+            "demo",
+            f"{mo_url}/{ids['mo_chair2']}",
+            [
+                ("click", "button[name=action_backflush_preview]"),
+                ("wait", ".modal .o_list_renderer .o_data_row"),
+            ],
+        ),
+        (
+            "02_preview_several_mos",
+            "demo",
+            mo_url,
+            [
+                ("wait", ".o_list_renderer"),
+                ("js", preview_multi),
+                ("wait", ".modal .o_list_renderer .o_data_row"),
+            ],
+        ),
+        (
+            "03_mo_done_components",
+            "demo",
+            f"{mo_url}/{ids['mo_chair']}",
+            [("wait", ".o_field_widget[name=move_raw_ids] .o_data_row")],
+        ),
+        (
+            "04_mo_done_chatter",
+            "demo",
+            f"{mo_url}/{ids['mo_bicycle']}",
+            [("wait", ".o-mail-Message"), ("scroll", ".o-mail-Message")],
+        ),
+        (
+            "05_run_mark_done",
+            "admin",
+            f"/odoo/action-mrp_backflush.mrp_backflush_run_action/{ids['run_chair']}",
+            [("wait", ".o_form_view .o_data_row")],
+        ),
+        (
+            "06_run_retry",
+            "admin",
+            f"/odoo/action-mrp_backflush.mrp_backflush_run_action/{ids['run_retry']}",
+            [("wait", ".o_form_view .o_data_row")],
+        ),
+        (
+            "07_exception_form",
+            "admin",
+            "/odoo/action-mrp_backflush.mrp_backflush_exception_action/"
+            f"{ids['exception']}",
+            [("wait", ".o_form_view .o_field_widget[name=product_id]")],
+        ),
+        (
+            "08_exception_retry_notification",
+            "admin",
+            "/odoo/action-mrp_backflush.mrp_backflush_exception_action/"
+            f"{ids['exception']}",
+            [
+                ("click", ".o_form_view button[name=action_retry]"),
+                ("wait", ".o_notification"),
+            ],
+        ),
+        ("09_analysis_pivot", "admin", analysis, [("wait", ".o_pivot")]),
+        (
+            "10_analysis_graph",
+            "admin",
+            f"{analysis}?view_type=graph",
+            [("wait", ".o_graph_renderer canvas")],
+        ),
+        (
+            "11_analysis_list",
+            "admin",
+            f"{analysis}?view_type=list",
+            [("wait", ".o_list_renderer")],
+        ),
+        (
+            "12_settings",
+            "admin",
+            "/odoo/settings#mrp",
+            [("wait", "#backflush_mode"), ("scroll", "#backflush_mode")],
+        ),
+        (
+            "13_bom_components",
+            "admin",
+            bom_url,
+            [("wait", ".o_field_widget[name=bom_line_ids] .o_data_row")],
+        ),
+        (
+            "14_bom_backflush_tab",
+            "admin",
+            bom_url,
+            [
+                ("click", ".o_notebook .nav-link[name=backflush]"),
+                ("wait", ".o_field_widget[name=backflush_substitution]"),
+            ],
+        ),
+        (
+            "15_substitutes_operator",
+            "demo",
+            bom_url,
+            [
+                ("click", ".o_data_row button[name=action_open_substitutes]"),
+                ("wait", ".modal .o_field_widget[name=substitute_ids]"),
+            ],
+        ),
+        (
+            "16_advice",
+            "admin",
+            "/odoo/action-mrp_backflush.mrp_bom_backflush_advice_action",
+            [("wait", ".o_action_manager .o_view_controller, .modal")],
+        ),
+        (
+            "17_valuation_by_role",
+            "admin",
+            "/odoo/action-stock_account.stock_valuation_layer_action",
+            [("wait", ".o_list_renderer")],
+        ),
+    ]
+
+
+class Browser:
+    def __init__(self):
+        self.profile = tempfile.mkdtemp(prefix="bf-shots-")
+        with socket.socket() as sock:
+            sock.bind(("127.0.0.1", 0))
+            self.port = sock.getsockname()[1]
+        exe = next(
+            e
+            for e in ("chromium", "chromium-browser", "google-chrome")
+            if shutil.which(e)
+        )
+        self.proc = subprocess.Popen(
+            [
+                exe,
+                "--headless=new",
+                "--no-sandbox",
+                "--disable-gpu",
+                "--hide-scrollbars",
+                "--no-first-run",
+                f"--remote-debugging-port={self.port}",
+                f"--user-data-dir={self.profile}",
+                "about:blank",
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        page = None
+        for _ in range(100):
+            try:
+                targets = requests.get(
+                    f"http://127.0.0.1:{self.port}/json/list", timeout=2
+                ).json()
+                page = next(t for t in targets if t["type"] == "page")
+                break
+            except (requests.RequestException, StopIteration):
+                time.sleep(0.2)
+        if not page:
+            raise SystemExit("Chromium did not start its DevTools endpoint.")
+        self.ws = websocket.create_connection(
+            page["webSocketDebuggerUrl"], timeout=60, suppress_origin=True
+        )
+        self.next_id = 0
+        self.send("Page.enable")
+        self.send("Network.enable")
+
+    def send(self, method, **params):
+        self.next_id += 1
+        self.ws.send(
+            json.dumps({"id": self.next_id, "method": method, "params": params})
+        )
+        while True:
+            msg = json.loads(self.ws.recv())
+            if msg.get("id") == self.next_id:
+                if "error" in msg:
+                    raise RuntimeError(f"{method}: {msg['error']}")
+                return msg.get("result", {})
+
+    def evaluate(self, expression, await_promise=False):
+        res = self.send(
+            "Runtime.evaluate",
+            expression=expression,
+            awaitPromise=await_promise,
+            returnByValue=True,
+        )
+        if res.get("exceptionDetails"):
+            raise RuntimeError(f"{expression[:80]}: {res['exceptionDetails']}")
+        return res.get("result", {}).get("value")
+
+    def wait(self, selector, timeout=30):
+        check = (
+            f"!!document.querySelector({json.dumps(selector)}) && "
+            "!document.querySelector('.o_loading_indicator, .o_blockUI')"
+        )
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            if self.evaluate(check):
+                time.sleep(0.8)  # let the last renders and animations settle
+                return
+            time.sleep(0.25)
+        raise RuntimeError(f"timeout waiting for {selector}")
+
+    def close(self):
+        self.ws.close()
+        self.proc.terminate()
+        self.proc.wait(10)
+        shutil.rmtree(self.profile, ignore_errors=True)
+
+
+def login(base_url, db, user):
+    resp = requests.post(
+        f"{base_url}/web/session/authenticate",
+        json={
+            "jsonrpc": "2.0",
+            "params": {"db": db, "login": user, "password": PASSWORDS[user]},
+        },
+        timeout=60,
+    )
+    resp.raise_for_status()
+    if resp.json().get("error"):
+        raise SystemExit(f"Cannot log in as {user}: {resp.json()['error']}")
+    return resp.cookies["session_id"]
+
+
+def main():
+    base_url, db, out_dir, ids_json = sys.argv[1:5]
+    only = sys.argv[5:]
+    ids = json.loads(ids_json)
+    os.makedirs(out_dir, exist_ok=True)
+    sessions = {}
+    browser = Browser()
+    host = base_url.split("//", 1)[1].split(":", 1)[0]
+    failures = []
+    try:
+        for name, user, url, steps in shots(ids):
+            if only and not any(o in name for o in only):
+                continue
+            if user not in sessions:
+                sessions[user] = login(base_url, db, user)
+            browser.send("Network.clearBrowserCookies")
+            browser.send(
+                "Network.setCookie",
+                name="session_id",
+                value=sessions[user],
+                domain=host,
+                path="/",
+            )
+            sizes = SIZES[:1] if "retry_notification" in name else SIZES
+            for width, height in sizes:
+                path = os.path.join(out_dir, f"{name}_{width}x{height}.png")
+                try:
+                    browser.send(
+                        "Emulation.setDeviceMetricsOverride",
+                        width=width,
+                        height=height,
+                        deviceScaleFactor=1,
+                        mobile=False,
+                    )
+                    browser.send("Page.navigate", url="about:blank")
+                    browser.send("Page.navigate", url=base_url + url)
+                    # the first page compiles the assets: give it time
+                    browser.wait(".o_action_manager", timeout=180)
+                    for kind, arg in steps:
+                        if kind == "wait":
+                            browser.wait(arg)
+                        elif kind == "click":
+                            browser.wait(arg)
+                            browser.evaluate(
+                                f"document.querySelector({json.dumps(arg)}).click()"
+                            )
+                        elif kind == "scroll":
+                            browser.evaluate(
+                                f"document.querySelector({json.dumps(arg)})"
+                                ".scrollIntoView({block: 'center'})"
+                            )
+                        elif kind == "js":
+                            browser.evaluate(
+                                f"(async () => {{ {arg} }})()", await_promise=True
+                            )
+                    png = browser.send("Page.captureScreenshot", format="png")
+                    with open(path, "wb") as f:
+                        f.write(base64.b64decode(png["data"]))
+                    print(path)
+                except RuntimeError as error:
+                    failures.append(f"{name} {width}x{height}: {error}")
+                    print(f"FAILED {name} {width}x{height}: {error}", file=sys.stderr)
+    finally:
+        browser.close()
+    if failures:
+        sys.exit(1)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,112 @@
+# Copyright 2026 mrp_backflush authors
+# License LGPL-3.0 or later (https://www.gnu.org/licenses/lgpl).
+"""Data behind scripts/screenshots, run once in `odoo-bin shell` on the demo
+database: every screen of the backflush gets something worth reading.
+
+Prints one JSON line (``SCENARIO {...}``) with the record ids to open.
+"""
+
+import json
+
+from odoo import Command
+
+env = env  # noqa: F821, PLW0127 - provided by odoo-bin shell
+ref = env.ref
+stock = ref("stock.warehouse0").lot_stock_id
+Production = env["mrp.production"]
+Quant = env["stock.quant"]
+
+
+def set_stock(product, qty):
+    quant = Quant.with_context(inventory_mode=True).create(
+        {"product_id": product.id, "location_id": stock.id, "inventory_quantity": qty}
+    )
+    quant.action_apply_inventory()
+
+
+def new_mo(product, bom, qty):
+    mo = Production.create(
+        {"product_id": product.id, "bom_id": bom.id, "product_qty": qty}
+    )
+    mo.action_confirm()
+    return mo
+
+
+chair = ref("mrp_backflush.product_chair")
+chair_bom = ref("mrp_backflush.bom_chair")
+bicycle = ref("mrp_backflush.product_bicycle")
+bicycle_bom = ref("mrp_backflush.bom_bicycle")
+wheel = ref("mrp_backflush.product_wheel")
+mo_chair = ref("mrp_backflush.mo_chair")
+mo_bicycle = ref("mrp_backflush.mo_bicycle")
+
+# A stool whose components are all recorded by hand: nothing to backflush.
+categ = ref("mrp_backflush.product_category_backflush")
+stool, stool_seat = env["product.product"].create(
+    [
+        {"name": "Stool", "is_storable": True, "categ_id": categ.id},
+        {
+            "name": "Stool Seat",
+            "is_storable": True,
+            "categ_id": categ.id,
+            "standard_price": 7.0,
+        },
+    ]
+)
+stool_bom = env["mrp.bom"].create(
+    {
+        "product_tmpl_id": stool.product_tmpl_id.id,
+        "bom_line_ids": [
+            Command.create(
+                {
+                    "product_id": stool_seat.id,
+                    "product_qty": 1,
+                    "backflush_mode": "manual",
+                }
+            )
+        ],
+    }
+)
+set_stock(stool_seat, 50)
+
+# Produce the 100 chairs and the 50 bicycles (20 wheels deferred), then
+# receive 15 wheels and retry: 15 of the 20 are posted, 5 stay pending.
+mo_chair.with_context(skip_backorder=True).button_mark_done()
+mo_bicycle.with_context(skip_backorder=True).button_mark_done()
+set_stock(wheel, 15)
+exception = mo_bicycle.backflush_exception_ids[:1]
+exception.action_retry()
+
+# Still to produce, previewed together: 100 chairs (planned scrap), 200 more
+# chairs (legs short: the beech substitute fills in, the rest blocks), 50
+# bicycles (no wheels left: deferred) and 10 stools (nothing to post).
+mo_chair2 = new_mo(chair, chair_bom, 100)
+mo_chair_big = new_mo(chair, chair_bom, 200)
+mo_bicycle2 = new_mo(bicycle, bicycle_bom, 50)
+mo_stool = new_mo(stool, stool_bom, 10)
+# 3 more wheels arrive: a retry from the exception form posts 3 of the 5.
+set_stock(wheel, 3)
+
+# The operator (Marc Demo) is a manufacturing user.
+demo = ref("base.user_demo")
+
+print(
+    "SCENARIO "
+    + json.dumps(
+        {
+            "mo_chair": mo_chair.id,
+            "mo_bicycle": mo_bicycle.id,
+            "mo_chair2": mo_chair2.id,
+            "multi_ids": [mo_chair2.id, mo_chair_big.id, mo_bicycle2.id, mo_stool.id],
+            "run_chair": mo_chair.backflush_run_ids[:1].id,
+            "run_retry": mo_bicycle.backflush_run_ids.filtered(
+                lambda r: r.trigger == "retry"
+            )[:1].id,
+            "exception": exception.id,
+            "bom_chair": chair_bom.id,
+            "leg_line": ref("mrp_backflush.bom_chair_line_leg").id,
+            "demo_login": demo.login,
+        }
+    )
+)
+env.cr.commit()
