@@ -143,7 +143,10 @@ def shots(ids):
             "16_advice",
             "admin",
             "/odoo/action-mrp_backflush.mrp_bom_backflush_advice_action",
-            [("wait", ".o_action_manager .o_view_controller, .modal")],
+            [
+                ("click", ".modal button[name=action_compute]"),
+                ("wait", ".modal .o_data_row, .modal .alert-success"),
+            ],
         ),
         (
             "17_valuation_by_role",

@@ -44,7 +44,7 @@ registry.category("web_tour.tours").add("mrp_backflush_operator_preview_produce"
         {
             content: "To Post counts the planned scrap: 20 legs + 5 % = 21",
             trigger:
-                ".modal .o_data_row:contains('Tour Leg') td[name=to_post_qty]:contains('21.000')",
+                ".modal .o_data_row:contains('Tour Leg') td[name=to_post_qty]:contains('21.00')",
         },
         {
             content: "The unit is shown",
