@@ -77,6 +77,21 @@ set_stock(wheel, 15)
 exception = mo_bicycle.backflush_exception_ids[:1]
 exception.action_retry()
 
+# Three orders of 10 chairs with 4 legs scrapped on each: the analysis
+# shows actual scrap and the BOM accuracy advice suggests planned scrap.
+leg = ref("mrp_backflush.product_chair_leg")
+for _i in range(3):
+    mo = new_mo(chair, chair_bom, 10)
+    env["stock.scrap"].create(
+        {
+            "production_id": mo.id,
+            "product_id": leg.id,
+            "scrap_qty": 4,
+            "location_id": mo.location_src_id.id,
+        }
+    ).action_validate()
+    mo.with_context(skip_backorder=True).button_mark_done()
+
 # Still to produce, previewed together: 100 chairs (planned scrap), 200 more
 # chairs (legs short: the beech substitute fills in, the rest blocks), 50
 # bicycles (no wheels left: deferred) and 10 stools (nothing to post).
