@@ -12,3 +12,5 @@ from . import stock_move
 from . import stock_scrap
 from . import stock_valuation_layer
 from . import mrp_workorder
+from . import mrp_backflush_ledger
+from . import mrp_unbuild

@@ -28,6 +28,8 @@ class MrpBackflushRun(models.Model):
             ("mark_done", "Mark Done"),
             ("operation", "Work order finished"),
             ("retry", "Deferred shortage posted"),
+            ("correction", "Correction"),
+            ("unbuild", "Unbuild"),
         ],
         required=True,
         readonly=True,
@@ -73,7 +75,7 @@ class MrpBackflushRun(models.Model):
         trail) and link each posted move to its run."""
         runs = self.sudo().create(vals_list)
         for run in runs:
-            run.line_ids.move_id.backflush_run_id = run
+            run.line_ids.move_id._backflush_write({"backflush_run_id": run.id})
         return runs.sudo(False)
 
     def _notify_productions(self):

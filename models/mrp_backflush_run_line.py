@@ -70,6 +70,12 @@ class MrpBackflushRunLine(models.Model):
         readonly=True,
         help="Part of the planned scrap that is the BOM line's constant per MO.",
     )
+    recorded = fields.Boolean(
+        "Recorded by Hand",
+        readonly=True,
+        help="The quantity was recorded by a person or an integration and "
+        "posted as it was, not computed from the BOM.",
+    )
     location_id = fields.Many2one("stock.location", readonly=True)
     scrap_reason_ids = fields.Many2many(
         "stock.scrap.reason.tag", string="Scrap Reasons", readonly=True

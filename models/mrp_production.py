@@ -9,6 +9,7 @@ from odoo.exceptions import UserError, ValidationError
 from odoo.tools import float_compare, format_list
 
 from .. import planning
+from .stock_move import BACKFLUSH_WRITE
 
 
 class MrpProduction(models.Model):
@@ -198,59 +199,56 @@ class MrpProduction(models.Model):
         self.ensure_one()
         return (self.qty_producing or self.product_qty) - self.qty_produced
 
-    def _backflush_fixed_scrap_done(self, moves):
-        """(procurement group, BOM line) pairs whose constant scrap was
-        already posted, by this MO or a sibling backorder: one query."""
-        lines = moves.bom_line_id.filtered("scrap_fixed_qty")
-        if not lines:
-            return set()
-        groups = self.procurement_group_id
-        rows = (
-            self.env["mrp.backflush.run.line"]
-            .sudo()
-            ._read_group(
-                [
-                    ("production_id.procurement_group_id", "in", groups.ids),
-                    ("bom_line_id", "in", lines.ids),
-                    ("fixed_scrap_qty", ">", 0),
-                ],
-                ["production_id", "bom_line_id"],
-            )
+    def _backflush_covered_qty(self, bom_line):
+        """Finished units whose ``bom_line`` components this MO posted from
+        the BOM: all it produced once done; before that, an operation line
+        is posted when its work order finishes."""
+        self.ensure_one()
+        if self.state == "done":
+            return self.qty_produced
+        workorders = self.workorder_ids.filtered(
+            lambda w: w.operation_id == bom_line.operation_id and w.state == "done"
         )
-        return {(mo.procurement_group_id.id, line.id) for mo, line in rows}
+        return sum(workorders.mapped("qty_produced"))
 
     def _backflush_requirements(self, moves, produced_by_mo):
-        """Turn raw moves into planner requirements, in move order."""
-        fixed_done = self._backflush_fixed_scrap_done(moves)
+        """Turn raw moves into planner requirements, in move order: each
+        posts what its family's ledger still owes its BOM line."""
+        ledger = self.env["mrp.backflush.ledger"]
+        moves_by_key = {}
+        for move in moves:
+            family = ledger._family_key(move.raw_material_production_id)
+            moves_by_key.setdefault((family, move.bom_line_id), move)
+        entries = ledger._entries(
+            moves.raw_material_production_id, moves.bom_line_id, moves_by_key
+        )
         requirements = []
         for move in moves:
             production = move.raw_material_production_id
             bom = production.bom_id
-            line = move.bom_line_id
             uom = move.product_uom
-            unit = move.backflush_unit_qty or move._backflush_bom_unit_qty()
-            net = produced_by_mo[production] * unit
-            first = (production.procurement_group_id.id, line.id) not in fixed_done
-            scrap = net * line.scrap_percent / 100.0
-            fixed = 0.0
-            if first and line.scrap_fixed_qty:
-                fixed = line.product_uom_id._compute_quantity(
-                    line.scrap_fixed_qty, uom, round=False
-                )
+            entry = entries[(ledger._family_key(production), move.bom_line_id)]
+            produced = produced_by_mo[production]
+            net, scrap = entry.to_post(produced)
+            fixed = entry.fixed_now(produced)
+            # Two MOs of one family in one call: the second owes the rest.
+            entry.produced += produced
+            entry.posted["component"] += net
+            entry.posted["planned_scrap"] += scrap
             requirements.append(
                 planning.Requirement(
                     key=move.id,
                     product_id=move.product_id.id,
                     location_id=move.location_id.id,
                     net_qty=net,
-                    scrap_qty=scrap + fixed,
+                    scrap_qty=scrap,
                     rounding=uom.rounding,
                     to_pool=uom._compute_quantity(
                         1.0, move.product_id.uom_id, round=False
                     ),
                     policy=bom.backflush_shortage_policy,
                     substitution=bom.backflush_substitution,
-                    fixed_scrap_qty=fixed,
+                    fixed_scrap_qty=min(fixed, scrap),
                     substitutes=move._backflush_substitutes()
                     if bom.backflush_substitution != "none"
                     else (),
@@ -358,22 +356,38 @@ class MrpProduction(models.Model):
             )
         productions = moves.raw_material_production_id
         produced_by_mo = {mo: mo._backflush_produced_qty() for mo in productions}
+        recorded = moves.filtered(
+            lambda m: m._backflush_is_recorded(
+                produced_by_mo[m.raw_material_production_id]
+            )
+        )
+        moves -= recorded
         plan = self._backflush_plan(moves, produced_by_mo)
         self._backflush_check_blocked(plan)
         plan_by_move = {line.requirement.key: line for line in plan.lines}
         # Components first: what they release is then reserved, in one
         # batch, by the planned-scrap and substitute moves.
         self._backflush_set_component_quantities(moves, plan_by_move)
+        recorded._backflush_write(
+            {"backflush_role": "component", "backflush_recorded": True}
+        )
+        for move in recorded:
+            move._backflush_write({"backflush_line_qty": move.quantity})
         new_moves = self._backflush_create_extra_moves(moves, plan_by_move)
         runs = self._backflush_create_runs(
-            trigger, moves, new_moves, plan_by_move, produced_by_mo, workorders
+            trigger,
+            moves | recorded,
+            new_moves,
+            plan_by_move,
+            produced_by_mo,
+            workorders,
         )
         self._backflush_create_exceptions(moves, plan_by_move)
         if trigger == "operation":
             # Posted now, not at Mark Done; the rest of the demand is closed.
-            (moves | new_moves).with_context(skip_mo_check=True)._action_done(
-                cancel_backorder=True
-            )
+            (moves | recorded | new_moves).with_context(
+                skip_mo_check=True
+            )._action_done(cancel_backorder=True)
         return runs
 
     def _backflush_set_component_quantities(self, moves, plan_by_move):
@@ -390,10 +404,17 @@ class MrpProduction(models.Model):
                 move.quantity, qty, precision_rounding=move.product_uom.rounding
             ):
                 move._set_quantity_done(qty)
+            # The demand reads as what this move was for: its net share (the
+            # planned scrap and substitutes have moves of their own).
+            if float_compare(
+                move.product_uom_qty, qty, precision_rounding=move.product_uom.rounding
+            ):
+                move.with_context(do_not_unreserve=True).product_uom_qty = qty
+            move._backflush_write({"backflush_line_qty": qty})
         # Vanilla already picked most of them: write only what changes, the
         # inverse of `picked` rewrites every move line.
         moves.filtered(lambda m: not m.picked).picked = True
-        moves.backflush_role = "component"
+        moves._backflush_write({"backflush_role": "component"})
 
     def _backflush_create_extra_moves(self, moves, plan_by_move):
         """Planned-scrap and substitute moves, created in one call."""
@@ -405,18 +426,27 @@ class MrpProduction(models.Model):
                     continue
                 product = Product.browse(plan_move.product_id)
                 uom = move.product_uom
-                if plan_move.role == planning.ROLE_SUBSTITUTE:
+                if product != move.product_id:
                     uom = move.bom_line_id.substitute_ids.filtered(
                         lambda s, p=product: s.product_id == p
                     ).product_uom_id
                 vals_list.append(
                     move._backflush_extra_move_vals(
-                        plan_move.role, product, uom, plan_move.qty
+                        plan_move.role,
+                        product,
+                        uom,
+                        plan_move.qty,
+                        line_qty=plan_move.replaces_qty,
                     )
                 )
         if not vals_list:
             return self.env["stock.move"]
-        new_moves = self.env["stock.move"].create(vals_list)
+        new_moves = (
+            self.env["stock.move"]
+            .with_context(**{BACKFLUSH_WRITE: True})
+            .create(vals_list)
+            .with_context(**{BACKFLUSH_WRITE: False})
+        )
         new_moves._backflush_pick_demand()
         return new_moves
 
@@ -430,6 +460,11 @@ class MrpProduction(models.Model):
         for production, mo_moves in moves.grouped("raw_material_production_id").items():
             lines = []
             for move in mo_moves:
+                if move.backflush_recorded:
+                    lines += move._backflush_recorded_run_line_vals(
+                        produced_by_mo[production]
+                    )
+                    continue
                 line = plan_by_move[move.id]
                 lines += move._backflush_run_line_vals(line, new_by_origin[move.id])
             if trigger == "mark_done":

@@ -23,6 +23,7 @@ BACKFLUSH_ROLES = [
     ("planned_scrap", "Planned scrap"),
     ("actual_scrap", "Actual scrap"),
     ("deferred", "Deferred"),
+    ("correction", "Correction"),
 ]
 
 

@@ -41,7 +41,9 @@ class StockValuationLayer(models.Model):
             move = layer.stock_move_id
             layer.backflush_role = move.backflush_role
             layer.backflush_production_id = (
-                move.raw_material_production_id or move.production_id
+                move.raw_material_production_id
+                or move.production_id
+                or move.unbuild_id.mo_id
                 if move.backflush_role
                 else False
             )
