@@ -5,6 +5,7 @@ from odoo.tools import float_compare
 
 from .. import planning
 from .res_company import BACKFLUSH_ROLES
+from .stock_move_line import backflush_collect_edits
 
 
 class StockMove(models.Model):
@@ -25,6 +26,14 @@ class StockMove(models.Model):
         copy=False,
         help="For a substitute: the component move it stands in for.",
     )
+
+    def write(self, vals):
+        # Editing a done move's quantity writes each of its move lines:
+        # one correction for the whole edit.
+        if "quantity" not in vals and "move_line_ids" not in vals:
+            return super().write(vals)
+        with backflush_collect_edits(self.env):
+            return super().write(vals)
 
     @api.model
     def _determine_is_manual_consumption(self, bom_line):
