@@ -405,3 +405,17 @@ class TestCorrection(BackflushCase):
         open_mo = self._mo(self.bom, 1)
         with self.assertRaisesRegex(UserError, "not done"):
             open_mo.with_user(self.manager).action_backflush_correct()
+
+    def test_advice_counts_corrections(self):
+        """Two MOs of 10 chairs really used 46 legs each: the BOM's 4 legs
+        per chair are 15 % short."""
+        for _i in range(2):
+            self._correct(self._done_mo(), {self.leg: 46})
+        advice = self.env["mrp.bom.backflush.advice"].create(
+            {"bom_ids": [Command.set(self.bom.ids)]}
+        )
+        advice.action_compute()
+        line = advice.line_ids
+        self.assertEqual(line.bom_line_id, self.leg_line)
+        self.assertAlmostEqual(line.observed_per_unit, 4.6)
+        self.assertAlmostEqual(line.suggested_value, 4.6)
