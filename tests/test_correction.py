@@ -346,6 +346,17 @@ class TestCorrection(BackflushCase):
         )
         self.assertEqual(roles, {False, "finished_value"})
         self._assert_reconciled(mo)
+        # Inventory > Valuation grouped by role: no role nets out (issue 12)
+        totals = dict(
+            self.env["stock.valuation.layer"]._read_group(
+                [("backflush_production_id", "=", mo.id)],
+                ["backflush_role"],
+                ["value:sum"],
+            )
+        )
+        self.assertAlmostEqual(totals["deferred"], -60.0)
+        self.assertAlmostEqual(totals["correction"], -4.0)
+        self.assertAlmostEqual(totals["finished_value"], 64.0)
 
     def test_odoo_unlock_and_edit(self):
         mo = self._done_mo()
