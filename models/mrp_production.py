@@ -551,7 +551,8 @@ class MrpProduction(models.Model):
     def _backflush_consumption(self):
         """What the MO consumed net of returns, per (product, BOM line,
         lot), in the product's unit: ``{key: (qty, consuming moves)}``.
-        Scrap is not consumption; corrections (raw moves and returns) are."""
+        Scrap is not consumption; corrections are; returns (corrections,
+        unbuilds) are moves linked to the raw move they return."""
         self.ensure_one()
         move_lines = self.env["stock.move.line"].search(
             [
@@ -559,8 +560,6 @@ class MrpProduction(models.Model):
                 ("move_id.scrapped", "=", False),
                 "|",
                 ("move_id.raw_material_production_id", "=", self.id),
-                "&",
-                ("move_id.backflush_role", "=", "correction"),
                 (
                     "move_id.origin_returned_move_id.raw_material_production_id",
                     "=",

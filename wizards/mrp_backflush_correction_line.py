@@ -108,6 +108,15 @@ class MrpBackflushCorrectionLine(models.TransientModel):
                         product=line.product_id.display_name,
                     )
                 )
+            if line.tracking == "serial" and line.qty_used > 1:
+                raise UserError(
+                    self.env._(
+                        "%(product)s (%(lot)s) is a serial number: at most one "
+                        "was used.",
+                        product=line.product_id.display_name,
+                        lot=line.lot_id.name,
+                    )
+                )
             if float_compare(line.qty_used, 0.0, precision_rounding=rounding) < 0:
                 raise UserError(
                     self.env._(
@@ -167,6 +176,20 @@ class MrpBackflushCorrectionLine(models.TransientModel):
                 self.env["stock.move.line"].create(line._move_line_vals(move))
         moves.picked = True
         moves.with_context(skip_mo_check=True)._action_done()
+        # Traceability: what was consumed later went into the same goods,
+        # as mrp links component lines added to a done MO.
+        for production, raw_moves in (
+            moves.filtered("raw_material_production_id")
+            .grouped("raw_material_production_id")
+            .items()
+        ):
+            raw_moves.move_line_ids.produce_line_ids = [
+                fields.Command.set(
+                    production.move_finished_ids.filtered(
+                        lambda m: m.state == "done"
+                    ).move_line_ids.ids
+                )
+            ]
         return moves
 
     def _return_move_vals(self, origin, qty, location):
