@@ -73,6 +73,8 @@ class MrpBackflushCorrection(models.TransientModel):
             "res_id": wizard.id,
             "view_mode": "form",
             "target": "new",
+            # one row per component, lot and unit: wide enough to read
+            "context": {"dialog_size": "extra-large"},
         }
 
     def _check_manager(self):

@@ -29,7 +29,7 @@ class MrpBackflushCorrectionLine(models.TransientModel):
     )
     product_uom_id = fields.Many2one(related="product_id.uom_id", string="Unit")
     consumed_qty = fields.Float(
-        "Consumed So Far",
+        "Consumed",
         digits="Product Unit of Measure",
         compute="_compute_consumed_qty",
         store=True,
