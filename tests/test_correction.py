@@ -413,6 +413,15 @@ class TestCorrection(BackflushCase):
             self._wizard(mo).action_confirm()
         with self.assertRaisesRegex(UserError, "manufacturing manager"):
             mo.with_user(self.operator).action_backflush_correct()
+        # a manufacturing manager without inventory or accounting rights
+        mrp_manager = new_test_user(
+            self.env, "bf_corr_mrp_only", groups="mrp.group_mrp_manager"
+        )
+        wizard = self._wizard(mo, user=mrp_manager)
+        wizard.line_ids.filtered(lambda ln: ln.product_id == self.seat).qty_used = 9
+        wizard.action_confirm()
+        self.assertEqual(self._qty(self.seat), 500 - 9)
+        self._assert_reconciled(mo)
         open_mo = self._mo(self.bom, 1)
         with self.assertRaisesRegex(UserError, "not done"):
             open_mo.with_user(self.manager).action_backflush_correct()
