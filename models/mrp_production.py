@@ -7,6 +7,7 @@ from markupsafe import Markup
 
 from odoo import api, fields, models
 from odoo.exceptions import UserError, ValidationError
+from odoo.osv import expression
 from odoo.tools import float_compare, format_list, formatLang
 
 from .. import planning
@@ -171,6 +172,15 @@ class MrpProduction(models.Model):
         )
         action["domain"] = [("production_id", "in", self.ids)]
         action["context"] = {"search_default_filter_pending": 1}
+        return action
+
+    def action_view_stock_valuation_layers(self):
+        # Leftovers returned by a correction are no raw move of the MO, yet
+        # the controller reconciling the MO must see them.
+        action = super().action_view_stock_valuation_layers()
+        action["domain"] = expression.OR(
+            [action["domain"], [("backflush_production_id", "=", self.id)]]
+        )
         return action
 
     def action_backflush_correct(self):

@@ -163,6 +163,12 @@ class TestCorrection(BackflushCase):
         self.assertAlmostEqual(self.chair.standard_price, 17.0)
         self.assertAlmostEqual(self._finished_value(mo), 170.0)
         self._assert_reconciled(mo)
+        # the MO's Valuation button shows the return too: finished goods
+        # and components balance
+        action = mo.action_view_stock_valuation_layers()
+        layers = self.env["stock.valuation.layer"].search(action["domain"])
+        self.assertIn(ret.stock_valuation_layer_ids, layers)
+        self.assertAlmostEqual(sum(layers.mapped("value")), 0.0)
         row = self.env["mrp.backflush.analysis"].search(
             [("production_id", "=", mo.id), ("product_id", "=", self.leg.id)]
         )
