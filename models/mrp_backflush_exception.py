@@ -267,7 +267,15 @@ class MrpBackflushException(models.Model):
             )
         runs = exceptions._create_retry_runs(move_by_exc)
         for run in runs:
-            run.production_id._backflush_add_finished_value(run.line_ids.move_id)
+            production = run.production_id
+            production._backflush_add_finished_value(
+                run.line_ids.move_id.stock_valuation_layer_ids,
+                self.env._(
+                    "%(mo)s - deferred backflush of %(products)s",
+                    mo=production.name,
+                    products=", ".join(run.line_ids.product_id.mapped("display_name")),
+                ),
+            )
         return runs
 
     def _create_retry_runs(self, move_by_exc):

@@ -28,7 +28,7 @@ class MrpBackflushRun(models.Model):
             ("mark_done", "Mark Done"),
             ("operation", "Work order finished"),
             ("retry", "Deferred shortage posted"),
-            ("correction", "Correction"),
+            ("correction", "Consumption corrected"),
             ("unbuild", "Unbuild"),
         ],
         required=True,
@@ -40,6 +40,7 @@ class MrpBackflushRun(models.Model):
         store=True,
     )
     workorder_id = fields.Many2one("mrp.workorder", readonly=True)
+    note = fields.Text(readonly=True, help="Why the consumption was corrected.")
     produced_qty = fields.Float(
         digits="Product Unit of Measure",
         readonly=True,

@@ -5,6 +5,7 @@ from odoo.tools import float_compare, float_is_zero, float_round
 
 from .. import planning
 from .res_company import BACKFLUSH_ROLES
+from .stock_move_line import backflush_collect_edits
 
 # Context key under which the module writes its own fields on moves.
 BACKFLUSH_WRITE = "mrp_backflush_write"
@@ -40,6 +41,14 @@ class StockMove(models.Model):
         copy=False,
         help="For a substitute: the component move it stands in for.",
     )
+
+    def write(self, vals):
+        # Editing a done move's quantity writes each of its move lines:
+        # one correction for the whole edit.
+        if "quantity" not in vals and "move_line_ids" not in vals:
+            return super().write(vals)
+        with backflush_collect_edits(self.env):
+            return super().write(vals)
 
     @api.model
     def _determine_is_manual_consumption(self, bom_line):
