@@ -110,7 +110,7 @@ class MrpBackflushPreview(models.TransientModel):
                     to_post_qty=sum(
                         m.qty for m in line.moves if m.product_id == component
                     ),
-                    net_qty=line.qty(planning.ROLE_COMPONENT, component),
+                    net_qty=line.qty(planning.ROLE_COMPONENT),
                     scrap_qty=line.qty(planning.ROLE_PLANNED_SCRAP, component),
                     # non-storable products are never short
                     available_qty=line.available_qty
@@ -183,7 +183,8 @@ class MrpBackflushPreview(models.TransientModel):
                     product_uom_id=uoms.get(product_id, move.product_uom).id,
                     required_qty=required,
                     to_post_qty=qty,
-                    net_qty=qty,
+                    net_qty=line.qty(planning.ROLE_SUBSTITUTE, product_id),
+                    scrap_qty=line.qty(planning.ROLE_PLANNED_SCRAP, product_id),
                     available_qty=available,
                     action="none",
                 )
