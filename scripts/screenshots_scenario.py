@@ -77,7 +77,7 @@ set_stock(wheel, 15)
 exception = mo_bicycle.backflush_exception_ids[:1]
 exception.action_retry()
 
-# Three orders of 10 chairs with 4 legs scrapped on each: the analysis
+# Three orders of 10 chairs with 12 legs scrapped on each: the analysis
 # shows actual scrap and the BOM accuracy advice suggests planned scrap.
 leg = ref("mrp_backflush.product_chair_leg")
 for _i in range(3):
@@ -86,7 +86,7 @@ for _i in range(3):
         {
             "production_id": mo.id,
             "product_id": leg.id,
-            "scrap_qty": 4,
+            "scrap_qty": 12,
             "location_id": mo.location_src_id.id,
         }
     ).action_validate()
