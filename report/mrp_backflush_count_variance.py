@@ -129,8 +129,8 @@ class MrpBackflushCountVariance(models.Model):
             """
 WITH count_move AS (
     SELECT sm.id, sm.company_id, sm.product_id, sm.date,
-           CASE WHEN src.usage = 'internal' THEN src.warehouse_id
-                ELSE dst.warehouse_id END AS warehouse_id,
+           COALESCE(CASE WHEN src.usage = 'internal' THEN src.warehouse_id
+                         ELSE dst.warehouse_id END, 0) AS warehouse_id,
            CASE WHEN src.usage = 'internal' THEN -1.0 ELSE 1.0 END
                * sm.quantity / mu.factor * pu.factor AS qty,
            COALESCE(sv.value, 0.0) AS value
@@ -150,84 +150,75 @@ WITH count_move AS (
        AND ((src.usage = 'internal' AND dst.usage = 'inventory')
             OR (src.usage = 'inventory' AND dst.usage = 'internal'))
 ),
-count_event AS (
-    SELECT MIN(id) AS id, company_id, warehouse_id, product_id,
-           MAX(date) AS date, SUM(qty) AS qty, SUM(value) AS value
-      FROM count_move
-  GROUP BY company_id, warehouse_id, product_id, date::date
-),
 count_interval AS (
     SELECT e.*,
            LAG(e.date) OVER (
                PARTITION BY e.company_id, e.warehouse_id, e.product_id
                ORDER BY e.date
            ) AS previous_date
-      FROM count_event e
+      FROM (
+           SELECT MIN(id) AS id, company_id, warehouse_id, product_id,
+                  MAX(date) AS date, SUM(qty) AS qty, SUM(value) AS value
+             FROM count_move
+         GROUP BY company_id, warehouse_id, product_id, date::date
+           ) e
+),
+outflow_move AS (
+    -- what left the internal locations of a warehouse, counts excluded
+    SELECT sm.id, sm.company_id, COALESCE(src.warehouse_id, 0) AS warehouse_id,
+           sm.product_id, sm.date,
+           CASE WHEN sm.bom_line_id IS NOT NULL
+                     AND sm.backflush_role IN %(roles)s THEN 'backflush'
+                WHEN sm.raw_material_production_id IS NOT NULL THEN 'production'
+                WHEN sm.scrapped IS TRUE THEN 'scrap'
+                ELSE 'other' END AS kind,
+           CASE WHEN sm.backflush_role IN %(roles)s THEN sm.bom_line_id
+                END AS bom_line_id,
+           sm.quantity / mu.factor * pu.factor AS qty,
+           CASE WHEN sm.backflush_role IN %(net_roles)s
+                THEN sm.quantity / mu.factor * pu.factor
+                ELSE 0.0 END AS net_qty
+      FROM stock_move sm
+      JOIN stock_location src ON src.id = sm.location_id
+      JOIN stock_location dst ON dst.id = sm.location_dest_id
+      JOIN uom_uom mu ON mu.id = sm.product_uom
+      JOIN product_product p ON p.id = sm.product_id
+      JOIN product_template pt ON pt.id = p.product_tmpl_id
+      JOIN uom_uom pu ON pu.id = pt.uom_id
+     WHERE sm.state = 'done' AND sm.is_inventory IS NOT TRUE AND sm.quantity > 0
+       AND src.usage = 'internal'
+       AND (dst.usage <> 'internal' OR dst.warehouse_id IS DISTINCT FROM src.warehouse_id)
+       AND sm.product_id IN (SELECT product_id FROM count_move)
 ),
 outflow AS (
-    SELECT i.id AS event_id, o.kind, o.bom_line_id, MIN(o.move_id) AS id,
+    SELECT i.id AS event_id, o.kind, o.bom_line_id, MIN(o.id) AS id,
            SUM(o.qty) AS qty, SUM(o.net_qty) AS net_qty
       FROM count_interval i
-      JOIN LATERAL (
-           SELECT sm.id AS move_id,
-                  CASE WHEN sm.bom_line_id IS NOT NULL
-                             AND sm.backflush_role IN %(roles)s THEN 'backflush'
-                       WHEN sm.raw_material_production_id IS NOT NULL THEN 'production'
-                       WHEN sm.scrapped IS TRUE THEN 'scrap'
-                       ELSE 'other' END AS kind,
-                  CASE WHEN sm.backflush_role IN %(roles)s THEN sm.bom_line_id
-                       END AS bom_line_id,
-                  sm.quantity / mu.factor * pu.factor AS qty,
-                  CASE WHEN sm.backflush_role IN %(net_roles)s
-                       THEN sm.quantity / mu.factor * pu.factor
-                       ELSE 0.0 END AS net_qty
-             FROM stock_move sm
-             JOIN stock_location src ON src.id = sm.location_id
-             JOIN stock_location dst ON dst.id = sm.location_dest_id
-             JOIN uom_uom mu ON mu.id = sm.product_uom
-             JOIN product_product p ON p.id = sm.product_id
-             JOIN product_template pt ON pt.id = p.product_tmpl_id
-             JOIN uom_uom pu ON pu.id = pt.uom_id
-            WHERE sm.product_id = i.product_id
-              AND sm.company_id = i.company_id
-              AND sm.state = 'done'
-              AND sm.is_inventory IS NOT TRUE
-              AND sm.date > i.previous_date AND sm.date <= i.date
-              AND src.usage = 'internal'
-              AND src.warehouse_id IS NOT DISTINCT FROM i.warehouse_id
-              AND (dst.usage <> 'internal'
-                   OR dst.warehouse_id IS DISTINCT FROM i.warehouse_id)
-           ) o ON TRUE
-     WHERE i.previous_date IS NOT NULL
+      JOIN outflow_move o ON o.product_id = i.product_id
+                         AND o.company_id = i.company_id
+                         AND o.warehouse_id = i.warehouse_id
+                         AND o.date > i.previous_date AND o.date <= i.date
   GROUP BY i.id, o.kind, o.bom_line_id
 ),
-share AS (
-    SELECT o.id, o.event_id, o.kind, o.bom_line_id, o.qty, o.net_qty,
-           o.qty / NULLIF(SUM(o.qty) OVER (PARTITION BY o.event_id), 0.0)
-               AS ratio
-      FROM outflow o
-),
 row_source AS (
-    SELECT s.id, s.event_id, s.kind, s.bom_line_id, s.qty, s.net_qty,
-           COALESCE(s.ratio, 0.0) AS ratio
-      FROM share s
- UNION ALL
-    -- the first count of a warehouse, or an interval nothing left in
-    SELECT i.id, i.id,
-           CASE WHEN i.previous_date IS NULL THEN 'first' ELSE 'unexplained' END,
-           NULL, 0.0, 0.0, 1.0
+    -- without outflow: the first count of a warehouse, or an interval
+    -- nothing left in; the count's variance stays on that single row
+    SELECT COALESCE(o.id, i.id) AS id, i.id AS event_id,
+           COALESCE(o.kind, CASE WHEN i.previous_date IS NULL THEN 'first'
+                                 ELSE 'unexplained' END) AS kind,
+           o.bom_line_id,
+           COALESCE(o.qty, 0.0) AS qty,
+           COALESCE(o.net_qty, 0.0) AS net_qty,
+           COALESCE(o.qty / SUM(o.qty) OVER (PARTITION BY i.id), 1.0) AS ratio
       FROM count_interval i
-     WHERE i.previous_date IS NULL
-        OR NOT EXISTS (
-               SELECT 1 FROM share s WHERE s.event_id = i.id AND s.ratio IS NOT NULL
-           )
+ LEFT JOIN outflow o ON o.event_id = i.id
 )
 SELECT r.id,
        i.date,
        i.previous_date,
        i.company_id,
        c.currency_id,
-       i.warehouse_id,
+       NULLIF(i.warehouse_id, 0) AS warehouse_id,
        i.product_id,
        pt.uom_id AS product_uom_id,
        pt.categ_id,

@@ -1,5 +1,6 @@
 # Copyright 2026 mrp_backflush authors
 # License LGPL-3.0 or later (https://www.gnu.org/licenses/lgpl).
+import ast
 import math
 from collections import defaultdict
 
@@ -7,7 +8,9 @@ from dateutil.relativedelta import relativedelta
 
 from odoo import api, fields, models
 from odoo.exceptions import ValidationError
-from odoo.tools import SQL, float_round, format_date, formatLang
+from odoo.tools import SQL, float_round, format_date, formatLang, get_lang
+
+from odoo.addons.base.models.res_lang import intersperse
 
 from .. import planning
 
@@ -22,6 +25,36 @@ OBSERVED_FIELDS = (
     "qty_actual_scrap",
     "deferred_pending_qty",
 )
+
+
+class CountFormatter:
+    """Quantities, percentages and dates of the advice from counts in the
+    user's language, as ``formatLang`` and ``format_date`` write them: the
+    language is read once for thousands of lines."""
+
+    def __init__(self, env):
+        self.env = env
+        lang = get_lang(env)
+        self.grouping = ast.literal_eval(lang.grouping)
+        self.thousands_sep = lang.thousands_sep or ""
+        self.decimal_point = lang.decimal_point
+        self.dates = {}
+
+    def number(self, value, digits):
+        value = float_round(value, precision_digits=digits)
+        parts = f"{abs(value):.{digits}f}".split(".")
+        parts[0] = intersperse(parts[0], self.grouping, self.thousands_sep)[0]
+        sign = "-" if value < 0 else ""
+        return sign + self.decimal_point.join(parts)
+
+    def qty(self, value, uom):
+        digits = max(0, math.ceil(-math.log10(uom.rounding) - 1e-9))
+        return f"{self.number(value, digits)} {uom.name}"
+
+    def date(self, value):
+        if value not in self.dates:
+            self.dates[value] = format_date(self.env, value)
+        return self.dates[value]
 
 
 class MrpBomBackflushAdvice(models.TransientModel):
@@ -510,12 +543,13 @@ class MrpBomBackflushAdvice(models.TransientModel):
             else:
                 component["other"] += outflow
 
+        fmt = CountFormatter(self.env)
         vals_list = []
         for bom_line, (booked, net, variance) in by_line.items():
             if not self._count_in_scope(bom_line):
                 continue
             vals = self._count_suggest(
-                bom_line, components[bom_line.product_id], booked, net, variance
+                bom_line, components[bom_line.product_id], booked, net, variance, fmt
             )
             if vals:
                 vals_list.append(vals)
@@ -534,7 +568,7 @@ class MrpBomBackflushAdvice(models.TransientModel):
             for bom_line in lines.filtered(self._count_in_scope):
                 vals_list.append(
                     self._count_single_vals(
-                        bom_line, components[bom_line.product_id]["first"]
+                        bom_line, components[bom_line.product_id]["first"], fmt
                     )
                 )
         return vals_list
@@ -543,7 +577,7 @@ class MrpBomBackflushAdvice(models.TransientModel):
         bom = bom_line.bom_id
         return bom.type == "normal" and (not self.bom_ids or bom in self.bom_ids)
 
-    def _count_suggest(self, bom_line, component, booked, net, variance):
+    def _count_suggest(self, bom_line, component, booked, net, variance, fmt):
         """Values of one advice line from counts, or None when the line is
         accurate. Quantities in the component's unit; ``variance`` is the
         line's share of the count variance (negative: loss)."""
@@ -564,10 +598,8 @@ class MrpBomBackflushAdvice(models.TransientModel):
                 self.env._(
                     "only %(qty)s were backflushed by this line between the "
                     "counts (minimum %(minimum)s)",
-                    qty=self._count_fmt_qty(net_line, bom_line.product_uom_id),
-                    minimum=self._count_fmt_qty(
-                        self.count_min_qty, bom_line.product_uom_id
-                    ),
+                    qty=fmt.qty(net_line, bom_line.product_uom_id),
+                    minimum=fmt.qty(self.count_min_qty, bom_line.product_uom_id),
                 )
             )
         if other_percent > self.count_max_other_percent + 1e-9:
@@ -576,10 +608,8 @@ class MrpBomBackflushAdvice(models.TransientModel):
                     "deliveries, other manufacturing orders, recorded scrap and "
                     "other outflows make %(percent)s %% of what left the "
                     "warehouse (maximum %(maximum)s %%)",
-                    percent=formatLang(self.env, other_percent, digits=1),
-                    maximum=formatLang(
-                        self.env, self.count_max_other_percent, digits=1
-                    ),
+                    percent=fmt.number(other_percent, 1),
+                    maximum=fmt.number(self.count_max_other_percent, 1),
                 )
             )
         suggested = 0.0
@@ -623,16 +653,16 @@ class MrpBomBackflushAdvice(models.TransientModel):
             "current_value": bom_line.scrap_percent,
             "suggested_value": suggested,
         }
-        vals["explanation"] = self._count_explanation(bom_line, counts, vals, weak)
+        vals["explanation"] = self._count_explanation(bom_line, counts, vals, weak, fmt)
         return vals
 
-    def _count_single_vals(self, bom_line, dates):
+    def _count_single_vals(self, bom_line, dates, fmt):
         dates = sorted(dates)
         reason = self.env._(
             "%(product)s was counted only once in the period (%(dates)s): a "
             "count variance needs a previous count",
             product=bom_line.product_id.display_name,
-            dates=", ".join(format_date(self.env, date) for date in dates),
+            dates=", ".join(fmt.date(date) for date in dates),
         )
         return {
             "bom_line_id": bom_line.id,
@@ -648,13 +678,9 @@ class MrpBomBackflushAdvice(models.TransientModel):
             ),
         }
 
-    def _count_fmt_qty(self, qty, uom):
-        digits = max(0, math.ceil(-math.log10(uom.rounding) - 1e-9))
-        return f"{formatLang(self.env, qty, digits=digits)} {uom.name}"
-
-    def _count_explanation(self, bom_line, counts, vals, weak):
+    def _count_explanation(self, bom_line, counts, vals, weak, fmt):
         uom = bom_line.product_uom_id
-        dates = [format_date(self.env, date) for date in counts]
+        dates = [fmt.date(date) for date in counts]
         text = self.env._(
             "%(count)s counts from %(first)s to %(last)s (%(dates)s): this line "
             "backflushed %(booked)s (net %(net)s), %(share)s %% of the "
@@ -666,14 +692,14 @@ class MrpBomBackflushAdvice(models.TransientModel):
             first=dates[0],
             last=dates[-1],
             dates=", ".join(dates),
-            booked=self._count_fmt_qty(vals["backflushed_qty"], uom),
-            net=self._count_fmt_qty(vals["net_qty"], uom),
-            share=formatLang(self.env, vals["share_percent"], digits=1),
-            outflow=self._count_fmt_qty(vals["outflow_qty"], uom),
-            variance=self._count_fmt_qty(vals["count_variance_qty"], uom),
-            attributed=self._count_fmt_qty(vals["attributed_qty"], uom),
+            booked=fmt.qty(vals["backflushed_qty"], uom),
+            net=fmt.qty(vals["net_qty"], uom),
+            share=fmt.number(vals["share_percent"], 1),
+            outflow=fmt.qty(vals["outflow_qty"], uom),
+            variance=fmt.qty(vals["count_variance_qty"], uom),
+            attributed=fmt.qty(vals["attributed_qty"], uom),
             deviation=("+" if vals["deviation_percent"] > 0 else "")
-            + formatLang(self.env, vals["deviation_percent"], digits=1),
+            + fmt.number(vals["deviation_percent"], 1),
         )
         if weak:
             reason = self.env._(
@@ -689,14 +715,14 @@ class MrpBomBackflushAdvice(models.TransientModel):
             reason = self.env._(
                 "Stock disappears that the BOM does not plan: planned scrap "
                 "%(old)s %% -> %(new)s %%.",
-                old=formatLang(self.env, vals["current_value"], digits=2),
-                new=formatLang(self.env, vals["suggested_value"], digits=2),
+                old=fmt.number(vals["current_value"], 2),
+                new=fmt.number(vals["suggested_value"], 2),
             )
         else:
             reason = self.env._(
                 "The counts find more than the books: less scrap than planned "
                 "is used, planned scrap %(old)s %% -> %(new)s %%.",
-                old=formatLang(self.env, vals["current_value"], digits=2),
-                new=formatLang(self.env, vals["suggested_value"], digits=2),
+                old=fmt.number(vals["current_value"], 2),
+                new=fmt.number(vals["suggested_value"], 2),
             )
         return f"{text} {reason}"
