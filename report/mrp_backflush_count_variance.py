@@ -187,18 +187,47 @@ outflow_move AS (
       JOIN uom_uom pu ON pu.id = pt.uom_id
      WHERE sm.state = 'done' AND sm.is_inventory IS NOT TRUE AND sm.quantity > 0
        AND src.usage = 'internal'
-       AND (dst.usage <> 'internal' OR dst.warehouse_id IS DISTINCT FROM src.warehouse_id)
+       AND (dst.usage <> 'internal'
+            OR dst.warehouse_id IS DISTINCT FROM src.warehouse_id)
        AND sm.product_id IN (SELECT product_id FROM count_move)
 ),
+timeline AS (
+    SELECT company_id, warehouse_id, product_id, date, NULL::timestamp AS count_date,
+           id, kind, bom_line_id, qty, net_qty
+      FROM outflow_move
+ UNION ALL
+    SELECT company_id, warehouse_id, product_id, date, date,
+           NULL, NULL, NULL, NULL, NULL
+      FROM count_interval
+),
+placed AS (
+    -- each outflow belongs to the first count at or after it: a running
+    -- minimum from the latest row back (a count before a move of its
+    -- very date), one sort instead of a range join
+    SELECT t.*,
+           MIN(t.count_date) OVER (
+               PARTITION BY t.company_id, t.warehouse_id, t.product_id
+               ORDER BY t.date DESC, t.count_date IS NULL
+               ROWS UNBOUNDED PRECEDING
+           ) AS next_count
+      FROM timeline t
+),
 outflow AS (
-    SELECT i.id AS event_id, o.kind, o.bom_line_id, MIN(o.id) AS id,
-           SUM(o.qty) AS qty, SUM(o.net_qty) AS net_qty
-      FROM count_interval i
-      JOIN outflow_move o ON o.product_id = i.product_id
-                         AND o.company_id = i.company_id
-                         AND o.warehouse_id = i.warehouse_id
-                         AND o.date > i.previous_date AND o.date <= i.date
-  GROUP BY i.id, o.kind, o.bom_line_id
+    SELECT i.id AS event_id, o.kind, o.bom_line_id, o.id, o.qty, o.net_qty
+      FROM (
+           SELECT company_id, warehouse_id, product_id, next_count, kind,
+                  bom_line_id, MIN(id) AS id, SUM(qty) AS qty,
+                  SUM(net_qty) AS net_qty
+             FROM placed
+            WHERE id IS NOT NULL AND next_count IS NOT NULL
+         GROUP BY company_id, warehouse_id, product_id, next_count, kind,
+                  bom_line_id
+           ) o
+      JOIN count_interval i ON i.company_id = o.company_id
+                           AND i.warehouse_id = o.warehouse_id
+                           AND i.product_id = o.product_id
+                           AND i.date = o.next_count
+     WHERE i.previous_date IS NOT NULL
 ),
 row_source AS (
     -- without outflow: the first count of a warehouse, or an interval

@@ -3,6 +3,7 @@
 from freezegun import freeze_time
 
 from odoo import Command
+from odoo.exceptions import AccessError
 from odoo.tests import Form, new_test_user, tagged
 
 from .common import BackflushCase
@@ -344,3 +345,32 @@ class TestAdviceCounts(BackflushCase):
         self.assertFalse(advice_a.line_ids.filtered(lambda al: al.bom_id == bom_b))
         rows = self.env["mrp.backflush.count.variance"].with_user(user_a).search([])
         self.assertEqual(rows.company_id, self.company)
+
+    def test_report_views_and_cost_rights(self):
+        """Inventory users read the Count Variance, costs are for managers."""
+        self._screw_months()
+        Variance = self.env["mrp.backflush.count.variance"]
+        user = new_test_user(
+            self.env, "bfc_stock_user", groups="stock.group_stock_user"
+        )
+        manager = new_test_user(
+            self.env, "bfc_stock_manager", groups="stock.group_stock_manager"
+        )
+        views = Variance.with_user(user).get_views(
+            [(False, kind) for kind in ("pivot", "graph", "list", "search")]
+        )
+        self.assertNotIn("variance_value", views["models"][Variance._name]["fields"])
+        rows = Variance.with_user(user).search([("product_id", "=", self.screw.id)])
+        self.assertEqual(
+            set(rows.mapped("kind")), {"first", "backflush"}, "opening, then MOs"
+        )
+        with self.assertRaises(AccessError):
+            rows.mapped("variance_value")
+        [[value]] = Variance.with_user(manager)._read_group(
+            [("product_id", "=", self.screw.id), ("kind", "!=", "first")],
+            [],
+            ["variance_value:sum"],
+        )
+        self.assertAlmostEqual(value, -8.0)  # 80 screws at 0.10
+        action = self.env.ref("mrp_backflush.mrp_backflush_count_variance_action")
+        self.assertEqual(action.context, "{'search_default_filter_interval': 1}")
