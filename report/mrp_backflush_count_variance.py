@@ -37,7 +37,10 @@ class MrpBackflushCountVariance(models.Model):
     outflows. One row per count and outflow kind (and BOM line); the first
     count of a warehouse has no interval and an interval without outflow
     keeps its variance unattributed, each on a row of its own. The
-    variances of a count's rows add up to its adjustment.
+    variances of a count's rows add up to its adjustment (unless more came
+    back than left in the interval: nothing is attributed then). Backflushed
+    components given back (unbuild, corrections) reduce their BOM line's
+    outflow.
 
     Quantities are in the component's unit of measure, values in the
     company currency (from the valuation layers of the adjustments).
@@ -164,8 +167,12 @@ count_interval AS (
            ) e
 ),
 outflow_move AS (
-    -- what left the internal locations of a warehouse, counts excluded
-    SELECT sm.id, sm.company_id, COALESCE(src.warehouse_id, 0) AS warehouse_id,
+    -- what left the internal locations of a warehouse, counts excluded;
+    -- backflushed components given back (unbuild, corrections returning
+    -- leftovers) count against the BOM line that consumed them
+    SELECT sm.id, sm.company_id,
+           COALESCE(CASE WHEN src.usage = 'internal' THEN src.warehouse_id
+                         ELSE dst.warehouse_id END, 0) AS warehouse_id,
            sm.product_id, sm.date,
            CASE WHEN sm.bom_line_id IS NOT NULL
                      AND sm.backflush_role IN %(roles)s THEN 'backflush'
@@ -174,9 +181,11 @@ outflow_move AS (
                 ELSE 'other' END AS kind,
            CASE WHEN sm.backflush_role IN %(roles)s THEN sm.bom_line_id
                 END AS bom_line_id,
-           sm.quantity / mu.factor * pu.factor AS qty,
+           CASE WHEN src.usage = 'internal' THEN 1.0 ELSE -1.0 END
+               * sm.quantity / mu.factor * pu.factor AS qty,
            CASE WHEN sm.backflush_role IN %(net_roles)s
-                THEN sm.quantity / mu.factor * pu.factor
+                THEN CASE WHEN src.usage = 'internal' THEN 1.0 ELSE -1.0 END
+                     * sm.quantity / mu.factor * pu.factor
                 ELSE 0.0 END AS net_qty
       FROM stock_move sm
       JOIN stock_location src ON src.id = sm.location_id
@@ -186,9 +195,12 @@ outflow_move AS (
       JOIN product_template pt ON pt.id = p.product_tmpl_id
       JOIN uom_uom pu ON pu.id = pt.uom_id
      WHERE sm.state = 'done' AND sm.is_inventory IS NOT TRUE AND sm.quantity > 0
-       AND src.usage = 'internal'
-       AND (dst.usage <> 'internal'
-            OR dst.warehouse_id IS DISTINCT FROM src.warehouse_id)
+       AND ((src.usage = 'internal'
+             AND (dst.usage <> 'internal'
+                  OR dst.warehouse_id IS DISTINCT FROM src.warehouse_id))
+            OR (dst.usage = 'internal' AND src.usage <> 'internal'
+                AND sm.bom_line_id IS NOT NULL
+                AND sm.backflush_role IN %(roles)s))
        AND sm.product_id IN (SELECT product_id FROM count_move)
 ),
 timeline AS (
@@ -238,7 +250,10 @@ row_source AS (
            o.bom_line_id,
            COALESCE(o.qty, 0.0) AS qty,
            COALESCE(o.net_qty, 0.0) AS net_qty,
-           COALESCE(o.qty / SUM(o.qty) OVER (PARTITION BY i.id), 1.0) AS ratio
+           CASE WHEN o.id IS NULL THEN 1.0
+                WHEN SUM(o.qty) OVER (PARTITION BY i.id) > 0.0
+                THEN o.qty / SUM(o.qty) OVER (PARTITION BY i.id)
+                ELSE 0.0 END AS ratio
       FROM count_interval i
  LEFT JOIN outflow o ON o.event_id = i.id
 )

@@ -374,3 +374,20 @@ class TestAdviceCounts(BackflushCase):
         self.assertAlmostEqual(value, -8.0)  # 80 screws at 0.10
         action = self.env.ref("mrp_backflush.mrp_backflush_count_variance_action")
         self.assertEqual(action.context, "{'search_default_filter_interval': 1}")
+
+    def test_unbuild_returns_count_against_the_line(self):
+        """250 chairs made, 50 unbuilt: the line consumed 800 screws net,
+        and the 40 lost are 5 % of those, not of the 1000 first posted."""
+        self._open(self.screw, self.washer)
+        with freeze_time(PRODUCE % 1):
+            mo = self._produce(self.chair_bom, 250)
+            form = Form(self.env["mrp.unbuild"])
+            form.mo_id = mo
+            form.product_qty = 50
+            form.save().action_unbuild()
+        self._month(1, losses={self.screw: 40, self.washer: 0})
+        line = self._line(self._advice(), self.screw_line)
+        self.assertAlmostEqual(line.backflushed_qty, 800.0)
+        self.assertAlmostEqual(line.net_qty, 800.0)
+        self.assertAlmostEqual(line.attributed_qty, -40.0)
+        self.assertAlmostEqual(line.suggested_value, 5.0)

@@ -548,7 +548,8 @@ class MrpBomBackflushAdvice(models.TransientModel):
         fmt = CountFormatter(self.env)
         vals_list = []
         for bom_line, (booked, net, variance) in by_line.items():
-            if not self._count_in_scope(bom_line):
+            # booked <= 0: all it consumed came back (unbuild, corrections)
+            if booked <= 0 or not self._count_in_scope(bom_line):
                 continue
             vals = self._count_suggest(
                 bom_line, components[bom_line.product_id], booked, net, variance, fmt
