@@ -23,6 +23,7 @@
         "wizards/mrp_backflush_preview_views.xml",
         "wizards/mrp_backflush_correction_views.xml",
         "views/mrp_backflush_analysis_views.xml",
+        "views/mrp_backflush_count_variance_views.xml",
         "wizards/mrp_bom_backflush_advice_views.xml",
         "views/menus.xml",
     ],

@@ -22,6 +22,15 @@ Scenarios:
      the cost of posting planned scrap (ratio against vanilla (a)).
   c  Backflush Preview (``mrp.backflush.preview`` create) of one MO of a
      --preview-lines line BOM; module only, target < 0.5 s.
+  v  BOM accuracy advice from counts (``mrp.bom.backflush.advice`` with
+     basis ``counts``, ``action_compute``) over --advice-months months of
+     history for --advice-components components, each used by two BOM
+     lines; and the Count Variance pivot (per component and month). The
+     history is written with SQL (done moves only: the advice reads them,
+     and Mark Done at this volume would take hours): per month and BOM
+     line 4 backflushes, per component a delivery and an end-of-month count
+     finding 2 % of the backflushed quantity missing. Module only; the
+     budget is "interactive" (a few seconds).
 
 Every measured run starts from the same state: its MOs are created and
 confirmed (and reserved) inside a savepoint that is rolled back after the
@@ -39,7 +48,8 @@ Usage:
   python3 scripts/benchmark.py --database DB [--addons-path PATHS]
       [--components 100] [--mos 30] [--mo-components 20]
       [--preview-lines 1000] [--repeat 3] [--warmup 1] [--json FILE]
-      [--scenarios a,b,s,c] [--scrap-percent 2] [--explain]
+      [--scenarios a,b,s,c,v] [--scrap-percent 2] [--explain]
+      [--advice-components 1000] [--advice-months 12]
       [--valuation manual_periodic|real_time] [--superuser] [--no-reserve]
 
 Exit status: 0 done, 1 a check failed (e.g. the vanilla patch did not
@@ -53,6 +63,7 @@ module's code that issued them, with their growth per component.
 
 import argparse
 import contextlib
+import datetime
 import functools
 import inspect
 import json
@@ -95,6 +106,8 @@ def parse_args(argv=None):
     parser.add_argument("--mos", type=int, default=30)
     parser.add_argument("--mo-components", type=int, default=20)
     parser.add_argument("--preview-lines", type=int, default=1000)
+    parser.add_argument("--advice-components", type=int, default=1000)
+    parser.add_argument("--advice-months", type=int, default=12)
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument(
         "--warmup", type=int, default=1, help="unmeasured runs per mode"
@@ -126,7 +139,9 @@ def parse_args(argv=None):
         "--superuser", action="store_true", help="run as __system__, not admin"
     )
     parser.add_argument(
-        "--scenarios", default="a,b,s,c", help="comma-separated subset of a,b,s,c"
+        "--scenarios",
+        default="a,b,s,c,v",
+        help="comma-separated subset of a,b,s,c,v",
     )
     parser.add_argument(
         "--explain", action="store_true", help="per-query analysis of (a)"
@@ -402,6 +417,95 @@ class Fixture:
                 vals[fname] = value
         return Bom.create(vals)
 
+    def count_history(self, boms, start, months):
+        """Done moves of ``months`` months from ``start`` (a datetime) for
+        the components of ``boms``, inserted in one statement; returns the
+        number of rows. See scenario (v)."""
+        from odoo.tools import SQL
+
+        mo = self.env["mrp.production"].create(
+            {"product_id": boms[0].product_id.id, "bom_id": boms[0].id}
+        )
+        product = boms[0].bom_line_ids[0].product_id.with_company(self.company)
+        production = product.property_stock_production
+        loss = product.property_stock_inventory
+        customer = self.env.ref("stock.stock_location_customers")
+        qty = self.args.mo_qty * self.args.line_qty
+        cols = defaultdict(list)
+
+        def add(product, uom, qty, src, dst, date, inventory=False, line=None):
+            for name, value in (
+                ("product", product),
+                ("uom", uom),
+                ("qty", qty),
+                ("src", src),
+                ("dst", dst),
+                ("date", date),
+                ("inventory", inventory),
+                ("line", line),
+                ("role", "component" if line else None),
+                ("mo", mo.id if line else None),
+            ):
+                cols[name].append(value)
+
+        lines_by_product = defaultdict(list)
+        for line in boms.bom_line_ids:
+            lines_by_product[line.product_id].append(line)
+        stock, day = self.stock.id, datetime.timedelta(days=1)
+        for component, lines in lines_by_product.items():
+            uom = component.uom_id.id
+            add(component.id, uom, 1e6, loss.id, stock, start - day, True)
+            for month in range(months):
+                first = start + datetime.timedelta(days=30 * month)
+                for line in lines:
+                    for week in range(4):
+                        date = first + datetime.timedelta(days=1 + 7 * week)
+                        add(
+                            component.id,
+                            uom,
+                            qty,
+                            stock,
+                            production.id,
+                            date,
+                            line=line.id,
+                        )
+                add(component.id, uom, qty, stock, customer.id, first + 19 * day)
+                lost = 0.02 * qty * 4 * len(lines)
+                add(component.id, uom, lost, stock, loss.id, first + 28 * day, True)
+        self.env.cr.execute(
+            SQL(
+                """
+INSERT INTO stock_move (name, company_id, product_id, product_uom, product_uom_qty,
+                        product_qty, quantity, location_id, location_dest_id, date,
+                        state, procure_method, picked, is_inventory, bom_line_id,
+                        backflush_role, raw_material_production_id)
+     SELECT 'BF bench count history', %s, r.product, r.uom, r.qty, r.qty, r.qty,
+            r.src, r.dst, r.date, 'done', 'make_to_stock', TRUE, r.inventory,
+            r.line, r.role, r.mo
+       FROM unnest(%s::int[], %s::int[], %s::float8[], %s::int[], %s::int[],
+                   %s::timestamp[], %s::bool[], %s::int[], %s::varchar[], %s::int[])
+            AS r(product, uom, qty, src, dst, date, inventory, line, role, mo)
+""",
+                self.company.id,
+                *(
+                    cols[name]
+                    for name in (
+                        "product",
+                        "uom",
+                        "qty",
+                        "src",
+                        "dst",
+                        "date",
+                        "inventory",
+                        "line",
+                        "role",
+                        "mo",
+                    )
+                ),
+            )
+        )
+        return len(cols["product"])
+
     def _bom_line_vals(self, component, scrap_percent):
         vals = {"product_id": component.id, "product_qty": self.args.line_qty}
         Line = self.env["mrp.bom.line"]
@@ -597,6 +701,56 @@ class Bench:
                         f"{smp.seconds:8.3f} s (cpu {smp.cpu:7.3f}) "
                         f"{smp.queries:7d} queries ({lines} lines)"
                     )
+
+    def count_advice(self, key, start, months, n_lines):
+        """Advice from counts over the history, then the Count Variance
+        pivot (per component and month), each in its own measured run."""
+        Advice = self.env["mrp.bom.backflush.advice"]
+        date_from = start.date()
+        date_to = (start + datetime.timedelta(days=30 * months)).date()
+        for i in range(self.args.warmup + self.args.repeat):
+            with rolled_back(self.env):
+                advice = Advice.create(
+                    {
+                        "basis": "counts",
+                        "date_from": date_from,
+                        "date_to": date_to,
+                        "threshold_percent": 1.0,
+                    }
+                )
+                smp, _res = measure(self.env, advice.action_compute)
+                suggested = advice.line_ids.filtered("suggestion_type")
+                values = set(suggested.mapped(lambda al: round(al.suggested_value, 1)))
+            if len(suggested) != n_lines or values != {1.8}:
+                raise BenchmarkError(
+                    f"advice from counts suggested {len(suggested)} lines for "
+                    f"{n_lines} (values {sorted(values)[:5]}, expected 1.8 %)"
+                )
+            if i >= self.args.warmup:
+                self.samples[key, BACKFLUSH].append(smp)
+                log(
+                    f"  advice run {i + 1 - self.args.warmup}/{self.args.repeat} "
+                    f"{smp.seconds:8.3f} s (cpu {smp.cpu:7.3f}) "
+                    f"{smp.queries:7d} queries ({n_lines} suggestions)"
+                )
+        Variance = self.env["mrp.backflush.count.variance"]
+        for i in range(self.args.warmup + self.args.repeat):
+            smp, groups = measure(
+                self.env,
+                lambda: Variance.read_group(
+                    [("date", ">=", date_from), ("kind", "!=", "first")],
+                    ["outflow_qty:sum", "variance_qty:sum"],
+                    ["product_id", "date:month"],
+                    lazy=False,
+                ),
+            )
+            if i >= self.args.warmup:
+                self.samples[key + "p", BACKFLUSH].append(smp)
+                log(
+                    f"  pivot run {i + 1 - self.args.warmup}/{self.args.repeat} "
+                    f"{smp.seconds:8.3f} s (cpu {smp.cpu:7.3f}) "
+                    f"{smp.queries:7d} queries ({len(groups)} cells)"
+                )
 
 
 def log(message):
@@ -921,6 +1075,14 @@ def print_verdicts(rows, args):
             f"queries ({s['extra_queries_per_component']:+.1f} per component) vs "
             f"vanilla (a) without scrap"
         )
+    for key, what in (("v", "advice from counts"), ("vp", "Count Variance pivot")):
+        v = by.get((key, BACKFLUSH))
+        if v:
+            print(
+                f"({key}) {what}, {args.advice_months} months x "
+                f"{args.advice_components} components: {v['seconds']:.3f} s median "
+                f"({v['cpu']:.3f} s CPU), {v['queries']:.0f} queries"
+            )
     c = by.get(("c", BACKFLUSH))
     if c:
         print(
@@ -928,6 +1090,44 @@ def print_verdicts(rows, args):
             f"(target < 0.5 s: {'met' if c['seconds'] < 0.5 else 'MISSED'}), "
             f"{c['queries']:.0f} queries"
         )
+
+
+def count_advice_fixture(fixture, su_env, args):
+    """Components, BOMs and history of scenario (v): (start, BOM lines)."""
+    t1 = time.perf_counter()
+    n = args.advice_components
+    parts = fixture.products(n, "V")
+    products = fixture.products(n // 2, "VF", cost=False)
+    # one BOM per pair of components, with the next pair: two lines each
+    boms = su_env["mrp.bom"]
+    for i, product in enumerate(products):
+        pair = parts[2 * i : 2 * i + 2]
+        following = parts[(2 * i + 2) % n : (2 * i + 2) % n + 2]
+        boms |= fixture.bom(product, pair | following)
+    start = datetime.datetime(2025, 1, 1)
+    rows = fixture.count_history(boms, start, args.advice_months)
+    su_env.cr.flush()
+    if not args.no_analyze:
+        analyze(su_env)
+    log(
+        f"(v) advice from counts: {rows} done moves for {n} components "
+        f"on {len(boms.bom_line_ids)} BOM lines written in "
+        f"{time.perf_counter() - t1:.1f} s"
+    )
+    return start, len(boms.bom_line_ids)
+
+
+def count_advice_scenario(bench, fixture, su_env, args):
+    """Scenario (v) when selected: its rows for the summary."""
+    if "v" not in args.scenarios:
+        return []
+    start, n_lines = count_advice_fixture(fixture, su_env, args)
+    bench.count_advice("v", start, args.advice_months, n_lines)
+    months, n = args.advice_months, args.advice_components
+    return [
+        ("v", f"(v) count advice {months} mo", 1, n, None),
+        ("vp", f"(v) count pivot {months} mo", 1, n, None),
+    ]
 
 
 # ----------------------------------------------------------------------
@@ -1047,6 +1247,8 @@ def main(argv=None):
                     None,
                 )
             )
+
+        scenarios += count_advice_scenario(bench, fixture, su_env, args)
 
         rows = summarize(bench, scenarios)
         results["rows"] = rows

@@ -1,10 +1,16 @@
 # Copyright 2026 mrp_backflush authors
 # License LGPL-3.0 or later (https://www.gnu.org/licenses/lgpl).
+import ast
+import math
 from collections import defaultdict
+
+from dateutil.relativedelta import relativedelta
 
 from odoo import api, fields, models
 from odoo.exceptions import ValidationError
-from odoo.tools import SQL, formatLang
+from odoo.tools import SQL, float_round, format_date, formatLang, get_lang
+
+from odoo.addons.base.models.res_lang import intersperse
 
 from .. import planning
 
@@ -23,6 +29,36 @@ OBSERVED_FIELDS = (
 )
 
 
+class CountFormatter:
+    """Quantities, percentages and dates of the advice from counts in the
+    user's language, as ``formatLang`` and ``format_date`` write them: the
+    language is read once for thousands of lines."""
+
+    def __init__(self, env):
+        self.env = env
+        lang = get_lang(env)
+        self.grouping = ast.literal_eval(lang.grouping)
+        self.thousands_sep = lang.thousands_sep or ""
+        self.decimal_point = lang.decimal_point
+        self.dates = {}
+
+    def number(self, value, digits):
+        value = float_round(value, precision_digits=digits)
+        parts = f"{abs(value):.{digits}f}".split(".")
+        parts[0] = intersperse(parts[0], self.grouping, self.thousands_sep)[0]
+        sign = "-" if value < 0 else ""
+        return sign + self.decimal_point.join(parts)
+
+    def qty(self, value, uom):
+        digits = max(0, math.ceil(-math.log10(uom.rounding) - 1e-9))
+        return f"{self.number(value, digits)} {uom.name}"
+
+    def date(self, value):
+        if value not in self.dates:
+            self.dates[value] = format_date(self.env, value)
+        return self.dates[value]
+
+
 class MrpBomBackflushAdvice(models.TransientModel):
     """BOM accuracy advice.
 
@@ -39,11 +75,30 @@ class MrpBomBackflushAdvice(models.TransientModel):
 
     Lines of phantom kits exploded into the MO are not advised here: they
     belong to the kit's own BOM.
+
+    With the *counts* basis, the advice reads the physical inventory counts
+    instead (Count Variance report): the count variance attributed to a
+    BOM line over the period, against the net quantity it backflushed,
+    gives the scrap the BOM does not plan (a gain, scrap it plans but that
+    does not happen). Weak evidence (a single count, small volumes, other
+    outflows dominating) is listed without a suggestion.
     """
 
     _name = "mrp.bom.backflush.advice"
     _description = "BOM Accuracy Advice"
 
+    basis = fields.Selection(
+        [
+            ("consumption", "Recorded consumption"),
+            ("counts", "Physical inventory counts"),
+        ],
+        default="consumption",
+        required=True,
+        help="Recorded consumption: what the last done MOs consumed and "
+        "scrapped. Physical inventory counts: what the counts found missing "
+        "(or in excess) against the books, attributed to the BOM lines that "
+        "backflushed the component.",
+    )
     bom_ids = fields.Many2many(
         "mrp.bom",
         string="Bills of Materials",
@@ -63,14 +118,45 @@ class MrpBomBackflushAdvice(models.TransientModel):
         help="Only lines whose consumption deviates from the BOM by more than "
         "this percentage are listed.",
     )
+    date_from = fields.Date(
+        "From",
+        default=lambda self: fields.Date.context_today(self) - relativedelta(years=1),
+        help="Counts taken from this day on are analysed, with the interval "
+        "since each one's previous count.",
+    )
+    date_to = fields.Date("To", default=fields.Date.context_today)
+    count_min_qty = fields.Float(
+        "Minimum Backflushed Qty",
+        default=100.0,
+        digits="Product Unit of Measure",
+        help="Below this net quantity backflushed by a BOM line between the "
+        "counts (in the line's unit), the evidence is too weak for a suggestion.",
+    )
+    count_max_other_percent = fields.Float(
+        "Maximum Other Outflows (%)",
+        default=50.0,
+        help="When deliveries, other manufacturing orders, recorded scrap and "
+        "other outflows make more than this share of what left the "
+        "warehouse, the count variance says little about the BOM: no suggestion.",
+    )
     line_ids = fields.One2many(
         "mrp.bom.backflush.advice.line", "advice_id", string="Suggestions"
     )
     analysed = fields.Boolean(readonly=True)
 
-    @api.constrains("last_n", "threshold_percent")
+    @api.constrains(
+        "last_n",
+        "threshold_percent",
+        "date_from",
+        "date_to",
+        "count_min_qty",
+        "count_max_other_percent",
+    )
     def _check_parameters(self):
         for advice in self:
+            if advice.basis == "counts":
+                advice._check_count_parameters()
+                continue
             if advice.last_n < 1:
                 raise ValidationError(
                     self.env._(
@@ -86,6 +172,35 @@ class MrpBomBackflushAdvice(models.TransientModel):
                         value=advice.threshold_percent,
                     )
                 )
+
+    def _check_count_parameters(self):
+        if not self.date_from or not self.date_to or self.date_from > self.date_to:
+            raise ValidationError(
+                self.env._(
+                    "BOM accuracy advice from counts: set a period whose start "
+                    "is not after its end."
+                )
+            )
+        if self.threshold_percent < 0 or self.count_min_qty < 0:
+            raise ValidationError(
+                self.env._(
+                    "BOM accuracy advice from counts: the threshold and the "
+                    "minimum backflushed quantity cannot be negative."
+                )
+            )
+        if not 0 <= self.count_max_other_percent <= 100:
+            raise ValidationError(
+                self.env._(
+                    "BOM accuracy advice from counts: the maximum share of other "
+                    "outflows is a percentage between 0 and 100 (got %(value)s).",
+                    value=self.count_max_other_percent,
+                )
+            )
+
+    @api.onchange("basis")
+    def _onchange_basis(self):
+        # Counts reveal small systematic losses (2 % of legs): a finer default.
+        self.threshold_percent = 1.0 if self.basis == "counts" else 5.0
 
     @api.model
     def default_get(self, fields_list):
@@ -196,6 +311,8 @@ class MrpBomBackflushAdvice(models.TransientModel):
 
     def _advice_line_vals(self):
         self.ensure_one()
+        if self.basis == "counts":
+            return self._count_line_vals()
         productions = self._advice_productions()
         if not productions:
             return []
@@ -367,5 +484,248 @@ class MrpBomBackflushAdvice(models.TransientModel):
         else:
             reason = self.env._(
                 "Less than the constant scrap per MO was used: review the line by hand."
+            )
+        return f"{text} {reason}"
+
+    # ------------------------------------------------------------------
+    # Counts: two grouped reads, whatever the number of components
+    # ------------------------------------------------------------------
+    def _count_domain(self):
+        start = fields.Datetime.to_datetime(self.date_from)
+        end = fields.Datetime.to_datetime(self.date_to) + relativedelta(days=1)
+        domain = [("date", ">=", start), ("date", "<", end)]
+        if self.bom_ids:
+            domain.append(
+                ("product_id", "in", self.bom_ids.bom_line_ids.product_id.ids)
+            )
+        return domain
+
+    def _count_line_vals(self):
+        """Advice lines from the Count Variance over the period.
+
+        Per component, the counts used and what left the warehouse between
+        them; per BOM line, what it backflushed and its share of the count
+        variance."""
+        self.ensure_one()
+        rows = self.env["mrp.backflush.count.variance"]._read_group(
+            self._count_domain(),
+            ["product_id", "kind", "bom_line_id"],
+            [
+                "outflow_qty:sum",
+                "net_qty:sum",
+                "variance_qty:sum",
+                "date:array_agg",
+                "previous_date:array_agg",
+            ],
+        )
+        components = defaultdict(
+            lambda: {
+                "outflow": 0.0,
+                "other": 0.0,
+                "variance": 0.0,
+                "counts": set(),
+                "first": set(),
+            }
+        )
+        by_line = defaultdict(lambda: [0.0, 0.0, 0.0])  # booked, net, variance
+        for product, kind, bom_line, outflow, net, variance, dates, previous in rows:
+            component = components[product]
+            if kind == "first":
+                component["first"].update(dates)
+                continue
+            component["counts"].update(dates)
+            component["counts"].update(date for date in previous if date)
+            component["outflow"] += outflow
+            component["variance"] += variance
+            if kind == "backflush" and bom_line:
+                figures = by_line[bom_line]
+                figures[0] += outflow
+                figures[1] += net
+                figures[2] += variance
+            else:
+                component["other"] += outflow
+
+        fmt = CountFormatter(self.env)
+        vals_list = []
+        for bom_line, (booked, net, variance) in by_line.items():
+            # booked <= 0: all it consumed came back (unbuild, corrections)
+            if booked <= 0 or not self._count_in_scope(bom_line):
+                continue
+            vals = self._count_suggest(
+                bom_line, components[bom_line.product_id], booked, net, variance, fmt
+            )
+            if vals:
+                vals_list.append(vals)
+        counted_once = [
+            product
+            for product, component in components.items()
+            if component["first"] and not component["counts"]
+        ]
+        if counted_once:
+            lines = self.env["mrp.bom.line"].search(
+                [
+                    ("product_id", "in", [product.id for product in counted_once]),
+                    ("bom_id.type", "=", "normal"),
+                ]
+            )
+            for bom_line in lines.filtered(self._count_in_scope):
+                vals_list.append(
+                    self._count_single_vals(
+                        bom_line, components[bom_line.product_id]["first"], fmt
+                    )
+                )
+        return vals_list
+
+    def _count_in_scope(self, bom_line):
+        bom = bom_line.bom_id
+        return bom.type == "normal" and (not self.bom_ids or bom in self.bom_ids)
+
+    def _count_suggest(self, bom_line, component, booked, net, variance, fmt):
+        """Values of one advice line from counts, or None when the line is
+        accurate. Quantities in the component's unit; ``variance`` is the
+        line's share of the count variance (negative: loss)."""
+        loss = -variance
+        deviation = loss / booked * 100.0 if booked else 0.0
+        if abs(deviation) <= self.threshold_percent + 1e-9:
+            return None
+        other_percent = (
+            component["other"] / component["outflow"] * 100.0
+            if component["outflow"]
+            else 100.0
+        )
+        to_line = bom_line.product_id.uom_id
+        net_line = to_line._compute_quantity(net, bom_line.product_uom_id, round=False)
+        weak = []
+        if net_line < self.count_min_qty or not net:
+            weak.append(
+                self.env._(
+                    "only %(qty)s were backflushed by this line between the "
+                    "counts (minimum %(minimum)s)",
+                    qty=fmt.qty(net_line, bom_line.product_uom_id),
+                    minimum=fmt.qty(self.count_min_qty, bom_line.product_uom_id),
+                )
+            )
+        if other_percent > self.count_max_other_percent + 1e-9:
+            weak.append(
+                self.env._(
+                    "deliveries, other manufacturing orders, recorded scrap and "
+                    "other outflows make %(percent)s %% of what left the "
+                    "warehouse (maximum %(maximum)s %%)",
+                    percent=fmt.number(other_percent, 1),
+                    maximum=fmt.number(self.count_max_other_percent, 1),
+                )
+            )
+        suggested = 0.0
+        if not weak:
+            suggested = float_round(
+                max(0.0, bom_line.scrap_percent + loss / net * 100.0),
+                precision_digits=2,
+            )
+            if suggested >= 1000:
+                weak.append(
+                    self.env._("the loss is ten times the net quantity or more")
+                )
+        # A gain on a line without planned scrap: nothing to lower.
+        kind = not weak and suggested != bom_line.scrap_percent and "scrap"
+        counts = sorted(component["counts"])
+        vals = {
+            "bom_line_id": bom_line.id,
+            "basis": "counts",
+            "count_count": len(counts),
+            "date_from": counts[0],
+            "date_to": counts[-1],
+            "backflushed_qty": to_line._compute_quantity(
+                booked, bom_line.product_uom_id, round=False
+            ),
+            "net_qty": net_line,
+            "outflow_qty": to_line._compute_quantity(
+                component["outflow"], bom_line.product_uom_id, round=False
+            ),
+            "count_variance_qty": to_line._compute_quantity(
+                component["variance"], bom_line.product_uom_id, round=False
+            ),
+            "attributed_qty": to_line._compute_quantity(
+                variance, bom_line.product_uom_id, round=False
+            ),
+            "share_percent": booked / component["outflow"] * 100.0
+            if component["outflow"]
+            else 0.0,
+            "deviation_percent": deviation,
+            "weak": bool(weak),
+            "suggestion_type": kind,
+            "current_value": bom_line.scrap_percent,
+            "suggested_value": suggested,
+        }
+        vals["explanation"] = self._count_explanation(bom_line, counts, vals, weak, fmt)
+        return vals
+
+    def _count_single_vals(self, bom_line, dates, fmt):
+        dates = sorted(dates)
+        reason = self.env._(
+            "%(product)s was counted only once in the period (%(dates)s): a "
+            "count variance needs a previous count",
+            product=bom_line.product_id.display_name,
+            dates=", ".join(fmt.date(date) for date in dates),
+        )
+        return {
+            "bom_line_id": bom_line.id,
+            "basis": "counts",
+            "count_count": 1,
+            "date_from": dates[0],
+            "date_to": dates[-1],
+            "weak": True,
+            "suggestion_type": False,
+            "current_value": bom_line.scrap_percent,
+            "explanation": self.env._(
+                "Weak evidence because %(reason)s. No suggestion.", reason=reason
+            ),
+        }
+
+    def _count_explanation(self, bom_line, counts, vals, weak, fmt):
+        uom = bom_line.product_uom_id
+        dates = [fmt.date(date) for date in counts]
+        text = self.env._(
+            "%(count)s counts from %(first)s to %(last)s (%(dates)s): this line "
+            "backflushed %(booked)s (net %(net)s), %(share)s %% of the "
+            "%(outflow)s booked out of the warehouse between the counts. The "
+            "counts found %(variance)s against the books (counted - booked); "
+            "the line's share is %(attributed)s, %(deviation)s %% of what it "
+            "backflushed.",
+            count=len(counts),
+            first=dates[0],
+            last=dates[-1],
+            dates=", ".join(dates),
+            booked=fmt.qty(vals["backflushed_qty"], uom),
+            net=fmt.qty(vals["net_qty"], uom),
+            share=fmt.number(vals["share_percent"], 1),
+            outflow=fmt.qty(vals["outflow_qty"], uom),
+            variance=fmt.qty(vals["count_variance_qty"], uom),
+            attributed=fmt.qty(vals["attributed_qty"], uom),
+            deviation=("+" if vals["deviation_percent"] > 0 else "")
+            + fmt.number(vals["deviation_percent"], 1),
+        )
+        if weak:
+            reason = self.env._(
+                "Weak evidence because %(reasons)s. No suggestion.",
+                reasons="; ".join(weak),
+            )
+        elif not vals["suggestion_type"]:
+            reason = self.env._(
+                "The counts find more than the books although the line plans "
+                "no scrap: check the BOM quantity, receipts and returns."
+            )
+        elif vals["deviation_percent"] > 0:
+            reason = self.env._(
+                "Stock disappears that the BOM does not plan: planned scrap "
+                "%(old)s %% -> %(new)s %%.",
+                old=fmt.number(vals["current_value"], 2),
+                new=fmt.number(vals["suggested_value"], 2),
+            )
+        else:
+            reason = self.env._(
+                "The counts find more than the books: less scrap than planned "
+                "is used, planned scrap %(old)s %% -> %(new)s %%.",
+                old=fmt.number(vals["current_value"], 2),
+                new=fmt.number(vals["suggested_value"], 2),
             )
         return f"{text} {reason}"

@@ -22,6 +22,11 @@ class MrpBomBackflushAdviceLine(models.TransientModel):
         related="bom_line_id.bom_id.product_uom_id", string="BOM Unit"
     )
     company_id = fields.Many2one(related="bom_line_id.company_id")
+    basis = fields.Selection(
+        [("consumption", "Recorded consumption"), ("counts", "Counts")],
+        default="consumption",
+        readonly=True,
+    )
     production_count = fields.Integer("MOs Analysed", readonly=True)
     produced_qty = fields.Float(
         "Produced",
@@ -55,7 +60,47 @@ class MrpBomBackflushAdviceLine(models.TransientModel):
     )
     current_value = fields.Float("Current", digits=(16, 4), readonly=True)
     suggested_value = fields.Float("Suggested", digits=(16, 4), readonly=True)
-    explanation = fields.Text(readonly=True)
+    # Counts basis: the evidence, quantities in the line's unit
+    count_count = fields.Integer("Counts", readonly=True)
+    date_from = fields.Datetime("First Count", readonly=True)
+    date_to = fields.Datetime("Last Count", readonly=True)
+    backflushed_qty = fields.Float(
+        "Backflushed",
+        digits="Product Unit of Measure",
+        readonly=True,
+        help="What this BOM line backflushed between the counts, planned "
+        "scrap included.",
+    )
+    net_qty = fields.Float(
+        "Net Backflushed",
+        digits="Product Unit of Measure",
+        readonly=True,
+        help="Backflushed without planned scrap: the base of the scrap percentage.",
+    )
+    outflow_qty = fields.Float(
+        "Total Outflow",
+        digits="Product Unit of Measure",
+        readonly=True,
+        help="Everything the books say left the warehouse between the counts: "
+        "every BOM line, other manufacturing orders, scrap and deliveries.",
+    )
+    count_variance_qty = fields.Float(
+        "Count Variance",
+        digits="Product Unit of Measure",
+        readonly=True,
+        help="Counted - booked over the counts used (negative: loss).",
+    )
+    attributed_qty = fields.Float(
+        "Attributed",
+        digits="Product Unit of Measure",
+        readonly=True,
+        help="This line's share of the count variance, in proportion to what "
+        "it backflushed.",
+    )
+    share_percent = fields.Float("Share (%)", digits=(16, 1), readonly=True)
+    weak = fields.Boolean("Weak Evidence", readonly=True)
+    # Char: one line per row in the list (full text as tooltip and in the form)
+    explanation = fields.Char(readonly=True)
     applied = fields.Boolean(readonly=True)
 
     def action_apply(self):
