@@ -1,5 +1,6 @@
 # Copyright 2026 mrp_backflush authors
 # License LGPL-3.0 or later (https://www.gnu.org/licenses/lgpl).
+import logging
 from collections import defaultdict
 
 from markupsafe import Markup
@@ -9,6 +10,8 @@ from odoo.exceptions import UserError, ValidationError
 from odoo.tools import float_compare, format_list
 
 from .. import planning
+
+_logger = logging.getLogger(__name__)
 
 
 class MrpProduction(models.Model):
@@ -25,6 +28,14 @@ class MrpProduction(models.Model):
         compute="_compute_backflush_pending_count",
         search="_search_backflush_pending_count",
         string="Pending Backflush Exceptions",
+    )
+    backflush_queue_user_id = fields.Many2one(
+        "res.users",
+        string="Mark Done Queued By",
+        copy=False,
+        readonly=True,
+        index="btree_not_null",
+        help="Set while the order waits to be marked done in the background.",
     )
 
     @api.constrains("bom_id", "company_id")
@@ -147,6 +158,11 @@ class MrpProduction(models.Model):
     # ------------------------------------------------------------------
     # Actions
     # ------------------------------------------------------------------
+    def button_mark_done(self):
+        if self._backflush_mark_done_in_background():
+            return self._backflush_queue_mark_done()
+        return super().button_mark_done()
+
     def action_view_backflush_runs(self):
         action = self.env["ir.actions.actions"]._for_xml_id(
             "mrp_backflush.mrp_backflush_run_action"
@@ -168,6 +184,108 @@ class MrpProduction(models.Model):
             {"production_ids": [fields.Command.set(self.ids)]}
         )
         return wizard._get_action()
+
+    # ------------------------------------------------------------------
+    # Mark Done in the background (too many MOs for one request)
+    # ------------------------------------------------------------------
+    def _backflush_mark_done_in_background(self):
+        """Only the list's Mark as Done sets the context key: code paths
+        (subcontracting, tests, other modules) expect Mark Done to be over
+        when the call returns."""
+        threshold = self.env.company.backflush_background_threshold
+        return bool(
+            self.env.context.get("backflush_background_mark_done")
+            and threshold
+            and len(self) > threshold
+        )
+
+    def _backflush_queue_mark_done(self):
+        """Flag the MOs for the scheduler and tell the user."""
+        productions = self.filtered(
+            lambda p: (
+                p.state not in ("done", "cancel") and not p.backflush_queue_user_id
+            )
+        )
+        productions.check_access("write")
+        productions.backflush_queue_user_id = self.env.user
+        productions._message_log_batch(
+            bodies=dict.fromkeys(
+                productions.ids,
+                self.env._(
+                    "Queued by %(user)s to be marked done in the background.",
+                    user=self.env.user.name,
+                ),
+            )
+        )
+        self.env.ref("mrp_backflush.ir_cron_backflush_mark_done").sudo()._trigger()
+        return {
+            "type": "ir.actions.client",
+            "tag": "display_notification",
+            "params": {
+                "type": "info",
+                "title": self.env._("Mark Done queued"),
+                "message": self.env._(
+                    "%(count)s manufacturing orders will be marked done in the "
+                    "background; each order's chatter says when it is done.",
+                    count=len(productions),
+                ),
+                "next": {"type": "ir.actions.client", "tag": "soft_reload"},
+            },
+        }
+
+    @api.model
+    def _cron_backflush_mark_done(self, batch_size=20):
+        """Mark done one batch of queued MOs; the scheduler commits and
+        calls again while ``remaining`` is reported."""
+        domain = [("backflush_queue_user_id", "!=", False)]
+        batch = self.search(domain, order="id", limit=batch_size)
+        closed = batch.filtered(lambda p: p.state in ("done", "cancel"))
+        closed.backflush_queue_user_id = False
+        for (user, company), productions in (
+            (batch - closed)
+            .grouped(lambda p: (p.backflush_queue_user_id, p.company_id))
+            .items()
+        ):
+            productions.with_user(user).with_company(
+                company
+            )._backflush_mark_done_queued()
+        self.env["ir.cron"]._notify_progress(
+            done=len(batch), remaining=self.search_count(domain)
+        )
+
+    def _backflush_mark_done_queued(self):
+        """Mark ``self`` done in one call (one user, one company); if that
+        fails, each MO alone, so one bad MO does not hold back the others."""
+        try:
+            with self.env.cr.savepoint():
+                self.with_context(skip_redirection=True).button_mark_done()
+                stuck = self.filtered(lambda p: p.state != "done")
+                if stuck:
+                    raise UserError(
+                        self.env._(
+                            "Mark Done needs a decision (consumption warning, "
+                            "backorder or serial numbers): open the order and "
+                            "mark it done."
+                        )
+                    )
+        except Exception as error:  # noqa: BLE001 (any failure: rolled back, told)
+            if len(self) > 1:
+                for production in self:
+                    production._backflush_mark_done_queued()
+                return
+            _logger.info("Background Mark Done of %s failed: %s", self.name, error)
+            self._backflush_log_queue_result(
+                self.env._(
+                    "Mark Done in the background failed, nothing was posted: %(error)s",
+                    error=error.args[0] if isinstance(error, UserError) else error,
+                )
+            )
+            return
+        self._backflush_log_queue_result(self.env._("Marked done in the background."))
+
+    def _backflush_log_queue_result(self, body):
+        self.backflush_queue_user_id = False
+        self._message_log_batch(bodies=dict.fromkeys(self.ids, body))
 
     # ------------------------------------------------------------------
     # Backflush: selection, planning, posting
