@@ -7,7 +7,7 @@ from markupsafe import Markup
 
 from odoo import api, fields, models
 from odoo.exceptions import UserError, ValidationError
-from odoo.tools import float_compare, format_list
+from odoo.tools import format_list
 
 from .. import planning
 
@@ -502,12 +502,14 @@ class MrpProduction(models.Model):
         tracked.picked = False
         tracked._recompute_state()
         tracked._action_assign()
-        for move in moves:
-            qty = plan_by_move[move.id].qty(planning.ROLE_COMPONENT, move.product_id.id)
-            if float_compare(
-                move.quantity, qty, precision_rounding=move.product_uom.rounding
-            ):
-                move._set_quantity_done(qty)
+        moves._backflush_set_quantities(
+            {
+                move.id: plan_by_move[move.id].qty(
+                    planning.ROLE_COMPONENT, move.product_id.id
+                )
+                for move in moves
+            }
+        )
         # Vanilla already picked most of them: write only what changes, the
         # inverse of `picked` rewrites every move line.
         moves.filtered(lambda m: not m.picked).picked = True
