@@ -150,8 +150,13 @@ class MrpProduction(models.Model):
         ]
 
     def _post_inventory(self, cancel_backorder=False):
-        runs = self._backflush("mark_done")
-        res = super()._post_inventory(cancel_backorder=cancel_backorder)
+        # Push rules are the same for every MO of the call: see
+        # procurement.group._get_push_rule.
+        productions = self.with_context(backflush_push_rule_cache={})
+        runs = productions._backflush("mark_done")
+        res = super(MrpProduction, productions)._post_inventory(
+            cancel_backorder=cancel_backorder
+        )
         runs._notify_productions()
         return res
 

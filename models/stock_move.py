@@ -2,7 +2,7 @@
 # License LGPL-3.0 or later (https://www.gnu.org/licenses/lgpl).
 from collections import defaultdict
 
-from odoo import api, fields, models
+from odoo import Command, api, fields, models
 from odoo.tools import float_compare, float_is_zero, float_round
 
 from .. import planning
@@ -41,6 +41,25 @@ class StockMove(models.Model):
     def _prepare_merge_moves_distinct_fields(self):
         # A planned-scrap or substitute move must never merge into its component.
         return super()._prepare_merge_moves_distinct_fields() + ["backflush_role"]
+
+    def _set_quantity_done_prepare_vals(self, qty):
+        # Odoo rewrites every line, also those whose quantity stays (Mark
+        # Done of a reserved MO): each such write unreserves and reserves the
+        # same quants again. Leaving them out changes nothing but the cost.
+        lines = {line.id: line for line in self.move_line_ids}
+        return [
+            command
+            for command in super()._set_quantity_done_prepare_vals(qty)
+            if not (
+                command[0] == Command.UPDATE
+                and set(command[2]) == {"quantity"}
+                and not float_compare(
+                    command[2]["quantity"],
+                    lines[command[1]].quantity,
+                    precision_rounding=lines[command[1]].product_uom_id.rounding,
+                )
+            )
+        ]
 
     def _backflush_bom_unit_qty(self):
         """Net quantity per finished unit when the move does not carry it
