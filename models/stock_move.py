@@ -209,8 +209,9 @@ class StockMove(models.Model):
         """Set each move's quantity to ``quantities[move.id]`` (move unit).
 
         Lowering it, the usual case (planned scrap is reserved with its
-        component), trims the last move lines in a few batched writes;
-        raising it or clearing it goes through Odoo's ``_set_quantity_done``.
+        component; a substitute stands in for it), trims the last move lines
+        in a few batched writes; raising it goes through Odoo's
+        ``_set_quantity_done``.
         """
         Line = self.env["stock.move.line"]
         trimmed = defaultdict(lambda: Line)  # new quantity -> move lines
@@ -222,11 +223,10 @@ class StockMove(models.Model):
             if float_is_zero(excess, precision_rounding=rounding):
                 continue
             lines = move.move_line_ids
-            if (
-                excess < 0
-                or float_is_zero(qty, precision_rounding=rounding)
-                or lines.product_uom_id != move.product_uom
-            ):
+            if float_is_zero(qty, precision_rounding=rounding):
+                dropped |= lines
+                continue
+            if excess < 0 or lines.product_uom_id != move.product_uom:
                 move._set_quantity_done(qty)
                 continue
             # Like Odoo, keep the first lines and trim the last ones.
