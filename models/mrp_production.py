@@ -1,5 +1,6 @@
 # Copyright 2026 mrp_backflush authors
 # License LGPL-3.0 or later (https://www.gnu.org/licenses/lgpl).
+import logging
 from collections import defaultdict
 from math import floor, log10
 
@@ -13,6 +14,8 @@ from odoo.tools import float_compare, format_list, formatLang
 from .. import planning
 from .stock_move import BACKFLUSH_WRITE
 from .stock_move_line import backflush_collect_edits
+
+_logger = logging.getLogger(__name__)
 
 
 class MrpProduction(models.Model):
@@ -29,6 +32,14 @@ class MrpProduction(models.Model):
         compute="_compute_backflush_pending_count",
         search="_search_backflush_pending_count",
         string="Pending Backflush Exceptions",
+    )
+    backflush_queue_user_id = fields.Many2one(
+        "res.users",
+        string="Mark Done Queued By",
+        copy=False,
+        readonly=True,
+        index="btree_not_null",
+        help="Set while the order waits to be marked done in the background.",
     )
 
     @api.constrains("bom_id", "company_id")
@@ -151,14 +162,24 @@ class MrpProduction(models.Model):
         ]
 
     def _post_inventory(self, cancel_backorder=False):
-        runs = self._backflush("mark_done")
-        res = super()._post_inventory(cancel_backorder=cancel_backorder)
+        # Push rules are the same for every MO of the call: see
+        # procurement.group._get_push_rule.
+        productions = self.with_context(backflush_push_rule_cache={})
+        runs = productions._backflush("mark_done")
+        res = super(MrpProduction, productions)._post_inventory(
+            cancel_backorder=cancel_backorder
+        )
         runs._notify_productions()
         return res
 
     # ------------------------------------------------------------------
     # Actions
     # ------------------------------------------------------------------
+    def button_mark_done(self):
+        if self._backflush_mark_done_in_background():
+            return self._backflush_queue_mark_done()
+        return super().button_mark_done()
+
     def action_view_backflush_runs(self):
         action = self.env["ir.actions.actions"]._for_xml_id(
             "mrp_backflush.mrp_backflush_run_action"
@@ -219,6 +240,108 @@ class MrpProduction(models.Model):
                 "its components are posted when their work orders finish."
             )
         return self.env._("no component is left to post.")
+
+    # ------------------------------------------------------------------
+    # Mark Done in the background (too many MOs for one request)
+    # ------------------------------------------------------------------
+    def _backflush_mark_done_in_background(self):
+        """Only the list's Mark as Done sets the context key: code paths
+        (subcontracting, tests, other modules) expect Mark Done to be over
+        when the call returns."""
+        threshold = self.env.company.backflush_background_threshold
+        return bool(
+            self.env.context.get("backflush_background_mark_done")
+            and threshold
+            and len(self) > threshold
+        )
+
+    def _backflush_queue_mark_done(self):
+        """Flag the MOs for the scheduler and tell the user."""
+        productions = self.filtered(
+            lambda p: (
+                p.state not in ("done", "cancel") and not p.backflush_queue_user_id
+            )
+        )
+        productions.check_access("write")
+        productions.backflush_queue_user_id = self.env.user
+        productions._message_log_batch(
+            bodies=dict.fromkeys(
+                productions.ids,
+                self.env._(
+                    "Queued by %(user)s to be marked done in the background.",
+                    user=self.env.user.name,
+                ),
+            )
+        )
+        self.env.ref("mrp_backflush.ir_cron_backflush_mark_done").sudo()._trigger()
+        return {
+            "type": "ir.actions.client",
+            "tag": "display_notification",
+            "params": {
+                "type": "info",
+                "title": self.env._("Mark Done queued"),
+                "message": self.env._(
+                    "%(count)s manufacturing orders will be marked done in the "
+                    "background; each order's chatter says when it is done.",
+                    count=len(productions),
+                ),
+                "next": {"type": "ir.actions.client", "tag": "soft_reload"},
+            },
+        }
+
+    @api.model
+    def _cron_backflush_mark_done(self, batch_size=20):
+        """Mark done one batch of queued MOs; the scheduler commits and
+        calls again while ``remaining`` is reported."""
+        domain = [("backflush_queue_user_id", "!=", False)]
+        batch = self.search(domain, order="id", limit=batch_size)
+        closed = batch.filtered(lambda p: p.state in ("done", "cancel"))
+        closed.backflush_queue_user_id = False
+        for (user, company), productions in (
+            (batch - closed)
+            .grouped(lambda p: (p.backflush_queue_user_id, p.company_id))
+            .items()
+        ):
+            productions.with_user(user).with_company(
+                company
+            )._backflush_mark_done_queued()
+        self.env["ir.cron"]._notify_progress(
+            done=len(batch), remaining=self.search_count(domain)
+        )
+
+    def _backflush_mark_done_queued(self):
+        """Mark ``self`` done in one call (one user, one company); if that
+        fails, each MO alone, so one bad MO does not hold back the others."""
+        try:
+            with self.env.cr.savepoint():
+                self.with_context(skip_redirection=True).button_mark_done()
+                stuck = self.filtered(lambda p: p.state != "done")
+                if stuck:
+                    raise UserError(
+                        self.env._(
+                            "Mark Done needs a decision (consumption warning, "
+                            "backorder or serial numbers): open the order and "
+                            "mark it done."
+                        )
+                    )
+        except Exception as error:  # noqa: BLE001 (any failure: rolled back, told)
+            if len(self) > 1:
+                for production in self:
+                    production._backflush_mark_done_queued()
+                return
+            _logger.info("Background Mark Done of %s failed: %s", self.name, error)
+            self._backflush_log_queue_result(
+                self.env._(
+                    "Mark Done in the background failed, nothing was posted: %(error)s",
+                    error=error.args[0] if isinstance(error, UserError) else error,
+                )
+            )
+            return
+        self._backflush_log_queue_result(self.env._("Marked done in the background."))
+
+    def _backflush_log_queue_result(self, body):
+        self.backflush_queue_user_id = False
+        self._message_log_batch(bodies=dict.fromkeys(self.ids, body))
 
     # ------------------------------------------------------------------
     # Backflush: selection, planning, posting
@@ -448,19 +571,28 @@ class MrpProduction(models.Model):
         tracked.picked = False
         tracked._recompute_state()
         tracked._action_assign()
+        quantities = {
+            move.id: plan_by_move[move.id].qty(
+                planning.ROLE_COMPONENT, move.product_id.id
+            )
+            for move in moves
+        }
+        moves._backflush_set_quantities(quantities)
+        # The demand reads as what this move was for: its net share (the
+        # planned scrap and substitutes have moves of their own). Written
+        # once per quantity, not once per move.
+        by_qty = defaultdict(lambda: self.env["stock.move"])
         for move in moves:
-            qty = plan_by_move[move.id].qty(planning.ROLE_COMPONENT, move.product_id.id)
-            if float_compare(
-                move.quantity, qty, precision_rounding=move.product_uom.rounding
-            ):
-                move._set_quantity_done(qty)
-            # The demand reads as what this move was for: its net share (the
-            # planned scrap and substitutes have moves of their own).
-            if float_compare(
-                move.product_uom_qty, qty, precision_rounding=move.product_uom.rounding
-            ):
-                move.with_context(do_not_unreserve=True).product_uom_qty = qty
-            move._backflush_write({"backflush_line_qty": qty})
+            by_qty[quantities[move.id]] |= move
+        for qty, same in by_qty.items():
+            same._backflush_write({"backflush_line_qty": qty})
+            above = same.filtered(
+                lambda m, q=qty: float_compare(
+                    m.product_uom_qty, q, precision_rounding=m.product_uom.rounding
+                )
+            )
+            if above:
+                above.with_context(do_not_unreserve=True).product_uom_qty = qty
         # Vanilla already picked most of them: write only what changes, the
         # inverse of `picked` rewrites every move line.
         moves.filtered(lambda m: not m.picked).picked = True

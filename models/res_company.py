@@ -53,3 +53,9 @@ class ResCompany(models.Model):
         default="none",
         required=True,
     )
+    backflush_background_threshold = fields.Integer(
+        string="Background Mark Done Above",
+        default=50,
+        help="Mark as Done from the list on more manufacturing orders than "
+        "this runs in the background, in batches. 0: never in the background.",
+    )

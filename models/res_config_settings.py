@@ -15,3 +15,6 @@ class ResConfigSettings(models.TransientModel):
     backflush_substitution = fields.Selection(
         related="company_id.backflush_substitution", readonly=False
     )
+    backflush_background_threshold = fields.Integer(
+        related="company_id.backflush_background_threshold", readonly=False
+    )

@@ -1,6 +1,8 @@
 # Copyright 2026 mrp_backflush authors
 # License LGPL-3.0 or later (https://www.gnu.org/licenses/lgpl).
-from odoo import api, fields, models
+from collections import defaultdict
+
+from odoo import Command, api, fields, models
 from odoo.tools import float_compare, float_is_zero, float_round
 
 from .. import planning
@@ -90,6 +92,25 @@ class StockMove(models.Model):
             for qty in (odoo_qty, net, self.product_uom_qty)
         )
 
+    def _set_quantity_done_prepare_vals(self, qty):
+        # Odoo rewrites every line, also those whose quantity stays (Mark
+        # Done of a reserved MO): each such write unreserves and reserves the
+        # same quants again. Leaving them out changes nothing but the cost.
+        lines = {line.id: line for line in self.move_line_ids}
+        return [
+            command
+            for command in super()._set_quantity_done_prepare_vals(qty)
+            if not (
+                command[0] == Command.UPDATE
+                and set(command[2]) == {"quantity"}
+                and not float_compare(
+                    command[2]["quantity"],
+                    lines[command[1]].quantity,
+                    precision_rounding=lines[command[1]].product_uom_id.rounding,
+                )
+            )
+        ]
+
     def _backflush_bom_unit_qty(self):
         """Net quantity per finished unit when the move does not carry it
         (moves made before this module, or by code that skipped
@@ -153,21 +174,137 @@ class StockMove(models.Model):
         )[0]
 
     def _backflush_pick_demand(self):
-        """Confirm new backflush moves and pick their whole demand, taking
-        reserved quants first (removal strategy, lots) like Odoo does."""
+        """Confirm new backflush moves and pick their whole demand.
+
+        A planned-scrap move first takes the stock its component just gave
+        back (same quants, so the same lots and removal order), in one
+        batch; the rest is reserved by Odoo (removal strategy, lots)."""
         self._action_confirm(merge=False)
-        # mrp marks raw moves created on a running MO as picked, which
-        # would make _action_assign skip them.
-        self.picked = False
-        self._action_assign()
+        quants_cache = self._backflush_quants_cache()
+        taken = self._backflush_take_released(quants_cache)
+        rest = self.filtered(
+            lambda m: (
+                float_compare(
+                    taken.get(m.id, 0.0),
+                    m.product_qty,
+                    precision_rounding=m.product_id.uom_id.rounding,
+                )
+                < 0
+            )
+        )
+        if rest:
+            # mrp marks raw moves created on a running MO as picked, which
+            # would make _action_assign skip them.
+            rest.picked = False
+            rest.with_context(quants_cache=quants_cache)._action_assign()
+            rest._backflush_set_quantities(
+                {move.id: move.product_uom_qty for move in rest}
+            )
+        self.filtered(lambda m: not m.picked).picked = True
+
+    def _backflush_quants_cache(self):
+        """Quants of the moves' products under their source locations, read
+        once: Odoo's own ``quants_cache`` spares a search per reservation."""
+        return self.env["stock.quant"]._get_quants_by_products_locations(
+            self.product_id, self.location_id
+        )
+
+    def _backflush_take_released(self, quants_cache):
+        """Reserve, for each planned-scrap move, the free stock of the quants
+        its component holds; {move id: quantity taken, in product units}."""
+        taken = defaultdict(float)
+        free = {}
+        vals_list = []
         for move in self:
-            if float_compare(
-                move.quantity,
-                move.product_uom_qty,
-                precision_rounding=move.product_uom.rounding,
+            component = move.backflush_replaced_move_id
+            product = move.product_id
+            if (
+                component.product_id != product
+                or product.tracking == "serial"
+                or move._should_bypass_reservation()
             ):
-                move._set_quantity_done(move.product_uom_qty)
-        self.picked = True
+                continue
+            rounding = product.uom_id.rounding
+            need = move.product_qty
+            keys = dict.fromkeys(
+                (ml.location_id.id, ml.lot_id.id, ml.package_id.id, ml.owner_id.id)
+                for ml in component.move_line_ids
+            )
+            for location, lot, package, owner in keys:
+                for quant in quants_cache[product.id, location, lot, package, owner]:
+                    available = free.setdefault(
+                        quant.id, quant.quantity - quant.reserved_quantity
+                    )
+                    qty = min(need, available)
+                    if float_compare(qty, 0.0, precision_rounding=rounding) <= 0:
+                        continue
+                    vals_list.append(
+                        dict(
+                            move._prepare_move_line_vals(
+                                quantity=qty, reserved_quant=quant
+                            ),
+                            production_id=move.raw_material_production_id.id,
+                            workorder_id=move.workorder_id.id,
+                            picked=True,
+                        )
+                    )
+                    free[quant.id] -= qty
+                    taken[move.id] += qty
+                    need -= qty
+                    if float_is_zero(need, precision_rounding=rounding):
+                        break
+                if float_is_zero(need, precision_rounding=rounding):
+                    break
+        self.env["stock.move.line"].with_context(quants_cache=quants_cache).create(
+            vals_list
+        )
+        return taken
+
+    def _backflush_set_quantities(self, quantities):
+        """Set each move's quantity to ``quantities[move.id]`` (move unit).
+
+        Lowering it, the usual case (planned scrap is reserved with its
+        component; a substitute stands in for it), trims the last move lines
+        in a few batched writes; raising it goes through Odoo's
+        ``_set_quantity_done``.
+        """
+        Line = self.env["stock.move.line"]
+        trimmed = defaultdict(lambda: Line)  # new quantity -> move lines
+        dropped = Line
+        for move in self:
+            qty = quantities[move.id]
+            rounding = move.product_uom.rounding
+            excess = move.quantity - qty
+            if float_is_zero(excess, precision_rounding=rounding):
+                continue
+            lines = move.move_line_ids
+            if float_is_zero(qty, precision_rounding=rounding):
+                dropped |= lines
+                continue
+            if excess < 0 or lines.product_uom_id != move.product_uom:
+                move._set_quantity_done(qty)
+                continue
+            # Like Odoo, keep the first lines and trim the last ones.
+            for line in lines.sorted("id", reverse=True):
+                if (
+                    float_compare(line.quantity, excess, precision_rounding=rounding)
+                    > 0
+                ):
+                    kept = float_round(
+                        line.quantity - excess, precision_rounding=rounding
+                    )
+                    trimmed[kept] |= line
+                    break
+                dropped |= line
+                excess -= line.quantity
+                if float_is_zero(excess, precision_rounding=rounding):
+                    break
+        if not (dropped or trimmed):
+            return
+        quants_cache = self._backflush_quants_cache()
+        dropped.with_context(quants_cache=quants_cache).unlink()
+        for kept, lines in trimmed.items():
+            lines.with_context(quants_cache=quants_cache).write({"quantity": kept})
 
     def _backflush_run_line_vals(self, plan_line, extra_moves):
         """Run lines of one planned move: the component itself, its planned

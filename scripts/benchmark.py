@@ -31,6 +31,14 @@ Scenarios:
      line 4 backflushes, per component a delivery and an end-of-month count
      finding 2 % of the backflushed quantity missing. Module only; the
      budget is "interactive" (a few seconds).
+  m  mass Mark Done: ``button_mark_done()`` on --mass-mos MOs of
+     --mo-components components, vanilla and module alternating.
+  ms as (m) with --scrap-percent planned scrap on every line: module only,
+     against vanilla (m) without scrap.
+  q  Mark as Done from the list on the --mass-mos MOs of (m), above the
+     company's background threshold: the request that queues them (module
+     only), then every batch of the scheduler's job until the queue is
+     empty, both against vanilla (m), which does it all in the request.
 
 Every measured run starts from the same state: its MOs are created and
 confirmed (and reserved) inside a savepoint that is rolled back after the
@@ -48,8 +56,8 @@ Usage:
   python3 scripts/benchmark.py --database DB [--addons-path PATHS]
       [--components 100] [--mos 30] [--mo-components 20]
       [--preview-lines 1000] [--repeat 3] [--warmup 1] [--json FILE]
-      [--scenarios a,b,s,c,v] [--scrap-percent 2] [--explain]
-      [--advice-components 1000] [--advice-months 12]
+      [--mass-mos 100] [--scenarios a,b,s,c,m,ms,q,v] [--scrap-percent 2]
+      [--explain] [--advice-components 1000] [--advice-months 12]
       [--valuation manual_periodic|real_time] [--superuser] [--no-reserve]
 
 Exit status: 0 done, 1 a check failed (e.g. the vanilla patch did not
@@ -104,6 +112,9 @@ def parse_args(argv=None):
     )
     parser.add_argument("--components", type=int, default=100)
     parser.add_argument("--mos", type=int, default=30)
+    parser.add_argument(
+        "--mass-mos", type=int, default=100, help="MOs of scenarios m, ms and q"
+    )
     parser.add_argument("--mo-components", type=int, default=20)
     parser.add_argument("--preview-lines", type=int, default=1000)
     parser.add_argument("--advice-components", type=int, default=1000)
@@ -140,8 +151,8 @@ def parse_args(argv=None):
     )
     parser.add_argument(
         "--scenarios",
-        default="a,b,s,c,v",
-        help="comma-separated subset of a,b,s,c,v",
+        default="a,b,s,c,m,ms,q,v",
+        help="comma-separated subset of a,b,s,c,m,ms,q,v",
     )
     parser.add_argument(
         "--explain", action="store_true", help="per-query analysis of (a)"
@@ -150,9 +161,13 @@ def parse_args(argv=None):
     args, odoo_args = parser.parse_known_args(argv)
     args.odoo_args = odoo_args
     args.scenarios = {s.strip() for s in args.scenarios.split(",") if s.strip()}
-    if args.repeat < 1 or args.components < 1 or args.mos < 1 or args.mo_components < 1:
+    if (
+        min(args.repeat, args.components, args.mos, args.mo_components, args.mass_mos)
+        < 1
+    ):
         parser.error(
-            "--repeat, --components, --mos and --mo-components must be positive"
+            "--repeat, --components, --mos, --mass-mos and --mo-components must "
+            "be positive"
         )
     return args
 
@@ -672,6 +687,50 @@ class Bench:
                 f"{smp.seconds:8.3f} s (cpu {smp.cpu:7.3f}) {smp.queries:7d} queries"
             )
 
+    def background_run(self, key, bom, count, record=True):
+        """List Mark Done above the threshold: the queueing request, then
+        the scheduler's batches until the queue is empty (one Sample each
+        for the request and for all batches together)."""
+        MO = self.env["mrp.production"]
+        with rolled_back(self.env):
+            self.su_env.company.backflush_background_threshold = min(50, count - 1)
+            mos = self.fixture.productions(self.env, bom, count)
+            request, res = measure(
+                self.env,
+                lambda: (
+                    MO.browse(mos.ids)
+                    .with_context(backflush_background_mark_done=True)
+                    .button_mark_done()
+                ),
+            )
+            if not isinstance(res, dict) or res.get("tag") != "display_notification":
+                raise BenchmarkError(f"list Mark Done of {count} MOs was not queued")
+            cron = MO.with_env(self.su_env)
+
+            def run_queue():
+                domain = [("backflush_queue_user_id", "!=", False)]
+                while cron.search_count(domain):
+                    cron._cron_backflush_mark_done(batch_size=20)
+
+            background, _res = measure(self.su_env, run_queue)
+            self._check(mos, BACKFLUSH)
+        if record:
+            self.samples[key, BACKFLUSH].append(request)
+            self.samples[key + "b", BACKFLUSH].append(background)
+        return request, background
+
+    def background(self, key, bom, count):
+        for _i in range(self.args.warmup):
+            self.background_run(key, bom, count, record=False)
+        for i in range(self.args.repeat):
+            request, background = self.background_run(key, bom, count)
+            log(
+                f"  {key} run {i + 1}/{self.args.repeat} request "
+                f"{request.seconds:8.3f} s (cpu {request.cpu:7.3f}) "
+                f"{request.queries:7d} queries; background {background.seconds:8.3f} s "
+                f"(cpu {background.cpu:7.3f}) {background.queries:7d} queries"
+            )
+
     def preview(self, key, bom):
         with rolled_back(self.env):
             t0 = time.perf_counter()
@@ -1075,6 +1134,39 @@ def print_verdicts(rows, args):
             f"queries ({s['extra_queries_per_component']:+.1f} per component) vs "
             f"vanilla (a) without scrap"
         )
+    m = by.get(("m", BACKFLUSH))
+    if m:
+        print(
+            f"(m) {m['mos']} MOs x {m['components_per_mo']}: module/vanilla time "
+            f"{m['time_ratio']:.3f} median, {m['cpu_ratio']:.3f} CPU, queries "
+            f"{m['query_ratio']:.3f} ({m['extra_queries_per_mo']:+.1f} per MO; "
+            f"budget: below 1)"
+        )
+    ms = by.get(("ms", BACKFLUSH))
+    if ms and "time_ratio" in ms:
+        print(
+            f"(ms) {args.scrap_percent:g} % scrap on every line: time "
+            f"x{ms['time_ratio']:.3f} median, x{ms['cpu_ratio']:.3f} CPU, queries "
+            f"x{ms['query_ratio']:.3f} vs vanilla (m) without scrap (stretch: 1.5)"
+        )
+    q, qb = by.get(("q", BACKFLUSH)), by.get(("qb", BACKFLUSH))
+    if q and qb:
+        print(
+            f"(q) list Mark Done of {q['mos']} MOs: the request takes "
+            f"{q['seconds']:.3f} s / {q['queries']:.0f} queries "
+            + (
+                f"({q['time_ratio']:.3f} of vanilla (m)); "
+                if "time_ratio" in q
+                else "; "
+            )
+            + f"the scheduler then {qb['seconds']:.3f} s / {qb['queries']:.0f} "
+            "queries in batches of 20"
+            + (
+                f" ({qb['time_ratio']:.3f} of vanilla (m))"
+                if "time_ratio" in qb
+                else ""
+            )
+        )
     for key, what in (("v", "advice from counts"), ("vp", "Count Variance pivot")):
         v = by.get((key, BACKFLUSH))
         if v:
@@ -1130,6 +1222,30 @@ def count_advice_scenario(bench, fixture, su_env, args):
     ]
 
 
+def run_mass_scenarios(bench, args, bom, bom_scrap):
+    """Scenarios m, ms and q; their rows for ``summarize``."""
+    mass, n_comp = args.mass_mos, args.mo_components
+    reference = "m" if "m" in args.scenarios else None
+    scenarios = []
+    if "m" in args.scenarios:
+        log(f"(m) {mass} MOs x {n_comp} components")
+        bench.alternate("m", bom, mass, "m")
+        scenarios.append(("m", f"(m) {mass} MOs x {n_comp} comp", mass, n_comp, None))
+    if "ms" in args.scenarios and bom_scrap:
+        label = f"(ms) {mass} MOs x {n_comp} {args.scrap_percent:g}% scrap"
+        log(label)
+        bench.module_only("ms", bom_scrap, mass, "ms", with_scrap=True)
+        scenarios.append(("ms", label, mass, n_comp, reference))
+    if "q" in args.scenarios and mass > 1:
+        log(f"(q) list Mark Done of {mass} MOs in the background")
+        bench.background("q", bom, mass)
+        scenarios += [
+            ("q", f"(q) {mass} MOs queue request", mass, n_comp, reference),
+            ("qb", f"(q) {mass} MOs cron batches", mass, n_comp, reference),
+        ]
+    return scenarios
+
+
 # ----------------------------------------------------------------------
 def main(argv=None):
     args = parse_args(argv)
@@ -1167,15 +1283,20 @@ def main(argv=None):
         fixture = Fixture(su_env, args)
         n_comp = max(args.components, args.mo_components)
         components = fixture.products(n_comp, "C")
-        stock_qty = 10 * args.mo_qty * args.line_qty * max(args.mos, 10) + 1000
+        stock_qty = (
+            10 * args.mo_qty * args.line_qty * max(args.mos, args.mass_mos, 10) + 1000
+        )
         fixture.stock_up(components, stock_qty)
-        finished = fixture.products(3, "F", cost=False)
+        finished = fixture.products(4, "F", cost=False)
         bom_a = fixture.bom(finished[0], components[: args.components])
         bom_b = fixture.bom(finished[1], components[: args.mo_components])
-        bom_s = None
+        bom_s = bom_ms = None
         if args.scrap_percent and "scrap_percent" in env["mrp.bom.line"]._fields:
             bom_s = fixture.bom(
                 finished[2], components[: args.components], args.scrap_percent
+            )
+            bom_ms = fixture.bom(
+                finished[3], components[: args.mo_components], args.scrap_percent
             )
         su_env.cr.flush()
         if not args.no_analyze:
@@ -1222,6 +1343,7 @@ def main(argv=None):
                     "a" if "a" in args.scenarios else None,
                 )
             )
+        scenarios += run_mass_scenarios(bench, args, bom_b, bom_ms)
         if "c" in args.scenarios:
             log(f"(c) preview of a {args.preview_lines}-line BOM")
             t1 = time.perf_counter()

@@ -1,0 +1,31 @@
+# Copyright 2026 mrp_backflush authors
+# License LGPL-3.0 or later (https://www.gnu.org/licenses/lgpl).
+from odoo import api, models
+
+
+class ProcurementGroup(models.Model):
+    _inherit = "procurement.group"
+
+    @api.model
+    def _get_push_rule(self, product_id, location_dest_id, values):
+        # Mark Done of many MOs asks the same question for every move of a
+        # component (one to three searches each): ask it once per call.
+        cache = self.env.context.get("backflush_push_rule_cache")
+        if cache is None:
+            return super()._get_push_rule(product_id, location_dest_id, values)
+        routes = values.get("route_ids")
+        packaging = values.get("product_packaging_id")
+        warehouse = values.get("warehouse_id")
+        key = (
+            product_id.id,
+            location_dest_id.id,
+            tuple(routes.ids) if routes else (),
+            packaging.id if packaging else False,
+            warehouse.id if warehouse else False,
+            repr(values.get("domain")),
+            self.env.su,
+            self.env.company.id,
+        )
+        if key not in cache:
+            cache[key] = super()._get_push_rule(product_id, location_dest_id, values)
+        return cache[key].with_env(self.env)

@@ -1,0 +1,126 @@
+# Copyright 2026 mrp_backflush authors
+# License LGPL-3.0 or later (https://www.gnu.org/licenses/lgpl).
+from odoo.tests import new_test_user, tagged
+
+from .common import BackflushCase
+
+
+@tagged("post_install", "-at_install")
+class TestMassDone(BackflushCase):
+    """Mark as Done from the list on more MOs than the company's threshold
+    runs on the scheduler, in batches, each MO told in its chatter."""
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        cls.stool = cls._product("Stool", 0.0)
+        cls.leg = cls._product("Stool Leg", 2.0)
+        cls.seat = cls._product("Stool Seat", 5.0)
+        cls.bom_stool = cls._bom(cls.stool, [(cls.leg, 3), (cls.seat, 1)])
+        cls._stock(cls.leg, 1000)
+        cls._stock(cls.seat, 100)
+        cls.company.backflush_background_threshold = 2
+        cls.operator = new_test_user(
+            cls.env,
+            "bf_mass_operator",
+            groups="mrp.group_mrp_user,stock.group_stock_user",
+        )
+        cls.list_action = cls.env.ref("mrp.action_production_order_mark_done")
+        cls.cron = cls.env.ref("mrp_backflush.ir_cron_backflush_mark_done")
+
+    def _mos(self, count, qty=2):
+        return self.env["mrp.production"].concat(
+            *(self._mo(self.bom_stool, qty) for _i in range(count))
+        )
+
+    def _mark_done_from_list(self, productions):
+        return (
+            self.list_action.with_user(self.operator)
+            .with_context(active_model="mrp.production", active_ids=productions.ids)
+            .run()
+        )
+
+    def _messages(self, production):
+        return self.env["mail.message"].search(
+            [("model", "=", "mrp.production"), ("res_id", "=", production.id)]
+        )
+
+    def _run_cron(self, batch_size=20):
+        """One call of the scheduler's job, reporting its progress."""
+        progress = self.env["ir.cron.progress"].create({"cron_id": self.cron.id})
+        self.env["mrp.production"].with_context(
+            ir_cron_progress_id=progress.id
+        )._cron_backflush_mark_done(batch_size=batch_size)
+        return progress
+
+    def test_list_above_threshold_is_queued(self):
+        mos = self._mos(3)
+        triggers = self.env["ir.cron.trigger"].search_count(
+            [("cron_id", "=", self.cron.id)]
+        )
+        action = self._mark_done_from_list(mos)
+        self.assertEqual(action["tag"], "display_notification")
+        self.assertIn("3", action["params"]["message"])
+        self.assertEqual(set(mos.mapped("state")), {"confirmed"})
+        self.assertEqual(mos.backflush_queue_user_id, self.operator)
+        self.assertFalse(mos.backflush_run_ids)
+        self.assertEqual(
+            self.env["ir.cron.trigger"].search_count([("cron_id", "=", self.cron.id)]),
+            triggers + 1,
+        )
+        for mo in mos:
+            self.assertIn("Queued by", self._messages(mo)[0].body)
+
+    def test_list_within_threshold_and_code_are_synchronous(self):
+        two = self._mos(2)
+        self._mark_done_from_list(two)
+        self.assertEqual(set(two.mapped("state")), {"done"})
+        # Code paths (subcontracting, other modules) call button_mark_done
+        # without the list's context key: done when the call returns.
+        three = self._mos(3)
+        three.with_user(self.operator).button_mark_done()
+        self.assertEqual(set(three.mapped("state")), {"done"})
+        self.assertFalse((two | three).backflush_queue_user_id)
+
+    def test_cron_posts_in_batches_with_progress(self):
+        mos = self._mos(3)
+        self._mark_done_from_list(mos)
+        progress = self._run_cron(batch_size=2)
+        self.assertEqual((progress.done, progress.remaining), (2, 1))
+        self.assertEqual(mos.mapped("state"), ["done", "done", "confirmed"])
+        progress = self._run_cron(batch_size=2)
+        self.assertEqual((progress.done, progress.remaining), (1, 0))
+        self.assertEqual(set(mos.mapped("state")), {"done"})
+        self.assertFalse(mos.backflush_queue_user_id)
+        self.assertEqual(self._qty(self.leg), 1000 - 3 * 2 * 3)
+        for mo in mos:
+            run = mo.backflush_run_ids
+            self.assertEqual(len(run), 1)
+            # Posted as the user who queued it, not as the scheduler's user.
+            self.assertEqual(run.user_id, self.operator)
+            self.assertIn("Marked done in the background", self._messages(mo)[0].body)
+
+    def test_one_failing_mo_does_not_stop_the_others(self):
+        mos = self._mos(2)
+        # 200 seats needed, 100 in stock: the "block" policy refuses it.
+        big = self._mo(self.bom_stool, 200)
+        queued = mos | big
+        self._mark_done_from_list(queued)
+        self._run_cron()
+        self.assertEqual(set(mos.mapped("state")), {"done"})
+        self.assertEqual(big.state, "confirmed")
+        self.assertFalse(big.backflush_run_ids)
+        self.assertFalse(queued.backflush_queue_user_id)
+        body = self._messages(big)[0].body
+        self.assertIn("failed, nothing was posted", body)
+        self.assertIn("Not enough components", body)
+        self.assertEqual(self._qty(self.seat), 100 - 2 * 2)
+
+    def test_mo_done_meanwhile_is_dropped_from_the_queue(self):
+        mos = self._mos(3)
+        self._mark_done_from_list(mos)
+        mos[0].with_user(self.operator).button_mark_done()
+        progress = self._run_cron()
+        self.assertEqual((progress.done, progress.remaining), (3, 0))
+        self.assertEqual(len(mos[0].backflush_run_ids), 1)
+        self.assertEqual(set(mos.mapped("state")), {"done"})

@@ -1,0 +1,144 @@
+# Copyright 2026 mrp_backflush authors
+# License LGPL-3.0 or later (https://www.gnu.org/licenses/lgpl).
+from odoo import Command
+from odoo.tests import tagged
+
+from .common import BackflushCase
+
+
+@tagged("post_install", "-at_install")
+class TestQueryCount(BackflushCase):
+    """Query budgets that hold on any machine: a per-move query creeping
+    back in fails here, whatever the timings say."""
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        cls.components = cls.env["product.product"].concat(
+            *(cls._product(f"QC component {i}", 1.0 + i) for i in range(8))
+        )
+        for component in cls.components:
+            cls._stock(component, 10000)
+        cls.finished = cls._product("QC finished", 0.0)
+        # Out of stock, each with a substitute in stock.
+        cls.missing = cls.env["product.product"].concat(
+            *(cls._product(f"QC missing {i}", 1.0) for i in range(8))
+        )
+        cls.substitutes = cls.env["product.product"].concat(
+            *(cls._product(f"QC substitute {i}", 2.0) for i in range(8))
+        )
+        for substitute in cls.substitutes:
+            cls._stock(substitute, 10000)
+
+    def _bom_of(self, lines, scrap_percent, substitutes):
+        if not substitutes:
+            return self._bom(
+                self.finished,
+                [
+                    (component, 5, {"scrap_percent": scrap_percent})
+                    for component in self.components[:lines]
+                ],
+            )
+        return self._bom(
+            self.finished,
+            [
+                (
+                    component,
+                    5,
+                    {"substitute_ids": [Command.create({"product_id": substitute.id})]},
+                )
+                for component, substitute in zip(
+                    self.missing[:lines], self.substitutes[:lines], strict=True
+                )
+            ],
+            backflush_substitution="priority",
+        )
+
+    def _queries_of_mark_done(self, lines, scrap_percent, substitutes):
+        bom = self._bom_of(lines, scrap_percent, substitutes)
+        mo = self._mo(bom, 10)
+        mo.action_assign()
+        self.env.cr.flush()
+        self.env.invalidate_all()
+        before = self.env.cr.sql_log_count
+        mo.button_mark_done()
+        self.env.cr.flush()
+        count = self.env.cr.sql_log_count - before
+        self.assertEqual(mo.state, "done")
+        role = "substitute" if substitutes else "planned_scrap"
+        extra = mo.move_raw_ids.filtered(lambda m: m.backflush_role == role)
+        self.assertEqual(len(extra), lines if scrap_percent or substitutes else 0)
+        return count
+
+    def _per_line(self, scrap_percent=0.0, substitutes=False, small=4, big=8):
+        # Warm the caches (registry, ormcache) once at each size.
+        with self.env.cr.savepoint(flush=False) as savepoint:
+            self._queries_of_mark_done(small, scrap_percent, substitutes)
+            savepoint.rollback()
+        self.env.invalidate_all(flush=False)
+        queries = {}
+        for size in (small, big):
+            with self.env.cr.savepoint(flush=False) as savepoint:
+                queries[size] = self._queries_of_mark_done(
+                    size, scrap_percent, substitutes
+                )
+                savepoint.rollback()
+            self.env.invalidate_all(flush=False)
+        return (queries[big] - queries[small]) / (big - small)
+
+    def test_planned_scrap_move_costs_less_than_a_component_move(self):
+        """Each line with planned scrap adds a second move; it must cost no
+        more queries than Odoo spends on the component move itself."""
+        component_move = self._per_line(0.0)
+        with_scrap = self._per_line(10.0)
+        scrap_move = with_scrap - component_move
+        self.assertGreater(scrap_move, 0)
+        self.assertLessEqual(
+            scrap_move,
+            component_move,
+            f"a planned-scrap move costs {scrap_move:.1f} queries, a component "
+            f"move {component_move:.1f}",
+        )
+
+    def test_substitute_move_costs_about_a_component_move(self):
+        """A line served by a substitute has two moves: its component's,
+        empty, and the substitute's, reserved at Mark Done (Odoo reserved the
+        component's at confirmation). The substitute adds no more than 1.5
+        times a component move (Odoo's own component move costs about that
+        much more than ours), so no per-move round trip creeps in."""
+        component_line = self._per_line(0.0)
+        substitute_line = self._per_line(substitutes=True)
+        extra = substitute_line - component_line
+        self.assertLessEqual(
+            extra,
+            1.5 * component_line,
+            f"a substitute move costs {extra:.1f} queries, a component line "
+            f"{component_line:.1f}",
+        )
+
+    def test_push_rules_asked_once_per_call(self):
+        move_vals = {
+            "route_ids": self.env["stock.route"],
+            "product_packaging_id": self.env["product.packaging"],
+            "warehouse_id": self.warehouse,
+        }
+        Group = self.env["procurement.group"].with_context(backflush_push_rule_cache={})
+        location = self.stock_location
+        rule = Group._get_push_rule(self.components[0], location, move_vals)
+        with self.assertQueryCount(0):
+            again = Group._get_push_rule(self.components[0], location, move_vals)
+        self.assertEqual(again, rule)
+
+    def test_unchanged_move_lines_are_not_rewritten(self):
+        """Odoo's _set_quantity_done on a reserved move rewrites each line
+        with its own quantity (unreserve, reserve again); we skip that."""
+        bom = self._bom(self.finished, [(self.components[0], 5)])
+        mo = self._mo(bom, 10)
+        mo.action_assign()
+        move = mo.move_raw_ids
+        self.assertEqual(move.quantity, 50)
+        self.assertFalse(move._set_quantity_done_prepare_vals(50))
+        self.assertEqual(
+            move._set_quantity_done_prepare_vals(40),
+            [(1, move.move_line_ids.id, {"quantity": 40})],
+        )
