@@ -50,6 +50,8 @@ PROFILES = {
     "long": {"max_examples": 150, "stateful_step_count": 30},
 }
 LEDGER_ROLES = ("component", "substitute", "planned_scrap", "deferred", "correction")
+# Corrections change what was consumed on purpose: reported beside the ledger.
+SETTLING_ROLES = ("component", "substitute", "planned_scrap", "deferred", False)
 
 # Component templates: product key, line unit, quantities per BOM, fixed
 # scrap choices (line unit), substitute keys.
@@ -119,6 +121,7 @@ class Family:
         self.mos = {}  # mo id -> {"produced", "wo", "recorded"}
         self.unbuilt = defaultdict(float)  # mo id -> finished qty unbuilt
         self.unbuild_count = 0
+        self.corrected = defaultdict(float)  # bom line id -> line units
 
     def __repr__(self):
         return f"Family{self.number}"
@@ -521,6 +524,54 @@ class BackflushMachine(RuleBasedStateMachine):
         family.unbuilt[mo.id] += qty
         family.unbuild_count += 1
 
+    def _done_mos(self, family):
+        return self.env["mrp.production"].browse(
+            [mo_id for mo_id, mo in family.mos.items() if mo["produced"]]
+        )
+
+    @precondition(
+        lambda self: (
+            "mrp.backflush.correction" in self.env and self._pick(0, self._done_mos)
+        )
+    )
+    @rule(
+        pick=st.integers(0, 5),
+        index=st.integers(0, 5),
+        delta=st.sampled_from((1.0, -1.0, 2.0)),
+    )
+    def correct_consumption(self, pick, index, delta):
+        """A manager corrects a done MO: more used, or leftovers back."""
+        family = self._pick(pick, self._done_mos)
+        mos = self._done_mos(family)
+        mo = mos[index % len(mos)]
+        action = mo.action_backflush_correct()
+        wizard = self.env[action["res_model"]].browse(action["res_id"])
+        lines = wizard.line_ids.filtered(
+            lambda ln: ln.bom_line_id.id in family.lines and ln.consumed_qty > 0
+        )
+        if not lines:
+            return
+        self._step()
+        line = lines[index % len(lines)]
+        if line.product_id.uom_id == self.case.uom_kgm:
+            delta /= 10.0
+        delta = max(delta, -line.consumed_qty)
+        line.qty_used = line.consumed_qty + delta
+        before = self._snapshot()
+        try:
+            with self.env.cr.savepoint():
+                wizard.action_confirm()
+        except UserError as error:
+            self._refused(f"correction of {mo.name}", error, before, False)
+            return
+        ledger_line = family.lines[line.bom_line_id.id]
+        qty = line.product_uom_id._compute_quantity(delta, ledger_line.uom, round=False)
+        if line.product_id in ledger_line.subs:
+            factor, sub_uom = ledger_line.subs[line.product_id]
+            qty = line.product_uom_id._compute_quantity(delta, sub_uom, round=False)
+            qty /= factor
+        family.corrected[ledger_line.id] += qty
+
     # -- invariants ----------------------------------------------
     @invariant()
     def check(self):
@@ -789,9 +840,13 @@ class TestStatefulBackflush(BackflushCase):
                         f"backflushed by {backflushed.backflush_run_id.mapped('name')}"
                     )
                 continue
-            posted, tolerance = self._posted(line, moves)
+            posted, tolerance = self._posted(
+                line, moves.filtered(lambda m: m.backflush_role in SETTLING_ROLES)
+            )
             pending = self._exception_qty(line, exceptions, "pending")
             cancelled = self._exception_qty(line, exceptions, "cancel")
+            # a shortage of units since unbuilt is settled, not posted
+            cancelled += self._exception_qty(line, exceptions, None, "unbuilt_qty")
             total = posted + pending + cancelled
             required = self._required(family, line)
             tolerance += line.uom.rounding / 2
@@ -819,6 +874,7 @@ class TestStatefulBackflush(BackflushCase):
                     )
 
             failures += self._unbuild_failures(name, family, line, moves)
+            failures += self._correction_failures(name, family, line, moves)
 
             # every done move of a backflushed line has one role and one run
             for move in moves - self.env["stock.move"].browse(list(recorded_moves)):
@@ -885,6 +941,29 @@ class TestStatefulBackflush(BackflushCase):
             )
         return failures
 
+    def _corrections(self, moves):
+        """Correction moves of ``moves``: extra consumptions are raw moves,
+        returned leftovers point to the raw move they came from."""
+        returns = self.env["stock.move"].search(
+            [
+                ("origin_returned_move_id", "in", moves.ids),
+                ("unbuild_id", "=", False),
+                ("backflush_role", "=", "correction"),
+                ("state", "=", "done"),
+            ]
+        )
+        return moves.filtered(lambda m: m.backflush_role == "correction") | returns
+
+    def _correction_failures(self, name, family, line, moves):
+        corrected, tolerance = self._posted(line, self._corrections(moves))
+        expected = family.corrected[line.id]
+        if abs(corrected - expected) > tolerance + line.uom.rounding / 2:
+            return [
+                f"[corrections] {name}: {line.product.name} corrected by "
+                f"{corrected:g}, the manager asked {expected:g} {line.uom.name}"
+            ]
+        return []
+
     def _sign(self, move):
         return -1.0 if move.location_dest_id.usage == "internal" else 1.0
 
@@ -915,11 +994,13 @@ class TestStatefulBackflush(BackflushCase):
             total += qty
         return total, tolerance
 
-    def _exception_qty(self, line, exceptions, state):
+    def _exception_qty(self, line, exceptions, state, field="quantity"):
+        if field not in exceptions._fields:
+            return 0.0
         return sum(
-            exc.product_uom_id._compute_quantity(exc.quantity, line.uom, round=False)
+            exc.product_uom_id._compute_quantity(exc[field], line.uom, round=False)
             for exc in exceptions
-            if exc.bom_line_id.id == line.id and exc.state == state
+            if exc.bom_line_id.id == line.id and state in (None, exc.state)
         )
 
     def _describe(self, moves):
@@ -942,6 +1023,8 @@ class TestStatefulBackflush(BackflushCase):
             qty = move.product_uom._compute_quantity(
                 move.quantity, run_line.product_uom_id, round=False
             )
+            if move.unbuild_id:  # a return, negative on the run
+                qty = -qty
             # Odoo cancels a component move left at 0 (all deferred): its
             # run line still records the shortage.
             cancelled_empty = move.state == "cancel" and not run_line.consumed_qty
@@ -982,7 +1065,7 @@ class TestStatefulBackflush(BackflushCase):
         consumed (substitutes by what they replaced) plus what was
         deferred."""
         failures = []
-        for run in runs.filtered(lambda r: r.trigger != "retry"):
+        for run in runs.filtered(lambda r: r.trigger in ("mark_done", "operation")):
             for bom_line, lines in (
                 run.line_ids.filtered("bom_line_id").grouped("bom_line_id").items()
             ):
@@ -1061,7 +1144,8 @@ class TestStatefulBackflush(BackflushCase):
     def _value_failures(self, name, family, mos, done_raw):
         """Finished goods carry what their family consumed (components,
         substitutes, planned scrap, deferred catch-up)."""
-        consumed = -sum(done_raw.sudo().stock_valuation_layer_ids.mapped("value"))
+        consumed_moves = done_raw | self._corrections(done_raw)
+        consumed = -sum(consumed_moves.sudo().stock_valuation_layer_ids.mapped("value"))
         finished_moves = mos.move_finished_ids.filtered(
             lambda m: m.state == "done" and m.product_id == family.product
         )
