@@ -255,3 +255,19 @@ class TestLedgerRegressions(BackflushCase):
                 ),
                 msg=f"{move.backflush_role} move of {move.quantity} g",
             )
+
+    @unittest.expectedFailure
+    def test_unbuild_cancels_shortage_of_a_line_never_posted(self):
+        """No leg in stock at all under defer: nothing of the line was
+        posted (Odoo cancels the empty component move), 20 legs are
+        pending. Unbuilding the 5 chairs must cancel them all the same."""
+        bom = self._bom(self.chair, [(self.leg, 4)], backflush_shortage_policy="defer")
+        mo = self._mo(bom, 5)
+        mo.button_mark_done()
+        exception = mo.backflush_exception_ids
+        self.assertEqual((exception.state, exception.quantity), ("pending", 20.0))
+        self._unbuild(mo, 5)
+        self.assertNotEqual(exception.state, "pending")
+        self._stock(self.leg, 100)
+        self.env["mrp.backflush.exception"]._cron_retry()
+        self.assertEqual(self._consumed(mo, self.leg), 0.0)
