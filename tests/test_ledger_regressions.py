@@ -271,3 +271,49 @@ class TestLedgerRegressions(BackflushCase):
         self._stock(self.leg, 100)
         self.env["mrp.backflush.exception"]._cron_retry()
         self.assertEqual(self._consumed(mo, self.leg), 0.0)
+
+    @unittest.expectedFailure
+    def test_substitute_in_units_for_dozens_posts_what_is_required(self):
+        """A quarter dozen screws per 2 chairs, 33.3 % and 0.5 dozen planned
+        scrap: 1 chair requires 0.67 dozen. 3 screws in stock, loose screws
+        (12 a dozen) cover the rest: 0.13 + 0.12 dozen and 5.04 loose
+        screws, not 5.16 (0.01 dozen posted over the requirement)."""
+        screw = self._product("Ledger Screw", 1.0)
+        loose = self._product("Ledger Loose Screw", 0.1)
+        self._stock(screw, 3)
+        self._stock(loose, 10)
+        bom = self._bom(
+            self.chair,
+            [
+                (
+                    screw,
+                    0.25,
+                    {
+                        "product_uom_id": self.uom_dozen.id,
+                        "scrap_percent": 33.3,
+                        "scrap_fixed_qty": 0.5,
+                    },
+                )
+            ],
+            qty=2,
+            backflush_shortage_policy="defer",
+            backflush_substitution="priority",
+        )
+        bom.bom_line_ids.substitute_ids = [
+            Command.create(
+                {
+                    "product_id": loose.id,
+                    "factor": 12.0,
+                    "product_uom_id": self.uom_unit.id,
+                }
+            )
+        ]
+        mo = self._mo(bom, 1)
+        mo.button_mark_done()
+        dozens = sum(
+            m.product_uom._compute_quantity(m.quantity, self.uom_dozen)
+            for m in mo.move_raw_ids.filtered(
+                lambda m: m.product_id == screw and m.state == "done"
+            )
+        )
+        self.assertAlmostEqual(dozens + self._consumed(mo, loose) / 12, 0.67, places=3)
