@@ -317,3 +317,39 @@ class TestLedgerRegressions(BackflushCase):
             )
         )
         self.assertAlmostEqual(dozens + self._consumed(mo, loose) / 12, 0.67, places=3)
+
+    @unittest.expectedFailure
+    def test_correction_after_unbuilds_sees_what_is_left(self):
+        """Glue on a manual line (75 g a chair), 7 chairs, 0.2 kg more used
+        by a correction, then the chairs unbuilt in two parts (1, then 6):
+        the correction dialog must not show a negative consumption."""
+        glue = self._product(
+            "Ledger Glue", 5.0, uom_id=self.uom_kgm.id, uom_po_id=self.uom_kgm.id
+        )
+        self._stock(glue, 10)
+        bom = self._bom(
+            self.chair,
+            [
+                (
+                    glue,
+                    150,
+                    {
+                        "product_uom_id": self.uom_gram.id,
+                        "backflush_mode": "manual",
+                    },
+                )
+            ],
+            qty=2,
+            backflush_shortage_policy="negative",
+        )
+        mo = self._mo(bom, 7)
+        mo.button_mark_done()
+        action = mo.action_backflush_correct()
+        wizard = self.env[action["res_model"]].browse(action["res_id"])
+        wizard.line_ids.qty_used = wizard.line_ids.consumed_qty + 0.2
+        wizard.action_confirm()
+        self._unbuild(mo, 1)
+        self._unbuild(mo, 6)
+        action = mo.action_backflush_correct()
+        wizard = self.env[action["res_model"]].browse(action["res_id"])
+        self.assertGreaterEqual(min(wizard.line_ids.mapped("consumed_qty")), 0.0)
