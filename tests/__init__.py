@@ -6,11 +6,13 @@ from . import test_audit_lines
 from . import test_bad_input
 from . import test_concurrency
 from . import test_correction
+from . import test_ledger_regressions
 from . import test_lots
 from . import test_mark_done
 from . import test_operation
 from . import test_preview
 from . import test_scrap
 from . import test_shortage
+from . import test_stateful
 from . import test_substitute
 from . import test_tour

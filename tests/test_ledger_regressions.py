@@ -1,0 +1,355 @@
+# Copyright 2026 mrp_backflush authors
+# License LGPL-3.0 or later (https://www.gnu.org/licenses/lgpl).
+"""Plain regression tests for what the stateful test (test_stateful.py)
+and issue 11 found: every unit posted once per MO family and BOM line,
+across backorders, operations, scrap, substitutes, shortages and unbuilds.
+Marked ``expectedFailure`` while the ledger does not fix them yet."""
+
+import unittest
+
+from odoo import Command
+from odoo.tests import Form, tagged
+
+from .common import BackflushCase
+
+
+@tagged("post_install", "-at_install")
+class TestLedgerRegressions(BackflushCase):
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        cls.env.user.groups_id += cls.env.ref("mrp.group_mrp_routings")
+        cls.workcenter = cls.env["mrp.workcenter"].create(
+            {"name": "Regression Bench", "time_start": 0, "costs_hour": 0}
+        )
+        cls.chair = cls._product("Ledger Chair", 0.0)
+        cls.leg = cls._product("Ledger Leg", 2.0)
+        cls.beech = cls._product("Ledger Beech Leg", 3.0)
+
+    # ------------------------------------------------------------------
+    # helpers
+    # ------------------------------------------------------------------
+    def _family(self, mo):
+        return mo.procurement_group_id.mrp_production_ids
+
+    def _consumed(self, mo, product):
+        """Done raw moves of ``product`` over the MO's family."""
+        moves = self._family(mo).move_raw_ids.filtered(
+            lambda m: m.product_id == product and m.state == "done"
+        )
+        return sum(moves.mapped("quantity"))
+
+    def _backorder(self, mo, qty):
+        mo.qty_producing = qty
+        mo._set_qty_producing(False)
+        action = mo.button_mark_done()
+        Form(
+            self.env[action["res_model"]].with_context(**action["context"])
+        ).save().action_backorder()
+        return self._family(mo).filtered(lambda p: p.state not in ("done", "cancel"))
+
+    def _operation_bom(self, line_vals):
+        bom = self._bom(
+            self.chair,
+            [(self.leg, 2, line_vals)],
+            backflush_mode="operation",
+            operation_ids=[
+                Command.create({"name": "Cut", "workcenter_id": self.workcenter.id})
+            ],
+        )
+        bom.bom_line_ids.operation_id = bom.operation_ids
+        return bom
+
+    def _unbuild(self, mo, qty):
+        self.env["mrp.unbuild"].create(
+            {
+                "product_id": mo.product_id.id,
+                "bom_id": mo.bom_id.id,
+                "mo_id": mo.id,
+                "product_qty": qty,
+                "product_uom_id": mo.product_uom_id.id,
+                "location_id": self.stock_location.id,
+                "location_dest_id": self.stock_location.id,
+            }
+        ).action_unbuild()
+
+    # ------------------------------------------------------------------
+    # issue 11
+    # ------------------------------------------------------------------
+    def test_operation_backorder_posts_once(self):
+        """2 legs a chair on an operation, 10 % planned scrap: 10 chairs in
+        two parts (4 + 6) consume 22 legs, not 35.2."""
+        self._stock(self.leg, 1000)
+        bom = self._operation_bom({"scrap_percent": 10.0})
+        mo = self._mo(bom, 10)
+        mo.qty_producing = 4
+        mo._set_qty_producing(False)
+        mo.workorder_ids.button_finish()
+        backorder = self._backorder(mo, 4)
+        backorder.workorder_ids.button_finish()
+        backorder.button_mark_done()
+        self.assertEqual(backorder.state, "done")
+        self.assertAlmostEqual(self._consumed(mo, self.leg), 22.0)
+        self.assertEqual(self._qty(self.leg), 1000 - 22)
+
+    def test_fixed_scrap_once_per_family_under_defer(self):
+        """Fixed scrap 2 once per family: 10 chairs in 4 + 6 with a deferred
+        shortage and a retry consume 12 legs, not 14."""
+        self._stock(self.leg, 3)
+        bom = self._bom(
+            self.chair,
+            [(self.leg, 1, {"scrap_fixed_qty": 2.0})],
+            backflush_shortage_policy="defer",
+        )
+        mo = self._mo(bom, 10)
+        backorder = self._backorder(mo, 4)
+        self._stock(self.leg, 100)
+        backorder.button_mark_done()
+        self._family(mo).backflush_exception_ids.filtered(
+            lambda e: e.state == "pending"
+        ).action_retry()
+        self.assertAlmostEqual(self._consumed(mo, self.leg), 12.0)
+
+    def test_unbuild_cancels_pending_shortage(self):
+        """Unbuilt goods need no components: their pending shortage is
+        cancelled and a retry after stock arrives consumes nothing."""
+        self._stock(self.leg, 10)
+        bom = self._bom(self.chair, [(self.leg, 4)], backflush_shortage_policy="defer")
+        mo = self._mo(bom, 5)
+        mo.button_mark_done()
+        exception = mo.backflush_exception_ids
+        self.assertEqual((exception.state, exception.quantity), ("pending", 10.0))
+        self._unbuild(mo, 5)
+        self.assertEqual(exception.state, "cancel")
+        self._stock(self.leg, 100)
+        self.env["mrp.backflush.exception"]._cron_retry()
+        self.assertEqual(self._consumed(mo, self.leg), 10.0)
+
+    def test_unbuild_returns_net_components_with_their_role(self):
+        """Planned scrap was physically lost: an unbuild returns the 40 net
+        legs of 10 chairs, not the 4 legs of scrap, with role component."""
+        self._stock(self.leg, 100)
+        bom = self._bom(self.chair, [(self.leg, 4, {"scrap_percent": 10.0})])
+        mo = self._mo(bom, 10)
+        mo.button_mark_done()
+        self.assertEqual(self._qty(self.leg), 56)
+        self._unbuild(mo, 10)
+        self.assertEqual(self._qty(self.leg), 96)
+        returns = self.env["stock.move"].search(
+            [("unbuild_id.mo_id", "=", mo.id), ("product_id", "=", self.leg.id)]
+        )
+        self.assertEqual(set(returns.mapped("backflush_role")), {"component"})
+
+    def test_substitute_covering_scrap_is_planned_scrap(self):
+        """50 chairs, 4 legs with 1 % scrap, 192 legs in stock: the 2 legs of
+        planned scrap are covered by beech legs and booked as planned scrap."""
+        self._stock(self.leg, 192)
+        self._stock(self.beech, 100)
+        bom = self._bom(
+            self.chair,
+            [(self.leg, 4, {"scrap_percent": 1.0})],
+            backflush_substitution="priority",
+        )
+        bom.bom_line_ids.substitute_ids = [
+            Command.create({"product_id": self.beech.id})
+        ]
+        mo = self._mo(bom, 50)
+        mo.button_mark_done()
+        scrap = mo.move_raw_ids.filtered(lambda m: m.backflush_role == "planned_scrap")
+        self.assertAlmostEqual(sum(scrap.mapped("quantity")), 2.0)
+        scrap_lines = mo.backflush_run_ids.line_ids.filtered(
+            lambda ln: ln.role == "planned_scrap"
+        )
+        self.assertAlmostEqual(sum(scrap_lines.mapped("consumed_qty")), 2.0)
+        layers = self.env["stock.valuation.layer"].search(
+            [
+                ("backflush_production_id", "=", mo.id),
+                ("backflush_role", "=", "planned_scrap"),
+            ]
+        )
+        self.assertTrue(layers)
+
+    def test_run_lines_add_up_under_defer(self):
+        """8 chairs, 1 leg with 25 % scrap, 5 legs in stock: the run plans 10,
+        consumes 5 and defers 5, whatever role holds the scrap."""
+        self._stock(self.leg, 5)
+        bom = self._bom(
+            self.chair,
+            [(self.leg, 1, {"scrap_percent": 25.0})],
+            backflush_shortage_policy="defer",
+        )
+        mo = self._mo(bom, 8)
+        mo.button_mark_done()
+        lines = mo.backflush_run_ids.line_ids
+        self.assertAlmostEqual(sum(lines.mapped("planned_qty")), 10.0)
+        self.assertAlmostEqual(sum(lines.mapped("consumed_qty")), 5.0)
+        self.assertAlmostEqual(sum(lines.mapped("shortage_qty")), 5.0)
+        self.assertAlmostEqual(mo.backflush_exception_ids.quantity, 5.0)
+
+    def test_recorded_quantity_is_kept(self):
+        """A quantity written on the component over the ORM (barcode, MES)
+        with the quantity producing set is what Mark Done posts."""
+        self._stock(self.leg, 1000)
+        bom = self._bom(self.chair, [(self.leg, 4)])
+        mo = self._mo(bom, 100)
+        mo.qty_producing = 100
+        mo._set_qty_producing(False)
+        mo.move_raw_ids.write({"quantity": 410, "picked": True})
+        mo.button_mark_done()
+        self.assertEqual(
+            mo.move_raw_ids.filtered(lambda m: m.state == "done").quantity, 410
+        )
+        self.assertEqual(self._qty(self.leg), 590)
+
+    # ------------------------------------------------------------------
+    # found by the stateful test
+    # ------------------------------------------------------------------
+    @unittest.expectedFailure
+    def test_gram_line_of_kilogram_component_never_under_consumes(self):
+        """150 g of glue (a kg product, 0.01 kg precision) a chair with 3 %
+        planned scrap: 7 chairs need 1081.5 g, at least 1.0815 kg must leave
+        stock. Mark Done fails in Odoo's reservation instead ("Quantity or
+        Reserved Quantity should be set"): the demand carries 31.5 g, which
+        the kilogram's precision cannot hold."""
+        glue = self._product(
+            "Ledger Glue", 5.0, uom_id=self.uom_kgm.id, uom_po_id=self.uom_kgm.id
+        )
+        self._stock(glue, 10)
+        bom = self._bom(
+            self.chair,
+            [(glue, 150, {"product_uom_id": self.uom_gram.id, "scrap_percent": 3.0})],
+        )
+        mo = self._mo(bom, 7)
+        mo.button_mark_done()
+        self.assertGreaterEqual(10 - self._qty(glue), 1.0815)
+        for move in mo.move_raw_ids.filtered(lambda m: m.state == "done"):
+            self.assertAlmostEqual(
+                -sum(move.stock_valuation_layer_ids.mapped("quantity")),
+                move.product_uom._compute_quantity(
+                    move.quantity, glue.uom_id, round=False
+                ),
+                msg=f"{move.backflush_role} move of {move.quantity} g",
+            )
+
+    @unittest.expectedFailure
+    def test_gram_move_of_kilogram_component_leaves_its_quantity(self):
+        """The same glue with 10 % planned scrap: the 105 g scrap move takes
+        0.11 kg out of stock (Odoo converts at the product's precision,
+        half-up), so stock, value and the run disagree by 5 g."""
+        glue = self._product(
+            "Ledger Glue", 5.0, uom_id=self.uom_kgm.id, uom_po_id=self.uom_kgm.id
+        )
+        self._stock(glue, 10)
+        bom = self._bom(
+            self.chair,
+            [(glue, 150, {"product_uom_id": self.uom_gram.id, "scrap_percent": 10.0})],
+        )
+        mo = self._mo(bom, 7)
+        mo.button_mark_done()
+        self.assertAlmostEqual(10 - self._qty(glue), 1.155)
+        for move in mo.move_raw_ids.filtered(lambda m: m.state == "done"):
+            self.assertAlmostEqual(
+                -sum(move.stock_valuation_layer_ids.mapped("quantity")),
+                move.product_uom._compute_quantity(
+                    move.quantity, glue.uom_id, round=False
+                ),
+                msg=f"{move.backflush_role} move of {move.quantity} g",
+            )
+
+    @unittest.expectedFailure
+    def test_unbuild_cancels_shortage_of_a_line_never_posted(self):
+        """No leg in stock at all under defer: nothing of the line was
+        posted (Odoo cancels the empty component move), 20 legs are
+        pending. Unbuilding the 5 chairs must cancel them all the same."""
+        bom = self._bom(self.chair, [(self.leg, 4)], backflush_shortage_policy="defer")
+        mo = self._mo(bom, 5)
+        mo.button_mark_done()
+        exception = mo.backflush_exception_ids
+        self.assertEqual((exception.state, exception.quantity), ("pending", 20.0))
+        self._unbuild(mo, 5)
+        self.assertNotEqual(exception.state, "pending")
+        self._stock(self.leg, 100)
+        self.env["mrp.backflush.exception"]._cron_retry()
+        self.assertEqual(self._consumed(mo, self.leg), 0.0)
+
+    @unittest.expectedFailure
+    def test_substitute_in_units_for_dozens_posts_what_is_required(self):
+        """A quarter dozen screws per 2 chairs, 33.3 % and 0.5 dozen planned
+        scrap: 1 chair requires 0.67 dozen. 3 screws in stock, loose screws
+        (12 a dozen) cover the rest: 0.13 + 0.12 dozen and 5.04 loose
+        screws, not 5.16 (0.01 dozen posted over the requirement)."""
+        screw = self._product("Ledger Screw", 1.0)
+        loose = self._product("Ledger Loose Screw", 0.1)
+        self._stock(screw, 3)
+        self._stock(loose, 10)
+        bom = self._bom(
+            self.chair,
+            [
+                (
+                    screw,
+                    0.25,
+                    {
+                        "product_uom_id": self.uom_dozen.id,
+                        "scrap_percent": 33.3,
+                        "scrap_fixed_qty": 0.5,
+                    },
+                )
+            ],
+            qty=2,
+            backflush_shortage_policy="defer",
+            backflush_substitution="priority",
+        )
+        bom.bom_line_ids.substitute_ids = [
+            Command.create(
+                {
+                    "product_id": loose.id,
+                    "factor": 12.0,
+                    "product_uom_id": self.uom_unit.id,
+                }
+            )
+        ]
+        mo = self._mo(bom, 1)
+        mo.button_mark_done()
+        dozens = sum(
+            m.product_uom._compute_quantity(m.quantity, self.uom_dozen)
+            for m in mo.move_raw_ids.filtered(
+                lambda m: m.product_id == screw and m.state == "done"
+            )
+        )
+        self.assertAlmostEqual(dozens + self._consumed(mo, loose) / 12, 0.67, places=3)
+
+    @unittest.expectedFailure
+    def test_correction_after_unbuilds_sees_what_is_left(self):
+        """Glue on a manual line (75 g a chair), 7 chairs, 0.2 kg more used
+        by a correction, then the chairs unbuilt in two parts (1, then 6):
+        the correction dialog must not show a negative consumption."""
+        glue = self._product(
+            "Ledger Glue", 5.0, uom_id=self.uom_kgm.id, uom_po_id=self.uom_kgm.id
+        )
+        self._stock(glue, 10)
+        bom = self._bom(
+            self.chair,
+            [
+                (
+                    glue,
+                    150,
+                    {
+                        "product_uom_id": self.uom_gram.id,
+                        "backflush_mode": "manual",
+                    },
+                )
+            ],
+            qty=2,
+            backflush_shortage_policy="negative",
+        )
+        mo = self._mo(bom, 7)
+        mo.button_mark_done()
+        action = mo.action_backflush_correct()
+        wizard = self.env[action["res_model"]].browse(action["res_id"])
+        wizard.line_ids.qty_used = wizard.line_ids.consumed_qty + 0.2
+        wizard.action_confirm()
+        self._unbuild(mo, 1)
+        self._unbuild(mo, 6)
+        action = mo.action_backflush_correct()
+        wizard = self.env[action["res_model"]].browse(action["res_id"])
+        self.assertGreaterEqual(min(wizard.line_ids.mapped("consumed_qty")), 0.0)
