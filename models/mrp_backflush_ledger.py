@@ -124,7 +124,7 @@ class MrpBackflushLedger(models.AbstractModel):
                 fixed_qty=line.product_uom_id._compute_quantity(
                     line.scrap_fixed_qty, move.product_uom, round=False
                 ),
-                rounding=move.product_uom.rounding,
+                rounding=move._backflush_rounding(),
             )
         if not entries:
             return entries

@@ -130,10 +130,14 @@ class MrpProduction(models.Model):
         if bom_line and self.product_qty:
             # Demand includes planned scrap so reservation and replenishment
             # see the real need; the per-unit net quantity is kept apart.
+            # Rounded up to a quantity the units can hold, as posted.
             vals["backflush_unit_qty"] = product_uom_qty / self.product_qty
-            vals["product_uom_qty"] = product_uom_qty + bom_line._get_planned_scrap(
-                product_uom_qty, first_posting=True
-            )
+            scrap = bom_line._get_planned_scrap(product_uom_qty, first_posting=True)
+            if scrap:
+                vals["product_uom_qty"] = planning.round_up(
+                    product_uom_qty + scrap,
+                    self.env["stock.move"]._backflush_step(product, product_uom),
+                )
         return vals
 
     def _cal_price(self, consumed_moves):
@@ -415,7 +419,7 @@ class MrpProduction(models.Model):
                     location_id=move.location_id.id,
                     net_qty=net,
                     scrap_qty=scrap,
-                    rounding=uom.rounding,
+                    rounding=move._backflush_rounding(),
                     to_pool=uom._compute_quantity(
                         1.0, move.product_id.uom_id, round=False
                     ),

@@ -78,30 +78,34 @@ class MrpUnbuild(models.Model):
         )
         moves = self.env["stock.move"]
         for raw_move in done.filtered(lambda m: not m.backflush_role):
-            moves |= self._generate_move_from_existing_move(
+            move = self._generate_move_from_existing_move(
                 raw_move, factor, raw_move.location_dest_id, self.location_dest_id
             )
+            # Returned against its BOM line, as it was consumed.
+            move.bom_line_id = raw_move.bom_line_id
+            moves |= move
         unbuilt = self.product_uom_id._compute_quantity(
             self.product_qty, production.product_uom_id, round=False
         )
         backflushed = done.filtered(lambda m: m.backflush_role in RETURNED_ROLES)
-        lines = backflushed.bom_line_id
+        pending = production.backflush_exception_ids.filtered(
+            lambda e: e.state == "pending"
+        )
+        # A line whose whole quantity is pending posted nothing, yet its
+        # shortage goes with the unbuilt units too.
+        lines = backflushed.bom_line_id | pending.bom_line_id
         ledger = self.env["mrp.backflush.ledger"]
         family = ledger._family_key(production)
         components = production.move_raw_ids.filtered(
             lambda m: m.backflush_role == "component"
         )
-        moves_by_key = {
-            (family, line): components.filtered(lambda m, li=line: m.bom_line_id == li)[
-                :1
-            ]
-            for line in lines
-        }
+        moves_by_key = {}
+        for move in components:
+            if move.bom_line_id in lines:
+                moves_by_key.setdefault((family, move.bom_line_id), move)
+        lines = lines.filtered(lambda li: (family, li) in moves_by_key)
         entries = ledger._entries(production, lines, moves_by_key)
         returned = self._backflush_returned_by_move(backflushed)
-        pending = production.backflush_exception_ids.filtered(
-            lambda e: e.state == "pending"
-        )
         vals_list = []
         for line in lines:
             entry = entries[(family, line)]

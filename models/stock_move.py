@@ -70,6 +70,21 @@ class StockMove(models.Model):
         """The module's own writes of its protected fields."""
         return self.with_context(**{BACKFLUSH_WRITE: True}).write(vals)
 
+    def _backflush_rounding(self):
+        """The step the backflush posts in: the move's unit, or the
+        product's own unit when it is coarser (150 g of a product kept to
+        0.01 kg posts in 10 g steps), so stock, value and run agree and the
+        quantity is never rounded under when Odoo converts it."""
+        self.ensure_one()
+        return self._backflush_step(self.product_id, self.product_uom)
+
+    @api.model
+    def _backflush_step(self, product, uom):
+        product_step = product.uom_id._compute_quantity(
+            product.uom_id.rounding, uom, round=False
+        )
+        return max(uom.rounding, product_step)
+
     def _backflush_is_recorded(self, produced_qty):
         """A picked quantity that neither Odoo (qty producing × unit factor)
         nor the backflush (the net) would set was recorded by a person or an

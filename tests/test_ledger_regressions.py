@@ -2,10 +2,7 @@
 # License LGPL-3.0 or later (https://www.gnu.org/licenses/lgpl).
 """Plain regression tests for what the stateful test (test_stateful.py)
 and issue 11 found: every unit posted once per MO family and BOM line,
-across backorders, operations, scrap, substitutes, shortages and unbuilds.
-Marked ``expectedFailure`` while the ledger does not fix them yet."""
-
-import unittest
+across backorders, operations, scrap, substitutes, shortages and unbuilds."""
 
 from odoo import Command
 from odoo.tests import Form, tagged
@@ -204,7 +201,6 @@ class TestLedgerRegressions(BackflushCase):
     # ------------------------------------------------------------------
     # found by the stateful test
     # ------------------------------------------------------------------
-    @unittest.expectedFailure
     def test_gram_line_of_kilogram_component_never_under_consumes(self):
         """150 g of glue (a kg product, 0.01 kg precision) a chair with 3 %
         planned scrap: 7 chairs need 1081.5 g, at least 1.0815 kg must leave
@@ -231,7 +227,6 @@ class TestLedgerRegressions(BackflushCase):
                 msg=f"{move.backflush_role} move of {move.quantity} g",
             )
 
-    @unittest.expectedFailure
     def test_gram_move_of_kilogram_component_leaves_its_quantity(self):
         """The same glue with 10 % planned scrap: the 105 g scrap move takes
         0.11 kg out of stock (Odoo converts at the product's precision,
@@ -256,7 +251,6 @@ class TestLedgerRegressions(BackflushCase):
                 msg=f"{move.backflush_role} move of {move.quantity} g",
             )
 
-    @unittest.expectedFailure
     def test_unbuild_cancels_shortage_of_a_line_never_posted(self):
         """No leg in stock at all under defer: nothing of the line was
         posted (Odoo cancels the empty component move), 20 legs are
@@ -272,7 +266,6 @@ class TestLedgerRegressions(BackflushCase):
         self.env["mrp.backflush.exception"]._cron_retry()
         self.assertEqual(self._consumed(mo, self.leg), 0.0)
 
-    @unittest.expectedFailure
     def test_substitute_in_units_for_dozens_posts_what_is_required(self):
         """A quarter dozen screws per 2 chairs, 33.3 % and 0.5 dozen planned
         scrap: 1 chair requires 0.67 dozen. 3 screws in stock, loose screws
@@ -318,7 +311,6 @@ class TestLedgerRegressions(BackflushCase):
         )
         self.assertAlmostEqual(dozens + self._consumed(mo, loose) / 12, 0.67, places=3)
 
-    @unittest.expectedFailure
     def test_correction_after_unbuilds_sees_what_is_left(self):
         """Glue on a manual line (75 g a chair), 7 chairs, 0.2 kg more used
         by a correction, then the chairs unbuilt in two parts (1, then 6):
