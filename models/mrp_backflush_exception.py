@@ -10,6 +10,7 @@ from odoo.exceptions import UserError
 from odoo.tools import float_is_zero
 
 from .. import planning
+from .mrp_backflush_protected_mixin import SYSTEM_CONTEXT_KEY
 
 _logger = logging.getLogger(__name__)
 
@@ -83,28 +84,45 @@ class MrpBackflushException(models.Model):
     # ------------------------------------------------------------------
     def action_retry(self):
         """Post what has arrived; keep the rest pending."""
+        if not self:
+            return True
         pending = self._lock_pending()
         if not pending:
             raise UserError(
                 self.env._("Only pending backflush exceptions can be posted.")
             )
-        runs = pending._post_available()
+        runs, failures = pending._post_by_production()
         runs._notify_productions()
-        posted = runs.line_ids
-        if not posted:
-            return {
-                "type": "ir.actions.client",
-                "tag": "display_notification",
-                "params": {
-                    "type": "warning",
-                    "message": self.env._(
-                        "Still nothing in stock for %(products)s: "
-                        "the exceptions stay pending.",
-                        products=", ".join(pending.product_id.mapped("display_name")),
-                    ),
-                },
-            }
-        return True
+        messages = [
+            self.env._(
+                "%(exceptions)s not posted: %(error)s",
+                exceptions=", ".join(exceptions.mapped("name")),
+                error=error,
+            )
+            for exceptions, error in failures
+        ]
+        failed = self.browse(exc.id for excs, _error in failures for exc in excs)
+        posted_moves = runs.line_ids.move_id
+        empty = (pending - failed).filtered(lambda e: not e.move_ids & posted_moves)
+        if empty:
+            messages.append(
+                self.env._(
+                    "Still nothing in stock for %(products)s: "
+                    "the exceptions stay pending.",
+                    products=", ".join(empty.product_id.mapped("display_name")),
+                )
+            )
+        if not messages:
+            return True
+        return {
+            "type": "ir.actions.client",
+            "tag": "display_notification",
+            "params": {
+                "type": "warning" if runs else "danger",
+                "message": "\n".join(messages),
+                "sticky": bool(failures),
+            },
+        }
 
     def action_cancel(self):
         return {
@@ -145,40 +163,88 @@ class MrpBackflushException(models.Model):
 
     @api.model
     def _cron_retry(self):
+        # Exceptions a user is posting right now are left for the next run;
+        # a broken one is logged and skipped: the others are posted.
         pending = self.search([("state", "=", "pending")])
         for company, exceptions in pending.grouped("company_id").items():
-            try:
-                with self.env.cr.savepoint():
-                    exceptions.with_company(company).action_retry()
-            except UserError as error:
-                _logger.info("Backflush retry skipped: %s", error)
+            exceptions = exceptions.with_company(company)._lock_pending(
+                skip_locked=True
+            )
+            runs, failures = exceptions._post_by_production()
+            runs._notify_productions()
+            for failed, error in failures:
+                _logger.warning(
+                    "Backflush retry skipped %s: %s",
+                    ", ".join(failed.mapped("name")),
+                    error,
+                )
 
     # ------------------------------------------------------------------
     # Business methods
     # ------------------------------------------------------------------
-    def _lock_pending(self):
+    def _lock_pending(self, skip_locked=False):
         """Lock the rows, so a user and the cron never post the same
-        quantity twice, then re-read them: the other may have posted."""
+        quantity twice, then re-read them: the other may have posted.
+        With ``skip_locked``, rows locked by someone else are left out."""
         if not self:
             return self
-        try:
+        if skip_locked:
             self.env.cr.execute(
                 "SELECT id FROM mrp_backflush_exception "
-                "WHERE id IN %s FOR UPDATE NOWAIT",
+                "WHERE id IN %s FOR UPDATE SKIP LOCKED",
                 [tuple(self.ids)],
             )
-        except (errors.LockNotAvailable, errors.SerializationFailure) as error:
-            raise UserError(
-                self.env._(
-                    "These backflush exceptions are being posted by someone "
-                    "else; try again in a moment."
+            locked = self.browse(row[0] for row in self.env.cr.fetchall())
+        else:
+            try:
+                self.env.cr.execute(
+                    "SELECT id FROM mrp_backflush_exception "
+                    "WHERE id IN %s FOR UPDATE NOWAIT",
+                    [tuple(self.ids)],
                 )
-            ) from error
-        self.invalidate_recordset(["state", "quantity", "posted_qty"])
-        return self.filtered(lambda e: e.state == "pending")
+            except (errors.LockNotAvailable, errors.SerializationFailure) as error:
+                raise UserError(
+                    self.env._(
+                        "These backflush exceptions are being posted by someone "
+                        "else; try again in a moment."
+                    )
+                ) from error
+            locked = self
+        locked.invalidate_recordset(["state", "quantity", "posted_qty"])
+        return locked.filtered(lambda e: e.state == "pending")
+
+    def _post_by_production(self):
+        """Post each MO's exceptions in its own savepoint: one that fails
+        (a deleted product, a locked quant, a bug) is rolled back and
+        reported, the others are posted. Return the runs and a list of
+        (exceptions, error) for the MOs that failed."""
+        runs = self.env["mrp.backflush.run"]
+        failures = []
+        system = self.with_context(**{SYSTEM_CONTEXT_KEY: True})
+        for exceptions in system.grouped("production_id").values():
+            try:
+                with self.env.cr.savepoint():
+                    runs |= exceptions._post_available()
+            except UserError as error:
+                failures.append((exceptions, error.args[0]))
+            except Exception as error:  # noqa: BLE001 - never stop the others
+                _logger.exception(
+                    "Backflush retry of %s failed", ", ".join(exceptions.mapped("name"))
+                )
+                failures.append((exceptions, repr(error)))
+        return runs, failures
 
     def _post_available(self):
         """Consume what stock allows now; one run per MO, role `deferred`."""
+        orphans = self.filtered(lambda e: not e.move_id)
+        if orphans:
+            raise UserError(
+                self.env._(
+                    "%(exceptions)s lost the component move it defers: "
+                    "cancel it with a reason.",
+                    exceptions=", ".join(orphans.mapped("name")),
+                )
+            )
         Production = self.env["mrp.production"]
         origin_moves = self.move_id
         pool = Production._backflush_stock_pool(

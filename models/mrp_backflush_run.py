@@ -49,7 +49,11 @@ class MrpBackflushRun(models.Model):
     backflush_substitution = fields.Selection(SUBSTITUTIONS, readonly=True)
     line_ids = fields.One2many("mrp.backflush.run.line", "run_id", readonly=True)
     move_ids = fields.One2many("stock.move", "backflush_run_id", readonly=True)
-    value = fields.Monetary(compute="_compute_value", currency_field="currency_id")
+    value = fields.Monetary(
+        compute="_compute_value",
+        currency_field="currency_id",
+        groups="stock.group_stock_manager",
+    )
     currency_id = fields.Many2one(related="company_id.currency_id")
 
     def _compute_name(self):
@@ -73,7 +77,7 @@ class MrpBackflushRun(models.Model):
         trail) and link each posted move to its run."""
         runs = self.sudo().create(vals_list)
         for run in runs:
-            run.line_ids.move_id.backflush_run_id = run
+            run.line_ids.move_id._backflush_system().backflush_run_id = run
         return runs.sudo(False)
 
     def _notify_productions(self):

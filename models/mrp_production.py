@@ -1,14 +1,16 @@
 # Copyright 2026 mrp_backflush authors
 # License LGPL-3.0 or later (https://www.gnu.org/licenses/lgpl).
+import math
 from collections import defaultdict
 
 from markupsafe import Markup
 
 from odoo import api, fields, models
 from odoo.exceptions import UserError, ValidationError
-from odoo.tools import float_compare, format_list
+from odoo.tools import float_compare, float_is_zero, format_list, formatLang
 
 from .. import planning
+from .mrp_backflush_protected_mixin import SYSTEM_CONTEXT_KEY
 
 
 class MrpProduction(models.Model):
@@ -83,17 +85,18 @@ class MrpProduction(models.Model):
     def _button_mark_done_sanity_checks(self):
         # Two users marking the same MO done: the second waits here, then
         # PostgreSQL refuses its stale snapshot and Odoo retries the request,
-        # which finds the MO done below. An MO is never backflushed twice.
+        # which finds the MO done. A done MO has nothing left to backflush:
+        # Mark Done on it posts nothing, as in Odoo (which calls it after
+        # _post_inventory itself). Only a cancelled MO is refused.
         self.env.cr.execute(
             "SELECT id FROM mrp_production WHERE id IN %s FOR UPDATE", [tuple(self.ids)]
         )
-        done = self.filtered(lambda p: p.state in ("done", "cancel"))
-        if done:
+        cancelled = self.filtered(lambda p: p.state == "cancel")
+        if cancelled:
             raise UserError(
                 self.env._(
-                    "%(mos)s is already done or cancelled: its components were "
-                    "posted once and will not be posted again.",
-                    mos=", ".join(done.mapped("name")),
+                    "%(mos)s is cancelled: it cannot be marked as done.",
+                    mos=", ".join(cancelled.mapped("name")),
                 )
             )
         return super()._button_mark_done_sanity_checks()
@@ -104,7 +107,7 @@ class MrpProduction(models.Model):
         vals = super()._get_move_raw_values(
             product, product_uom_qty, product_uom, operation_id, bom_line
         )
-        if bom_line and self.product_qty:
+        if bom_line and self.product_qty and self._backflush_is_managed():
             # Demand includes planned scrap so reservation and replenishment
             # see the real need; the per-unit net quantity is kept apart.
             vals["backflush_unit_qty"] = product_uom_qty / self.product_qty
@@ -139,7 +142,7 @@ class MrpProduction(models.Model):
         ]
 
     def _post_inventory(self, cancel_backorder=False):
-        runs = self._backflush("mark_done")
+        runs = self.with_context(**{SYSTEM_CONTEXT_KEY: True})._backflush("mark_done")
         res = super()._post_inventory(cancel_backorder=cancel_backorder)
         runs._notify_productions()
         return res
@@ -172,15 +175,26 @@ class MrpProduction(models.Model):
     # ------------------------------------------------------------------
     # Backflush: selection, planning, posting
     # ------------------------------------------------------------------
+    def _backflush_is_managed(self):
+        """The MOs of ``self`` whose consumption the backflush posts.
+
+        Subcontracted MOs are left to Odoo: their components are in the
+        subcontractor's location, not ours to block on, and what the
+        subcontractor records is what was used (mrp_subcontracting is not a
+        dependency, hence the plain string).
+        """
+        return self.filtered(lambda p: p.bom_id.type != "subcontract")
+
     def _backflush_get_moves(self, trigger="mark_done", workorders=None):
         """Raw moves the backflush posts now.
 
         Moves the operator recorded by hand (manual consumption) and moves
         already posted are left alone; ``operation`` lines post when their
-        work order finishes, ``finish`` lines at Mark Done.
+        work order finishes, ``finish`` lines at Mark Done. Subcontracted
+        MOs are left to Odoo (see ``_backflush_is_managed``).
         """
         modes = {"finish"} if trigger == "mark_done" else {"operation"}
-        return self.move_raw_ids.filtered(
+        return self._backflush_is_managed().move_raw_ids.filtered(
             lambda m: (
                 m.state not in ("done", "cancel")
                 and m.bom_line_id
@@ -315,19 +329,37 @@ class MrpProduction(models.Model):
         lines = []
         for line in blocked:
             move = Move.browse(line.requirement.key)
-            lines.append(
-                self.env._(
-                    "- %(mo)s: %(product)s needs %(needed)s %(uom)s in %(location)s, "
-                    "%(available)s available, %(missing)s missing",
-                    mo=move.raw_material_production_id.name,
-                    product=move.product_id.display_name,
-                    needed=line.required_qty,
-                    available=line.available_qty,
-                    missing=line.shortage_qty,
-                    uom=move.product_uom.name,
-                    location=move.location_id.display_name,
-                )
+            uom = move.product_uom
+            covered = sum(
+                m.replaces_qty for m in line.moves if m.role == planning.ROLE_SUBSTITUTE
             )
+            values = {
+                "mo": move.raw_material_production_id.name,
+                "product": move.product_id.display_name,
+                "location": move.location_id.display_name,
+                "uom": uom.name,
+                "needed": self._backflush_format_qty(line.required_qty, uom),
+                "available": self._backflush_format_qty(line.available_qty, uom),
+                "covered": self._backflush_format_qty(covered, uom),
+                "missing": self._backflush_format_qty(line.shortage_qty, uom),
+            }
+            if float_is_zero(covered, precision_rounding=uom.rounding):
+                lines.append(
+                    self.env._(
+                        "- %(mo)s: %(product)s needs %(needed)s %(uom)s in "
+                        "%(location)s, %(available)s available, %(missing)s missing",
+                        **values,
+                    )
+                )
+            else:
+                lines.append(
+                    self.env._(
+                        "- %(mo)s: %(product)s needs %(needed)s %(uom)s in "
+                        "%(location)s, %(available)s available, %(covered)s "
+                        "covered by substitutes, %(missing)s missing",
+                        **values,
+                    )
+                )
         raise UserError(
             self.env._(
                 "Not enough components to backflush; nothing was posted.\n%(lines)s\n\n"
@@ -336,6 +368,12 @@ class MrpProduction(models.Model):
                 lines="\n".join(lines),
             )
         )
+
+    @api.model
+    def _backflush_format_qty(self, qty, uom):
+        """``qty`` at the precision of ``uom``, in the user's language."""
+        digits = max(0, math.ceil(-math.log10(uom.rounding)))
+        return formatLang(self.env, qty, digits=digits)
 
     def _backflush(self, trigger, workorders=None):
         """Plan and post the backflush of ``self``; return the runs written."""

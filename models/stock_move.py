@@ -1,6 +1,7 @@
 # Copyright 2026 mrp_backflush authors
 # License LGPL-3.0 or later (https://www.gnu.org/licenses/lgpl).
 from odoo import api, fields, models
+from odoo.exceptions import UserError
 from odoo.tools import float_compare
 
 from .. import planning
@@ -8,7 +9,13 @@ from .res_company import BACKFLUSH_ROLES
 
 
 class StockMove(models.Model):
-    _inherit = "stock.move"
+    _name = "stock.move"
+    _inherit = ["stock.move", "mrp.backflush.protected.mixin"]
+    _backflush_protected_fields = (
+        "backflush_role",
+        "backflush_run_id",
+        "backflush_replaced_move_id",
+    )
 
     backflush_role = fields.Selection(BACKFLUSH_ROLES, index=True, copy=False)
     backflush_run_id = fields.Many2one(
@@ -25,6 +32,31 @@ class StockMove(models.Model):
         copy=False,
         help="For a substitute: the component move it stands in for.",
     )
+
+    def _backflush_write_protected_fields(self):
+        # The BOM explosion sets the unit quantity and rewrites it while the
+        # MO is a draft; the backflush posts from it once confirmed.
+        if all(move.state == "draft" for move in self):
+            return ()
+        return ("backflush_unit_qty",)
+
+    @api.ondelete(at_uninstall=False)
+    def _unlink_except_backflush_pending(self):
+        # A retry posts a copy of the component move it defers (same MO,
+        # operation, work order, accounts): without it, it would guess.
+        pending = (
+            self.env["mrp.backflush.exception"]
+            .sudo()
+            .search([("move_id", "in", self.ids), ("state", "=", "pending")])
+        )
+        if pending:
+            raise UserError(
+                self.env._(
+                    "%(exceptions)s still need their component move: post or "
+                    "cancel these pending backflush exceptions first.",
+                    exceptions=", ".join(pending.mapped("name")),
+                )
+            )
 
     @api.model
     def _determine_is_manual_consumption(self, bom_line):
