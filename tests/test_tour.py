@@ -66,4 +66,4 @@ class TestTour(HttpCase):
             "mrp_backflush_manager_policy",
             login="bf_tour_manager",
         )
-        self.assertEqual(self.bom.backflush_shortage_policy, "negative")
+        self.assertEqual(self.bom.backflush_shortage_policy, "defer")
