@@ -21,6 +21,7 @@
         "views/stock_valuation_layer_views.xml",
         "views/res_config_settings_views.xml",
         "wizards/mrp_backflush_preview_views.xml",
+        "wizards/mrp_backflush_correction_views.xml",
         "views/mrp_backflush_analysis_views.xml",
         "wizards/mrp_bom_backflush_advice_views.xml",
         "views/menus.xml",

@@ -93,7 +93,7 @@ class PlanMove:
     role: str
     product_id: int
     qty: float
-    replaces_qty: float = 0.0  # substitutes: component units stood in for
+    replaces_qty: float = 0.0  # component units this move covers
 
 
 @dataclass
@@ -104,6 +104,29 @@ class PlanLine:
     moves: list = field(default_factory=list)
     shortage_qty: float = 0.0
     action: str = "none"  # none / block / negative / defer
+
+    @property
+    def net_required_qty(self):
+        """The net share of ``required_qty`` (the rest is planned scrap)."""
+        req = self.requirement
+        return min(round_up(req.net_qty, req.rounding), self.required_qty)
+
+    @property
+    def net_shortage_qty(self):
+        """What stays short of the net share: planned scrap is short first."""
+        covered = sum(
+            m.replaces_qty for m in self.moves if m.role != ROLE_PLANNED_SCRAP
+        )
+        return max(self.net_required_qty - covered, 0.0)
+
+    @property
+    def substituted_qty(self):
+        """Component units that substitutes stood in for (net and scrap)."""
+        return sum(
+            m.replaces_qty
+            for m in self.moves
+            if m.product_id != self.requirement.product_id
+        )
 
     def qty(self, role, product_id=None):
         return sum(
@@ -133,10 +156,36 @@ def _split_component(req, from_component):
     net = min(round_up(req.net_qty, req.rounding), from_component)
     moves = []
     if not is_zero(net, req.rounding):
-        moves.append(PlanMove(ROLE_COMPONENT, req.product_id, net))
+        moves.append(PlanMove(ROLE_COMPONENT, req.product_id, net, net))
     scrap = from_component - net
     if not is_zero(scrap, req.rounding):
-        moves.append(PlanMove(ROLE_PLANNED_SCRAP, req.product_id, scrap))
+        moves.append(PlanMove(ROLE_PLANNED_SCRAP, req.product_id, scrap, scrap))
+    return moves
+
+
+def _split_substitutes(sub_moves, net_left, substitutes):
+    """Planned scrap stays planned scrap whichever product covers it: a
+    substitute fills the net share left first, the rest of its quantity
+    posts with role planned scrap."""
+    rounding = {sub.product_id: sub.rounding for sub in substitutes}
+    moves = []
+    for move in sub_moves:
+        net = min(move.replaces_qty, max(net_left, 0.0))
+        net_left -= net
+        scrap = move.replaces_qty - net
+        if is_nil(scrap, 1.0) or is_nil(net, 1.0):
+            role = ROLE_SUBSTITUTE if is_nil(scrap, 1.0) else ROLE_PLANNED_SCRAP
+            moves.append(PlanMove(role, move.product_id, move.qty, move.replaces_qty))
+            continue
+        net_qty = min(
+            round_up(move.qty * net / move.replaces_qty, rounding[move.product_id]),
+            move.qty,
+        )
+        moves.append(PlanMove(ROLE_SUBSTITUTE, move.product_id, net_qty, net))
+        if not is_zero(move.qty - net_qty, rounding[move.product_id]):
+            moves.append(
+                PlanMove(ROLE_PLANNED_SCRAP, move.product_id, move.qty - net_qty, scrap)
+            )
     return moves
 
 
@@ -201,5 +250,11 @@ def plan(requirements, pool):
             if req.policy == POLICY_NEGATIVE:
                 _take(pool, req.product_id, req.location_id, shortfall * req.to_pool)
                 from_component += shortfall
-        line.moves = _split_component(req, from_component) + sub_moves
+        component_moves = _split_component(req, from_component)
+        net_left = line.net_required_qty - sum(
+            m.qty for m in component_moves if m.role == ROLE_COMPONENT
+        )
+        line.moves = component_moves + _split_substitutes(
+            sub_moves, net_left, req.substitutes
+        )
     return Plan(lines)

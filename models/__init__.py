@@ -10,6 +10,9 @@ from . import mrp_bom_line
 from . import mrp_bom_line_substitute
 from . import mrp_production
 from . import stock_move
+from . import stock_move_line
 from . import stock_scrap
 from . import stock_valuation_layer
 from . import mrp_workorder
+from . import mrp_backflush_ledger
+from . import mrp_unbuild

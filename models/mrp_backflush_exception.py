@@ -10,7 +10,7 @@ from odoo.exceptions import UserError
 from odoo.tools import float_is_zero
 
 from .. import planning
-from .mrp_backflush_protected_mixin import SYSTEM_CONTEXT_KEY
+from .stock_move import BACKFLUSH_WRITE
 
 _logger = logging.getLogger(__name__)
 
@@ -46,6 +46,12 @@ class MrpBackflushException(models.Model):
         store=True,
     )
     posted_qty = fields.Float(digits="Product Unit of Measure", readonly=True)
+    unbuilt_qty = fields.Float(
+        "Cancelled by Unbuild",
+        digits="Product Unit of Measure",
+        readonly=True,
+        help="No longer needed: the finished units it was for were unbuilt.",
+    )
     product_uom_id = fields.Many2one("uom.uom", required=True, readonly=True)
     location_id = fields.Many2one("stock.location", required=True, readonly=True)
     date = fields.Datetime(default=fields.Datetime.now, readonly=True)
@@ -73,11 +79,12 @@ class MrpBackflushException(models.Model):
         for exc in self:
             exc.name = f"{exc.production_id.name}: {exc.product_id.display_name}"
 
-    @api.depends("quantity", "posted_qty")
+    @api.depends("quantity", "posted_qty", "unbuilt_qty")
     def _compute_initial_qty(self):
-        # Retries move quantity from pending to posted; the sum never moves.
+        # Retries and unbuilds move quantity out of pending; the sum never
+        # moves.
         for exc in self:
-            exc.initial_qty = exc.quantity + exc.posted_qty
+            exc.initial_qty = exc.quantity + exc.posted_qty + exc.unbuilt_qty
 
     # ------------------------------------------------------------------
     # Actions
@@ -220,8 +227,7 @@ class MrpBackflushException(models.Model):
         (exceptions, error) for the MOs that failed."""
         runs = self.env["mrp.backflush.run"]
         failures = []
-        system = self.with_context(**{SYSTEM_CONTEXT_KEY: True})
-        for exceptions in system.grouped("production_id").values():
+        for exceptions in self.grouped("production_id").values():
             try:
                 with self.env.cr.savepoint():
                     runs |= exceptions._post_available()
@@ -233,6 +239,29 @@ class MrpBackflushException(models.Model):
                 )
                 failures.append((exceptions, repr(error)))
         return runs, failures
+
+    def _cancel_unbuilt(self, qty):
+        """The units this shortage was for were unbuilt: ``qty`` is no
+        longer needed. Returns the quantity cancelled."""
+        self.ensure_one()
+        qty = min(qty, self.quantity)
+        self.sudo().write(self._take_vals(qty, "unbuilt_qty"))
+        return qty
+
+    def _take_vals(self, qty, into):
+        """Values that move ``qty`` out of the pending quantity into
+        ``into`` (posted or unbuilt); settled once nothing is left."""
+        self.ensure_one()
+        remaining = self.quantity - qty
+        settled = float_is_zero(
+            remaining, precision_rounding=self.product_uom_id.rounding
+        )
+        posted = self.posted_qty + (qty if into == "posted_qty" else 0.0)
+        return {
+            "quantity": 0.0 if settled else remaining,
+            into: self[into] + qty,
+            "state": ("done" if posted else "cancel") if settled else "pending",
+        }
 
     def _post_available(self):
         """Consume what stock allows now; one run per MO, role `deferred`."""
@@ -273,34 +302,44 @@ class MrpBackflushException(models.Model):
         exceptions = self.filtered(lambda e: e.id in to_post)
         if not exceptions:
             return self.env["mrp.backflush.run"]
-        moves = self.env["stock.move"].create(
-            [
-                exc.move_id._backflush_extra_move_vals(
-                    "deferred", exc.product_id, exc.product_uom_id, to_post[exc.id]
-                )
-                for exc in exceptions
-            ]
+        moves = (
+            self.env["stock.move"]
+            .with_context(**{BACKFLUSH_WRITE: True})
+            .create(
+                [
+                    exc.move_id._backflush_extra_move_vals(
+                        "deferred",
+                        exc.product_id,
+                        exc.product_uom_id,
+                        to_post[exc.id],
+                        line_qty=to_post[exc.id],
+                    )
+                    for exc in exceptions
+                ]
+            )
+            .with_context(**{BACKFLUSH_WRITE: False})
         )
         moves._backflush_pick_demand()
         moves.with_context(skip_mo_check=True)._action_done()
         move_by_exc = dict(zip(exceptions, moves, strict=True))
         for exc in exceptions:
-            qty = to_post[exc.id]
-            remaining = exc.quantity - qty
-            settled = float_is_zero(
-                remaining, precision_rounding=exc.product_uom_id.rounding
-            )
             exc.sudo().write(
-                {
-                    "quantity": 0.0 if settled else remaining,
-                    "posted_qty": exc.posted_qty + qty,
-                    "move_ids": [fields.Command.link(move_by_exc[exc].id)],
-                    "state": "done" if settled else "pending",
-                }
+                dict(
+                    exc._take_vals(to_post[exc.id], "posted_qty"),
+                    move_ids=[fields.Command.link(move_by_exc[exc].id)],
+                )
             )
         runs = exceptions._create_retry_runs(move_by_exc)
         for run in runs:
-            run.production_id._backflush_add_finished_value(run.line_ids.move_id)
+            production = run.production_id
+            production._backflush_add_finished_value(
+                run.line_ids.move_id.stock_valuation_layer_ids,
+                self.env._(
+                    "%(mo)s - deferred backflush of %(products)s",
+                    mo=production.name,
+                    products=", ".join(run.line_ids.product_id.mapped("display_name")),
+                ),
+            )
         return runs
 
     def _create_retry_runs(self, move_by_exc):

@@ -3,8 +3,8 @@
 from odoo import api, models
 from odoo.exceptions import UserError
 
-# Set by the backflush's own code paths only (posting, retries, scrap).
-SYSTEM_CONTEXT_KEY = "mrp_backflush_system"
+# Context key under which the module writes its own fields (and only it).
+BACKFLUSH_WRITE = "mrp_backflush_write"
 
 
 class MrpBackflushProtectedMixin(models.AbstractModel):
@@ -37,7 +37,7 @@ class MrpBackflushProtectedMixin(models.AbstractModel):
         return ()
 
     def _backflush_check_protected(self, vals, field_names):
-        if self.env.context.get(SYSTEM_CONTEXT_KEY):
+        if self.env.context.get(BACKFLUSH_WRITE):
             return
         touched = [name for name in field_names if name in vals]
         if touched:
@@ -53,7 +53,6 @@ class MrpBackflushProtectedMixin(models.AbstractModel):
                 )
             )
 
-    def _backflush_system(self):
-        """``self`` allowed to write the protected fields: for the
-        module's own code only."""
-        return self.with_context(**{SYSTEM_CONTEXT_KEY: True})
+    def _backflush_write(self, vals):
+        """The module's own writes of its protected fields."""
+        return self.with_context(**{BACKFLUSH_WRITE: True}).write(vals)

@@ -28,6 +28,8 @@ class MrpBackflushRun(models.Model):
             ("mark_done", "Mark Done"),
             ("operation", "Work order finished"),
             ("retry", "Deferred shortage posted"),
+            ("correction", "Consumption corrected"),
+            ("unbuild", "Unbuild"),
         ],
         required=True,
         readonly=True,
@@ -38,6 +40,7 @@ class MrpBackflushRun(models.Model):
         store=True,
     )
     workorder_id = fields.Many2one("mrp.workorder", readonly=True)
+    note = fields.Text(readonly=True, help="Why the consumption was corrected.")
     produced_qty = fields.Float(
         digits="Product Unit of Measure",
         readonly=True,
@@ -49,11 +52,7 @@ class MrpBackflushRun(models.Model):
     backflush_substitution = fields.Selection(SUBSTITUTIONS, readonly=True)
     line_ids = fields.One2many("mrp.backflush.run.line", "run_id", readonly=True)
     move_ids = fields.One2many("stock.move", "backflush_run_id", readonly=True)
-    value = fields.Monetary(
-        compute="_compute_value",
-        currency_field="currency_id",
-        groups="stock.group_stock_manager",
-    )
+    value = fields.Monetary(compute="_compute_value", currency_field="currency_id")
     currency_id = fields.Many2one(related="company_id.currency_id")
 
     def _compute_name(self):
@@ -77,7 +76,7 @@ class MrpBackflushRun(models.Model):
         trail) and link each posted move to its run."""
         runs = self.sudo().create(vals_list)
         for run in runs:
-            run.line_ids.move_id._backflush_system().backflush_run_id = run
+            run.line_ids.move_id._backflush_write({"backflush_run_id": run.id})
         return runs.sudo(False)
 
     def _notify_productions(self):

@@ -71,12 +71,31 @@ class MrpBackflushRunLine(models.Model):
         readonly=True,
         help="Part of the planned scrap that is the BOM line's constant per MO.",
     )
+    recorded = fields.Boolean(
+        "Recorded by Hand",
+        readonly=True,
+        help="The quantity was recorded by a person or an integration and "
+        "posted as it was, not computed from the BOM.",
+    )
     location_id = fields.Many2one("stock.location", readonly=True)
     scrap_reason_ids = fields.Many2many(
         "stock.scrap.reason.tag", string="Scrap Reasons", readonly=True
     )
+    lot_id = fields.Many2one(
+        "stock.lot",
+        string="Corrected Lot/Serial",
+        readonly=True,
+        help="For a correction: the lot whose consumption was corrected.",
+    )
     lot_ids = fields.Many2many(
         "stock.lot", compute="_compute_lot_ids", string="Lots/Serials"
+    )
+    layer_ids = fields.Many2many(
+        "stock.valuation.layer",
+        string="Valuation Layers",
+        readonly=True,
+        help="For a correction made by editing a done move: the layers of "
+        "the change, when the move's other layers belong to another run.",
     )
     value = fields.Monetary(
         compute="_compute_value",
@@ -86,10 +105,10 @@ class MrpBackflushRunLine(models.Model):
     )
     currency_id = fields.Many2one(related="company_id.currency_id")
 
-    @api.depends("move_id.move_line_ids.lot_id")
+    @api.depends("lot_id", "move_id.move_line_ids.lot_id")
     def _compute_lot_ids(self):
         for line in self:
-            line.lot_ids = line.move_id.move_line_ids.lot_id
+            line.lot_ids = line.lot_id or line.move_id.move_line_ids.lot_id
 
     @api.depends("value", "replaced_qty", "replaced_product_id")
     def _compute_substitution_variance(self):
@@ -101,10 +120,21 @@ class MrpBackflushRunLine(models.Model):
                 else 0.0
             )
 
-    @api.depends("move_id.stock_valuation_layer_ids.value")
+    @api.depends("layer_ids.value", "move_id.stock_valuation_layer_ids.value")
     def _compute_value(self):
+        layers = self.move_id.sudo().stock_valuation_layer_ids
+        # A done move edited later: the layers of the edit are counted by
+        # the correction's run line (``layer_ids``), not by this one.
+        claimed = (
+            self.sudo().search([("layer_ids", "in", layers.ids)]).layer_ids
+            if layers
+            else layers
+        )
         value_by_move = defaultdict(float)
-        for layer in self.move_id.sudo().stock_valuation_layer_ids:
+        for layer in layers - claimed:
             value_by_move[layer.stock_move_id.id] -= layer.value
         for line in self:
-            line.value = value_by_move[line.move_id.id]
+            if line.layer_ids:
+                line.value = -sum(line.layer_ids.sudo().mapped("value"))
+            else:
+                line.value = value_by_move[line.move_id.id]

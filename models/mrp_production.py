@@ -2,15 +2,18 @@
 # License LGPL-3.0 or later (https://www.gnu.org/licenses/lgpl).
 import math
 from collections import defaultdict
+from math import floor, log10
 
 from markupsafe import Markup
 
 from odoo import api, fields, models
 from odoo.exceptions import UserError, ValidationError
+from odoo.osv import expression
 from odoo.tools import float_compare, float_is_zero, format_list, formatLang
 
 from .. import planning
-from .mrp_backflush_protected_mixin import SYSTEM_CONTEXT_KEY
+from .stock_move import BACKFLUSH_WRITE
+from .stock_move_line import backflush_collect_edits
 
 
 class MrpProduction(models.Model):
@@ -79,6 +82,14 @@ class MrpProduction(models.Model):
         )
         return [("id", "in", pending.subselect("production_id"))]
 
+    def write(self, vals):
+        # The Components tab of an unlocked done MO saves every edited
+        # move at once: one correction for the save.
+        if "move_raw_ids" not in vals:
+            return super().write(vals)
+        with backflush_collect_edits(self.env):
+            return super().write(vals)
+
     # ------------------------------------------------------------------
     # Odoo hooks
     # ------------------------------------------------------------------
@@ -142,7 +153,7 @@ class MrpProduction(models.Model):
         ]
 
     def _post_inventory(self, cancel_backorder=False):
-        runs = self.with_context(**{SYSTEM_CONTEXT_KEY: True})._backflush("mark_done")
+        runs = self._backflush("mark_done")
         res = super()._post_inventory(cancel_backorder=cancel_backorder)
         runs._notify_productions()
         return res
@@ -165,6 +176,19 @@ class MrpProduction(models.Model):
         action["domain"] = [("production_id", "in", self.ids)]
         action["context"] = {"search_default_filter_pending": 1}
         return action
+
+    def action_view_stock_valuation_layers(self):
+        # Leftovers returned by a correction are no raw move of the MO, yet
+        # the controller reconciling the MO must see them.
+        action = super().action_view_stock_valuation_layers()
+        action["domain"] = expression.OR(
+            [action["domain"], [("backflush_production_id", "=", self.id)]]
+        )
+        return action
+
+    def action_backflush_correct(self):
+        self.ensure_one()
+        return self.env["mrp.backflush.correction"]._open_for(self)
 
     def action_backflush_preview(self):
         wizard = self.env["mrp.backflush.preview"].create(
@@ -212,59 +236,56 @@ class MrpProduction(models.Model):
         self.ensure_one()
         return (self.qty_producing or self.product_qty) - self.qty_produced
 
-    def _backflush_fixed_scrap_done(self, moves):
-        """(procurement group, BOM line) pairs whose constant scrap was
-        already posted, by this MO or a sibling backorder: one query."""
-        lines = moves.bom_line_id.filtered("scrap_fixed_qty")
-        if not lines:
-            return set()
-        groups = self.procurement_group_id
-        rows = (
-            self.env["mrp.backflush.run.line"]
-            .sudo()
-            ._read_group(
-                [
-                    ("production_id.procurement_group_id", "in", groups.ids),
-                    ("bom_line_id", "in", lines.ids),
-                    ("fixed_scrap_qty", ">", 0),
-                ],
-                ["production_id", "bom_line_id"],
-            )
+    def _backflush_covered_qty(self, bom_line):
+        """Finished units whose ``bom_line`` components this MO posted from
+        the BOM: all it produced once done; before that, an operation line
+        is posted when its work order finishes."""
+        self.ensure_one()
+        if self.state == "done":
+            return self.qty_produced
+        workorders = self.workorder_ids.filtered(
+            lambda w: w.operation_id == bom_line.operation_id and w.state == "done"
         )
-        return {(mo.procurement_group_id.id, line.id) for mo, line in rows}
+        return sum(workorders.mapped("qty_produced"))
 
     def _backflush_requirements(self, moves, produced_by_mo):
-        """Turn raw moves into planner requirements, in move order."""
-        fixed_done = self._backflush_fixed_scrap_done(moves)
+        """Turn raw moves into planner requirements, in move order: each
+        posts what its family's ledger still owes its BOM line."""
+        ledger = self.env["mrp.backflush.ledger"]
+        moves_by_key = {}
+        for move in moves:
+            family = ledger._family_key(move.raw_material_production_id)
+            moves_by_key.setdefault((family, move.bom_line_id), move)
+        entries = ledger._entries(
+            moves.raw_material_production_id, moves.bom_line_id, moves_by_key
+        )
         requirements = []
         for move in moves:
             production = move.raw_material_production_id
             bom = production.bom_id
-            line = move.bom_line_id
             uom = move.product_uom
-            unit = move.backflush_unit_qty or move._backflush_bom_unit_qty()
-            net = produced_by_mo[production] * unit
-            first = (production.procurement_group_id.id, line.id) not in fixed_done
-            scrap = net * line.scrap_percent / 100.0
-            fixed = 0.0
-            if first and line.scrap_fixed_qty:
-                fixed = line.product_uom_id._compute_quantity(
-                    line.scrap_fixed_qty, uom, round=False
-                )
+            entry = entries[(ledger._family_key(production), move.bom_line_id)]
+            produced = produced_by_mo[production]
+            net, scrap = entry.to_post(produced)
+            fixed = entry.fixed_now(produced)
+            # Two MOs of one family in one call: the second owes the rest.
+            entry.produced += produced
+            entry.posted["component"] += net
+            entry.posted["planned_scrap"] += scrap
             requirements.append(
                 planning.Requirement(
                     key=move.id,
                     product_id=move.product_id.id,
                     location_id=move.location_id.id,
                     net_qty=net,
-                    scrap_qty=scrap + fixed,
+                    scrap_qty=scrap,
                     rounding=uom.rounding,
                     to_pool=uom._compute_quantity(
                         1.0, move.product_id.uom_id, round=False
                     ),
                     policy=bom.backflush_shortage_policy,
                     substitution=bom.backflush_substitution,
-                    fixed_scrap_qty=fixed,
+                    fixed_scrap_qty=min(fixed, scrap),
                     substitutes=move._backflush_substitutes()
                     if bom.backflush_substitution != "none"
                     else (),
@@ -396,22 +417,38 @@ class MrpProduction(models.Model):
             )
         productions = moves.raw_material_production_id
         produced_by_mo = {mo: mo._backflush_produced_qty() for mo in productions}
+        recorded = moves.filtered(
+            lambda m: m._backflush_is_recorded(
+                produced_by_mo[m.raw_material_production_id]
+            )
+        )
+        moves -= recorded
         plan = self._backflush_plan(moves, produced_by_mo)
         self._backflush_check_blocked(plan)
         plan_by_move = {line.requirement.key: line for line in plan.lines}
         # Components first: what they release is then reserved, in one
         # batch, by the planned-scrap and substitute moves.
         self._backflush_set_component_quantities(moves, plan_by_move)
+        recorded._backflush_write(
+            {"backflush_role": "component", "backflush_recorded": True}
+        )
+        for move in recorded:
+            move._backflush_write({"backflush_line_qty": move.quantity})
         new_moves = self._backflush_create_extra_moves(moves, plan_by_move)
         runs = self._backflush_create_runs(
-            trigger, moves, new_moves, plan_by_move, produced_by_mo, workorders
+            trigger,
+            moves | recorded,
+            new_moves,
+            plan_by_move,
+            produced_by_mo,
+            workorders,
         )
         self._backflush_create_exceptions(moves, plan_by_move)
         if trigger == "operation":
             # Posted now, not at Mark Done; the rest of the demand is closed.
-            (moves | new_moves).with_context(skip_mo_check=True)._action_done(
-                cancel_backorder=True
-            )
+            (moves | recorded | new_moves).with_context(
+                skip_mo_check=True
+            )._action_done(cancel_backorder=True)
         return runs
 
     def _backflush_set_component_quantities(self, moves, plan_by_move):
@@ -428,10 +465,17 @@ class MrpProduction(models.Model):
                 move.quantity, qty, precision_rounding=move.product_uom.rounding
             ):
                 move._set_quantity_done(qty)
+            # The demand reads as what this move was for: its net share (the
+            # planned scrap and substitutes have moves of their own).
+            if float_compare(
+                move.product_uom_qty, qty, precision_rounding=move.product_uom.rounding
+            ):
+                move.with_context(do_not_unreserve=True).product_uom_qty = qty
+            move._backflush_write({"backflush_line_qty": qty})
         # Vanilla already picked most of them: write only what changes, the
         # inverse of `picked` rewrites every move line.
         moves.filtered(lambda m: not m.picked).picked = True
-        moves.backflush_role = "component"
+        moves._backflush_write({"backflush_role": "component"})
 
     def _backflush_create_extra_moves(self, moves, plan_by_move):
         """Planned-scrap and substitute moves, created in one call."""
@@ -443,18 +487,27 @@ class MrpProduction(models.Model):
                     continue
                 product = Product.browse(plan_move.product_id)
                 uom = move.product_uom
-                if plan_move.role == planning.ROLE_SUBSTITUTE:
+                if product != move.product_id:
                     uom = move.bom_line_id.substitute_ids.filtered(
                         lambda s, p=product: s.product_id == p
                     ).product_uom_id
                 vals_list.append(
                     move._backflush_extra_move_vals(
-                        plan_move.role, product, uom, plan_move.qty
+                        plan_move.role,
+                        product,
+                        uom,
+                        plan_move.qty,
+                        line_qty=plan_move.replaces_qty,
                     )
                 )
         if not vals_list:
             return self.env["stock.move"]
-        new_moves = self.env["stock.move"].create(vals_list)
+        new_moves = (
+            self.env["stock.move"]
+            .with_context(**{BACKFLUSH_WRITE: True})
+            .create(vals_list)
+            .with_context(**{BACKFLUSH_WRITE: False})
+        )
         new_moves._backflush_pick_demand()
         return new_moves
 
@@ -468,6 +521,11 @@ class MrpProduction(models.Model):
         for production, mo_moves in moves.grouped("raw_material_production_id").items():
             lines = []
             for move in mo_moves:
+                if move.backflush_recorded:
+                    lines += move._backflush_recorded_run_line_vals(
+                        produced_by_mo[production]
+                    )
+                    continue
                 line = plan_by_move[move.id]
                 lines += move._backflush_run_line_vals(line, new_by_origin[move.id])
             if trigger == "mark_done":
@@ -569,60 +627,179 @@ class MrpProduction(models.Model):
             body += Markup("<br/>") + self.env._("Short: %(details)s", details=details)
         return body
 
-    def _backflush_add_finished_value(self, consumed_moves):
-        """Add the value of components consumed after Mark Done to the
-        finished goods, as landed costs do: the share of finished units
-        still in stock becomes a zero-quantity layer linked to the finished
-        move's layer (its remaining value, and the AVCO cost, grow); the
-        share already gone is expensed. Entries follow the finished move's
-        accounts under automated valuation."""
+    # ------------------------------------------------------------------
+    # Corrections after Mark Done
+    # ------------------------------------------------------------------
+    def _backflush_consumption(self):
+        """What the MO consumed net of returns, per (product, BOM line,
+        lot), in the product's unit: ``{key: (qty, consuming moves)}``.
+        Scrap is not consumption; corrections are; returns (corrections,
+        unbuilds) are moves linked to the raw move they return."""
+        self.ensure_one()
+        move_lines = self.env["stock.move.line"].search(
+            [
+                ("state", "=", "done"),
+                ("move_id.scrapped", "=", False),
+                "|",
+                ("move_id.raw_material_production_id", "=", self.id),
+                (
+                    "move_id.origin_returned_move_id.raw_material_production_id",
+                    "=",
+                    self.id,
+                ),
+            ]
+        )
+        consumption = {}
+        for ml in move_lines:
+            move = ml.move_id
+            returned = not move.raw_material_production_id
+            key = (ml.product_id, move.bom_line_id, ml.lot_id)
+            qty, moves = consumption.get(key, (0.0, self.env["stock.move"]))
+            sign = -1 if returned else 1
+            consumption[key] = (
+                qty + sign * ml.quantity_product_uom,
+                moves if returned else moves | move,
+            )
+        return consumption
+
+    def _backflush_lock_for_correction(self):
+        """Lock the MO and mark its row changed: a second correction that
+        read the MO before this one commits then fails to serialize, and
+        Odoo's retry of its request sees what this one posted."""
+        self.env.cr.execute(
+            "UPDATE mrp_production SET write_date = NOW() AT TIME ZONE 'UTC', "
+            "write_uid = %s WHERE id IN %s",
+            [self.env.uid, tuple(self.ids)],
+        )
+
+    def _backflush_record_correction(self, line_vals, layers, note=False):
+        """Audit a correction of the consumption of a done MO and let the
+        finished goods' value follow: one run (trigger ``correction``), the
+        catch-up of the value, a chatter line naming who, what and why.
+        ``line_vals``: run lines, ``consumed_qty`` signed (< 0: returned)."""
+        self.ensure_one()
+        run = (
+            self.env["mrp.backflush.run"]
+            .sudo()
+            .create(self._backflush_run_vals("correction", line_vals, note=note))
+        )
+        # Moves posted for the correction belong to it; an edited move
+        # stays with the run that posted it.
+        run.line_ids.move_id.filtered(
+            lambda m: m.backflush_role == "correction" and not m.backflush_run_id
+        )._backflush_write({"backflush_run_id": run.id})
+        changes = format_list(
+            self.env,
+            [
+                self.env._(
+                    "%(product)s%(lot)s %(qty)s %(uom)s",
+                    product=line.product_id.display_name,
+                    lot=f" ({line.lot_id.name})" if line.lot_id else "",
+                    qty=("+" if line.consumed_qty > 0 else "")
+                    + formatLang(
+                        self.env,
+                        line.consumed_qty,
+                        digits=self._backflush_uom_digits(line.product_uom_id),
+                    ),
+                    uom=line.product_uom_id.name,
+                )
+                for line in run.line_ids
+            ],
+        )
+        self._backflush_add_finished_value(
+            layers,
+            self.env._("%(mo)s - consumption corrected", mo=self.name),
+        )
+        reasons = run.line_ids.scrap_reason_ids
+        body = self.env._(
+            "Consumption corrected by %(user)s: %(changes)s.",
+            user=self.env.user.name,
+            changes=changes,
+        )
+        if reasons:
+            body += " " + self.env._(
+                "Reason: %(reasons)s.", reasons=", ".join(reasons.mapped("name"))
+            )
+        if note:
+            body += " " + note
+        self._message_log(body=body)
+        return run.sudo(False)
+
+    @api.model
+    def _backflush_uom_digits(self, uom):
+        """Decimal places of a unit, to show its quantities as it rounds them."""
+        return max(0, -floor(log10(uom.rounding)))
+
+    # ------------------------------------------------------------------
+    # Value of components posted after Mark Done
+    # ------------------------------------------------------------------
+    def _backflush_add_finished_value(self, layers, description):
+        """The one catch-up of the finished goods' value: add the value of
+        component ``layers`` posted after Mark Done (deferred postings,
+        corrections; a return has a positive layer and removes value).
+
+        As landed costs do: the share of finished units still in stock
+        becomes a zero-quantity layer linked to each finished layer (its
+        remaining value, and the AVCO cost, follow); the share already gone
+        is expensed. Entries follow the finished move's accounts under
+        automated valuation. A standard-cost product keeps its standard:
+        the component postings already debited the production account,
+        which Odoo uses as the variance account of standard-cost
+        production, so nothing is added.
+        The layers carry role ``finished_value``: no consumption role ever
+        nets out against them."""
         self.ensure_one()
         currency = self.company_id.currency_id
-        value = -sum(consumed_moves.sudo().stock_valuation_layer_ids.mapped("value"))
+        value = -sum(layers.sudo().mapped("value"))
         product = self.product_id.with_company(self.company_id)
-        finished_move = self.move_finished_ids.filtered(
+        finished_moves = self.move_finished_ids.filtered(
             lambda m: m.product_id == self.product_id and m.state == "done"
-        )[-1:]
-        layer = finished_move.sudo().stock_valuation_layer_ids[:1]
-        if currency.is_zero(value) or not layer or product.cost_method == "standard":
+        )
+        finished_layers = finished_moves.sudo().stock_valuation_layer_ids.filtered(
+            lambda svl: svl.quantity > 0
+        )
+        produced = sum(finished_layers.mapped("quantity"))
+        if currency.is_zero(value) or not produced or product.cost_method == "standard":
             return
-        in_stock = currency.round(
-            value * layer.remaining_qty / layer.quantity if layer.quantity else 0.0
-        )
-        description = self.env._(
-            "%(mo)s - deferred backflush of %(products)s",
-            mo=self.name,
-            products=", ".join(consumed_moves.product_id.mapped("display_name")),
-        )
-        if not currency.is_zero(in_stock):
-            svl = (
-                self.env["stock.valuation.layer"]
-                .sudo()
-                .create(
-                    {
-                        "company_id": self.company_id.id,
-                        "product_id": product.id,
-                        "stock_move_id": finished_move.id,
-                        "stock_valuation_layer_id": layer.id,
-                        "description": description,
-                        "quantity": 0,
-                        "unit_cost": 0,
-                        "value": in_stock,
-                        "remaining_qty": 0,
-                        "backflush_role": "deferred",
-                        "backflush_production_id": self.id,
-                    }
-                )
+        vals_list = []
+        for layer in finished_layers:
+            in_stock = currency.round(
+                value * layer.remaining_qty / produced if layer.remaining_qty else 0.0
+            )
+            if currency.is_zero(in_stock):
+                continue
+            vals_list.append(
+                {
+                    "company_id": self.company_id.id,
+                    "product_id": product.id,
+                    "stock_move_id": layer.stock_move_id.id,
+                    "stock_valuation_layer_id": layer.id,
+                    "description": description,
+                    "quantity": 0,
+                    "unit_cost": 0,
+                    "value": in_stock,
+                    "remaining_qty": 0,
+                    "backflush_role": "finished_value",
+                    "backflush_production_id": self.id,
+                }
             )
             layer.remaining_value += in_stock
-            if product.cost_method == "average" and product.quantity_svl > 0:
-                product.sudo().with_context(disable_auto_svl=True).standard_price += (
-                    in_stock / product.quantity_svl
-                )
-            svl._validate_accounting_entries()
-        gone = value - in_stock
+        svls = (
+            self.env["stock.valuation.layer"]
+            .sudo()
+            .with_context(**{BACKFLUSH_WRITE: True})
+            .create(vals_list)
+            .with_context(**{BACKFLUSH_WRITE: False})
+        )
+        in_stock_total = sum(svls.mapped("value"))
+        if product.cost_method == "average" and product.quantity_svl > 0:
+            product.sudo().with_context(disable_auto_svl=True).standard_price += (
+                in_stock_total / product.quantity_svl
+            )
+        svls._validate_accounting_entries()
+        gone = currency.round(value - in_stock_total)
         if not currency.is_zero(gone) and product.valuation == "real_time":
-            self._backflush_expense_gone_share(finished_move, gone, description)
+            self._backflush_expense_gone_share(finished_moves[-1], gone, description)
 
     def _backflush_expense_gone_share(self, finished_move, amount, description):
         """Late component cost of finished units no longer in stock: expense
@@ -645,10 +822,10 @@ class MrpProduction(models.Model):
                     "move_type": "entry",
                     "line_ids": [
                         fields.Command.create(
-                            dict(line, account_id=expense.id, debit=amount)
+                            dict(line, account_id=expense.id, balance=amount)
                         ),
                         fields.Command.create(
-                            dict(line, account_id=acc_src, credit=amount)
+                            dict(line, account_id=acc_src, balance=-amount)
                         ),
                     ],
                 }

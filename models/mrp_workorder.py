@@ -2,8 +2,6 @@
 # License LGPL-3.0 or later (https://www.gnu.org/licenses/lgpl).
 from odoo import models
 
-from .mrp_backflush_protected_mixin import SYSTEM_CONTEXT_KEY
-
 
 class MrpWorkorder(models.Model):
     _inherit = "mrp.workorder"
@@ -11,8 +9,6 @@ class MrpWorkorder(models.Model):
     def button_finish(self):
         finishing = self.filtered(lambda w: w.state not in ("done", "cancel"))
         res = super().button_finish()
-        runs = finishing.production_id.with_context(
-            **{SYSTEM_CONTEXT_KEY: True}
-        )._backflush("operation", workorders=finishing)
+        runs = finishing.production_id._backflush("operation", workorders=finishing)
         runs._notify_productions()
         return res

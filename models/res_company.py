@@ -23,6 +23,10 @@ BACKFLUSH_ROLES = [
     ("planned_scrap", "Planned scrap"),
     ("actual_scrap", "Actual scrap"),
     ("deferred", "Deferred"),
+    ("correction", "Correction"),
+    # Layers only: value added to (or removed from) the finished goods after
+    # Mark Done, so a consumption role never nets out against it.
+    ("finished_value", "Added to Finished Goods"),
 ]
 
 

@@ -2,10 +2,12 @@
 # License LGPL-3.0 or later (https://www.gnu.org/licenses/lgpl).
 from odoo import api, fields, models
 from odoo.exceptions import UserError
-from odoo.tools import float_compare
+from odoo.tools import float_compare, float_is_zero, float_round
 
 from .. import planning
+from .mrp_backflush_protected_mixin import BACKFLUSH_WRITE  # noqa: F401
 from .res_company import BACKFLUSH_ROLES
+from .stock_move_line import backflush_collect_edits
 
 
 class StockMove(models.Model):
@@ -15,6 +17,8 @@ class StockMove(models.Model):
         "backflush_role",
         "backflush_run_id",
         "backflush_replaced_move_id",
+        "backflush_line_qty",
+        "backflush_recorded",
     )
 
     backflush_role = fields.Selection(BACKFLUSH_ROLES, index=True, copy=False)
@@ -25,6 +29,18 @@ class StockMove(models.Model):
         digits=False,
         help="Net component quantity per finished unit, in the move's unit, "
         "from the BOM explosion (without planned scrap).",
+    )
+    backflush_line_qty = fields.Float(
+        digits=False,
+        copy=False,
+        help="Units of the BOM line's component this backflush move covers "
+        "(a substitute counts for the units it stands in for): what the "
+        "ledger adds up.",
+    )
+    backflush_recorded = fields.Boolean(
+        copy=False,
+        help="The quantity was recorded by hand (form, RPC, barcode, MES) and "
+        "posted as it was.",
     )
     backflush_replaced_move_id = fields.Many2one(
         "stock.move",
@@ -58,6 +74,14 @@ class StockMove(models.Model):
                 )
             )
 
+    def write(self, vals):
+        # Editing a done move's quantity writes each of its move lines:
+        # one correction for the whole edit.
+        if "quantity" not in vals and "move_line_ids" not in vals:
+            return super().write(vals)
+        with backflush_collect_edits(self.env):
+            return super().write(vals)
+
     @api.model
     def _determine_is_manual_consumption(self, bom_line):
         # Vanilla makes every line with an operation manual; backflush
@@ -71,6 +95,28 @@ class StockMove(models.Model):
     def _prepare_merge_moves_distinct_fields(self):
         # A planned-scrap or substitute move must never merge into its component.
         return super()._prepare_merge_moves_distinct_fields() + ["backflush_role"]
+
+    def _backflush_is_recorded(self, produced_qty):
+        """A picked quantity that neither Odoo (qty producing × unit factor)
+        nor the backflush (the net) would set was recorded by a person or an
+        integration: it is posted as it is, never overwritten."""
+        self.ensure_one()
+        rounding = self.product_uom.rounding
+        if not self.picked or float_is_zero(self.quantity, precision_rounding=rounding):
+            return False
+        production = self.raw_material_production_id
+        odoo_qty = float_round(
+            (production.qty_producing - production.qty_produced) * self.unit_factor,
+            precision_rounding=rounding,
+        )
+        net = planning.round_up(
+            produced_qty * (self.backflush_unit_qty or self._backflush_bom_unit_qty()),
+            rounding,
+        )
+        return all(
+            float_compare(self.quantity, qty, precision_rounding=rounding)
+            for qty in (odoo_qty, net, self.product_uom_qty)
+        )
 
     def _backflush_bom_unit_qty(self):
         """Net quantity per finished unit when the move does not carry it
@@ -111,8 +157,11 @@ class StockMove(models.Model):
             if sub.product_id.active
         )
 
-    def _backflush_extra_move_vals(self, role, product, uom, qty):
-        """A raw move of the same MO, BOM line and operation as ``self``."""
+    def _backflush_extra_move_vals(self, role, product, uom, qty, line_qty):
+        """A raw move of the same MO, BOM line and operation as ``self``,
+        covering ``line_qty`` units of the line's component. Added after
+        the MO's confirmation (``additional``): Odoo leaves it out of
+        backorders, the ledger says what a backorder still owes."""
         self.ensure_one()
         return self.copy_data(
             {
@@ -120,9 +169,11 @@ class StockMove(models.Model):
                 "product_uom": uom.id,
                 "product_uom_qty": qty,
                 "backflush_role": role,
+                "backflush_line_qty": line_qty,
                 "backflush_replaced_move_id": self.id,
                 "backflush_unit_qty": 0.0,
                 "manual_consumption": False,
+                "additional": True,
                 "move_orig_ids": [],
                 "move_dest_ids": [],
                 "state": "draft",
@@ -148,17 +199,21 @@ class StockMove(models.Model):
 
     def _backflush_run_line_vals(self, plan_line, extra_moves):
         """Run lines of one planned move: the component itself, its planned
-        scrap and the substitutes that stood in for it."""
+        scrap and the substitutes that stood in for it. Each line adds up:
+        planned = consumed (in component units) + short."""
         self.ensure_one()
         req = plan_line.requirement
-        net_planned = min(
-            planning.round_up(req.net_qty, req.rounding), plan_line.required_qty
-        )
+        net_planned = plan_line.net_required_qty
+        scrap_planned = plan_line.required_qty - net_planned
         common = {
             "bom_line_id": self.bom_line_id.id,
             "location_id": self.location_id.id,
         }
         short = plan_line.action in (planning.POLICY_NEGATIVE, planning.POLICY_DEFER)
+        net_short = plan_line.net_shortage_qty if short else 0.0
+        scrap_short = plan_line.shortage_qty - net_short if short else 0.0
+        if plan_line.action == planning.POLICY_NEGATIVE:
+            net_short, scrap_short = plan_line.shortage_qty, 0.0
         vals = [
             dict(
                 common,
@@ -168,16 +223,31 @@ class StockMove(models.Model):
                 product_uom_id=self.product_uom.id,
                 planned_qty=net_planned,
                 consumed_qty=plan_line.qty(planning.ROLE_COMPONENT, self.product_id.id),
-                shortage_qty=plan_line.shortage_qty if short else 0.0,
-                shortage_action=plan_line.action if short else False,
+                shortage_qty=net_short,
+                shortage_action=plan_line.action if net_short else False,
             )
         ]
-        replaced = {
-            m.product_id: m.replaces_qty
-            for m in plan_line.moves
-            if m.role == planning.ROLE_SUBSTITUTE
-        }
+        scrap_moves = extra_moves.filtered(
+            lambda m: m.backflush_role == planning.ROLE_PLANNED_SCRAP
+        )
+        if scrap_planned and not scrap_moves:
+            # All of the planned scrap is short: still say so.
+            vals.append(
+                dict(
+                    common,
+                    product_id=self.product_id.id,
+                    role=planning.ROLE_PLANNED_SCRAP,
+                    product_uom_id=self.product_uom.id,
+                    planned_qty=scrap_planned,
+                    fixed_scrap_qty=req.fixed_scrap_qty,
+                    shortage_qty=scrap_short,
+                    shortage_action=plan_line.action if scrap_short else False,
+                )
+            )
+        first_scrap = scrap_moves[:1]
         for move in extra_moves:
+            is_scrap = move.backflush_role == planning.ROLE_PLANNED_SCRAP
+            is_first = move == first_scrap
             vals.append(
                 dict(
                     common,
@@ -185,28 +255,50 @@ class StockMove(models.Model):
                     role=move.backflush_role,
                     move_id=move.id,
                     product_uom_id=move.product_uom.id,
-                    planned_qty=(
-                        plan_line.required_qty - net_planned
-                        if move.backflush_role == planning.ROLE_PLANNED_SCRAP
-                        else 0.0
-                    ),
+                    planned_qty=scrap_planned if is_first else 0.0,
                     consumed_qty=move.product_uom_qty,
-                    fixed_scrap_qty=(
-                        req.fixed_scrap_qty
-                        if move.backflush_role == planning.ROLE_PLANNED_SCRAP
-                        else 0.0
-                    ),
+                    fixed_scrap_qty=req.fixed_scrap_qty if is_first else 0.0,
+                    shortage_qty=scrap_short if is_first else 0.0,
+                    shortage_action=plan_line.action
+                    if is_first and scrap_short
+                    else False,
                     replaced_product_id=(
                         self.product_id.id
-                        if move.backflush_role == planning.ROLE_SUBSTITUTE
+                        if move.product_id != self.product_id
                         else False
                     ),
                     replaced_qty=self.product_uom._compute_quantity(
-                        replaced.get(move.product_id.id, 0.0), self.product_id.uom_id
-                    ),
+                        move.backflush_line_qty, self.product_id.uom_id
+                    )
+                    if move.product_id != self.product_id
+                    else 0.0,
                 )
             )
+            if is_scrap and not is_first:
+                vals[-1]["planned_qty"] = 0.0
         return vals
+
+    def _backflush_recorded_run_line_vals(self, produced_qty):
+        """The run line of a quantity recorded by hand: planned from the
+        BOM, consumed as recorded."""
+        self.ensure_one()
+        return [
+            {
+                "bom_line_id": self.bom_line_id.id,
+                "location_id": self.location_id.id,
+                "product_id": self.product_id.id,
+                "role": "component",
+                "move_id": self.id,
+                "product_uom_id": self.product_uom.id,
+                "planned_qty": planning.round_up(
+                    produced_qty
+                    * (self.backflush_unit_qty or self._backflush_bom_unit_qty()),
+                    self.product_uom.rounding,
+                ),
+                "consumed_qty": self.quantity,
+                "recorded": True,
+            }
+        ]
 
     def _backflush_exception_vals(self, plan_line):
         self.ensure_one()

@@ -2,7 +2,7 @@
 # License LGPL-3.0 or later (https://www.gnu.org/licenses/lgpl).
 from odoo import models
 
-from .mrp_backflush_protected_mixin import SYSTEM_CONTEXT_KEY
+from .mrp_backflush_protected_mixin import BACKFLUSH_WRITE
 
 
 class StockScrap(models.Model):
@@ -11,7 +11,7 @@ class StockScrap(models.Model):
     def do_scrap(self):
         # The scrap move carries a protected backflush role (see below).
         return super(
-            StockScrap, self.with_context(**{SYSTEM_CONTEXT_KEY: True})
+            StockScrap, self.with_context(**{BACKFLUSH_WRITE: True})
         ).do_scrap()
 
     def _prepare_move_values(self):

@@ -42,8 +42,13 @@ class StockValuationLayer(models.Model):
         for layer in self:
             move = layer.stock_move_id
             layer.backflush_role = move.backflush_role
+            # A returned leftover is no raw move: its MO is the one of the
+            # move it returns.
             layer.backflush_production_id = (
-                move.raw_material_production_id or move.production_id
+                move.raw_material_production_id
+                or move.production_id
+                or move.unbuild_id.mo_id
+                or move.origin_returned_move_id.raw_material_production_id
                 if move.backflush_role
                 else False
             )

@@ -27,6 +27,9 @@ class MrpBackflushAnalysis(models.Model):
       operator: ``manual``), scrap moves of components and of the finished
       product (``actual_scrap``); scrap and extra moves without a BOM line
       are placed on the MO's BOM line of the same product;
+    * corrections after Mark Done (``correction``): extra raw moves,
+      returns of leftovers (negative) and the edits of done raw moves
+      (their layers carry the role; they leave the edited move's row);
     * pending deferred shortages (``mrp.backflush.exception``);
     * quantities posted into negative stock (backflush run lines).
 
@@ -62,10 +65,16 @@ class MrpBackflushAnalysis(models.Model):
             "bom_line_id",
             "backflush_role",
             "backflush_unit_qty",
+            "origin_returned_move_id",
             "company_id",
         ],
         "stock.move.line": ["move_id", "quantity_product_uom", "state"],
-        "stock.valuation.layer": ["stock_move_id", "value"],
+        "stock.valuation.layer": [
+            "stock_move_id",
+            "value",
+            "quantity",
+            "backflush_role",
+        ],
         "uom.uom": ["factor"],
         "product.product": ["product_tmpl_id", "standard_price"],
         "product.template": ["uom_id", "categ_id"],
@@ -139,6 +148,13 @@ class MrpBackflushAnalysis(models.Model):
         readonly=True,
         help="Deferred shortages posted after Mark Done.",
     )
+    qty_correction = fields.Float(
+        "Qty Corrected",
+        digits="Product Unit of Measure",
+        readonly=True,
+        help="Consumption corrected after Mark Done: more used (positive) "
+        "or leftovers returned (negative).",
+    )
     qty_manual = fields.Float(
         "Qty Recorded by Operator",
         digits="Product Unit of Measure",
@@ -150,7 +166,8 @@ class MrpBackflushAnalysis(models.Model):
         digits="Product Unit of Measure",
         readonly=True,
         help="Everything consumed into the MO: component, substitute, planned "
-        "scrap, deferred and recorded by the operator (actual scrap excluded).",
+        "scrap, deferred, corrected and recorded by the operator (actual "
+        "scrap excluded).",
     )
     qty_variance = fields.Float(
         digits="Product Unit of Measure",
@@ -191,6 +208,9 @@ class MrpBackflushAnalysis(models.Model):
     value_actual_scrap = fields.Monetary(readonly=True, groups=COST_GROUP)
     value_deferred = fields.Monetary(
         "Value Deferred Posted", readonly=True, groups=COST_GROUP
+    )
+    value_correction = fields.Monetary(
+        "Value Corrected", readonly=True, groups=COST_GROUP
     )
     value_manual = fields.Monetary(
         "Value Recorded by Operator", readonly=True, groups=COST_GROUP
@@ -262,7 +282,7 @@ done_move AS (
                sm.backflush_role,
                CASE WHEN sm.scrapped THEN 'actual_scrap' ELSE 'manual' END
            ) AS kind,
-           sm.company_id
+           sm.company_id, 1 AS sign
       FROM stock_move sm
       JOIN mo ON mo.id = sm.raw_material_production_id
  LEFT JOIN mo_line ml ON sm.bom_line_id IS NULL
@@ -271,10 +291,19 @@ done_move AS (
      WHERE sm.state = 'done'
  UNION ALL
     SELECT sm.id, sm.production_id, NULL, sm.product_id,
-           COALESCE(sm.backflush_role, 'actual_scrap'), sm.company_id
+           COALESCE(sm.backflush_role, 'actual_scrap'), sm.company_id, 1
       FROM stock_move sm
       JOIN mo ON mo.id = sm.production_id
      WHERE sm.state = 'done' AND sm.scrapped IS TRUE
+       AND sm.raw_material_production_id IS NULL
+ UNION ALL
+    -- leftovers returned by a correction: linked to the move they return
+    SELECT sm.id, om.raw_material_production_id, sm.bom_line_id, sm.product_id,
+           'correction', sm.company_id, -1
+      FROM stock_move sm
+      JOIN stock_move om ON om.id = sm.origin_returned_move_id
+      JOIN mo ON mo.id = om.raw_material_production_id
+     WHERE sm.state = 'done' AND sm.backflush_role = 'correction'
        AND sm.raw_material_production_id IS NULL
 ),
 source AS (
@@ -318,7 +347,7 @@ source AS (
            ) kit ON TRUE
  UNION ALL
     SELECT d.production_id, d.bom_line_id, d.product_id, d.move_id, d.kind,
-           COALESCE(mq.qty, 0.0),
+           d.sign * COALESCE(mq.qty, 0.0) + COALESCE(mv.edited_qty, 0.0),
            -COALESCE(mv.value, 0.0),
            COALESCE(rep.qty, 0.0),
            COALESCE(rep.cost, 0.0)
@@ -329,7 +358,13 @@ source AS (
             WHERE sml.move_id = d.move_id AND sml.state = 'done'
            ) mq ON TRUE
  LEFT JOIN LATERAL (
-           SELECT SUM(svl.value) AS value
+           -- a done move edited later: the edit is a correction row
+           SELECT SUM(svl.value) FILTER (
+                      WHERE svl.backflush_role IS DISTINCT FROM 'correction'
+                         OR d.kind = 'correction') AS value,
+                  SUM(svl.quantity) FILTER (
+                      WHERE svl.backflush_role = 'correction'
+                        AND d.kind <> 'correction') AS edited_qty
              FROM stock_valuation_layer svl
             WHERE svl.stock_move_id = d.move_id
            ) mv ON TRUE
@@ -342,6 +377,17 @@ source AS (
             WHERE d.kind = 'substitute' AND rl.move_id = d.move_id
               AND rl.role = 'substitute'
            ) rep ON TRUE
+ UNION ALL
+    SELECT d.production_id, d.bom_line_id, d.product_id, d.move_id, 'correction',
+           -ev.edited_qty, -ev.edited_value, 0.0, 0.0
+      FROM done_move d
+      JOIN LATERAL (
+           SELECT SUM(svl.quantity) AS edited_qty, SUM(svl.value) AS edited_value
+             FROM stock_valuation_layer svl
+            WHERE svl.stock_move_id = d.move_id
+              AND svl.backflush_role = 'correction'
+           ) ev ON ev.edited_qty IS NOT NULL
+     WHERE d.kind <> 'correction'
  UNION ALL
     SELECT e.production_id, e.bom_line_id, e.product_id, e.move_id, 'pending',
            e.quantity / eu.factor * pu.factor, 0.0, 0.0, 0.0
@@ -372,6 +418,7 @@ grouped AS (
            SUM(qty) FILTER (WHERE kind = 'planned_scrap') AS qty_planned_scrap,
            SUM(qty) FILTER (WHERE kind = 'actual_scrap') AS qty_actual_scrap,
            SUM(qty) FILTER (WHERE kind = 'deferred') AS qty_deferred,
+           SUM(qty) FILTER (WHERE kind = 'correction') AS qty_correction,
            SUM(qty) FILTER (WHERE kind = 'manual') AS qty_manual,
            SUM(qty) FILTER (WHERE kind = 'pending') AS deferred_pending_qty,
            SUM(qty) FILTER (WHERE kind = 'negative') AS negative_qty,
@@ -380,6 +427,7 @@ grouped AS (
            SUM(value) FILTER (WHERE kind = 'planned_scrap') AS value_planned_scrap,
            SUM(value) FILTER (WHERE kind = 'actual_scrap') AS value_actual_scrap,
            SUM(value) FILTER (WHERE kind = 'deferred') AS value_deferred,
+           SUM(value) FILTER (WHERE kind = 'correction') AS value_correction,
            SUM(value) FILTER (WHERE kind = 'manual') AS value_manual,
            SUM(replaced_qty) AS replaced_qty,
            SUM(replaced_cost) AS replaced_cost
@@ -390,10 +438,12 @@ measured AS (
     SELECT g.*,
            COALESCE(g.qty_component, 0.0) + COALESCE(g.qty_substitute, 0.0)
            + COALESCE(g.qty_planned_scrap, 0.0) + COALESCE(g.qty_deferred, 0.0)
-           + COALESCE(g.qty_manual, 0.0) AS qty_consumed,
+           + COALESCE(g.qty_correction, 0.0) + COALESCE(g.qty_manual, 0.0)
+           AS qty_consumed,
            COALESCE(g.value_component, 0.0) + COALESCE(g.value_substitute, 0.0)
            + COALESCE(g.value_planned_scrap, 0.0) + COALESCE(g.value_deferred, 0.0)
-           + COALESCE(g.value_manual, 0.0) AS value_consumed,
+           + COALESCE(g.value_correction, 0.0) + COALESCE(g.value_manual, 0.0)
+           AS value_consumed,
            COALESCE(g.standard_qty, 0.0) * COALESCE(
                (p.standard_price ->> mo.company_id::text)::numeric, 0.0
            ) AS standard_cost
@@ -419,6 +469,7 @@ SELECT m.id,
        COALESCE(m.qty_planned_scrap, 0.0) AS qty_planned_scrap,
        COALESCE(m.qty_actual_scrap, 0.0) AS qty_actual_scrap,
        COALESCE(m.qty_deferred, 0.0) AS qty_deferred,
+       COALESCE(m.qty_correction, 0.0) AS qty_correction,
        COALESCE(m.qty_manual, 0.0) AS qty_manual,
        m.qty_consumed,
        m.qty_consumed - COALESCE(m.standard_qty, 0.0) AS qty_variance,
@@ -431,6 +482,7 @@ SELECT m.id,
        COALESCE(m.value_planned_scrap, 0.0) AS value_planned_scrap,
        COALESCE(m.value_actual_scrap, 0.0) AS value_actual_scrap,
        COALESCE(m.value_deferred, 0.0) AS value_deferred,
+       COALESCE(m.value_correction, 0.0) AS value_correction,
        COALESCE(m.value_manual, 0.0) AS value_manual,
        m.value_consumed,
        m.value_consumed - m.standard_cost AS cost_variance,

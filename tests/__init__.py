@@ -5,6 +5,7 @@ from . import test_analysis
 from . import test_audit_lines
 from . import test_bad_input
 from . import test_concurrency
+from . import test_correction
 from . import test_lots
 from . import test_mark_done
 from . import test_operation

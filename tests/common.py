@@ -103,6 +103,17 @@ class BackflushCase(TransactionCase):
         mo.action_confirm()
         return mo
 
+    def _backorder(self, mo, qty):
+        """Produce ``qty`` of ``mo`` and keep the rest as a backorder."""
+        mo.qty_producing = qty
+        action = mo.button_mark_done()
+        Form(
+            self.env[action["res_model"]].with_context(**action["context"])
+        ).save().action_backorder()
+        return mo.procurement_group_id.mrp_production_ids.filtered(
+            lambda p: p.state not in ("done", "cancel")
+        )
+
     def _mark_done_request(self, productions, user=None):
         """Mark Done as one request: a failure rolls back all it did."""
         with self.env.cr.savepoint():

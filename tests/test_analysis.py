@@ -250,7 +250,7 @@ class TestAnalysis(BackflushCase):
         )
         # the finished goods received the deferred value, tagged for the BOM
         catch_up = mo.move_finished_ids.stock_valuation_layer_ids.filtered(
-            lambda svl: svl.backflush_role == "deferred"
+            lambda svl: svl.backflush_role == "finished_value"
         )
         self.assertAlmostEqual(catch_up.value, 18.0)
         self.assertEqual(catch_up.backflush_bom_id, bom)

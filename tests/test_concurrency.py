@@ -13,6 +13,7 @@ import uuid
 from psycopg2 import errors
 
 from odoo import SUPERUSER_ID, Command, api
+from odoo.exceptions import UserError
 from odoo.tests import TransactionCase, tagged
 from odoo.tools import mute_logger
 
@@ -226,3 +227,44 @@ class TestConcurrency(TransactionCase):
             self.assertEqual(exceptions.browse(free_id).state, "done")
             self.assertEqual(exceptions.browse(locked_id).state, "pending")
         self.assertEqual(self._leg_qty(leg_id, location_id), 20)
+
+    @mute_logger("odoo.sql_db")
+    def test_same_mo_corrected_by_two_managers(self):
+        leg_id, location_id, (mo_id,) = self._setup("block", 100, [10])
+        with self.registry.cursor() as cr:
+            env = self._env(cr)
+            admin = env.ref("base.user_admin")
+            mo = env["mrp.production"].browse(mo_id).with_user(admin)
+            mo.button_mark_done()  # 40 legs
+            wizard_ids = []
+            for _i in range(2):  # both managers open the wizard: 44 used
+                action = mo.action_backflush_correct()
+                wizard = env["mrp.backflush.correction"].browse(action["res_id"])
+                wizard.line_ids.qty_used = 44
+                wizard_ids.append(wizard.id)
+
+        def correct(env, wizard_id):
+            admin = env.ref("base.user_admin")
+            wizard = env["mrp.backflush.correction"].with_user(admin)
+            return wizard.browse(wizard_id).action_confirm()
+
+        cr_a = self.registry.cursor()
+        try:
+            correct(self._env(cr_a), wizard_ids[0])
+            thread, outcome = self._in_thread(lambda env: correct(env, wizard_ids[1]))
+            time.sleep(1.0)  # manager B now waits for manager A's lock
+            self.assertTrue(thread.is_alive())
+            cr_a.commit()
+        finally:
+            cr_a.close()
+        thread.join(30)
+        # B's stale snapshot is refused; Odoo would retry B's request ...
+        self.assertIsInstance(outcome.get("error"), errors.SerializationFailure)
+        # ... and the retry is told to look again.
+        with self.registry.cursor() as cr:
+            env = self._env(cr)
+            with self.assertRaisesRegex(UserError, "changed since you opened"):
+                correct(env, wizard_ids[1])
+            runs = env["mrp.production"].browse(mo_id).backflush_run_ids
+            self.assertEqual(runs.mapped("trigger"), ["correction", "mark_done"])
+        self.assertEqual(self._leg_qty(leg_id, location_id), 56)

@@ -88,15 +88,21 @@ def sub_of(req, product_id):
 def covered_by_substitutes(line):
     """What the substitutes cover, in the requirement's (component) unit."""
     req = line.requirement
-    return sum(
-        m.qty / sub_of(req, m.product_id).factor
-        for m in line.moves
-        if m.role == planning.ROLE_SUBSTITUTE
-    )
+    return sum(m.qty / sub_of(req, m.product_id).factor for m in sub_moves(line))
 
 
 def sub_moves(line):
-    return [m for m in line.moves if m.role == planning.ROLE_SUBSTITUTE]
+    """What each substitute posts, net and planned scrap together (the
+    scrap share of a substitute posts with role planned scrap)."""
+    req = line.requirement
+    total = {}
+    for move in line.moves:
+        if move.product_id != req.product_id:
+            total[move.product_id] = total.get(move.product_id, 0.0) + move.qty
+    return [
+        planning.PlanMove(planning.ROLE_SUBSTITUTE, product_id, qty)
+        for product_id, qty in total.items()
+    ]
 
 
 def free(pool, product_id, location_id, to_pool):
@@ -267,11 +273,11 @@ def _check_moves(line):
     req = line.requirement
     for move in line.moves:
         assert move.qty > 0
-        if move.role in (planning.ROLE_COMPONENT, planning.ROLE_PLANNED_SCRAP):
-            assert move.product_id == req.product_id
+        if move.product_id == req.product_id:
+            assert move.role in (planning.ROLE_COMPONENT, planning.ROLE_PLANNED_SCRAP)
             assert is_multiple(move.qty, req.rounding)
         else:
-            assert move.role == planning.ROLE_SUBSTITUTE
+            assert move.role in (planning.ROLE_SUBSTITUTE, planning.ROLE_PLANNED_SCRAP)
             assert is_multiple(move.qty, sub_of(req, move.product_id).rounding)
     assert len(line.moves) == len({(m.role, m.product_id) for m in line.moves}), (
         "one move per role and product"
@@ -279,8 +285,15 @@ def _check_moves(line):
     net_up = planning.round_up(req.net_qty, req.rounding)
     net_part = line.qty(planning.ROLE_COMPONENT, req.product_id)
     assert net_part <= net_up + tol(net_up)
-    if line.qty(planning.ROLE_PLANNED_SCRAP):
+    if line.qty(planning.ROLE_PLANNED_SCRAP, req.product_id):
         assert net_part == pytest.approx(net_up, abs=tol(net_up))
+    # substitutes fill the net first: their planned scrap only once the
+    # net share is covered
+    sub_scrap = line.qty(planning.ROLE_PLANNED_SCRAP) - line.qty(
+        planning.ROLE_PLANNED_SCRAP, req.product_id
+    )
+    if sub_scrap and line.action != NEGATIVE:
+        assert line.net_shortage_qty == 0
 
 
 def _check_quantities(line, exact_total, before):

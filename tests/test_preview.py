@@ -89,7 +89,11 @@ class TestPreview(BackflushCase):
                     line.location_id.id,
                 )
             else:
-                posts[key + ("substitute",)] = round(line.net_qty, 6)
+                # a substitute's share of the planned scrap posts as such
+                if line.net_qty:
+                    posts[key + ("substitute",)] = round(line.net_qty, 6)
+                if line.scrap_qty:
+                    posts[key + ("planned_scrap",)] = round(line.scrap_qty, 6)
         return posts, shortages
 
     def _run_table(self, productions):
@@ -100,13 +104,24 @@ class TestPreview(BackflushCase):
             key = (line.production_id.id, line.product_id.id)
             if line.consumed_qty:
                 posts[key + (line.role,)] = round(line.consumed_qty, 6)
-            if line.role == "component":
-                shortages[key] = (
-                    round(line.shortage_qty, 6),
-                    line.shortage_action or "none",
-                    line.bom_line_id.id,
-                    line.location_id.id,
+        for line in productions.backflush_run_ids.line_ids:
+            # the run splits a shortage into its net and planned-scrap parts
+            if line.role != "component":
+                continue
+            key = (line.production_id.id, line.product_id.id)
+            short = line.run_id.line_ids.filtered(
+                lambda ln, li=line: (
+                    ln.bom_line_id == li.bom_line_id
+                    and ln.product_id == li.product_id
+                    and ln.role in ("component", "planned_scrap")
                 )
+            )
+            shortages[key] = (
+                round(sum(short.mapped("shortage_qty")), 6),
+                (short.filtered("shortage_action")[:1].shortage_action) or "none",
+                line.bom_line_id.id,
+                line.location_id.id,
+            )
         return posts, shortages
 
     def _assert_preview_matches_posting(self, productions):
@@ -186,7 +201,10 @@ class TestPreview(BackflushCase):
         beech = self._preview_line(preview, self.beech, "substitute")
         oak = self._preview_line(preview, self.oak, "substitute")
         self.assertEqual((beech.net_qty, beech.component_id), (5, self.leg))
-        self.assertEqual((oak.net_qty, oak.component_id), (7, self.leg))
+        # oak stands in for 5 legs and for the 2 legs of planned scrap
+        self.assertEqual(
+            (oak.net_qty, oak.scrap_qty, oak.component_id), (5, 2, self.leg)
+        )
         self.assertEqual(beech.bom_line_id, self.leg_line)
         self.assertEqual(oak.action, "none")
 
@@ -351,9 +369,9 @@ class TestPreview(BackflushCase):
         mo2 = self._mo(self.bom, 5)  # 21 legs: 8 pine left, 13 beech
         preview = self._assert_preview_matches_posting(mo1 | mo2)
         self.assertFalse(self._preview_line(preview, self.beech, "substitute", mo1))
-        self.assertEqual(
-            self._preview_line(preview, self.beech, "substitute", mo2).net_qty, 13
-        )
+        beech = self._preview_line(preview, self.beech, "substitute", mo2)
+        # 12 for the net, 1 for the planned scrap
+        self.assertEqual((beech.net_qty, beech.scrap_qty), (12, 1))
         self.assertEqual(self._qty(self.beech), 87)
 
     def test_agree_non_storable_component(self):

@@ -81,16 +81,6 @@ class TestScrap(BackflushCase):
         self.assertEqual(layers.backflush_production_id, mo)
         return comp_move, scrap_move
 
-    def _backorder(self, mo, qty):
-        mo.qty_producing = qty
-        action = mo.button_mark_done()
-        Form(
-            self.env[action["res_model"]].with_context(**action["context"])
-        ).save().action_backorder()
-        return mo.procurement_group_id.mrp_production_ids.filtered(
-            lambda p: p.state not in ("done", "cancel")
-        )
-
     # ------------------------------------------------------------------
     # percent, constant, both
     # ------------------------------------------------------------------
@@ -310,16 +300,17 @@ class TestScrap(BackflushCase):
             15,
         )
 
-    def test_backorder_percent_rounding_each_share(self):
-        """3 % of 5 and 3 % of 5 each round up: 6 + 6 boards, never less
-        than the BOM asks for each posting."""
+    def test_backorder_percent_rounding_over_the_family(self):
+        """3 % of 5 rounds up to 6 boards; the family of 10 requires 11
+        (10.3 rounded up): the backorder posts 5, never less than the BOM
+        asks for the family, and never the rounding twice."""
         bom = self._bom(self.table, [(self.board, 1, {"scrap_percent": 3})])
         mo = self._mo(bom, 10)
         backorder = self._backorder(mo, 5)
         backorder.button_mark_done()
         self._assert_posted(mo, self.board, 5, 1)
-        self._assert_posted(backorder, self.board, 5, 1)
-        self.assertEqual(self._qty(self.board), 1000 - 12)
+        self._assert_posted(backorder, self.board, 5, 0)
+        self.assertEqual(self._qty(self.board), 1000 - 11)
 
     # ------------------------------------------------------------------
     # kits

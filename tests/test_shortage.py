@@ -190,7 +190,7 @@ class TestShortage(BackflushCase):
         self._stock(self.leg, 100)
         mo.backflush_exception_ids.action_retry()
         catch_up = mo.move_finished_ids.stock_valuation_layer_ids.filtered(
-            lambda line: line.backflush_role == "deferred"
+            lambda line: line.backflush_role == "finished_value"
         )
         self.assertAlmostEqual(catch_up.value, 200.0)
         self.assertTrue(catch_up.account_move_id)

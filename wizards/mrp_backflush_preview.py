@@ -58,7 +58,7 @@ class MrpBackflushPreview(models.TransientModel):
                     product_uom_id=move.product_uom.id,
                     required_qty=line.required_qty,
                     net_qty=line.qty(planning.ROLE_COMPONENT),
-                    scrap_qty=line.qty(planning.ROLE_PLANNED_SCRAP),
+                    scrap_qty=line.qty(planning.ROLE_PLANNED_SCRAP, move.product_id.id),
                     # non-storable products are never short
                     available_qty=line.available_qty
                     if math.isfinite(line.available_qty)
@@ -68,19 +68,21 @@ class MrpBackflushPreview(models.TransientModel):
                     lot_ids=[fields.Command.set(self._preview_lots(move, line).ids)],
                 )
             )
-            for sub_move in line.moves:
-                if sub_move.role != planning.ROLE_SUBSTITUTE:
-                    continue
+            substitutes = dict.fromkeys(
+                m.product_id for m in line.moves if m.product_id != move.product_id.id
+            )
+            for product_id in substitutes:
                 sub = move.bom_line_id.substitute_ids.filtered(
-                    lambda s, p=sub_move.product_id: s.product_id.id == p
+                    lambda s, p=product_id: s.product_id.id == p
                 )
                 vals.append(
                     dict(
                         common,
-                        product_id=sub_move.product_id,
+                        product_id=product_id,
                         role="substitute",
                         product_uom_id=sub.product_uom_id.id,
-                        net_qty=sub_move.qty,
+                        net_qty=line.qty(planning.ROLE_SUBSTITUTE, product_id),
+                        scrap_qty=line.qty(planning.ROLE_PLANNED_SCRAP, product_id),
                         action="none",
                     )
                 )

@@ -10,11 +10,13 @@ from .. import planning
 
 # Quantities of an analysis row that were physically used for its BOM line,
 # in the component's unit. Substitutes count as the component quantity they
-# replaced; pending deferred shortages were used even if not posted yet.
+# replaced; pending deferred shortages were used even if not posted yet;
+# corrections after Mark Done are what the floor really used.
 OBSERVED_FIELDS = (
     "qty_component",
     "qty_planned_scrap",
     "qty_deferred",
+    "qty_correction",
     "qty_manual",
     "qty_actual_scrap",
     "deferred_pending_qty",

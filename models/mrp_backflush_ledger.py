@@ -1,0 +1,219 @@
+# Copyright 2026 mrp_backflush authors
+# License LGPL-3.0 or later (https://www.gnu.org/licenses/lgpl).
+"""The ledger: what each MO family still owes each BOM line.
+
+An MO family is an MO and its backorders (their procurement group). For each
+family and backflushed BOM line the ledger derives, from records only (done
+moves, exceptions, unbuilds, never from flags on single moves):
+
+- ``required``: net for what was produced and not unbuilt, plus planned scrap
+  for what was produced (percentage, and the fixed part once per family),
+  rounded up as a whole, plus what operators recorded by hand;
+- ``posted``: the component units covered by done backflush moves (a
+  substitute counts for the units it stood in for), less unbuild returns;
+- ``pending`` and ``cancelled``: deferred shortages still to post or given up.
+
+Every posting posts ``required - posted - pending - cancelled`` (see
+:meth:`LedgerEntry.to_post`), so nothing is posted twice whatever the order
+of work-order finishes, backorders, retries and unbuilds.
+"""
+
+from collections import defaultdict
+from dataclasses import dataclass, field
+
+from odoo import api, models
+
+from .. import planning
+
+# Roles whose done moves settle the requirement; corrections and actual
+# scrap are reported beside it.
+LEDGER_ROLES = ("component", "substitute", "planned_scrap", "deferred")
+
+
+@dataclass
+class LedgerEntry:
+    """One family and BOM line, in the unit of the line's component moves."""
+
+    unit_qty: float  # net per finished unit (MO unit)
+    scrap_percent: float
+    fixed_qty: float
+    rounding: float
+    produced: float = 0.0  # finished units posted from the BOM
+    unbuilt: float = 0.0
+    recorded: float = 0.0  # quantities recorded by hand, posted as they are
+    posted: dict = field(default_factory=lambda: defaultdict(float))
+    returned: float = 0.0
+    pending: float = 0.0
+    cancelled: float = 0.0
+    corrected: float = 0.0
+
+    def required(self, produced=0.0, unbuilt=0.0):
+        """What the family requires once ``produced`` more units are posted
+        and ``unbuilt`` more are unbuilt; never rounded under."""
+        if not self.produced + produced:
+            return self.recorded
+        return (
+            planning.round_up(
+                self.net_required(produced, unbuilt) + self.scrap_required(produced),
+                self.rounding,
+            )
+            + self.recorded
+        )
+
+    def net_required(self, produced=0.0, unbuilt=0.0):
+        return (
+            max(self.produced + produced - self.unbuilt - unbuilt, 0.0) * self.unit_qty
+        )
+
+    def scrap_required(self, produced=0.0):
+        total = self.produced + produced
+        if not total:
+            return 0.0
+        return total * self.unit_qty * self.scrap_percent / 100.0 + self.fixed_qty
+
+    @property
+    def posted_qty(self):
+        return sum(self.posted.values()) - self.returned
+
+    @property
+    def settled_qty(self):
+        return self.posted_qty + self.pending + self.cancelled
+
+    def to_post(self, produced):
+        """(net, planned scrap) still owed once ``produced`` more units are
+        made. The net comes first, rounded up; what the rounding of the
+        whole leaves over is planned scrap."""
+        total = max(self.required(produced) - self.settled_qty, 0.0)
+        net_settled = self.settled_qty - self.recorded - self.posted["planned_scrap"]
+        net_owed = self.net_required(produced) - net_settled
+        net = min(total, max(planning.round_up(net_owed, self.rounding), 0.0))
+        return net, total - net
+
+    def fixed_now(self, produced):
+        """The fixed scrap posted by the family's first posting."""
+        return self.fixed_qty if produced and not self.produced else 0.0
+
+
+class MrpBackflushLedger(models.AbstractModel):
+    _name = "mrp.backflush.ledger"
+    _description = "Backflush Ledger"
+
+    @api.model
+    def _family_key(self, production):
+        group = production.procurement_group_id
+        return ("group", group.id) if group else ("mo", production.id)
+
+    @api.model
+    def _entries(self, productions, bom_lines, moves_by_key):
+        """Ledger entries of ``productions``' families for ``bom_lines``.
+
+        ``moves_by_key`` maps (family key, BOM line) to a component move of
+        the family, which gives the unit and the per-unit quantity. Reads
+        every family's moves, exceptions and unbuilds in a few grouped
+        queries, whatever the number of MOs and lines.
+        """
+        family = (
+            productions.procurement_group_id.mrp_production_ids | productions
+        ).with_context(active_test=False)
+        entries = {}
+        for key, move in moves_by_key.items():
+            line = key[1]
+            entries[key] = LedgerEntry(
+                unit_qty=move.backflush_unit_qty or move._backflush_bom_unit_qty(),
+                scrap_percent=line.scrap_percent,
+                fixed_qty=line.product_uom_id._compute_quantity(
+                    line.scrap_fixed_qty, move.product_uom, round=False
+                ),
+                rounding=move.product_uom.rounding,
+            )
+        if not entries:
+            return entries
+        self._add_moves(entries, family, bom_lines)
+        self._add_exceptions(entries, family, bom_lines)
+        self._add_unbuilds(entries, family)
+        return entries
+
+    @api.model
+    def _add_moves(self, entries, family, bom_lines):
+        moves = (
+            self.env["stock.move"]
+            .sudo()
+            .search(
+                [
+                    ("bom_line_id", "in", bom_lines.ids),
+                    ("backflush_role", "!=", False),
+                    "|",
+                    ("raw_material_production_id", "in", family.ids),
+                    ("unbuild_id.mo_id", "in", family.ids),
+                ]
+            )
+        )
+        managed = set()
+        for move in moves:
+            production = move.raw_material_production_id or move.unbuild_id.mo_id
+            key = (self._family_key(production), move.bom_line_id)
+            entry = entries.get(key)
+            if entry is None:
+                continue
+            if move.backflush_role == "component" and not move.unbuild_id:
+                # Posted, even when substitutes covered it all (cancelled).
+                if move.state in ("done", "cancel"):
+                    managed.add((production, move.bom_line_id, move.backflush_recorded))
+            if move.state != "done":
+                continue
+            if move.unbuild_id:
+                entry.returned += move.backflush_line_qty
+            elif move.backflush_role == "correction":
+                entry.corrected += move.backflush_line_qty
+            elif move.backflush_role in LEDGER_ROLES:
+                entry.posted[move.backflush_role] += move.backflush_line_qty
+                if move.backflush_recorded:
+                    entry.recorded += move.backflush_line_qty
+        # What each MO of the family produced counts for the lines it
+        # backflushed from the BOM (a line recorded by hand counts as
+        # recorded instead, a line never backflushed not at all).
+        for production, line, recorded in managed:
+            entry = entries[(self._family_key(production), line)]
+            if not recorded:
+                entry.produced += production._backflush_covered_qty(line)
+
+    @api.model
+    def _add_exceptions(self, entries, family, bom_lines):
+        rows = (
+            self.env["mrp.backflush.exception"]
+            .sudo()
+            ._read_group(
+                [
+                    ("production_id", "in", family.ids),
+                    ("bom_line_id", "in", bom_lines.ids),
+                    ("state", "in", ("pending", "cancel")),
+                ],
+                ["production_id", "bom_line_id", "state"],
+                ["quantity:sum"],
+            )
+        )
+        for production, line, state, qty in rows:
+            entry = entries.get((self._family_key(production), line))
+            if entry is None:
+                continue
+            if state == "pending":
+                entry.pending += qty
+            else:
+                entry.cancelled += qty
+
+    @api.model
+    def _add_unbuilds(self, entries, family):
+        unbuilds = (
+            self.env["mrp.unbuild"]
+            .sudo()
+            .search([("mo_id", "in", family.ids), ("state", "=", "done")])
+        )
+        for unbuild in unbuilds:
+            production = unbuild.mo_id
+            qty = unbuild.product_uom_id._compute_quantity(
+                unbuild.product_qty, production.product_uom_id, round=False
+            )
+            family_key = self._family_key(production)
+            for (key, _line), entry in entries.items():
+                if key == family_key:
+                    entry.unbuilt += qty
