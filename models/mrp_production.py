@@ -137,12 +137,17 @@ class MrpProduction(models.Model):
 
     def _get_consumption_issues(self):
         # The backflush posts exactly the BOM plus planned scrap (rounded
-        # up) for the lines it manages: only lines a person recorded are
-        # worth Odoo's consumption warning.
+        # up) for the lines it manages: only lines a person recorded (posted
+        # as recorded) are worth Odoo's consumption warning.
         issues = super()._get_consumption_issues()
         if not issues:
             return issues
         managed = self._backflush_get_moves()
+        managed -= managed.filtered(
+            lambda m: m._backflush_is_recorded(
+                m.raw_material_production_id._backflush_produced_qty()
+            )
+        )
         return [
             issue
             for issue in issues
