@@ -99,9 +99,11 @@ class MrpProduction(models.Model):
         # which finds the MO done. A done MO has nothing left to backflush:
         # Mark Done on it posts nothing, as in Odoo (which calls it after
         # _post_inventory itself). Only a cancelled MO is refused.
-        self.env.cr.execute(
-            "SELECT id FROM mrp_production WHERE id IN %s FOR UPDATE", [tuple(self.ids)]
-        )
+        if self.ids:
+            self.env.cr.execute(
+                "SELECT id FROM mrp_production WHERE id IN %s FOR UPDATE",
+                [tuple(self.ids)],
+            )
         cancelled = self.filtered(lambda p: p.state == "cancel")
         if cancelled:
             raise UserError(

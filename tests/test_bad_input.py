@@ -242,3 +242,7 @@ class TestBadInput(BackflushCase):
                     {"exception_ids": [Command.set(exc.ids)], "reason": reason}
                 )
         self.assertEqual(exc.state, "pending")
+
+    def test_sanity_checks_of_no_mo(self):
+        """Odoo calls them on empty recordsets (backorder propagation)."""
+        self.env["mrp.production"]._button_mark_done_sanity_checks()
