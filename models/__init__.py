@@ -1,6 +1,7 @@
 from . import res_company
 from . import res_config_settings
 from . import mrp_backflush_audit_mixin
+from . import mrp_backflush_protected_mixin
 from . import mrp_backflush_run
 from . import mrp_backflush_run_line
 from . import mrp_backflush_exception

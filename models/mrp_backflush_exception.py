@@ -96,27 +96,33 @@ class MrpBackflushException(models.Model):
     # Actions
     # ------------------------------------------------------------------
     def action_retry(self):
-        """Post what has arrived; keep the rest pending."""
+        """Post what has arrived; keep the rest pending. Says what was
+        posted, what is still pending and what could not be posted."""
+        if not self:
+            return True
         pending = self._lock_pending()
         if not pending:
             raise UserError(
                 self.env._("Only pending backflush exceptions can be posted.")
             )
-        runs = pending._post_available()
+        runs, failures = pending._post_by_production()
         runs._notify_productions()
-        posted = runs.line_ids
-        if not posted:
-            return self._retry_notification(
-                "warning",
-                self.env._(
-                    "Still nothing in stock for %(products)s: "
-                    "the exceptions stay pending.",
-                    products=", ".join(pending.product_id.mapped("display_name")),
-                ),
+        messages = [
+            self.env._(
+                "%(exceptions)s not posted: %(error)s",
+                exceptions=", ".join(exceptions.mapped("name")),
+                error=error,
             )
+            for exceptions, error in failures
+        ]
+        failed = self.browse(exc.id for excs, _error in failures for exc in excs)
         posted_qty = defaultdict(float)
-        for line in posted:
+        for line in runs.line_ids:
             posted_qty[line.move_id.id] += line.consumed_qty
+        posted = (pending - failed).filtered(
+            lambda e: any(posted_qty[m.id] for m in e.move_ids)
+        )
+        empty = pending - failed - posted
         details = [
             self.env._(
                 "%(mo)s, %(product)s: %(posted)s %(uom)s posted, %(left)s %(uom)s "
@@ -135,19 +141,28 @@ class MrpBackflushException(models.Model):
                 mo=exc.production_id.name,
                 product=exc.product_id.display_name,
             )
-            for exc in pending
-            if any(posted_qty[m.id] for m in exc.move_ids)
+            for exc in posted
         ]
+        if details:
+            messages.append(
+                "; ".join(details[:10])
+                + (
+                    "; " + self.env._("and %(count)s more.", count=len(details) - 10)
+                    if len(details) > 10
+                    else "."
+                )
+            )
+        if empty:
+            messages.append(
+                self.env._(
+                    "Still nothing in stock for %(products)s: "
+                    "the exceptions stay pending.",
+                    products=", ".join(empty.product_id.mapped("display_name")),
+                )
+            )
         still = pending.filtered(lambda e: e.state == "pending")
-        return self._retry_notification(
-            "warning" if still else "success",
-            "; ".join(details[:10])
-            + (
-                "; " + self.env._("and %(count)s more.", count=len(details) - 10)
-                if len(details) > 10
-                else "."
-            ),
-        )
+        kind = "danger" if failures else ("warning" if still else "success")
+        return self._retry_notification(kind, "\n".join(messages))
 
     def _retry_notification(self, kind, message):
         return {
@@ -157,7 +172,7 @@ class MrpBackflushException(models.Model):
                 "type": kind,
                 "title": self.env._("Backflush exceptions"),
                 "message": message,
-                "sticky": kind == "warning",
+                "sticky": kind != "success",
                 "next": {"type": "ir.actions.client", "tag": "soft_reload"},
             },
         }
@@ -201,37 +216,75 @@ class MrpBackflushException(models.Model):
 
     @api.model
     def _cron_retry(self):
+        # Exceptions a user is posting right now are left for the next run;
+        # a broken one is logged and skipped: the others are posted.
         pending = self.search([("state", "=", "pending")])
         for company, exceptions in pending.grouped("company_id").items():
-            try:
-                with self.env.cr.savepoint():
-                    exceptions.with_company(company).action_retry()
-            except UserError as error:
-                _logger.info("Backflush retry skipped: %s", error)
+            exceptions = exceptions.with_company(company)._lock_pending(
+                skip_locked=True
+            )
+            runs, failures = exceptions._post_by_production()
+            runs._notify_productions()
+            for failed, error in failures:
+                _logger.warning(
+                    "Backflush retry skipped %s: %s",
+                    ", ".join(failed.mapped("name")),
+                    error,
+                )
 
     # ------------------------------------------------------------------
     # Business methods
     # ------------------------------------------------------------------
-    def _lock_pending(self):
+    def _lock_pending(self, skip_locked=False):
         """Lock the rows, so a user and the cron never post the same
-        quantity twice, then re-read them: the other may have posted."""
+        quantity twice, then re-read them: the other may have posted.
+        With ``skip_locked``, rows locked by someone else are left out."""
         if not self:
             return self
-        try:
+        if skip_locked:
             self.env.cr.execute(
                 "SELECT id FROM mrp_backflush_exception "
-                "WHERE id IN %s FOR UPDATE NOWAIT",
+                "WHERE id IN %s FOR UPDATE SKIP LOCKED",
                 [tuple(self.ids)],
             )
-        except (errors.LockNotAvailable, errors.SerializationFailure) as error:
-            raise UserError(
-                self.env._(
-                    "These backflush exceptions are being posted by someone "
-                    "else; try again in a moment."
+            locked = self.browse(row[0] for row in self.env.cr.fetchall())
+        else:
+            try:
+                self.env.cr.execute(
+                    "SELECT id FROM mrp_backflush_exception "
+                    "WHERE id IN %s FOR UPDATE NOWAIT",
+                    [tuple(self.ids)],
                 )
-            ) from error
-        self.invalidate_recordset(["state", "quantity", "posted_qty"])
-        return self.filtered(lambda e: e.state == "pending")
+            except (errors.LockNotAvailable, errors.SerializationFailure) as error:
+                raise UserError(
+                    self.env._(
+                        "These backflush exceptions are being posted by someone "
+                        "else; try again in a moment."
+                    )
+                ) from error
+            locked = self
+        locked.invalidate_recordset(["state", "quantity", "posted_qty"])
+        return locked.filtered(lambda e: e.state == "pending")
+
+    def _post_by_production(self):
+        """Post each MO's exceptions in its own savepoint: one that fails
+        (a deleted product, a locked quant, a bug) is rolled back and
+        reported, the others are posted. Return the runs and a list of
+        (exceptions, error) for the MOs that failed."""
+        runs = self.env["mrp.backflush.run"]
+        failures = []
+        for exceptions in self.grouped("production_id").values():
+            try:
+                with self.env.cr.savepoint():
+                    runs |= exceptions._post_available()
+            except UserError as error:
+                failures.append((exceptions, error.args[0]))
+            except Exception as error:  # noqa: BLE001 - never stop the others
+                _logger.exception(
+                    "Backflush retry of %s failed", ", ".join(exceptions.mapped("name"))
+                )
+                failures.append((exceptions, repr(error)))
+        return runs, failures
 
     def _cancel_unbuilt(self, qty):
         """The units this shortage was for were unbuilt: ``qty`` is no
@@ -258,6 +311,15 @@ class MrpBackflushException(models.Model):
 
     def _post_available(self):
         """Consume what stock allows now; one run per MO, role `deferred`."""
+        orphans = self.filtered(lambda e: not e.move_id)
+        if orphans:
+            raise UserError(
+                self.env._(
+                    "%(exceptions)s lost the component move it defers: "
+                    "cancel it with a reason.",
+                    exceptions=", ".join(orphans.mapped("name")),
+                )
+            )
         Production = self.env["mrp.production"]
         origin_moves = self.move_id
         pool = Production._backflush_stock_pool(

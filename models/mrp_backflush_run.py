@@ -56,7 +56,11 @@ class MrpBackflushRun(models.Model):
     )
     line_ids = fields.One2many("mrp.backflush.run.line", "run_id", readonly=True)
     move_ids = fields.One2many("stock.move", "backflush_run_id", readonly=True)
-    value = fields.Monetary(compute="_compute_value", currency_field="currency_id")
+    value = fields.Monetary(
+        compute="_compute_value",
+        currency_field="currency_id",
+        groups="stock.group_stock_manager",
+    )
     currency_id = fields.Many2one(related="company_id.currency_id")
 
     def _compute_name(self):

@@ -46,6 +46,7 @@ class MrpBackflushRunLine(models.Model):
     substitution_variance = fields.Monetary(
         compute="_compute_substitution_variance",
         currency_field="currency_id",
+        groups="stock.group_stock_manager",
         help="For a substitute: its value minus what the replaced component "
         "would have cost at its current cost. Positive = more expensive.",
     )
@@ -99,6 +100,7 @@ class MrpBackflushRunLine(models.Model):
     value = fields.Monetary(
         compute="_compute_value",
         currency_field="currency_id",
+        groups="stock.group_stock_manager",
         help="Value consumed, from the valuation layers of the posted move.",
     )
     currency_id = fields.Many2one(related="company_id.currency_id")

@@ -1,6 +1,6 @@
 # Copyright 2026 mrp_backflush authors
 # License LGPL-3.0 or later (https://www.gnu.org/licenses/lgpl).
-from odoo import fields, models
+from odoo import api, fields, models
 
 from .res_company import BACKFLUSH_MODES, SHORTAGE_POLICIES, SUBSTITUTIONS
 
@@ -37,3 +37,8 @@ class MrpBom(models.Model):
         help="Whether the substitutes of a short BOM line may be consumed "
         "instead of it.",
     )
+
+    @api.constrains("product_tmpl_id", "product_id")
+    def _check_backflush_substitutes(self):
+        # The product made may not become a substitute of its own components.
+        self.bom_line_ids.substitute_ids._check_substitute()

@@ -1,9 +1,41 @@
 # Copyright 2026 mrp_backflush authors
 # License LGPL-3.0 or later (https://www.gnu.org/licenses/lgpl).
+import math
+
 from odoo import api, fields, models
 from odoo.exceptions import ValidationError
 
 from .res_company import BACKFLUSH_MODES
+
+# Upper bound of the quantities and factors a BOM line may carry: far above
+# any real need, far below what overflows once multiplied by an MO quantity.
+MAX_QUANTITY = 1e9
+SCRAP_FIELDS = ("scrap_percent", "scrap_fixed_qty")
+
+
+def check_numbers(records, vals, field_names, label):
+    """Refuse NaN, infinities and absurd values before the ORM rounds them
+    (it would fail with a bare ValueError or OverflowError).
+
+    ``label(vals)`` names the records for the message."""
+    for name in field_names:
+        if name not in vals:
+            continue
+        try:
+            value = float(vals[name] or 0.0)
+        except (TypeError, ValueError):
+            continue  # not a number: the ORM names the field itself
+        if not math.isfinite(value) or abs(value) > MAX_QUANTITY:
+            raise ValidationError(
+                records.env._(
+                    "%(record)s: %(field)s must be a finite number up to "
+                    "%(max)s (got %(value)s).",
+                    record=label(vals),
+                    field=records._fields[name]._description_string(records.env),
+                    max=f"{MAX_QUANTITY:,.0f}",
+                    value=vals[name],
+                )
+            )
 
 
 class MrpBomLine(models.Model):
@@ -71,10 +103,37 @@ class MrpBomLine(models.Model):
                     )
                 )
 
+    @api.constrains("product_id")
+    def _check_backflush_substitutes(self):
+        # The component may not become one of its own substitutes.
+        self.substitute_ids._check_substitute()
+
     @api.depends("substitute_ids")
     def _compute_substitute_count(self):
         for line in self:
             line.substitute_count = len(line.substitute_ids)
+
+    @api.model_create_multi
+    def create(self, vals_list):
+        for vals in vals_list:
+            check_numbers(self, vals, SCRAP_FIELDS, self._backflush_label)
+        return super().create(vals_list)
+
+    def write(self, vals):
+        check_numbers(self, vals, SCRAP_FIELDS, self._backflush_label)
+        return super().write(vals)
+
+    def _backflush_label(self, vals):
+        """BOM and component of ``self``, or of the line ``vals`` create."""
+        bom = self.bom_id or self.env["mrp.bom"].browse(vals.get("bom_id"))
+        product = self.product_id or self.env["product.product"].browse(
+            vals.get("product_id")
+        )
+        return self.env._(
+            "BOM %(bom)s, component %(product)s",
+            bom=", ".join(bom.mapped("display_name")),
+            product=", ".join(product.mapped("display_name")),
+        )
 
     def _get_backflush_mode(self):
         """Effective timing of the line; `operation` needs an operation."""

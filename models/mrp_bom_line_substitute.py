@@ -3,6 +3,8 @@
 from odoo import api, fields, models
 from odoo.exceptions import ValidationError
 
+from .mrp_bom_line import check_numbers
+
 
 class MrpBomLineSubstitute(models.Model):
     _name = "mrp.bom.line.substitute"
@@ -41,6 +43,30 @@ class MrpBomLineSubstitute(models.Model):
     )
     product_uom_category_id = fields.Many2one(related="product_id.uom_id.category_id")
 
+    @api.model_create_multi
+    def create(self, vals_list):
+        for vals in vals_list:
+            check_numbers(self, vals, ["factor"], self._backflush_label)
+        return super().create(vals_list)
+
+    def write(self, vals):
+        check_numbers(self, vals, ["factor"], self._backflush_label)
+        return super().write(vals)
+
+    def _backflush_label(self, vals):
+        """BOM line and substitute of ``self``, or of the one ``vals`` create."""
+        line = self.bom_line_id or self.env["mrp.bom.line"].browse(
+            vals.get("bom_line_id")
+        )
+        product = self.product_id or self.env["product.product"].browse(
+            vals.get("product_id")
+        )
+        return self.env._(
+            "%(line)s, substitute %(substitute)s",
+            line=line._backflush_label({}),
+            substitute=", ".join(product.mapped("display_name")),
+        )
+
     @api.depends("product_id")
     def _compute_product_uom_id(self):
         for sub in self:
@@ -48,6 +74,7 @@ class MrpBomLineSubstitute(models.Model):
 
     @api.constrains("product_id", "factor", "product_uom_id", "bom_line_id")
     def _check_substitute(self):
+        kits = self.env["mrp.bom"]._bom_find(self.product_id, bom_type="phantom")
         for sub in self:
             line = sub.bom_line_id
             names = {
@@ -71,6 +98,23 @@ class MrpBomLineSubstitute(models.Model):
                     self.env._(
                         "BOM %(bom)s: %(substitute)s is the product this BOM "
                         "makes; it cannot substitute %(component)s.",
+                        **names,
+                    )
+                )
+            if sub.product_id.type != "consu" or kits.get(sub.product_id):
+                raise ValidationError(
+                    self.env._(
+                        "BOM %(bom)s: %(substitute)s is a service or a kit; a "
+                        "substitute of %(component)s must be a goods product "
+                        "consumed as such.",
+                        **names,
+                    )
+                )
+            if not sub.product_id.active:
+                raise ValidationError(
+                    self.env._(
+                        "BOM %(bom)s: %(substitute)s is archived; it cannot "
+                        "substitute %(component)s.",
                         **names,
                     )
                 )

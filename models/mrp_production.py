@@ -1,6 +1,7 @@
 # Copyright 2026 mrp_backflush authors
 # License LGPL-3.0 or later (https://www.gnu.org/licenses/lgpl).
 import logging
+import math
 from collections import defaultdict
 from math import floor, log10
 
@@ -9,7 +10,7 @@ from markupsafe import Markup
 from odoo import api, fields, models
 from odoo.exceptions import UserError, ValidationError
 from odoo.osv import expression
-from odoo.tools import float_compare, format_list, formatLang
+from odoo.tools import float_compare, float_is_zero, format_list, formatLang
 
 from .. import planning
 from .stock_move import BACKFLUSH_WRITE
@@ -106,17 +107,20 @@ class MrpProduction(models.Model):
     def _button_mark_done_sanity_checks(self):
         # Two users marking the same MO done: the second waits here, then
         # PostgreSQL refuses its stale snapshot and Odoo retries the request,
-        # which finds the MO done below. An MO is never backflushed twice.
-        self.env.cr.execute(
-            "SELECT id FROM mrp_production WHERE id IN %s FOR UPDATE", [tuple(self.ids)]
-        )
-        done = self.filtered(lambda p: p.state in ("done", "cancel"))
-        if done:
+        # which finds the MO done. A done MO has nothing left to backflush:
+        # Mark Done on it posts nothing, as in Odoo (which calls it after
+        # _post_inventory itself). Only a cancelled MO is refused.
+        if self.ids:
+            self.env.cr.execute(
+                "SELECT id FROM mrp_production WHERE id IN %s FOR UPDATE",
+                [tuple(self.ids)],
+            )
+        cancelled = self.filtered(lambda p: p.state == "cancel")
+        if cancelled:
             raise UserError(
                 self.env._(
-                    "%(mos)s is already done or cancelled: its components were "
-                    "posted once and will not be posted again.",
-                    mos=", ".join(done.mapped("name")),
+                    "%(mos)s is cancelled: it cannot be marked as done.",
+                    mos=", ".join(cancelled.mapped("name")),
                 )
             )
         return super()._button_mark_done_sanity_checks()
@@ -127,7 +131,7 @@ class MrpProduction(models.Model):
         vals = super()._get_move_raw_values(
             product, product_uom_qty, product_uom, operation_id, bom_line
         )
-        if bom_line and self.product_qty:
+        if bom_line and self.product_qty and self._backflush_is_managed():
             # Demand includes planned scrap so reservation and replenishment
             # see the real need; the per-unit net quantity is kept apart.
             # Rounded up to a quantity the units can hold, as posted.
@@ -150,12 +154,17 @@ class MrpProduction(models.Model):
 
     def _get_consumption_issues(self):
         # The backflush posts exactly the BOM plus planned scrap (rounded
-        # up) for the lines it manages: only lines a person recorded are
-        # worth Odoo's consumption warning.
+        # up) for the lines it manages: only lines a person recorded (posted
+        # as recorded) are worth Odoo's consumption warning.
         issues = super()._get_consumption_issues()
         if not issues:
             return issues
         managed = self._backflush_get_moves()
+        managed -= managed.filtered(
+            lambda m: m._backflush_is_recorded(
+                m.raw_material_production_id._backflush_produced_qty()
+            )
+        )
         return [
             issue
             for issue in issues
@@ -350,15 +359,26 @@ class MrpProduction(models.Model):
     # ------------------------------------------------------------------
     # Backflush: selection, planning, posting
     # ------------------------------------------------------------------
+    def _backflush_is_managed(self):
+        """The MOs of ``self`` whose consumption the backflush posts.
+
+        Subcontracted MOs are left to Odoo: their components are in the
+        subcontractor's location, not ours to block on, and what the
+        subcontractor records is what was used (mrp_subcontracting is not a
+        dependency, hence the plain string).
+        """
+        return self.filtered(lambda p: p.bom_id.type != "subcontract")
+
     def _backflush_get_moves(self, trigger="mark_done", workorders=None):
         """Raw moves the backflush posts now.
 
         Moves the operator recorded by hand (manual consumption) and moves
         already posted are left alone; ``operation`` lines post when their
-        work order finishes, ``finish`` lines at Mark Done.
+        work order finishes, ``finish`` lines at Mark Done. Subcontracted
+        MOs are left to Odoo (see ``_backflush_is_managed``).
         """
         modes = {"finish"} if trigger == "mark_done" else {"operation"}
-        return self.move_raw_ids.filtered(
+        return self._backflush_is_managed().move_raw_ids.filtered(
             lambda m: (
                 m.state not in ("done", "cancel")
                 and m.bom_line_id
@@ -490,19 +510,37 @@ class MrpProduction(models.Model):
         lines = []
         for line in blocked:
             move = Move.browse(line.requirement.key)
-            lines.append(
-                self.env._(
-                    "- %(mo)s: %(product)s needs %(needed)s %(uom)s in %(location)s, "
-                    "%(available)s available, %(missing)s missing",
-                    mo=move.raw_material_production_id.name,
-                    product=move.product_id.display_name,
-                    needed=line.required_qty,
-                    available=line.available_qty,
-                    missing=line.shortage_qty,
-                    uom=move.product_uom.name,
-                    location=move.location_id.display_name,
-                )
+            uom = move.product_uom
+            covered = sum(
+                m.replaces_qty for m in line.moves if m.role == planning.ROLE_SUBSTITUTE
             )
+            values = {
+                "mo": move.raw_material_production_id.name,
+                "product": move.product_id.display_name,
+                "location": move.location_id.display_name,
+                "uom": uom.name,
+                "needed": self._backflush_format_qty(line.required_qty, uom),
+                "available": self._backflush_format_qty(line.available_qty, uom),
+                "covered": self._backflush_format_qty(covered, uom),
+                "missing": self._backflush_format_qty(line.shortage_qty, uom),
+            }
+            if float_is_zero(covered, precision_rounding=uom.rounding):
+                lines.append(
+                    self.env._(
+                        "- %(mo)s: %(product)s needs %(needed)s %(uom)s in "
+                        "%(location)s, %(available)s available, %(missing)s missing",
+                        **values,
+                    )
+                )
+            else:
+                lines.append(
+                    self.env._(
+                        "- %(mo)s: %(product)s needs %(needed)s %(uom)s in "
+                        "%(location)s, %(available)s available, %(covered)s "
+                        "covered by substitutes, %(missing)s missing",
+                        **values,
+                    )
+                )
         raise UserError(
             self.env._(
                 "Not enough components to backflush; nothing was posted.\n%(lines)s\n\n"
@@ -511,6 +549,12 @@ class MrpProduction(models.Model):
                 lines="\n".join(lines),
             )
         )
+
+    @api.model
+    def _backflush_format_qty(self, qty, uom):
+        """``qty`` at the precision of ``uom``, in the user's language."""
+        digits = max(0, math.ceil(-math.log10(uom.rounding)))
+        return formatLang(self.env, qty, digits=digits)
 
     def _backflush(self, trigger, workorders=None):
         """Plan and post the backflush of ``self``; return the runs written."""
@@ -849,7 +893,7 @@ class MrpProduction(models.Model):
         # stays with the run that posted it.
         run.line_ids.move_id.filtered(
             lambda m: m.backflush_role == "correction" and not m.backflush_run_id
-        ).backflush_run_id = run
+        )._backflush_write({"backflush_run_id": run.id})
         changes = format_list(
             self.env,
             [
@@ -946,7 +990,13 @@ class MrpProduction(models.Model):
                 }
             )
             layer.remaining_value += in_stock
-        svls = self.env["stock.valuation.layer"].sudo().create(vals_list)
+        svls = (
+            self.env["stock.valuation.layer"]
+            .sudo()
+            .with_context(**{BACKFLUSH_WRITE: True})
+            .create(vals_list)
+            .with_context(**{BACKFLUSH_WRITE: False})
+        )
         in_stock_total = sum(svls.mapped("value"))
         if product.cost_method == "average" and product.quantity_svl > 0:
             product.sudo().with_context(disable_auto_svl=True).standard_price += (

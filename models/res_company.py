@@ -44,7 +44,8 @@ class ResCompany(models.Model):
     backflush_shortage_policy = fields.Selection(
         SHORTAGE_POLICIES,
         string="Default Backflush Shortage Policy",
-        default="block",
+        # Odoo's own outcome (stock may go negative) until an admin opts in.
+        default="negative",
         required=True,
     )
     backflush_substitution = fields.Selection(

@@ -3,18 +3,25 @@
 from collections import defaultdict
 
 from odoo import Command, api, fields, models
+from odoo.exceptions import UserError
 from odoo.tools import float_compare, float_is_zero, float_round
 
 from .. import planning
+from .mrp_backflush_protected_mixin import BACKFLUSH_WRITE  # noqa: F401
 from .res_company import BACKFLUSH_ROLES
 from .stock_move_line import backflush_collect_edits
 
-# Context key under which the module writes its own fields on moves.
-BACKFLUSH_WRITE = "mrp_backflush_write"
-
 
 class StockMove(models.Model):
-    _inherit = "stock.move"
+    _name = "stock.move"
+    _inherit = ["stock.move", "mrp.backflush.protected.mixin"]
+    _backflush_protected_fields = (
+        "backflush_role",
+        "backflush_run_id",
+        "backflush_replaced_move_id",
+        "backflush_line_qty",
+        "backflush_recorded",
+    )
 
     backflush_role = fields.Selection(BACKFLUSH_ROLES, index=True, copy=False)
     backflush_run_id = fields.Many2one(
@@ -44,6 +51,31 @@ class StockMove(models.Model):
         help="For a substitute: the component move it stands in for.",
     )
 
+    def _backflush_write_protected_fields(self):
+        # The BOM explosion sets the unit quantity and rewrites it while the
+        # MO is a draft; the backflush posts from it once confirmed.
+        if all(move.state == "draft" for move in self):
+            return ()
+        return ("backflush_unit_qty",)
+
+    @api.ondelete(at_uninstall=False)
+    def _unlink_except_backflush_pending(self):
+        # A retry posts a copy of the component move it defers (same MO,
+        # operation, work order, accounts): without it, it would guess.
+        pending = (
+            self.env["mrp.backflush.exception"]
+            .sudo()
+            .search([("move_id", "in", self.ids), ("state", "=", "pending")])
+        )
+        if pending:
+            raise UserError(
+                self.env._(
+                    "%(exceptions)s still need their component move: post or "
+                    "cancel these pending backflush exceptions first.",
+                    exceptions=", ".join(pending.mapped("name")),
+                )
+            )
+
     def write(self, vals):
         # Editing a done move's quantity writes each of its move lines:
         # one correction for the whole edit.
@@ -65,10 +97,6 @@ class StockMove(models.Model):
     def _prepare_merge_moves_distinct_fields(self):
         # A planned-scrap or substitute move must never merge into its component.
         return super()._prepare_merge_moves_distinct_fields() + ["backflush_role"]
-
-    def _backflush_write(self, vals):
-        """The module's own writes of its protected fields."""
-        return self.with_context(**{BACKFLUSH_WRITE: True}).write(vals)
 
     def _backflush_rounding(self):
         """The step the backflush posts in: the move's unit, or the

@@ -79,7 +79,7 @@ class StockMoveLine(models.Model):
         res = super()._create_correction_svl(move, diff)
         move.invalidate_recordset(["stock_valuation_layer_ids"])
         layers = move.sudo().stock_valuation_layer_ids - known
-        layers.backflush_role = "correction"
+        layers._backflush_write({"backflush_role": "correction"})
         edit = (
             production,
             {

@@ -2,9 +2,17 @@
 # License LGPL-3.0 or later (https://www.gnu.org/licenses/lgpl).
 from odoo import models
 
+from .mrp_backflush_protected_mixin import BACKFLUSH_WRITE
+
 
 class StockScrap(models.Model):
     _inherit = "stock.scrap"
+
+    def do_scrap(self):
+        # The scrap move carries a protected backflush role (see below).
+        return super(
+            StockScrap, self.with_context(**{BACKFLUSH_WRITE: True})
+        ).do_scrap()
 
     def _prepare_move_values(self):
         # Scrap recorded on an MO (components or finished units) is actual

@@ -6,7 +6,9 @@ from .res_company import BACKFLUSH_ROLES
 
 
 class StockValuationLayer(models.Model):
-    _inherit = "stock.valuation.layer"
+    _name = "stock.valuation.layer"
+    _inherit = ["stock.valuation.layer", "mrp.backflush.protected.mixin"]
+    _backflush_protected_fields = ("backflush_role", "backflush_production_id")
 
     backflush_role = fields.Selection(
         BACKFLUSH_ROLES,

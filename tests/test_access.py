@@ -100,3 +100,74 @@ class TestAccess(BackflushCase):
         self.assertNotIn(self.exception, exceptions)
         with self.assertRaises(AccessError):
             self.bf_run.with_user(user_b).read(["produced_qty"])
+
+    # ------------------------------------------------------------------
+    # what the backflush posted is written by the backflush only
+    # ------------------------------------------------------------------
+    def test_backflush_fields_of_moves_are_protected(self):
+        admin = self.env.ref("base.user_admin")
+        done = self.mo.move_raw_ids.filtered(lambda m: m.state == "done")
+        mo = self._mo(self.bom, 5)
+        pending = mo.move_raw_ids
+        cases = [
+            (pending, {"backflush_unit_qty": 0.001}),
+            (pending, {"backflush_role": "substitute"}),
+            (done, {"backflush_run_id": False}),
+            (done, {"backflush_replaced_move_id": pending.id}),
+        ]
+        for user in (self.users["operator"], self.users["manager"], admin):
+            for moves, vals in cases:
+                with (
+                    self.subTest(user=user.login, vals=vals),
+                    self.assertRaisesRegex(UserError, "only the backflush writes"),
+                ):
+                    moves.with_user(user).write(vals)
+        with self.assertRaisesRegex(UserError, "only the backflush writes"):
+            self.env["stock.move"].with_user(admin).create(
+                {
+                    "product_id": self.leg.id,
+                    "product_uom_qty": 1,
+                    "location_id": self.stock_location.id,
+                    "location_dest_id": self.leg.property_stock_production.id,
+                    "backflush_role": "deferred",
+                }
+            )
+        self._stock(self.leg, 20)
+        mo.button_mark_done()
+        self.assertEqual(mo.move_raw_ids.mapped("quantity"), [20])
+        self.assertEqual(mo.backflush_run_ids.move_ids, mo.move_raw_ids)
+
+    def test_backflush_fields_of_layers_are_protected(self):
+        layers = self.mo.move_raw_ids.stock_valuation_layer_ids
+        self.assertEqual(layers.mapped("backflush_role"), ["component"])
+        admin = self.env.ref("base.user_admin")
+        for vals in ({"backflush_role": False}, {"backflush_production_id": False}):
+            with (
+                self.subTest(vals=vals),
+                self.assertRaisesRegex(UserError, "only the backflush writes"),
+            ):
+                layers.with_user(admin).sudo().write(vals)
+
+    def test_costs_hidden_from_operators(self):
+        operator = self.users["operator"]
+        line = self.bf_run.line_ids
+        for record, field in (
+            (self.bf_run, "value"),
+            (line, "value"),
+            (line, "substitution_variance"),
+        ):
+            with self.subTest(model=record._name, field=field):
+                with self.assertRaises(AccessError):
+                    record.with_user(operator).read([field])
+                self.assertNotIn(field, record.with_user(operator).fields_get())
+                self.assertIn(
+                    field, record.with_user(self.users["manager"]).read([field])[0]
+                )
+        arch = (
+            self.env["mrp.backflush.run"]
+            .with_user(operator)
+            .get_views([(False, "form"), (False, "list")])["views"]
+        )
+        for view in arch.values():
+            self.assertNotIn('name="value"', view["arch"])
+            self.assertNotIn('name="substitution_variance"', view["arch"])

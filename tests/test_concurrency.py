@@ -111,11 +111,10 @@ class TestConcurrency(TransactionCase):
         thread.join(30)
         # B's stale snapshot is refused; Odoo would retry B's request ...
         self.assertIsInstance(outcome.get("error"), errors.SerializationFailure)
-        # ... and the retry is told the MO is done.
+        # ... and the retry finds the MO done: it posts nothing more.
         with self.registry.cursor() as cr:
             mo = self._env(cr)["mrp.production"].browse(mo_id)
-            with self.assertRaisesRegex(UserError, "already done"):
-                mo.button_mark_done()
+            mo.button_mark_done()
             self.assertEqual(len(mo.backflush_run_ids), 1)
             self.assertEqual(
                 mo.move_raw_ids.filtered(lambda m: m.state == "done").quantity, 40
@@ -193,6 +192,41 @@ class TestConcurrency(TransactionCase):
             env["mrp.backflush.exception"]._cron_retry()  # nothing new arrived
             self.assertEqual(exc.posted_qty, 70)
         self.assertEqual(self._leg_qty(leg_id, location_id), 0)
+
+    @mute_logger("odoo.sql_db")
+    def test_cron_skips_only_the_locked_exception(self):
+        """One exception a user is posting does not stop the company."""
+        leg_id, location_id, mo_ids = self._setup("defer", 0, [5, 5])  # 20 short each
+        with self.registry.cursor() as cr:
+            env = self._env(cr)
+            env["mrp.production"].browse(mo_ids).button_mark_done()
+            env["stock.quant"]._update_available_quantity(
+                env["product.product"].browse(leg_id),
+                env["stock.location"].browse(location_id),
+                40,
+            )
+            locked_id, free_id = (
+                env["mrp.production"].browse(mo_ids).backflush_exception_ids.ids
+            )
+        cr_a = self.registry.cursor()
+        try:
+            cr_a.execute(
+                "SELECT id FROM mrp_backflush_exception WHERE id = %s FOR UPDATE",
+                [locked_id],
+            )
+            thread, outcome = self._in_thread(
+                lambda env: env["mrp.backflush.exception"]._cron_retry()
+            )
+            thread.join(30)
+        finally:
+            cr_a.rollback()
+            cr_a.close()
+        self.assertNotIn("error", outcome)
+        with self.registry.cursor() as cr:
+            exceptions = self._env(cr)["mrp.backflush.exception"]
+            self.assertEqual(exceptions.browse(free_id).state, "done")
+            self.assertEqual(exceptions.browse(locked_id).state, "pending")
+        self.assertEqual(self._leg_qty(leg_id, location_id), 20)
 
     @mute_logger("odoo.sql_db")
     def test_same_mo_corrected_by_two_managers(self):

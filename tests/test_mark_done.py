@@ -53,7 +53,7 @@ class TestMarkDone(BackflushCase):
         self.assertEqual(run.trigger, "mark_done")
         self.assertEqual(run.user_id, self.operator)
         self.assertEqual(run.produced_qty, 100)
-        self.assertEqual(run.backflush_shortage_policy, "block")
+        self.assertEqual(run.backflush_shortage_policy, "negative")
         by_product = {line.product_id: line for line in run.line_ids}
         self.assertEqual(by_product[self.leg].consumed_qty, 400)
         self.assertEqual(by_product[self.leg].role, "component")
@@ -189,12 +189,24 @@ class TestMarkDone(BackflushCase):
         self.assertEqual(self._qty(self.seat), 290)
 
     def test_mark_done_twice(self):
+        """A second Mark Done posts nothing and refuses nothing, as in Odoo
+        (whose own code calls it after _post_inventory)."""
         mo = self._mo(self.bom_chair, 10)
         mo.button_mark_done()
-        with self.assertRaisesRegex(UserError, "already done"):
-            mo.button_mark_done()
+        mo.button_mark_done()
         self.assertEqual(len(mo.backflush_run_ids), 1)
         self.assertEqual(self._qty(self.leg), 960)
+
+    def test_post_inventory_then_mark_done(self):
+        """purchase_mrp's own sequence: posted once, no error."""
+        mo = self._mo(self.bom_chair, 10)
+        mo.qty_producing = 10
+        mo._post_inventory()
+        mo.button_mark_done()
+        self.assertEqual(mo.state, "done")
+        self.assertEqual(len(mo.backflush_run_ids), 1)
+        self.assertEqual(self._qty(self.leg), 960)
+        self.assertEqual(self._qty(self.chair), 10)
 
     def test_mass_mark_done(self):
         mos = (
@@ -228,11 +240,9 @@ class TestMarkDone(BackflushCase):
 
     def test_policy_rights(self):
         with self.assertRaises(AccessError):
-            self.bom_chair.with_user(
-                self.operator
-            ).backflush_shortage_policy = "negative"
-        self.bom_chair.with_user(self.manager).backflush_shortage_policy = "negative"
-        self.assertEqual(self.bom_chair.backflush_shortage_policy, "negative")
+            self.bom_chair.with_user(self.operator).backflush_shortage_policy = "block"
+        self.bom_chair.with_user(self.manager).backflush_shortage_policy = "block"
+        self.assertEqual(self.bom_chair.backflush_shortage_policy, "block")
         with self.assertRaises(AccessError):
             self.bom_chair.bom_line_ids[0].with_user(self.operator).scrap_percent = 5
 

@@ -236,7 +236,9 @@ class TestPreview(BackflushCase):
         leg = self._preview_line(preview, self.leg)
         self.assertEqual((leg.shortage_qty, leg.action), (12, "block"))
         self.assertEqual(self._preview_line(preview, self.seat).action, "none")
-        with self.assertRaisesRegex(UserError, "Preview Leg.*12.0 missing"):
+        with self.assertRaisesRegex(
+            UserError, "Preview Leg needs 42 Preview Pieces.*12 missing"
+        ):
             with self.env.cr.savepoint():
                 preview.action_mark_done()
         self.assertEqual(mo.state, "confirmed")

@@ -43,14 +43,16 @@ class TestShortage(BackflushCase):
         self.assertAlmostEqual(posted + pending, required)
 
     def test_block_names_each_short_component(self):
+        self.bom.backflush_shortage_policy = "block"
         mo = self._mo(self.bom, 100)
         with self.assertRaises(UserError) as error:
             self._mark_done_request(mo)
         message = str(error.exception)
         self.assertIn(mo.name, message)
         self.assertIn(self.leg.display_name, message)
-        self.assertIn("needs 400.0 Units", message)
-        self.assertIn("300.0 available, 100.0 missing", message)
+        self.assertIn("needs 400.00 Units", message)
+        self.assertIn("300.00 available, 100.00 missing", message)
+        self.assertNotIn("substitutes", message)
         self.assertIn(self.stock_location.display_name, message)
         self.assertNotIn(self.seat.display_name, message)
         self.assertEqual(mo.state, "confirmed")
@@ -255,7 +257,139 @@ class TestShortage(BackflushCase):
             200,
         )
         mo = self._mo(self.bom, 30)  # only 100 free
-        with self.assertRaisesRegex(UserError, "100.0 available, 20.0 missing"):
+        with self.assertRaisesRegex(UserError, "100.00 available, 20.00 missing"):
             self._mark_done_request(mo)
         other.button_mark_done()
         self.assertEqual(self._qty(self.leg), 100)
+
+    # ------------------------------------------------------------------
+    # defaults keep Odoo's outcome
+    # ------------------------------------------------------------------
+    def test_default_policy_keeps_odoo_outcome(self):
+        """Nobody's Mark Done stops until an admin opts in to block/defer."""
+        company = self.env["res.company"].create({"name": "New Factory"})
+        self.assertEqual(company.backflush_shortage_policy, "negative")
+        self.assertEqual(self.bom.backflush_shortage_policy, "negative")
+        # BOMs that existed before the module was installed got it too
+        odoo_demo_boms = self.env["mrp.bom"].browse(
+            self.env["ir.model.data"]
+            .search([("module", "=", "mrp"), ("model", "=", "mrp.bom")])
+            .mapped("res_id")
+        )
+        self.assertTrue(odoo_demo_boms, "the test database has Odoo's demo data")
+        self.assertEqual(
+            set(odoo_demo_boms.mapped("backflush_shortage_policy")), {"negative"}
+        )
+        mo = self._mo(self.bom, 100)  # 400 legs, 300 in stock
+        mo.button_mark_done()
+        self.assertEqual(mo.state, "done")
+        self.assertEqual(self._qty(self.leg), -100)
+        line = mo.backflush_run_ids.line_ids.filtered(
+            lambda r: r.product_id == self.leg
+        )
+        self.assertEqual((line.shortage_qty, line.shortage_action), (100, "negative"))
+
+    def test_block_message_at_the_unit_precision(self):
+        """7.6 Units, not 7.6000000000000005."""
+        self.bom.backflush_shortage_policy = "block"
+        self.bom.bom_line_ids.filtered(
+            lambda r: r.product_id == self.leg
+        ).product_qty = 0.76
+        self.env["stock.quant"]._update_available_quantity(
+            self.leg, self.stock_location, -300
+        )
+        mo = self._mo(self.bom, 10)
+        with self.assertRaises(UserError) as error:
+            self._mark_done_request(mo)
+        message = str(error.exception)
+        self.assertIn("needs 7.60 Units", message)
+        self.assertIn("0.00 available, 7.60 missing", message)
+        self.assertNotIn("0000", message)
+
+    # ------------------------------------------------------------------
+    # the retry queue survives faults
+    # ------------------------------------------------------------------
+    def _two_deferred_mos(self):
+        """Two MOs each 20 legs short (the 300 legs go to the first)."""
+        self.bom.backflush_shortage_policy = "defer"
+        mo_a = self._mo(self.bom, 80)  # 320 legs: 300 posted, 20 deferred
+        mo_a.button_mark_done()
+        mo_b = self._mo(self.bom, 5)  # 20 legs, none left
+        mo_b.button_mark_done()
+        return mo_a.backflush_exception_ids, mo_b.backflush_exception_ids
+
+    def test_retry_of_nothing_does_nothing(self):
+        exceptions = self.env["mrp.backflush.exception"]
+        self.assertTrue(exceptions.action_retry())
+        self.assertTrue(exceptions.with_user(self.operator).action_retry())
+
+    def test_deleting_a_move_a_pending_exception_needs(self):
+        _exc_a, exc_b = self._two_deferred_mos()  # exc_b's move posted nothing
+        with self.assertRaisesRegex(UserError, "post or cancel"):
+            exc_b.move_id.with_user(self.env.ref("base.user_admin")).unlink()
+        self.assertTrue(exc_b.move_id.exists())
+
+    def test_one_broken_exception_does_not_stop_the_others(self):
+        exc_a, exc_b = self._two_deferred_mos()
+        # an exception whose component move is gone (deleted before this
+        # module refused it): reported, not posted, the other one posts
+        exc_a.sudo().move_id = False
+        self._stock(self.leg, 40)
+        action = (exc_a | exc_b).with_user(self.operator).action_retry()
+        self.assertIn(exc_a.name, action["params"]["message"])
+        self.assertNotIn("Still nothing in stock", action["params"]["message"])
+        self.assertEqual((exc_a.state, exc_b.state), ("pending", "done"))
+        self.assertEqual(self._qty(self.leg), 20)
+        # the cron goes on the same way
+        self._stock(self.leg, 40)
+        exc_b_mo = exc_b.production_id
+        self.env["mrp.backflush.exception"]._cron_retry()
+        self.assertEqual(exc_a.state, "pending")
+        self.assertEqual(len(exc_b_mo.backflush_run_ids), 2)
+
+    def test_still_nothing_in_stock_is_true(self):
+        exc_a, exc_b = self._two_deferred_mos()
+        action = (exc_a | exc_b).action_retry()
+        self.assertIn("Still nothing in stock", action["params"]["message"])
+        # stock for one of them only: the other is still told so
+        self._stock(self.leg, 20)
+        action = (exc_a | exc_b).action_retry()
+        self.assertEqual((exc_a.state, exc_b.state), ("done", "pending"))
+        self.assertIn("Still nothing in stock", action["params"]["message"])
+
+    # ------------------------------------------------------------------
+    # subcontracted MOs are left to Odoo
+    # ------------------------------------------------------------------
+    def test_subcontracted_mo_is_left_to_odoo(self):
+        """The subcontractor's stock is not ours to block on, and what the
+        subcontractor records is what was used (mrp_subcontracting is not
+        a dependency: its BOM type is set as it would store it)."""
+        self.bom.write({"backflush_shortage_policy": "block", "consumption": "warning"})
+        self.bom.bom_line_ids.filtered(lambda r: r.product_id == self.leg).write(
+            {"scrap_percent": 10}
+        )
+        self.env.cr.execute(
+            "UPDATE mrp_bom SET type = 'subcontract' WHERE id = %s", [self.bom.id]
+        )
+        self.bom.invalidate_recordset(["type"])
+        mo = self.env["mrp.production"].create(
+            {"product_id": self.chair.id, "bom_id": self.bom.id, "product_qty": 100}
+        )
+        mo.action_confirm()
+        leg_move = mo.move_raw_ids.filtered(lambda m: m.product_id == self.leg)
+        self.assertEqual(leg_move.product_uom_qty, 400)  # no planned scrap added
+        self.assertFalse(mo._backflush_get_moves())
+        # the subcontractor records other quantities: Odoo's warning stays
+        mo.qty_producing = 100
+        leg_move.quantity = 350
+        leg_move.picked = True
+        self.assertTrue(mo._get_consumption_issues())
+        # 400 legs needed, 300 in stock: posted as Odoo posts it
+        leg_move.quantity = 400
+        seat_move = mo.move_raw_ids - leg_move
+        seat_move.quantity = 100
+        seat_move.picked = True
+        mo.button_mark_done()
+        self.assertEqual(mo.state, "done")
+        self.assertFalse(mo.backflush_run_ids)
+        self.assertEqual(self._qty(self.leg), -100)

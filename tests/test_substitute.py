@@ -240,8 +240,11 @@ class TestSubstitute(BackflushCase):
         message = str(error.exception)
         self.assertIn(mo.name, message)
         self.assertIn(self.leg.display_name, message)
-        self.assertIn("needs 160.0 Units", message)
-        self.assertIn("100.0 available, 40.0 missing", message)
+        # the substitutes' share is shown: 100 + 20 + 40 = 160
+        self.assertIn("needs 160.00 Units", message)
+        self.assertIn(
+            "100.00 available, 20.00 covered by substitutes, 40.00 missing", message
+        )
         self.assertIn(self.stock_location.display_name, message)
         self.assertEqual(mo.state, "confirmed")
         self.assertEqual(

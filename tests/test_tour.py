@@ -89,7 +89,7 @@ class TestTour(HttpCase):
             "mrp_backflush_manager_policy",
             login="bf_tour_manager",
         )
-        self.assertEqual(self.bom.backflush_shortage_policy, "negative")
+        self.assertEqual(self.bom.backflush_shortage_policy, "defer")
 
     def test_manager_retries_exception(self):
         self.bom.backflush_shortage_policy = "defer"

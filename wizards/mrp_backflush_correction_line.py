@@ -4,6 +4,8 @@ from odoo import api, fields, models
 from odoo.exceptions import UserError
 from odoo.tools import float_compare, float_is_zero
 
+from ..models.mrp_backflush_protected_mixin import BACKFLUSH_WRITE
+
 
 class MrpBackflushCorrectionLine(models.TransientModel):
     _name = "mrp.backflush.correction.line"
@@ -163,7 +165,11 @@ class MrpBackflushCorrectionLine(models.TransientModel):
             else:
                 vals = line._return_move_vals(template, qty, return_location)
             vals_list.append(vals)
-        moves = Move.create(vals_list)
+        moves = (
+            Move.with_context(**{BACKFLUSH_WRITE: True})
+            .create(vals_list)
+            .with_context(**{BACKFLUSH_WRITE: False})
+        )
         moves._action_confirm(merge=False)
         # mrp picks raw moves created on a running MO: reserve first.
         moves.picked = False

@@ -89,8 +89,8 @@ registry.category("web_tour.tours").add("mrp_backflush_manager_policy", {
             run: "click",
         },
         {
-            content: "Allow negative stock on shortage",
-            trigger: "div[name=backflush_shortage_policy] input[data-value=negative]",
+            content: "Opt in to deferring shortages",
+            trigger: "div[name=backflush_shortage_policy] input[data-value=defer]",
             run: "click",
         },
         {

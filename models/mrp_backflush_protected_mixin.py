@@ -1,0 +1,58 @@
+# Copyright 2026 mrp_backflush authors
+# License LGPL-3.0 or later (https://www.gnu.org/licenses/lgpl).
+from odoo import api, models
+from odoo.exceptions import UserError
+
+# Context key under which the module writes its own fields (and only it).
+BACKFLUSH_WRITE = "mrp_backflush_write"
+
+
+class MrpBackflushProtectedMixin(models.AbstractModel):
+    """Fields that tell what the backflush posted: written by the module
+    only, whoever calls (administrators included), as account.move protects
+    the fields of its integrity hash."""
+
+    _name = "mrp.backflush.protected.mixin"
+    _description = "Fields Written by the Backflush Only"
+
+    # Refused in create() and write() from outside the module.
+    _backflush_protected_fields = ()
+
+    @api.model_create_multi
+    def create(self, vals_list):
+        for vals in vals_list:
+            self._backflush_check_protected(vals, self._backflush_protected_fields)
+        return super().create(vals_list)
+
+    def write(self, vals):
+        self._backflush_check_protected(
+            vals,
+            self._backflush_protected_fields + self._backflush_write_protected_fields(),
+        )
+        return super().write(vals)
+
+    def _backflush_write_protected_fields(self):
+        """Fields ``self`` may get at creation from Odoo's own flows, but
+        not change afterwards."""
+        return ()
+
+    def _backflush_check_protected(self, vals, field_names):
+        if self.env.context.get(BACKFLUSH_WRITE):
+            return
+        touched = [name for name in field_names if name in vals]
+        if touched:
+            raise UserError(
+                self.env._(
+                    "%(fields)s of %(model)s record what the backflush posted: "
+                    "only the backflush writes them.",
+                    fields=", ".join(
+                        self._fields[name]._description_string(self.env)
+                        for name in touched
+                    ),
+                    model=self._description,
+                )
+            )
+
+    def _backflush_write(self, vals):
+        """The module's own writes of its protected fields."""
+        return self.with_context(**{BACKFLUSH_WRITE: True}).write(vals)
