@@ -26,13 +26,14 @@ def check_numbers(records, vals, field_names, label):
         except (TypeError, ValueError):
             continue  # not a number: the ORM names the field itself
         if not math.isfinite(value) or abs(value) > MAX_QUANTITY:
+            maximum = f"{MAX_QUANTITY:,.0f}"
             raise ValidationError(
                 records.env._(
                     "%(record)s: %(field)s must be a finite number up to "
                     "%(max)s (got %(value)s).",
                     record=label(vals),
                     field=records._fields[name]._description_string(records.env),
-                    max=f"{MAX_QUANTITY:,.0f}",
+                    max=maximum,
                     value=vals[name],
                 )
             )

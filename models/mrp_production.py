@@ -900,7 +900,7 @@ class MrpProduction(models.Model):
                 self.env._(
                     "%(product)s%(lot)s %(qty)s %(uom)s",
                     product=line.product_id.display_name,
-                    lot=f" ({line.lot_id.name})" if line.lot_id else "",
+                    lot=" (%s)" % line.lot_id.name if line.lot_id else "",
                     qty=("+" if line.consumed_qty > 0 else "")
                     + formatLang(
                         self.env,

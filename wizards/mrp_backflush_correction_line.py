@@ -99,7 +99,7 @@ class MrpBackflushCorrectionLine(models.TransientModel):
                     self.env._(
                         "%(product)s%(lot)s is on two lines: correct it on one.",
                         product=line.product_id.display_name,
-                        lot=f" ({line.lot_id.name})" if line.lot_id else "",
+                        lot=" (%s)" % line.lot_id.name if line.lot_id else "",
                     )
                 )
             seen.add(key)
