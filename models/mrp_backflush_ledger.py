@@ -163,6 +163,8 @@ class MrpBackflushLedger(models.AbstractModel):
                 continue
             if move.unbuild_id:
                 entry.returned += move.backflush_line_qty
+                if move.backflush_recorded:
+                    entry.recorded -= move.backflush_line_qty
             elif move.backflush_role == "correction":
                 entry.corrected += move.backflush_line_qty
             elif move.backflush_role in LEDGER_ROLES:

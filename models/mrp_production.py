@@ -389,6 +389,18 @@ class MrpProduction(models.Model):
             )
         )
 
+    def _backflush_is_finishing(self):
+        """Everything left of the order is produced now."""
+        self.ensure_one()
+        return (
+            float_compare(
+                self.qty_producing or self.product_qty,
+                self.product_qty - self.qty_produced,
+                precision_rounding=self.product_uom_id.rounding,
+            )
+            >= 0
+        )
+
     def _backflush_produced_qty(self):
         """Finished quantity (production UoM) posted now: what the operator
         set as producing, else the whole remaining quantity, as Mark Done
@@ -398,15 +410,17 @@ class MrpProduction(models.Model):
 
     def _backflush_covered_qty(self, bom_line):
         """Finished units whose ``bom_line`` components this MO posted from
-        the BOM: all it produced once done; before that, an operation line
-        is posted when its work order finishes."""
+        the BOM: what it produced so far (also when part of it was posted
+        before the order is done); an operation line is posted when its
+        work order finishes."""
         self.ensure_one()
-        if self.state == "done":
-            return self.qty_produced
-        workorders = self.workorder_ids.filtered(
-            lambda w: w.operation_id == bom_line.operation_id and w.state == "done"
-        )
-        return sum(workorders.mapped("qty_produced"))
+        covered = self.qty_produced
+        if self.state != "done" and bom_line._get_backflush_mode() == "operation":
+            workorders = self.workorder_ids.filtered(
+                lambda w: w.operation_id == bom_line.operation_id and w.state == "done"
+            )
+            covered = max(covered, sum(workorders.mapped("qty_produced")))
+        return covered
 
     def _backflush_requirements(self, moves, produced_by_mo):
         """Turn raw moves into planner requirements, in move order: each
@@ -588,7 +602,7 @@ class MrpProduction(models.Model):
         plan_by_move = {line.requirement.key: line for line in plan.lines}
         # Components first: what they release is then reserved, in one
         # batch, by the planned-scrap and substitute moves.
-        self._backflush_set_component_quantities(moves, plan_by_move)
+        self._backflush_set_component_quantities(moves, plan_by_move, trigger)
         recorded._backflush_write(
             {"backflush_role": "component", "backflush_recorded": True}
         )
@@ -611,7 +625,7 @@ class MrpProduction(models.Model):
             )._action_done(cancel_backorder=True)
         return runs
 
-    def _backflush_set_component_quantities(self, moves, plan_by_move):
+    def _backflush_set_component_quantities(self, moves, plan_by_move, trigger):
         # Tracked components: lines without a lot are only vanilla's
         # placeholders; reserve instead, so lots follow the removal strategy.
         tracked = moves.filtered(lambda m: m.has_tracking != "none")
@@ -627,14 +641,21 @@ class MrpProduction(models.Model):
         }
         moves._backflush_set_quantities(quantities)
         # The demand reads as what this move was for: its net share (the
-        # planned scrap and substitutes have moves of their own). Written
-        # once per quantity, not once per move.
+        # planned scrap and substitutes have moves of their own). Not when
+        # only part of the order is posted (Odoo keeps the rest of the
+        # demand on a move of its own). Written once per quantity.
+        finishing = moves.filtered(
+            lambda m: (
+                trigger == "operation"
+                or m.raw_material_production_id._backflush_is_finishing()
+            )
+        )
         by_qty = defaultdict(lambda: self.env["stock.move"])
         for move in moves:
             by_qty[quantities[move.id]] |= move
         for qty, same in by_qty.items():
             same._backflush_write({"backflush_line_qty": qty})
-            above = same.filtered(
+            above = (same & finishing).filtered(
                 lambda m, q=qty: float_compare(
                     m.product_uom_qty, q, precision_rounding=m.product_uom.rounding
                 )

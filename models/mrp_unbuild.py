@@ -77,17 +77,31 @@ class MrpUnbuild(models.Model):
             production.qty_produced, self.product_uom_id
         )
         moves = self.env["stock.move"]
-        for raw_move in done.filtered(lambda m: not m.backflush_role):
+        # What Odoo posted (manual lines) and quantities recorded by hand
+        # come back as Odoo returns them: their share of what was unbuilt.
+        for raw_move in done.filtered(
+            lambda m: not m.backflush_role or m.backflush_recorded
+        ):
             move = self._generate_move_from_existing_move(
                 raw_move, factor, raw_move.location_dest_id, self.location_dest_id
             )
             # Returned against its BOM line, as it was consumed.
             move.bom_line_id = raw_move.bom_line_id
+            if raw_move.backflush_recorded:
+                move._backflush_write(
+                    {
+                        "backflush_role": raw_move.backflush_role,
+                        "backflush_recorded": True,
+                        "backflush_line_qty": raw_move.backflush_line_qty * factor,
+                    }
+                )
             moves |= move
         unbuilt = self.product_uom_id._compute_quantity(
             self.product_qty, production.product_uom_id, round=False
         )
-        backflushed = done.filtered(lambda m: m.backflush_role in RETURNED_ROLES)
+        backflushed = done.filtered(
+            lambda m: m.backflush_role in RETURNED_ROLES and not m.backflush_recorded
+        )
         pending = production.backflush_exception_ids.filtered(
             lambda e: e.state == "pending"
         )

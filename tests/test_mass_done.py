@@ -103,6 +103,7 @@ class TestMassDone(BackflushCase):
     def test_one_failing_mo_does_not_stop_the_others(self):
         mos = self._mos(2)
         # 200 seats needed, 100 in stock: the "block" policy refuses it.
+        self.bom_stool.backflush_shortage_policy = "block"
         big = self._mo(self.bom_stool, 200)
         queued = mos | big
         self._mark_done_from_list(queued)

@@ -770,6 +770,16 @@ class TestStatefulBackflush(BackflushCase):
                 id=bom_line.id,
                 product=bom_line.product_id,
                 uom=bom_line.product_uom_id,
+                # posted in steps the product's own unit can hold (150 g of
+                # a product kept to 0.01 kg: 10 g steps)
+                step=max(
+                    bom_line.product_uom_id.rounding,
+                    bom_line.product_id.uom_id._compute_quantity(
+                        bom_line.product_id.uom_id.rounding,
+                        bom_line.product_uom_id,
+                        round=False,
+                    ),
+                ),
                 unit=per_unit,
                 pct=line["scrap_percent"],
                 fixed=line["scrap_fixed_qty"],
@@ -803,9 +813,9 @@ class TestStatefulBackflush(BackflushCase):
         if not net:
             return [recorded]
         scrap = net * line.pct / 100.0
-        with_fixed = recorded + round_up(net + scrap + line.fixed, line.uom.rounding)
+        with_fixed = recorded + round_up(net + scrap + line.fixed, line.step)
         if any_recorded and line.fixed:
-            return [with_fixed, recorded + round_up(net + scrap, line.uom.rounding)]
+            return [with_fixed, recorded + round_up(net + scrap, line.step)]
         return [with_fixed]
 
     # ------------------------------------------------------------------
