@@ -89,6 +89,15 @@ class LedgerEntry:
         net = min(total, max(planning.round_up(net_owed, self.rounding), 0.0))
         return net, total - net
 
+    def explains_unbuild(self, unbuilt):
+        """The ledger can say what unbuilding ``unbuilt`` more units gives
+        back: what is settled is what the units produced require, and no
+        more is unbuilt than was produced."""
+        return (
+            abs(self.settled_qty - self.required()) < self.rounding / 2
+            and self.unbuilt + unbuilt <= self.produced + 1e-6
+        )
+
     def fixed_now(self, produced):
         """The fixed scrap posted by the family's first posting."""
         return self.fixed_qty if produced and not self.produced else 0.0

@@ -152,28 +152,6 @@ class MrpProduction(models.Model):
         )
         return super()._cal_price(consumed_moves | posted_early)
 
-    def _get_consumption_issues(self):
-        # The backflush posts exactly the BOM plus planned scrap (rounded
-        # up) for the lines it manages: only lines a person recorded (posted
-        # as recorded) are worth Odoo's consumption warning.
-        issues = super()._get_consumption_issues()
-        if not issues:
-            return issues
-        managed = self._backflush_get_moves()
-        managed -= managed.filtered(
-            lambda m: m._backflush_is_recorded(
-                m.raw_material_production_id._backflush_produced_qty()
-            )
-        )
-        return [
-            issue
-            for issue in issues
-            if not (
-                issue[0].move_raw_ids.filtered(lambda m, p=issue[1]: m.product_id == p)
-                <= managed
-            )
-        ]
-
     def _post_inventory(self, cancel_backorder=False):
         # Push rules are the same for every MO of the call: see
         # procurement.group._get_push_rule.
@@ -243,7 +221,7 @@ class MrpProduction(models.Model):
         )
         if not open_moves:
             return self.env._("no component is left to post.")
-        if all(m.manual_consumption for m in open_moves):
+        if all(m._backflush_is_manual() for m in open_moves):
             return self.env._(
                 "its components are recorded by hand (manual consumption): enter "
                 "the consumed quantities on the order before producing."
@@ -382,7 +360,7 @@ class MrpProduction(models.Model):
             lambda m: (
                 m.state not in ("done", "cancel")
                 and m.bom_line_id
-                and not m.manual_consumption
+                and not m._backflush_is_manual()
                 and m.backflush_role in (False, "component")
                 and m.bom_line_id._get_backflush_mode() in modes
                 and (workorders is None or m.workorder_id in workorders)

@@ -123,12 +123,23 @@ class MrpUnbuild(models.Model):
         vals_list = []
         for line in lines:
             entry = entries[(family, line)]
+            line_moves = backflushed.filtered(lambda m, li=line: m.bom_line_id == li)
+            if not entry.explains_unbuild(unbuilt):
+                # The order's produced quantity was edited after it was
+                # posted, or more is unbuilt than was produced: beyond what
+                # the ledger can say. Each posting gives back its share of
+                # the unbuilt units, as Odoo's unbuild does.
+                vals_list += [
+                    (move, move.backflush_line_qty * factor)
+                    for move in line_moves
+                    if move.backflush_line_qty
+                ]
+                continue
             owed = entry.settled_qty - entry.required(unbuilt=unbuilt)
             for exc in pending.filtered(lambda e, li=line: e.bom_line_id == li):
                 if owed <= 0:
                     break
                 owed -= exc._cancel_unbuilt(min(owed, exc.quantity))
-            line_moves = backflushed.filtered(lambda m, li=line: m.bom_line_id == li)
             left = {
                 move: move.backflush_line_qty - returned[move] for move in line_moves
             }

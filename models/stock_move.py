@@ -86,12 +86,12 @@ class StockMove(models.Model):
 
     @api.model
     def _determine_is_manual_consumption(self, bom_line):
-        # Vanilla makes every line with an operation manual; backflush
-        # decides from its own timing instead.
-        if not bom_line:
-            return super()._determine_is_manual_consumption(bom_line)
+        # Lines the backflush leaves to the operator are manual too. Odoo's
+        # own flag stays as it is (lines with an operation are manual): the
+        # backflush reads its timing, not the flag (see _backflush_is_manual).
         return bool(
-            bom_line.manual_consumption or bom_line._get_backflush_mode() == "manual"
+            super()._determine_is_manual_consumption(bom_line)
+            or (bom_line and bom_line._get_backflush_mode() == "manual")
         )
 
     def _prepare_merge_moves_distinct_fields(self):
@@ -113,13 +113,29 @@ class StockMove(models.Model):
         )
         return max(uom.rounding, product_step)
 
+    def _backflush_is_manual(self):
+        """The operator records this consumption: the line is manual (Odoo's
+        flag or the timing `manual`), or Odoo marked the move manual because
+        someone edited it. Odoo marks every line with an operation manual as
+        well; those the backflush posts by its timing, and what an operator
+        typed on them is kept as recorded (see _backflush_is_recorded)."""
+        self.ensure_one()
+        line = self.bom_line_id
+        if line.manual_consumption or line._get_backflush_mode() == "manual":
+            return True
+        return self.manual_consumption and not line.operation_id
+
     def _backflush_is_recorded(self, produced_qty):
         """A picked quantity that neither Odoo (qty producing × unit factor)
         nor the backflush (the net) would set was recorded by a person or an
-        integration: it is posted as it is, never overwritten."""
+        integration, zero included: it is posted as it is, never overwritten.
+        A demand set to zero (the component is not used for this order) is
+        kept as well, as Odoo keeps it."""
         self.ensure_one()
         rounding = self.product_uom.rounding
-        if not self.picked or float_is_zero(self.quantity, precision_rounding=rounding):
+        if float_is_zero(self.product_uom_qty, precision_rounding=rounding):
+            return True
+        if not self.picked:
             return False
         production = self.raw_material_production_id
         odoo_qty = float_round(

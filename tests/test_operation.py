@@ -40,9 +40,28 @@ class TestOperationTiming(BackflushCase):
         lines[cls.seat].operation_id = op_seat
         cls.op_legs, cls.op_seat = op_legs, op_seat
 
-    def test_lines_with_operation_are_not_manual(self):
+    def test_lines_with_operation_keep_odoo_flag_and_are_posted(self):
+        """Odoo marks lines with an operation manual; the backflush still
+        posts them by its timing, and keeps what an operator typed."""
+        self.bom.backflush_mode = "finish"
         mo = self._mo(self.bom, 10)
-        self.assertFalse(any(mo.move_raw_ids.mapped("manual_consumption")))
+        leg_move, seat_move = (
+            mo.move_raw_ids.filtered(lambda m, p=p: m.product_id == p)
+            for p in (self.leg, self.seat)
+        )
+        self.assertTrue(leg_move.manual_consumption)
+        self.assertTrue(seat_move.manual_consumption)
+        with Form(mo) as form:
+            form.qty_producing = 10
+            with form.move_raw_ids.edit(mo.move_raw_ids.ids.index(seat_move.id)) as line:
+                line.quantity = 12
+        mo.button_mark_done()
+        self.assertEqual(mo.state, "done")
+        self.assertEqual(self._qty(self.leg), 960)
+        self.assertEqual(self._qty(self.seat), 988)
+        self.assertEqual(leg_move.backflush_role, "component")
+        self.assertFalse(leg_move.backflush_recorded)
+        self.assertTrue(seat_move.backflush_recorded)
 
     def test_post_when_work_order_finishes(self):
         mo = self._mo(self.bom, 10)
