@@ -16,3 +16,4 @@ from . import test_shortage
 from . import test_stateful
 from . import test_substitute
 from . import test_tour
+from . import test_odoo_outcome

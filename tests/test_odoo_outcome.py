@@ -1,0 +1,103 @@
+# Copyright 2026 mrp_backflush authors
+# License LGPL-3.0 or later (https://www.gnu.org/licenses/lgpl).
+"""With the defaults, Odoo's own outcome: each case here once differed
+from plain Odoo (found by Odoo's own test suites run with the module)."""
+
+from odoo.tests import Form, tagged
+
+from .common import BackflushCase
+
+
+@tagged("post_install", "-at_install")
+class TestOdooOutcome(BackflushCase):
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        cls.chair = cls._product("Chair", 0.0)
+        cls.leg = cls._product("Leg", 2.0)
+        cls.seat = cls._product("Seat", 10.0)
+        cls.bom = cls._bom(cls.chair, [(cls.leg, 4), (cls.seat, 1)])
+        cls._stock(cls.leg, 100)
+        cls._stock(cls.seat, 100)
+
+    def _move(self, mo, product):
+        return mo.move_raw_ids.filtered(lambda m: m.product_id == product)
+
+    def _unbuild(self, mo, qty):
+        self.env["mrp.unbuild"].create(
+            {
+                "product_id": mo.product_id.id,
+                "bom_id": mo.bom_id.id,
+                "mo_id": mo.id,
+                "product_qty": qty,
+                "product_uom_id": mo.product_uom_id.id,
+                "location_id": self.stock_location.id,
+                "location_dest_id": self.stock_location.id,
+            }
+        ).action_unbuild()
+
+    def test_zero_recorded_is_kept(self):
+        """An operator who consumed none of a component says so with 0."""
+        mo = self._mo(self.bom, 2)
+        mo.qty_producing = 2
+        mo._set_qty_producing()
+        leg = self._move(mo, self.leg)
+        leg.quantity = 0
+        leg.picked = True
+        mo.button_mark_done()
+        self.assertEqual(mo.state, "done")
+        self.assertEqual(leg.state, "cancel")
+        self.assertEqual(self._qty(self.leg), 100)
+        self.assertEqual(self._qty(self.seat), 98)
+        self.assertTrue(leg.backflush_recorded)
+
+    def test_zero_demand_is_kept(self):
+        """A component whose demand was set to 0 is not used by the order."""
+        mo = self._mo(self.bom, 2)
+        self._move(mo, self.leg).product_uom_qty = 0
+        mo.button_mark_done()
+        self.assertEqual(mo.state, "done")
+        self.assertEqual(self._qty(self.leg), 100)
+        self.assertEqual(self._qty(self.seat), 98)
+
+    def test_consumption_warning_is_odoo_s(self):
+        """A BOM changed after the order was created: Odoo's consumption
+        warning is shown, with Odoo's figures."""
+        self.bom.consumption = "warning"
+        mo = self._mo(self.bom, 10)
+        mo.qty_producing = 4
+        mo._set_qty_producing()
+        self.bom.bom_line_ids.filtered(lambda li: li.product_id == self.leg).product_qty = 2
+        action = mo.button_mark_done()
+        self.assertEqual(action["res_model"], "mrp.consumption.warning")
+        warning = Form(
+            self.env["mrp.consumption.warning"].with_context(**action["context"])
+        ).save()
+        line = warning.mrp_consumption_warning_line_ids
+        self.assertEqual(line.product_id, self.leg)
+        self.assertEqual(line.product_consumed_qty_uom, 16)
+        self.assertEqual(line.product_expected_qty_uom, 8)
+        self.assertFalse(mo.backflush_run_ids)
+
+    def test_unbuild_after_produced_quantity_edit_returns_odoo_share(self):
+        """Produced 4, then the unlocked order says 10: unbuilding 3 gives
+        back 3/10 of what was consumed, as Odoo does."""
+        mo = self._mo(self.bom, 4)
+        mo.button_mark_done()
+        mo.action_toggle_is_locked()
+        with Form(mo) as form:
+            form.qty_producing = 10
+        self._unbuild(mo, 3)
+        self.assertAlmostEqual(self._qty(self.leg), 100 - 16 + 4.8)
+        self.assertAlmostEqual(self._qty(self.seat), 100 - 4 + 1.2)
+
+    def test_unbuild_of_more_than_produced_returns_as_odoo(self):
+        """Odoo lets an unbuild exceed what was produced; each posting gives
+        back its share again, as Odoo's unbuild does."""
+        mo = self._mo(self.bom, 5)
+        mo.button_mark_done()
+        self._unbuild(mo, 5)
+        self.assertEqual(self._qty(self.leg), 100)
+        self._unbuild(mo, 5)
+        self.assertEqual(self._qty(self.leg), 120)
+        self.assertEqual(self._qty(self.seat), 105)
