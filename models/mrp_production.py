@@ -135,12 +135,16 @@ class MrpProduction(models.Model):
             # Demand includes planned scrap so reservation and replenishment
             # see the real need; the per-unit net quantity is kept apart.
             # Rounded up to a quantity the units can hold, as posted.
-            vals["backflush_unit_qty"] = product_uom_qty / self.product_qty
-            scrap = bom_line._get_planned_scrap(product_uom_qty, first_posting=True)
+            Move = self.env["stock.move"]
+            unit_qty = Move._backflush_line_unit_qty(
+                self, bom_line, product_uom, product_uom_qty
+            )
+            vals["backflush_unit_qty"] = unit_qty
+            net = unit_qty * self.product_qty
+            scrap = bom_line._get_planned_scrap(net, first_posting=True)
             if scrap:
                 vals["product_uom_qty"] = planning.round_up(
-                    product_uom_qty + scrap,
-                    self.env["stock.move"]._backflush_step(product, product_uom),
+                    net + scrap, Move._backflush_step(product, product_uom)
                 )
         return vals
 

@@ -173,15 +173,25 @@ class StockMove(models.Model):
     def _backflush_bom_unit_qty(self):
         """Net quantity per finished unit when the move does not carry it
         (moves made before this module, or by code that skipped
-        ``_get_move_raw_values``): from the BOM line, else from the demand."""
+        ``_get_move_raw_values``)."""
         self.ensure_one()
-        production = self.raw_material_production_id
-        line = self.bom_line_id
+        return self._backflush_line_unit_qty(
+            self.raw_material_production_id,
+            self.bom_line_id,
+            self.product_uom,
+            self.product_uom_qty,
+        )
+
+    @api.model
+    def _backflush_line_unit_qty(self, production, line, uom, demand):
+        """Net quantity of ``line`` per finished unit of ``production``, in
+        ``uom``, from the BOM line: exact, where Odoo rounds the order's
+        demand up. A kit's component has Odoo's own per-unit ``demand``."""
         bom = production.bom_id
-        if line.bom_id != bom:  # kit component: Odoo's own per-unit demand
-            return self.product_uom_qty / (production.product_qty or 1.0)
+        if line.bom_id != bom:
+            return demand / (production.product_qty or 1.0)
         per_bom_unit = line.product_uom_id._compute_quantity(
-            line.product_qty, self.product_uom, round=False
+            line.product_qty, uom, round=False
         ) / (bom.product_qty or 1.0)
         return per_bom_unit * production.product_uom_id._compute_quantity(
             1.0, bom.product_uom_id, round=False

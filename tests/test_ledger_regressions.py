@@ -2,10 +2,7 @@
 # License LGPL-3.0 or later (https://www.gnu.org/licenses/lgpl).
 """Plain regression tests for what the stateful test (test_stateful.py)
 and issue 11 found: every unit posted once per MO family and BOM line,
-across backorders, operations, scrap, substitutes, shortages and unbuilds.
-A test still marked ``expectedFailure`` is a known bug, not yet fixed."""
-
-import unittest
+across backorders, operations, scrap, substitutes, shortages and unbuilds."""
 
 from odoo import Command
 from odoo.tests import Form, tagged
@@ -267,7 +264,6 @@ class TestLedgerRegressions(BackflushCase):
         self.env["mrp.backflush.exception"]._cron_retry()
         self.assertEqual(self._consumed(mo, self.leg), 0.0)
 
-    @unittest.expectedFailure
     def test_substitute_in_units_for_dozens_posts_what_is_required(self):
         """A quarter dozen screws per 2 chairs, 33.3 % and 0.5 dozen planned
         scrap: 1 chair requires 0.67 dozen. 3 screws in stock, loose screws

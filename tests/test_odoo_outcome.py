@@ -67,7 +67,9 @@ class TestOdooOutcome(BackflushCase):
         mo = self._mo(self.bom, 10)
         mo.qty_producing = 4
         mo._set_qty_producing()
-        self.bom.bom_line_ids.filtered(lambda li: li.product_id == self.leg).product_qty = 2
+        self.bom.bom_line_ids.filtered(
+            lambda li: li.product_id == self.leg
+        ).product_qty = 2
         action = mo.button_mark_done()
         self.assertEqual(action["res_model"], "mrp.consumption.warning")
         warning = Form(

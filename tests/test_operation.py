@@ -53,7 +53,9 @@ class TestOperationTiming(BackflushCase):
         self.assertTrue(seat_move.manual_consumption)
         with Form(mo) as form:
             form.qty_producing = 10
-            with form.move_raw_ids.edit(mo.move_raw_ids.ids.index(seat_move.id)) as line:
+            with form.move_raw_ids.edit(
+                mo.move_raw_ids.ids.index(seat_move.id)
+            ) as line:
                 line.quantity = 12
         mo.button_mark_done()
         self.assertEqual(mo.state, "done")

@@ -869,13 +869,7 @@ class TestStatefulBackflush(BackflushCase):
             total = posted + pending + cancelled
             required = self._required(family, line)
             tolerance += line.uom.rounding / 2
-            # Known bug, pinned by test_ledger_regressions'
-            # test_substitute_in_units_for_dozens_posts_what_is_required: a
-            # substitute in another unit may post one step over (never under).
-            over = line.step if any(m.product_id in line.subs for m in moves) else 0.0
-            if not any(
-                -tolerance <= total - req <= tolerance + over for req in required
-            ):
+            if not any(-tolerance <= total - req <= tolerance for req in required):
                 kind = "ledger_under" if total < min(required) else "ledger_over"
                 failures.append(
                     f"[{kind}] {name}: {line.product.name} ({line.uom.name}) "
