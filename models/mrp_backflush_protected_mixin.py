@@ -25,9 +25,20 @@ class MrpBackflushProtectedMixin(models.AbstractModel):
         return super().create(vals_list)
 
     def write(self, vals):
+        # Odoo's own flows may write the same value again (the BOM explosion
+        # of a draft MO whose quantity changes): only a change is refused.
+        changed = [
+            name
+            for name in self._backflush_write_protected_fields()
+            if name in vals
+            and any(
+                self._fields[name].convert_to_cache(vals[name], record)
+                != self._fields[name].convert_to_cache(record[name], record)
+                for record in self
+            )
+        ]
         self._backflush_check_protected(
-            vals,
-            self._backflush_protected_fields + self._backflush_write_protected_fields(),
+            vals, self._backflush_protected_fields + tuple(changed)
         )
         return super().write(vals)
 
