@@ -329,6 +329,18 @@ class StockMove(models.Model):
         )
         return taken
 
+    def _backflush_same_stock_qty(self, qty_a, qty_b):
+        """Both quantities (move unit) move the same stock: the product's
+        unit, as Odoo converts move lines, cannot tell them apart (187.5 ml
+        and 188 ml of a product kept to the ml are both 0.188 L)."""
+        self.ensure_one()
+        to_unit = self.product_id.uom_id
+        qty_a, qty_b = (
+            self.product_uom._compute_quantity(q, to_unit, rounding_method="HALF-UP")
+            for q in (qty_a, qty_b)
+        )
+        return not float_compare(qty_a, qty_b, precision_rounding=to_unit.rounding)
+
     def _backflush_set_quantities(self, quantities):
         """Set each move's quantity to ``quantities[move.id]`` (move unit).
 
@@ -344,7 +356,9 @@ class StockMove(models.Model):
             qty = quantities[move.id]
             rounding = move.product_uom.rounding
             excess = move.quantity - qty
-            if float_is_zero(excess, precision_rounding=rounding):
+            if float_is_zero(excess, precision_rounding=rounding) or (
+                excess < 0 and move._backflush_same_stock_qty(move.quantity, qty)
+            ):
                 continue
             lines = move.move_line_ids
             if float_is_zero(qty, precision_rounding=rounding):
