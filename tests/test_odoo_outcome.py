@@ -3,6 +3,7 @@
 """With the defaults, Odoo's own outcome: each case here once differed
 from plain Odoo (found by Odoo's own test suites run with the module)."""
 
+from odoo.exceptions import UserError
 from odoo.tests import Form, tagged
 
 from .common import BackflushCase
@@ -103,3 +104,54 @@ class TestOdooOutcome(BackflushCase):
         self._unbuild(mo, 5)
         self.assertEqual(self._qty(self.leg), 120)
         self.assertEqual(self._qty(self.seat), 105)
+
+    def test_same_unit_quantity_written_again_is_no_change(self):
+        """Odoo's explosion of a draft MO whose quantity a procurement raises
+        rewrites the unit quantity of confirmed moves: the same value is
+        accepted, another one refused."""
+        mo = self._mo(self.bom, 2)
+        leg = self._move(mo, self.leg)
+        leg.write({"backflush_unit_qty": leg.backflush_unit_qty})
+        with self.assertRaises(UserError):
+            leg.write({"backflush_unit_qty": leg.backflush_unit_qty / 2})
+
+    def test_lot_component_in_a_finer_unit_posts_what_is_reserved(self):
+        """375 ml a litre of a lot-tracked product kept to the ml, half a
+        litre produced: 187.5 ml is reserved from the lot and 0.188 L
+        leaves stock, with no line lacking a lot."""
+        self.env.ref("product.decimal_product_uom").digits = 3
+        category = self.env["uom.category"].create({"name": "Test Volume"})
+        litre = self.env["uom.uom"].create(
+            {
+                "name": "Test L",
+                "category_id": category.id,
+                "uom_type": "reference",
+                "rounding": 0.001,
+            }
+        )
+        ml = self.env["uom.uom"].create(
+            {
+                "name": "Test ml",
+                "category_id": category.id,
+                "uom_type": "smaller",
+                "factor_inv": 0.001,
+                "rounding": 0.01,
+            }
+        )
+        syrup = self._product(
+            "Syrup", 5.0, tracking="lot", uom_id=litre.id, uom_po_id=litre.id
+        )
+        lot = self.env["stock.lot"].create({"name": "S1", "product_id": syrup.id})
+        self._stock(syrup, 1, lot=lot)
+        drink = self._product("Drink", 0.0, uom_id=litre.id, uom_po_id=litre.id)
+        bom = self._bom(
+            drink, [(syrup, 375, {"product_uom_id": ml.id})], product_uom_id=litre.id
+        )
+        mo = self._mo(bom, 0.5)
+        mo.action_assign()
+        mo.button_mark_done()
+        self.assertEqual(mo.state, "done")
+        move = self._move(mo, syrup)
+        self.assertEqual(move.move_line_ids.lot_id, lot)
+        self.assertEqual(len(move.move_line_ids), 1)
+        self.assertAlmostEqual(self._qty(syrup), 0.812)
