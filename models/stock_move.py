@@ -121,6 +121,8 @@ class StockMove(models.Model):
         typed on them is kept as recorded (see _backflush_is_recorded)."""
         self.ensure_one()
         line = self.bom_line_id
+        if not line:
+            return self.manual_consumption
         if line.manual_consumption or line._get_backflush_mode() == "manual":
             return True
         return self.manual_consumption and not line.operation_id
@@ -419,11 +421,14 @@ class StockMove(models.Model):
                 shortage_action=plan_line.action if net_short else False,
             )
         ]
-        scrap_moves = extra_moves.filtered(
+        # The planned scrap is planned in the component's unit: on its own
+        # planned-scrap line, also when it is short or substitutes covered it
+        # (their lines say what they replaced).
+        own_scrap = extra_moves.filtered(
             lambda m: m.backflush_role == planning.ROLE_PLANNED_SCRAP
+            and m.product_id == self.product_id
         )
-        if scrap_planned and not scrap_moves:
-            # All of the planned scrap is short: still say so.
+        if scrap_planned and not own_scrap:
             vals.append(
                 dict(
                     common,
@@ -436,9 +441,8 @@ class StockMove(models.Model):
                     shortage_action=plan_line.action if scrap_short else False,
                 )
             )
-        first_scrap = scrap_moves[:1]
+        first_scrap = own_scrap[:1]
         for move in extra_moves:
-            is_scrap = move.backflush_role == planning.ROLE_PLANNED_SCRAP
             is_first = move == first_scrap
             vals.append(
                 dict(
@@ -466,8 +470,6 @@ class StockMove(models.Model):
                     else 0.0,
                 )
             )
-            if is_scrap and not is_first:
-                vals[-1]["planned_qty"] = 0.0
         return vals
 
     def _backflush_recorded_run_line_vals(self, produced_qty):

@@ -309,6 +309,46 @@ class TestLedgerRegressions(BackflushCase):
         )
         self.assertAlmostEqual(dozens + self._consumed(mo, loose) / 12, 0.67, places=3)
 
+    def test_scrap_covered_by_a_substitute_is_planned_in_the_component_unit(self):
+        """No screws in stock: loose screws (12 a dozen) cover the net and
+        the planned scrap. The scrap is planned on the screw's own line, in
+        dozens, not as 0.5 loose screws; each run line adds up."""
+        screw = self._product("Ledger Screw", 1.0)
+        loose = self._product("Ledger Loose Screw", 0.1)
+        self._stock(loose, 100)
+        bom = self._bom(
+            self.chair,
+            [(screw, 1, {"product_uom_id": self.uom_dozen.id, "scrap_fixed_qty": 0.5})],
+            backflush_substitution="priority",
+        )
+        bom.bom_line_ids.substitute_ids = [
+            Command.create(
+                {
+                    "product_id": loose.id,
+                    "factor": 12.0,
+                    "product_uom_id": self.uom_unit.id,
+                }
+            )
+        ]
+        mo = self._mo(bom, 2)
+        mo.button_mark_done()
+        lines = mo.backflush_run_ids.line_ids
+        planned = {
+            (ln.product_id, ln.role): (ln.planned_qty, ln.product_uom_id)
+            for ln in lines
+            if ln.planned_qty
+        }
+        self.assertEqual(
+            planned,
+            {
+                (screw, "component"): (2.0, self.uom_dozen),
+                (screw, "planned_scrap"): (0.5, self.uom_dozen),
+            },
+        )
+        replaced = sum(lines.filtered("replaced_product_id").mapped("replaced_qty"))
+        self.assertAlmostEqual(replaced, 30.0)  # screws (units), as 2.5 dozen
+        self.assertAlmostEqual(self._consumed(mo, loose), 30.0)
+
     def test_correction_after_unbuilds_sees_what_is_left(self):
         """Glue on a manual line (75 g a chair), 7 chairs, 0.2 kg more used
         by a correction, then the chairs unbuilt in two parts (1, then 6):

@@ -330,6 +330,18 @@ class TestPreview(BackflushCase):
         ok = self._mo(self.bom, 10)  # 42 legs
         blocked = self._mo(self.bom, 5)  # 21 legs, 8 left, no substitute stock
         idle = self._mo(manual_bom, 3)
+        # a component added on the order (no BOM line) is recorded by hand too
+        self.env["stock.move"].create(
+            {
+                "raw_material_production_id": idle.id,
+                "product_id": self.screw.id,
+                "product_uom_qty": 2,
+                "product_uom": self.screw.uom_id.id,
+                "location_id": idle.location_src_id.id,
+                "location_dest_id": idle.production_location_id.id,
+                "manual_consumption": True,
+            }
+        )._action_confirm()
         preview = self._preview(ok | blocked | idle)
         self.assertEqual(preview.production_count, 3)
         self.assertEqual(preview.blocked_production_ids, blocked)

@@ -1103,7 +1103,7 @@ class TestStatefulBackflush(BackflushCase):
                     planned += ln.product_uom_id._compute_quantity(
                         ln.planned_qty, uom, round=False
                     )
-                    if ln.role == "substitute":
+                    if ln.replaced_product_id:  # a substitute, net or scrap
                         consumed += ln.replaced_product_id.uom_id._compute_quantity(
                             ln.replaced_qty, uom, round=False
                         )
