@@ -208,12 +208,18 @@ def _substitute(req, shortfall, pool):
         if is_nil(shortfall, req.rounding):
             break
         avail = max(pool.get((sub.product_id, req.location_id), 0.0), 0.0) / sub.to_pool
+        avail = round_down(avail, sub.rounding)
         need = round_up(shortfall * sub.factor, sub.rounding)
-        qty = min(need, round_down(avail, sub.rounding))
-        if is_zero(qty, sub.rounding):
+        if avail >= need - sub.rounding * 1e-6:
+            qty, covered = need, shortfall
+        else:
+            # Covering a part, it covers whole steps of the component: what
+            # stays short is then exact, never rounded up over the need.
+            covered = round_down(avail / sub.factor, req.rounding)
+            qty = round_up(covered * sub.factor, sub.rounding)
+        if is_zero(qty, sub.rounding) or is_zero(covered, req.rounding):
             continue
         _take(pool, sub.product_id, req.location_id, qty * sub.to_pool)
-        covered = shortfall if qty >= need else qty / sub.factor
         moves.append(PlanMove(ROLE_SUBSTITUTE, sub.product_id, qty, covered))
         shortfall = max(shortfall - covered, 0.0)
     return moves, shortfall

@@ -109,10 +109,15 @@ def free(pool, product_id, location_id, to_pool):
     return max(pool.get((product_id, location_id), 0.0), 0.0) / to_pool
 
 
-def exhausted(pool, sub, location_id):
-    """No whole rounding step of ``sub`` is left in ``pool``."""
-    return free(pool, sub.product_id, location_id, sub.to_pool) < sub.rounding * (
-        1 - 1e-7
+def exhausted(pool, sub, req):
+    """What is left of ``sub`` in ``pool`` covers no whole step of the
+    component (nor is a whole step of its own): a substitute covers whole
+    component steps, so what stays short is exact."""
+    left = free(pool, sub.product_id, req.location_id, sub.to_pool)
+    whole = planning.round_down(left, sub.rounding)
+    return (
+        whole < sub.rounding * (1 - 1e-7)
+        or whole / sub.factor < req.rounding * (1 - 1e-7)
     )
 
 
@@ -334,13 +339,12 @@ def _check_quantities(line, exact_total, before):
         assert is_multiple(short, req.rounding)
     if line.action == NEGATIVE:
         assert comp + covered >= required - tol(required)
-    # component + substitutes + shortage = required, within rounding
-    slack = req.rounding + max(
-        [
-            sub_of(req, m.product_id).rounding / sub_of(req, m.product_id).factor
-            for m in subs_used
-        ],
-        default=0.0,
+    # component + substitutes + shortage = required, but for each
+    # substitute's own quantity, rounded up in its unit: substitutes cover
+    # whole component steps, so what stays short is never rounded over
+    slack = sum(
+        sub_of(req, m.product_id).rounding / sub_of(req, m.product_id).factor
+        for m in subs_used
     )
     total = comp_real + covered + short
     assert total >= required - tol(required)
@@ -379,14 +383,14 @@ def _check_priority(line, after):
     assert used == sorted(used, key=order.index), "used in sequence order"
     for product_id in used:
         for earlier in req.substitutes[: order.index(product_id)]:
-            assert exhausted(after, earlier, req.location_id), (
+            assert exhausted(after, earlier, req), (
                 f"substitute {product_id} used while {earlier.product_id} "
                 "still has stock"
             )
     if line.shortage_qty:
         for sub in req.substitutes:
             left = free(after, sub.product_id, req.location_id, sub.to_pool)
-            assert exhausted(after, sub, req.location_id), (
+            assert exhausted(after, sub, req), (
                 f"line short by {line.shortage_qty} while substitute "
                 f"{sub.product_id} still has {left}"
             )
