@@ -210,7 +210,8 @@ class StockMove(models.Model):
             planning.Substitute(
                 product_id=sub.product_id.id,
                 factor=sub.factor * to_line_uom,
-                rounding=sub.product_uom_id.rounding,
+                # posted in the coarser of its unit's and its product's step
+                rounding=self._backflush_step(sub.product_id, sub.product_uom_id),
                 to_pool=sub.product_uom_id._compute_quantity(
                     1.0, sub.product_id.uom_id, round=False
                 ),
@@ -358,13 +359,25 @@ class StockMove(models.Model):
             qty = quantities[move.id]
             rounding = move.product_uom.rounding
             excess = move.quantity - qty
-            if float_is_zero(excess, precision_rounding=rounding) or (
-                excess < 0 and move._backflush_same_stock_qty(move.quantity, qty)
-            ):
+            if float_is_zero(excess, precision_rounding=rounding):
                 continue
             lines = move.move_line_ids
             if float_is_zero(qty, precision_rounding=rounding):
                 dropped |= lines
+                continue
+            if (
+                excess < 0
+                and lines
+                and lines.product_uom_id == move.product_uom
+                and move._backflush_same_stock_qty(move.quantity, qty)
+            ):
+                # Raised within what the product's unit already moves (187.5
+                # to 188 ml of a product kept to the ml): the last line takes
+                # it, with its lot; no stock is added.
+                last = lines.sorted("id")[-1]
+                trimmed[
+                    float_round(last.quantity - excess, precision_rounding=rounding)
+                ] |= last
                 continue
             if excess < 0 or lines.product_uom_id != move.product_uom:
                 move._set_quantity_done(qty)
@@ -425,8 +438,10 @@ class StockMove(models.Model):
         # planned-scrap line, also when it is short or substitutes covered it
         # (their lines say what they replaced).
         own_scrap = extra_moves.filtered(
-            lambda m: m.backflush_role == planning.ROLE_PLANNED_SCRAP
-            and m.product_id == self.product_id
+            lambda m: (
+                m.backflush_role == planning.ROLE_PLANNED_SCRAP
+                and m.product_id == self.product_id
+            )
         )
         if scrap_planned and not own_scrap:
             vals.append(

@@ -117,8 +117,8 @@ class TestOdooOutcome(BackflushCase):
 
     def test_lot_component_in_a_finer_unit_posts_what_is_reserved(self):
         """375 ml a litre of a lot-tracked product kept to the ml, half a
-        litre produced: 187.5 ml is reserved from the lot and 0.188 L
-        leaves stock, with no line lacking a lot."""
+        litre produced: 187.5 ml is reserved from the lot, 188 ml (0.188 L)
+        is posted from it, with no line lacking a lot."""
         self.env.ref("product.decimal_product_uom").digits = 3
         category = self.env["uom.category"].create({"name": "Test Volume"})
         litre = self.env["uom.uom"].create(
@@ -154,4 +154,7 @@ class TestOdooOutcome(BackflushCase):
         move = self._move(mo, syrup)
         self.assertEqual(move.move_line_ids.lot_id, lot)
         self.assertEqual(len(move.move_line_ids), 1)
+        # posted in the product's step: the move, its layer and stock agree
+        self.assertAlmostEqual(move.quantity, 188)
+        self.assertAlmostEqual(move.stock_valuation_layer_ids.quantity, -0.188)
         self.assertAlmostEqual(self._qty(syrup), 0.812)

@@ -115,9 +115,8 @@ def exhausted(pool, sub, req):
     component steps, so what stays short is exact."""
     left = free(pool, sub.product_id, req.location_id, sub.to_pool)
     whole = planning.round_down(left, sub.rounding)
-    return (
-        whole < sub.rounding * (1 - 1e-7)
-        or whole / sub.factor < req.rounding * (1 - 1e-7)
+    return whole < sub.rounding * (1 - 1e-7) or whole / sub.factor < req.rounding * (
+        1 - 1e-7
     )
 
 

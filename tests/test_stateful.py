@@ -137,13 +137,17 @@ class LedgerLine:
 
     @property
     def step(self):
-        """Posted in steps the product's own unit can hold (150 g of a
-        product kept to 0.01 kg: 10 g steps)."""
-        product_uom = self.product.uom_id
-        return max(
-            self.uom.rounding,
-            product_uom._compute_quantity(product_uom.rounding, self.uom, round=False),
-        )
+        return step_of(self.product, self.uom)
+
+
+def step_of(product, uom):
+    """Posted in steps the product's own unit can hold (150 g of a product
+    kept to 0.01 kg: 10 g steps)."""
+    product_uom = product.uom_id
+    return max(
+        uom.rounding,
+        product_uom._compute_quantity(product_uom.rounding, uom, round=False),
+    )
 
 
 class BackflushMachine(RuleBasedStateMachine):
@@ -1016,7 +1020,7 @@ class TestStatefulBackflush(BackflushCase):
                     )
                     / factor
                 )
-                tolerance += sub_uom.rounding / factor
+                tolerance += step_of(move.product_id, sub_uom) / factor
             total += qty
         return total, tolerance
 
