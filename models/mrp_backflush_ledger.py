@@ -7,8 +7,9 @@ family and backflushed BOM line the ledger derives, from records only (done
 moves, exceptions, unbuilds, never from flags on single moves):
 
 - ``required``: net for what was produced and not unbuilt, plus planned scrap
-  for what was produced (percentage, and the fixed part once per family),
-  rounded up as a whole, plus what operators recorded by hand;
+  for what was produced (percentage, and the fixed part once per family;
+  for units since unbuilt only what was posted of it), rounded up as a
+  whole, plus what operators recorded by hand;
 - ``posted``: the component units covered by done backflush moves (a
   substitute counts for the units it stood in for), less unbuild returns;
 - ``pending`` and ``cancelled``: deferred shortages still to post or given up.
@@ -54,7 +55,8 @@ class LedgerEntry:
             return self.recorded
         return (
             planning.round_up(
-                self.net_required(produced, unbuilt) + self.scrap_required(produced),
+                self.net_required(produced, unbuilt)
+                + self.scrap_required(produced, unbuilt),
                 self.rounding,
             )
             + self.recorded
@@ -65,11 +67,17 @@ class LedgerEntry:
             max(self.produced + produced - self.unbuilt - unbuilt, 0.0) * self.unit_qty
         )
 
-    def scrap_required(self, produced=0.0):
+    def scrap_required(self, produced=0.0, unbuilt=0.0):
+        """Planned scrap for what was produced. What was posted of it was
+        lost and stays required, even for units since unbuilt; the share of
+        unbuilt units never posted (pending) is not required any more."""
         total = self.produced + produced
         if not total:
             return 0.0
-        return total * self.unit_qty * self.scrap_percent / 100.0 + self.fixed_qty
+        percent = self.unit_qty * self.scrap_percent / 100.0
+        scrap = total * percent + self.fixed_qty
+        unbuilt_share = min(self.unbuilt + unbuilt, total) * percent
+        return max(scrap - unbuilt_share, min(self.posted["planned_scrap"], scrap))
 
     @property
     def posted_qty(self):

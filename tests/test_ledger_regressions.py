@@ -122,6 +122,28 @@ class TestLedgerRegressions(BackflushCase):
         self.env["mrp.backflush.exception"]._cron_retry()
         self.assertEqual(self._consumed(mo, self.leg), 10.0)
 
+    def test_unbuild_cancels_the_pending_planned_scrap_of_unbuilt_units(self):
+        """Half a seat a chair, 33.3 % and 1 seat of planned scrap, no seat
+        in stock under defer: 3 chairs leave 3 seats pending. Unbuilding one
+        chair cancels its net and its never-posted scrap: 2.34 stay pending
+        for the 2 chairs left, and nothing more is posted when seats come."""
+        seat = self._product("Ledger Seat", 10.0)
+        bom = self._bom(
+            self.chair,
+            [(seat, 0.5, {"scrap_percent": 33.3, "scrap_fixed_qty": 1.0})],
+            backflush_shortage_policy="defer",
+        )
+        mo = self._mo(bom, 3)
+        mo.button_mark_done()
+        exception = mo.backflush_exception_ids
+        self.assertEqual((exception.state, exception.quantity), ("pending", 3.0))
+        self._unbuild(mo, 1)
+        self.assertAlmostEqual(exception.quantity, 2.34)
+        self._stock(seat, 100)
+        self.env["mrp.backflush.exception"]._cron_retry()
+        self.assertEqual(exception.state, "done")
+        self.assertAlmostEqual(self._consumed(mo, seat), 2.34)
+
     def test_unbuild_returns_net_components_with_their_role(self):
         """Planned scrap was physically lost: an unbuild returns the 40 net
         legs of 10 chairs, not the 4 legs of scrap, with role component."""
