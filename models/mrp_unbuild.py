@@ -167,19 +167,27 @@ class MrpUnbuild(models.Model):
         return moves
 
     def _backflush_returned_by_move(self, raw_moves):
-        """Component units already returned from each of ``raw_moves``."""
+        """Component units already given back from each of ``raw_moves``:
+        by earlier unbuilds, and by corrections that returned leftovers (an
+        unbuild never gives back what is no longer consumed)."""
         returns = (
             self.env["stock.move"]
             .sudo()
             .search(
                 [
                     ("origin_returned_move_id", "in", raw_moves.ids),
-                    ("unbuild_id", "!=", False),
                     ("state", "=", "done"),
                 ]
             )
         )
         returned = dict.fromkeys(raw_moves, 0.0)
         for move in returns:
-            returned[move.origin_returned_move_id] += move.backflush_line_qty
+            raw = move.origin_returned_move_id
+            if move.unbuild_id:
+                returned[raw] += move.backflush_line_qty
+            elif raw.quantity:
+                qty = move.product_uom._compute_quantity(
+                    move.quantity, raw.product_uom, round=False
+                )
+                returned[raw] += qty * raw.backflush_line_qty / raw.quantity
         return returned

@@ -371,6 +371,25 @@ class TestLedgerRegressions(BackflushCase):
         self.assertAlmostEqual(replaced, 30.0)  # screws (units), as 2.5 dozen
         self.assertAlmostEqual(self._consumed(mo, loose), 30.0)
 
+    def test_unbuild_after_a_correction_returned_leftovers(self):
+        """8 legs posted for 2 chairs, 3 of them returned by a correction
+        (only 5 used): unbuilding both chairs gives back the 5 left, not 8,
+        and the consumption never reads negative."""
+        self._stock(self.leg, 100)
+        bom = self._bom(self.chair, [(self.leg, 4)])
+        mo = self._mo(bom, 2)
+        mo.button_mark_done()
+        action = mo.action_backflush_correct()
+        wizard = self.env[action["res_model"]].browse(action["res_id"])
+        wizard.line_ids.qty_used = 5
+        wizard.action_confirm()
+        self.assertEqual(self._qty(self.leg), 95)
+        self._unbuild(mo, 2)
+        self.assertEqual(self._qty(self.leg), 100)
+        action = mo.action_backflush_correct()
+        wizard = self.env[action["res_model"]].browse(action["res_id"])
+        self.assertEqual(wizard.line_ids.consumed_qty, 0.0)
+
     def test_correction_after_unbuilds_sees_what_is_left(self):
         """Glue on a manual line (75 g a chair), 7 chairs, 0.2 kg more used
         by a correction, then the chairs unbuilt in two parts (1, then 6):
