@@ -54,6 +54,13 @@ class MrpBackflushException(models.Model):
         readonly=True,
         help="No longer needed: the finished units it was for were unbuilt.",
     )
+    unbuilt_scrap_qty = fields.Float(
+        "Planned Scrap Cancelled by Unbuild",
+        digits="Product Unit of Measure",
+        readonly=True,
+        help="Of the quantity cancelled by unbuilds, the planned scrap of the "
+        "unbuilt units: never posted, so never lost.",
+    )
     product_uom_id = fields.Many2one("uom.uom", required=True, readonly=True)
     location_id = fields.Many2one("stock.location", required=True, readonly=True)
     date = fields.Datetime(default=fields.Datetime.now, readonly=True)
@@ -286,12 +293,16 @@ class MrpBackflushException(models.Model):
                 failures.append((exceptions, repr(error)))
         return runs, failures
 
-    def _cancel_unbuilt(self, qty):
+    def _cancel_unbuilt(self, qty, planned_scrap=False):
         """The units this shortage was for were unbuilt: ``qty`` is no
-        longer needed. Returns the quantity cancelled."""
+        longer needed (their ``planned_scrap``, or their net). Returns the
+        quantity cancelled."""
         self.ensure_one()
         qty = min(qty, self.quantity)
-        self.sudo().write(self._take_vals(qty, "unbuilt_qty"))
+        vals = self._take_vals(qty, "unbuilt_qty")
+        if planned_scrap:
+            vals["unbuilt_scrap_qty"] = self.unbuilt_scrap_qty + qty
+        self.sudo().write(vals)
         return qty
 
     def _take_vals(self, qty, into):

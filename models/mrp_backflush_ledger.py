@@ -8,8 +8,8 @@ moves, exceptions, unbuilds, never from flags on single moves):
 
 - ``required``: net for what was produced and not unbuilt, plus planned scrap
   for what was produced (percentage, and the fixed part once per family;
-  for units since unbuilt only what was posted of it), rounded up as a
-  whole, plus what operators recorded by hand;
+  less the share of units since unbuilt that was never posted), rounded up
+  as a whole, plus what operators recorded by hand;
 - ``posted``: the component units covered by done backflush moves (a
   substitute counts for the units it stood in for), less unbuild returns;
 - ``pending`` and ``cancelled``: deferred shortages still to post or given up.
@@ -47,6 +47,7 @@ class LedgerEntry:
     pending: float = 0.0
     cancelled: float = 0.0
     corrected: float = 0.0
+    scrap_unbuilt: float = 0.0  # planned scrap cancelled with unbuilt units
 
     def required(self, produced=0.0, unbuilt=0.0):
         """What the family requires once ``produced`` more units are posted
@@ -55,8 +56,7 @@ class LedgerEntry:
             return self.recorded
         return (
             planning.round_up(
-                self.net_required(produced, unbuilt)
-                + self.scrap_required(produced, unbuilt),
+                self.net_required(produced, unbuilt) + self.scrap_required(produced),
                 self.rounding,
             )
             + self.recorded
@@ -67,17 +67,24 @@ class LedgerEntry:
             max(self.produced + produced - self.unbuilt - unbuilt, 0.0) * self.unit_qty
         )
 
-    def scrap_required(self, produced=0.0, unbuilt=0.0):
-        """Planned scrap for what was produced. What was posted of it was
-        lost and stays required, even for units since unbuilt; the share of
-        unbuilt units never posted (pending) is not required any more."""
+    def scrap_required(self, produced=0.0):
+        """Planned scrap for what was produced: posted, it was lost and
+        stays required; only the share of unbuilt units that was never
+        posted (cancelled with their shortage) is not."""
         total = self.produced + produced
         if not total:
             return 0.0
-        percent = self.unit_qty * self.scrap_percent / 100.0
-        scrap = total * percent + self.fixed_qty
-        unbuilt_share = min(self.unbuilt + unbuilt, total) * percent
-        return max(scrap - unbuilt_share, min(self.posted["planned_scrap"], scrap))
+        scrap = total * self.unit_qty * self.scrap_percent / 100.0 + self.fixed_qty
+        return max(scrap - self.scrap_unbuilt, 0.0)
+
+    def pending_scrap_of(self, unbuilt):
+        """Planned scrap of ``unbuilt`` units still pending: never posted,
+        so not lost; scrap is the last part posted, the first part short."""
+        share = unbuilt * self.unit_qty * self.scrap_percent / 100.0
+        unposted = self.scrap_required() - self.posted["planned_scrap"]
+        return planning.round_down(
+            max(min(share, unposted, self.pending), 0.0), self.rounding
+        )
 
     @property
     def posted_qty(self):
@@ -205,19 +212,19 @@ class MrpBackflushLedger(models.AbstractModel):
                 [
                     ("production_id", "in", family.ids),
                     ("bom_line_id", "in", bom_lines.ids),
-                    ("state", "in", ("pending", "cancel")),
                 ],
                 ["production_id", "bom_line_id", "state"],
-                ["quantity:sum"],
+                ["quantity:sum", "unbuilt_scrap_qty:sum"],
             )
         )
-        for production, line, state, qty in rows:
+        for production, line, state, qty, scrap_unbuilt in rows:
             entry = entries.get((self._family_key(production), line))
             if entry is None:
                 continue
+            entry.scrap_unbuilt += scrap_unbuilt
             if state == "pending":
                 entry.pending += qty
-            else:
+            elif state == "cancel":
                 entry.cancelled += qty
 
     @api.model

@@ -135,11 +135,20 @@ class MrpUnbuild(models.Model):
                     if move.backflush_line_qty
                 ]
                 continue
+            # The planned scrap of the unbuilt units still pending was never
+            # lost: no longer required, cancelled with them.
+            scrap = entry.pending_scrap_of(unbuilt)
+            entry.scrap_unbuilt += scrap
             owed = entry.settled_qty - entry.required(unbuilt=unbuilt)
             for exc in pending.filtered(lambda e, li=line: e.bom_line_id == li):
                 if owed <= 0:
                     break
-                owed -= exc._cancel_unbuilt(min(owed, exc.quantity))
+                if scrap > 0:
+                    taken = exc._cancel_unbuilt(min(scrap, owed), planned_scrap=True)
+                    scrap -= taken
+                    owed -= taken
+                if owed > 0 and exc.quantity:
+                    owed -= exc._cancel_unbuilt(min(owed, exc.quantity))
             left = {
                 move: move.backflush_line_qty - returned[move] for move in line_moves
             }
