@@ -139,6 +139,12 @@ class StockMove(models.Model):
             return True
         if not self.picked:
             return False
+        if self.manual_consumption and float_is_zero(
+            self.quantity, precision_rounding=rounding
+        ):
+            # Odoo picks manual moves (lines with an operation) as they are
+            # at Mark Done: a zero there was never set, it is no record.
+            return False
         production = self.raw_material_production_id
         odoo_qty = float_round(
             (production.qty_producing - production.qty_produced) * self.unit_factor,

@@ -133,3 +133,27 @@ class TestOperationTiming(BackflushCase):
         self.assertEqual(self._qty(self.seat), 1000 - 10)
         self.assertEqual(self._qty(self.glue), 1000 - 10)
         self.assertEqual(self._qty(self.chair), 10)
+
+    def test_operation_line_without_stock_is_posted_at_mark_done(self):
+        """Odoo picks manual moves as they are at Mark Done: a line with an
+        operation and nothing reserved (no stock) reads 0 then. Its work
+        order, finished by Mark Done, still posts it: no recorded 0."""
+        bolt = self._product("Bolt", 0.5)
+        bom = self._bom(
+            self.chair,
+            [(bolt, 2)],
+            backflush_mode="operation",
+            operation_ids=[
+                Command.create({"name": "Bolts", "workcenter_id": self.workcenter.id})
+            ],
+        )
+        bom.bom_line_ids.operation_id = bom.operation_ids
+        mo = self._mo(bom, 5)
+        mo.qty_producing = 5
+        mo.button_mark_done()
+        self.assertEqual(mo.state, "done")
+        self.assertEqual(self._qty(bolt), -10)
+        move = mo.move_raw_ids.filtered(lambda m: m.product_id == bolt)
+        self.assertEqual(
+            (move.backflush_role, move.backflush_recorded), ("component", False)
+        )

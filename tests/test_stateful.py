@@ -360,16 +360,17 @@ class BackflushMachine(RuleBasedStateMachine):
         line = family.lines[move.bom_line_id.id]
         net = (mo.qty_producing - mo.qty_produced) * line.unit
         qty = max(round_up(net * factor, line.uom.rounding), line.uom.rounding)
-        move.write({"quantity": qty, "picked": True})
         # The figure Odoo or the backflush would set itself is no record:
-        # nothing tells it apart, it is posted from the BOM (SPEC §4).
+        # nothing tells it apart (SPEC §4). A person records another one.
         odoo_qty = float_round(
             (mo.qty_producing - mo.qty_produced) * move.unit_factor,
             precision_rounding=move.product_uom.rounding,
         )
         own = (odoo_qty, round_up(net, move.product_uom.rounding), move.product_uom_qty)
-        if all(abs(qty - q) >= line.uom.rounding / 2 for q in own):
-            family.mos[mo.id]["recorded"][line.id] = (move.id, qty)
+        while any(abs(qty - q) < line.uom.rounding / 2 for q in own):
+            qty += line.uom.rounding
+        move.write({"quantity": qty, "picked": True})
+        family.mos[mo.id]["recorded"][line.id] = (move.id, qty)
 
     @precondition(lambda self: self._pick(0, self._is_open))
     @rule(pick=st.integers(0, 5), backorder=st.booleans(), wizard=st.booleans())
