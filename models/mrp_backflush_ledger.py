@@ -48,6 +48,7 @@ class LedgerEntry:
     cancelled: float = 0.0
     corrected: float = 0.0
     scrap_unbuilt: float = 0.0  # planned scrap cancelled with unbuilt units
+    production_ids: set = field(default_factory=set)  # MOs counted in produced
 
     def required(self, produced=0.0, unbuilt=0.0):
         """What the family requires once ``produced`` more units are posted
@@ -202,6 +203,7 @@ class MrpBackflushLedger(models.AbstractModel):
             entry = entries[(self._family_key(production), line)]
             if not recorded:
                 entry.produced += production._backflush_covered_qty(line)
+                entry.production_ids.add(production.id)
 
     @api.model
     def _add_exceptions(self, entries, family, bom_lines):
@@ -240,6 +242,8 @@ class MrpBackflushLedger(models.AbstractModel):
                 unbuild.product_qty, production.product_uom_id, round=False
             )
             family_key = self._family_key(production)
+            # Units of an MO whose line was recorded by hand never counted
+            # in what the line's ledger produced.
             for (key, _line), entry in entries.items():
-                if key == family_key:
+                if key == family_key and production.id in entry.production_ids:
                     entry.unbuilt += qty

@@ -144,6 +144,28 @@ class TestLedgerRegressions(BackflushCase):
         self.assertEqual(exception.state, "done")
         self.assertAlmostEqual(self._consumed(mo, seat), 2.34)
 
+    def test_unbuild_of_a_recorded_order_leaves_the_backorder_s_share(self):
+        """2 legs a chair; the first 4 chairs record 5 legs by hand, one of
+        them is unbuilt, then the backorder of 4 chairs posts its 8 legs:
+        the unbuilt chair was never part of what the BOM posted."""
+        self._stock(self.leg, 100)
+        bom = self._bom(self.chair, [(self.leg, 2)])
+        mo = self._mo(bom, 8)
+        mo.qty_producing = 4
+        mo._set_qty_producing(False)
+        leg = mo.move_raw_ids
+        leg.write({"quantity": 5, "picked": True})
+        action = mo.button_mark_done()
+        Form(
+            self.env[action["res_model"]].with_context(**action["context"])
+        ).save().action_backorder()
+        self.assertTrue(leg.backflush_recorded)
+        self._unbuild(mo, 1)
+        backorder = self._family(mo) - mo
+        backorder.button_mark_done()
+        posted = backorder.move_raw_ids.filtered(lambda m: m.state == "done")
+        self.assertEqual(sum(posted.mapped("quantity")), 8)
+
     def test_unbuild_returns_net_components_with_their_role(self):
         """Planned scrap was physically lost: an unbuild returns the 40 net
         legs of 10 chairs, not the 4 legs of scrap, with role component."""
