@@ -56,7 +56,7 @@ class MrpBackflushException(models.Model):
     )
     unbuilt_scrap_qty = fields.Float(
         "Planned Scrap Cancelled by Unbuild",
-        digits="Product Unit of Measure",
+        digits=False,  # exact: the ledger no longer requires it
         readonly=True,
         help="Of the quantity cancelled by unbuilds, the planned scrap of the "
         "unbuilt units: never posted, so never lost.",
@@ -293,15 +293,15 @@ class MrpBackflushException(models.Model):
                 failures.append((exceptions, repr(error)))
         return runs, failures
 
-    def _cancel_unbuilt(self, qty, planned_scrap=False):
+    def _cancel_unbuilt(self, qty, planned_scrap=0.0):
         """The units this shortage was for were unbuilt: ``qty`` is no
-        longer needed (their ``planned_scrap``, or their net). Returns the
-        quantity cancelled."""
+        longer needed, ``planned_scrap`` of it their planned scrap. Returns
+        the quantity cancelled."""
         self.ensure_one()
         qty = min(qty, self.quantity)
         vals = self._take_vals(qty, "unbuilt_qty")
         if planned_scrap:
-            vals["unbuilt_scrap_qty"] = self.unbuilt_scrap_qty + qty
+            vals["unbuilt_scrap_qty"] = self.unbuilt_scrap_qty + min(planned_scrap, qty)
         self.sudo().write(vals)
         return qty
 

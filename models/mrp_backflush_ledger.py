@@ -83,9 +83,7 @@ class LedgerEntry:
         so not lost; scrap is the last part posted, the first part short."""
         share = unbuilt * self.unit_qty * self.scrap_percent / 100.0
         unposted = self.scrap_required() - self.posted["planned_scrap"]
-        return planning.round_down(
-            max(min(share, unposted, self.pending), 0.0), self.rounding
-        )
+        return max(min(share, unposted, self.pending), 0.0)
 
     @property
     def posted_qty(self):

@@ -143,12 +143,9 @@ class MrpUnbuild(models.Model):
             for exc in pending.filtered(lambda e, li=line: e.bom_line_id == li):
                 if owed <= 0:
                     break
-                if scrap > 0:
-                    taken = exc._cancel_unbuilt(min(scrap, owed), planned_scrap=True)
-                    scrap -= taken
-                    owed -= taken
-                if owed > 0 and exc.quantity:
-                    owed -= exc._cancel_unbuilt(min(owed, exc.quantity))
+                of_scrap = min(scrap, owed, exc.quantity)
+                owed -= exc._cancel_unbuilt(owed, planned_scrap=of_scrap)
+                scrap -= of_scrap
             left = {
                 move: move.backflush_line_qty - returned[move] for move in line_moves
             }

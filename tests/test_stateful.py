@@ -359,7 +359,8 @@ class BackflushMachine(RuleBasedStateMachine):
         move = moves[index % len(moves)]
         line = family.lines[move.bom_line_id.id]
         net = (mo.qty_producing - mo.qty_produced) * line.unit
-        qty = max(round_up(net * factor, line.uom.rounding), line.uom.rounding)
+        # typed in steps the product's unit can hold, as a person would
+        qty = max(round_up(net * factor, line.step), line.step)
         # The figure Odoo or the backflush would set itself is no record:
         # nothing tells it apart (SPEC §4). A person records another one.
         odoo_qty = float_round(
@@ -368,7 +369,7 @@ class BackflushMachine(RuleBasedStateMachine):
         )
         own = (odoo_qty, round_up(net, move.product_uom.rounding), move.product_uom_qty)
         while any(abs(qty - q) < line.uom.rounding / 2 for q in own):
-            qty += line.uom.rounding
+            qty += line.step
         move.write({"quantity": qty, "picked": True})
         family.mos[mo.id]["recorded"][line.id] = (move.id, qty)
 
