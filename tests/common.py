@@ -119,6 +119,20 @@ class BackflushCase(TransactionCase):
         with self.env.cr.savepoint():
             return productions.with_user(user or self.env.user).button_mark_done()
 
+    def _unbuild(self, mo, qty):
+        """Unbuild ``qty`` finished units of ``mo`` back into stock."""
+        self.env["mrp.unbuild"].create(
+            {
+                "product_id": mo.product_id.id,
+                "bom_id": mo.bom_id.id,
+                "mo_id": mo.id,
+                "product_qty": qty,
+                "product_uom_id": mo.product_uom_id.id,
+                "location_id": self.stock_location.id,
+                "location_dest_id": self.stock_location.id,
+            }
+        ).action_unbuild()
+
     def _qty(self, product, location=None):
         return product.with_context(
             location=(location or self.stock_location).id

@@ -57,19 +57,6 @@ class TestLedgerRegressions(BackflushCase):
         bom.bom_line_ids.operation_id = bom.operation_ids
         return bom
 
-    def _unbuild(self, mo, qty):
-        self.env["mrp.unbuild"].create(
-            {
-                "product_id": mo.product_id.id,
-                "bom_id": mo.bom_id.id,
-                "mo_id": mo.id,
-                "product_qty": qty,
-                "product_uom_id": mo.product_uom_id.id,
-                "location_id": self.stock_location.id,
-                "location_dest_id": self.stock_location.id,
-            }
-        ).action_unbuild()
-
     # ------------------------------------------------------------------
     # issue 11
     # ------------------------------------------------------------------

@@ -24,19 +24,6 @@ class TestOdooOutcome(BackflushCase):
     def _move(self, mo, product):
         return mo.move_raw_ids.filtered(lambda m: m.product_id == product)
 
-    def _unbuild(self, mo, qty):
-        self.env["mrp.unbuild"].create(
-            {
-                "product_id": mo.product_id.id,
-                "bom_id": mo.bom_id.id,
-                "mo_id": mo.id,
-                "product_qty": qty,
-                "product_uom_id": mo.product_uom_id.id,
-                "location_id": self.stock_location.id,
-                "location_dest_id": self.stock_location.id,
-            }
-        ).action_unbuild()
-
     def test_zero_recorded_is_kept(self):
         """An operator who consumed none of a component says so with 0."""
         mo = self._mo(self.bom, 2)
