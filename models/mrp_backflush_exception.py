@@ -10,9 +10,27 @@ from odoo.exceptions import UserError
 from odoo.tools import float_is_zero
 
 from .. import planning
+from ..failures import savepoint_failure
 from .stock_move import BACKFLUSH_WRITE
 
 _logger = logging.getLogger(__name__)
+
+EXCEPTION_CAUSES = [
+    ("no_stock", "No stock"),
+    ("lot_expired", "Only expired lots"),
+    ("lot_required", "Serial numbers needed"),
+    ("product_archived", "Product archived"),
+    ("location", "Location unusable"),
+    ("error", "Error"),
+]
+AGE_BUCKETS = [
+    ("today", "Today"),
+    ("week", "2–7 days"),
+    ("month", "8–30 days"),
+    ("older", "Older"),
+]
+# Upper bound (days) of each age bucket but the last.
+AGE_LIMITS = (("today", 1), ("week", 7), ("month", 30))
 
 
 class MrpBackflushException(models.Model):
@@ -79,6 +97,45 @@ class MrpBackflushException(models.Model):
         copy=False,
         help="The stock moves that consumed the deferred quantity.",
     )
+    cause = fields.Selection(
+        EXCEPTION_CAUSES,
+        default="no_stock",
+        required=True,
+        readonly=True,
+        tracking=True,
+        index=True,
+        help="Why the quantity is still pending, as of the last posting or retry.",
+    )
+    cause_detail = fields.Char(
+        "Cause Details", readonly=True, help="What the last retry ran into."
+    )
+    cause_help = fields.Char("What Fixes It", compute="_compute_cause_help")
+    age_bucket = fields.Selection(
+        AGE_BUCKETS,
+        "Age",
+        readonly=True,
+        default="today",
+        help="How long the quantity has been pending; refreshed by the hourly retry.",
+    )
+    age_days = fields.Integer("Days Pending", compute="_compute_age_days")
+    value = fields.Monetary(
+        "Value at Cost",
+        readonly=True,
+        groups="stock.group_stock_manager",
+        help="Pending quantity at the product's cost, refreshed at each retry.",
+    )
+    currency_id = fields.Many2one(related="company_id.currency_id")
+    before_lock_date = fields.Boolean(
+        "Before Lock Date",
+        compute="_compute_before_lock_date",
+        help="Pending since before the accounting lock date: a retry posts "
+        "at today's date, in the open period.",
+    )
+    alerted = fields.Boolean(
+        readonly=True,
+        copy=False,
+        help="The order's responsible was given an activity about it.",
+    )
 
     _sql_constraints = [
         (
@@ -87,6 +144,51 @@ class MrpBackflushException(models.Model):
             "A pending quantity cannot be negative.",
         ),
     ]
+
+    @api.depends("cause")
+    def _compute_cause_help(self):
+        helps = {
+            "no_stock": self.env._(
+                "Receive or move the component into the location, then retry."
+            ),
+            "lot_expired": self.env._(
+                "Only expired lots are there: receive valid lots, then retry."
+            ),
+            "lot_required": self.env._(
+                "Reserve or record the serial numbers on the order, then retry."
+            ),
+            "product_archived": self.env._(
+                "The component is archived: restore it, or cancel with a reason."
+            ),
+            "location": self.env._(
+                "The location cannot give stock (archived or not internal): "
+                "fix it, then retry."
+            ),
+            "error": self.env._(
+                "The retry failed (see the details): fix the cause, then retry."
+            ),
+        }
+        for exc in self:
+            exc.cause_help = helps.get(exc.cause, "")
+
+    @api.depends("date")
+    def _compute_age_days(self):
+        today = fields.Date.context_today(self)
+        for exc in self:
+            exc.age_days = (
+                (today - fields.Date.context_today(self, exc.date)).days
+                if exc.date
+                else 0
+            )
+
+    @api.depends("date", "state", "company_id")
+    def _compute_before_lock_date(self):
+        Journal = self.env["account.journal"]
+        for exc in self:
+            lock = exc.company_id.sudo()._get_user_fiscal_lock_date(Journal)
+            exc.before_lock_date = bool(
+                exc.state == "pending" and exc.date and exc.date.date() <= lock
+            )
 
     def _compute_name(self):
         for exc in self:
@@ -184,6 +286,40 @@ class MrpBackflushException(models.Model):
             },
         }
 
+    def action_open_fix(self):
+        """Open what fixes the cause: the product's replenishment, its lots,
+        the archived product, the location, or the order."""
+        self.ensure_one()
+        if self.cause == "no_stock":
+            action = self.env["ir.actions.actions"]._for_xml_id(
+                "stock.action_orderpoint_replenish"
+            )
+            action["domain"] = [("product_id", "=", self.product_id.id)]
+            action["context"] = {
+                "search_default_filter_to_reorder": 0,
+                "default_product_id": self.product_id.id,
+            }
+            return action
+        if self.cause in ("lot_expired", "lot_required"):
+            action = self.env["ir.actions.actions"]._for_xml_id(
+                "stock.action_production_lot_form"
+            )
+            action["domain"] = [("product_id", "=", self.product_id.id)]
+            action["context"] = {"default_product_id": self.product_id.id}
+            return action
+        record = {
+            "product_archived": self.product_id,
+            "location": self.location_id,
+        }.get(self.cause, self.production_id)
+        return {
+            "type": "ir.actions.act_window",
+            "res_model": record._name,
+            "res_id": record.id,
+            "view_mode": "form",
+            "views": [(False, "form")],
+            "target": "current",
+        }
+
     def action_cancel(self):
         return {
             "type": "ir.actions.act_window",
@@ -224,7 +360,8 @@ class MrpBackflushException(models.Model):
     @api.model
     def _cron_retry(self):
         # Exceptions a user is posting right now are left for the next run;
-        # a broken one is logged and skipped: the others are posted.
+        # a broken one is logged and skipped: the others are posted. Those
+        # it could lock get their age, value and alert refreshed.
         pending = self.search([("state", "=", "pending")])
         for company, exceptions in pending.grouped("company_id").items():
             exceptions = exceptions.with_company(company)._lock_pending(
@@ -238,10 +375,69 @@ class MrpBackflushException(models.Model):
                     ", ".join(failed.mapped("name")),
                     error,
                 )
+            still = exceptions.filtered(lambda e: e.state == "pending")
+            still._refresh_monitor()
+            still._alert_responsibles()
 
     # ------------------------------------------------------------------
     # Business methods
     # ------------------------------------------------------------------
+    def _refresh_monitor(self):
+        """Age bucket and value at cost of pending exceptions, for the
+        monitor to group and add up: a few batched writes."""
+        today = fields.Date.context_today(self)
+        by_vals = defaultdict(lambda: self.browse())
+        for exc in self:
+            days = (today - fields.Date.context_today(self, exc.date)).days
+            bucket = next((name for name, limit in AGE_LIMITS if days < limit), "older")
+            product = exc.product_id.with_company(exc.company_id)
+            value = (
+                exc.product_uom_id._compute_quantity(
+                    exc.quantity, product.uom_id, round=False
+                )
+                * product.standard_price
+            )
+            value = exc.company_id.currency_id.round(value)
+            by_vals[bucket, value] |= exc
+        for (bucket, value), excs in by_vals.items():
+            stale = excs.sudo().filtered(
+                lambda e, b=bucket, v=value: (e.age_bucket, e.value) != (b, v)
+            )
+            if stale:
+                stale.write({"age_bucket": bucket, "value": value})
+
+    def _alert_responsibles(self):
+        """One activity per MO whose pending postings passed the company's
+        alert age, for the order's responsible; never twice for one."""
+        today = fields.Date.context_today(self)
+        due = self.filtered(
+            lambda e: (
+                not e.alerted
+                and e.company_id.backflush_pending_alert_days
+                and (today - fields.Date.context_today(self, e.date)).days
+                >= e.company_id.backflush_pending_alert_days
+            )
+        )
+        if not due:
+            return
+        activity_type = self.env.ref("mail.mail_activity_data_todo")
+        for production, excs in due.grouped("production_id").items():
+            production.sudo().activity_schedule(
+                activity_type_id=activity_type.id,
+                summary=self.env._("Backflush postings pending"),
+                note=self.env._(
+                    "%(count)s component postings of %(mo)s have been pending for "
+                    "%(days)s days or more: %(products)s. Open the Backflush "
+                    "Monitor to post or cancel them.",
+                    count=len(excs),
+                    mo=production.name,
+                    days=production.company_id.backflush_pending_alert_days,
+                    products=", ".join(excs.product_id.mapped("display_name")),
+                ),
+                user_id=(production.user_id or self.env.ref("base.user_root")).id,
+            )
+        due.sudo().alerted = True
+
     def _lock_pending(self, skip_locked=False):
         """Lock the rows, so a user and the cron never post the same
         quantity twice, then re-read them: the other may have posted.
@@ -281,17 +477,32 @@ class MrpBackflushException(models.Model):
         runs = self.env["mrp.backflush.run"]
         failures = []
         for exceptions in self.grouped("production_id").values():
-            try:
-                with self.env.cr.savepoint():
-                    runs |= exceptions._post_available()
-            except UserError as error:
-                failures.append((exceptions, error.args[0]))
-            except Exception as error:  # noqa: BLE001 - never stop the others
-                _logger.exception(
-                    "Backflush retry of %s failed", ", ".join(exceptions.mapped("name"))
-                )
-                failures.append((exceptions, repr(error)))
+            what = "the backflush retry of " + ", ".join(exceptions.mapped("name"))
+            with savepoint_failure(self.env, what) as failure:
+                runs |= exceptions._post_available()
+            if failure.message:
+                failures.append((exceptions, failure.message))
+                exceptions._set_cause("error", failure.message)
         return runs, failures
+
+    def _set_cause(self, cause, detail=False):
+        """Record why ``self`` is still pending, writing only what changes."""
+        changed = self.filtered(
+            lambda e: (e.cause, e.cause_detail or False) != (cause, detail)
+        )
+        if changed:
+            changed.sudo().write({"cause": cause, "cause_detail": detail})
+
+    def _set_blocking_causes(self):
+        """Exceptions no stock can help now: an archived component, a
+        location that gives no stock. Their cause says so; returns them."""
+        archived = self.filtered(lambda e: not e.product_id.active)
+        archived._set_cause("product_archived")
+        unusable = (self - archived).filtered(
+            lambda e: not e.location_id.active or e.location_id.usage != "internal"
+        )
+        unusable._set_cause("location")
+        return archived | unusable
 
     def _cancel_unbuilt(self, qty, planned_scrap=0.0):
         """The units this shortage was for were unbuilt: ``qty`` is no
@@ -331,6 +542,11 @@ class MrpBackflushException(models.Model):
                     exceptions=", ".join(orphans.mapped("name")),
                 )
             )
+        blocked = self._set_blocking_causes()
+        if blocked == self:
+            return self.env["mrp.backflush.run"]
+        if blocked:
+            return (self - blocked)._post_available()
         Production = self.env["mrp.production"]
         origin_moves = self.move_id
         pool = Production._backflush_stock_pool(
@@ -357,6 +573,7 @@ class MrpBackflushException(models.Model):
             if line.qty(planning.ROLE_COMPONENT) > 0
         }
         exceptions = self.filtered(lambda e: e.id in to_post)
+        self._set_cause("no_stock")
         if not exceptions:
             return self.env["mrp.backflush.run"]
         moves = (

@@ -23,6 +23,7 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 
 from odoo import api, models
+from odoo.tools import SQL
 
 from .. import planning
 
@@ -125,6 +126,31 @@ class MrpBackflushLedger(models.AbstractModel):
     def _family_key(self, production):
         group = production.procurement_group_id
         return ("group", group.id) if group else ("mo", production.id)
+
+    @api.model
+    def _lock_families(self, productions):
+        """Serialize the postings of each family of ``productions``.
+
+        The ledger reads the whole family, but two siblings (backorders,
+        Odoo's *Split*) finished at once may touch no common row and both
+        see nothing posted yet. Each posting therefore writes its family's
+        procurement group row: the second transaction waits for the first,
+        then PostgreSQL refuses its stale snapshot and Odoo retries the
+        request, which reads what the first posted. An MO without a group
+        is its own family, and Mark Done already locks its row.
+        """
+        groups = productions.procurement_group_id
+        if groups:
+            # write_date = write_date: a new row version, no cached value
+            # changes.
+            self.env.cr.execute(
+                SQL(
+                    "UPDATE procurement_group SET write_date = write_date "
+                    "WHERE id IN (SELECT id FROM procurement_group WHERE id IN %s "
+                    "ORDER BY id FOR UPDATE)",
+                    tuple(groups.ids),
+                )
+            )
 
     @api.model
     def _entries(self, productions, bom_lines, moves_by_key):

@@ -1,18 +1,17 @@
 # Copyright 2026 mrp_backflush authors
 # License LGPL-3.0 or later (https://www.gnu.org/licenses/lgpl).
 import logging
-import math
 from collections import defaultdict
-from math import floor, log10
 
 from markupsafe import Markup
 
 from odoo import api, fields, models
 from odoo.exceptions import UserError, ValidationError
 from odoo.osv import expression
-from odoo.tools import float_compare, float_is_zero, format_list, formatLang
+from odoo.tools import float_compare, float_is_zero, format_list
 
 from .. import planning
+from ..failures import savepoint_failure
 from .stock_move import BACKFLUSH_WRITE
 from .stock_move_line import backflush_collect_edits
 
@@ -96,7 +95,10 @@ class MrpProduction(models.Model):
     def write(self, vals):
         # The Components tab of an unlocked done MO saves every edited
         # move at once: one correction for the save.
-        if "move_raw_ids" not in vals:
+        if (
+            "move_raw_ids" not in vals
+            or not self.move_raw_ids._backflush_edits_done_consumption()
+        ):
             return super().write(vals)
         with backflush_collect_edits(self.env):
             return super().write(vals)
@@ -175,6 +177,16 @@ class MrpProduction(models.Model):
             return self._backflush_queue_mark_done()
         return super().button_mark_done()
 
+    def action_cancel(self):
+        self._backflush_check_no_pending(self.env._("cancelled"))
+        return super().action_cancel()
+
+    def action_toggle_is_locked(self):
+        self.filtered("is_locked")._backflush_check_no_pending(
+            self.env._("unlocked for editing")
+        )
+        return super().action_toggle_is_locked()
+
     def action_view_backflush_runs(self):
         action = self.env["ir.actions.actions"]._for_xml_id(
             "mrp_backflush.mrp_backflush_run_action"
@@ -236,18 +248,38 @@ class MrpProduction(models.Model):
             )
         return self.env._("no component is left to post.")
 
+    def _backflush_check_no_pending(self, what):
+        """Pending postings need a decision (post or cancel them) before the
+        order is ``what``: they would be left behind, or posted against an
+        order that changed under them."""
+        pending = self.backflush_exception_ids.filtered(lambda e: e.state == "pending")
+        if pending:
+            raise UserError(
+                self.env._(
+                    "%(mos)s cannot be %(what)s while backflush postings are "
+                    "pending: %(exceptions)s. Post them (Retry) or cancel them "
+                    "with a reason in Manufacturing > Backflush Monitor first.",
+                    mos=", ".join(pending.production_id.mapped("name")),
+                    what=what,
+                    exceptions=", ".join(pending.mapped("name")),
+                )
+            )
+
     # ------------------------------------------------------------------
     # Mark Done in the background (too many MOs for one request)
     # ------------------------------------------------------------------
     def _backflush_mark_done_in_background(self):
-        """Only the list's Mark as Done sets the context key: code paths
-        (subcontracting, tests, other modules) expect Mark Done to be over
-        when the call returns."""
+        """Only a person's selection in the list goes to the background:
+        Odoo's own server action *Mark as Done* runs with the selection as
+        ``active_ids``. Code paths (subcontracting, tests, other modules)
+        expect Mark Done to be over when the call returns."""
         threshold = self.env.company.backflush_background_threshold
+        context = self.env.context
         return bool(
-            self.env.context.get("backflush_background_mark_done")
-            and threshold
+            threshold
             and len(self) > threshold
+            and context.get("active_model") == self._name
+            and set(self.ids) <= set(context.get("active_ids") or ())
         )
 
     def _backflush_queue_mark_done(self):
@@ -307,32 +339,35 @@ class MrpProduction(models.Model):
     def _backflush_mark_done_queued(self):
         """Mark ``self`` done in one call (one user, one company); if that
         fails, each MO alone, so one bad MO does not hold back the others."""
-        try:
-            with self.env.cr.savepoint():
-                self.with_context(skip_redirection=True).button_mark_done()
-                stuck = self.filtered(lambda p: p.state != "done")
-                if stuck:
-                    raise UserError(
-                        self.env._(
-                            "Mark Done needs a decision (consumption warning, "
-                            "backorder or serial numbers): open the order and "
-                            "mark it done."
-                        )
+        what = "the background Mark Done of " + ", ".join(self.mapped("name"))
+        with savepoint_failure(self.env, what) as failure:
+            self.with_context(skip_redirection=True).button_mark_done()
+            stuck = self.filtered(lambda p: p.state != "done")
+            if stuck:
+                raise UserError(
+                    self.env._(
+                        "Mark Done needs a decision (consumption warning, "
+                        "backorder or serial numbers): open the order and "
+                        "mark it done."
                     )
-        except Exception as error:  # noqa: BLE001 (any failure: rolled back, told)
-            if len(self) > 1:
-                for production in self:
-                    production._backflush_mark_done_queued()
-                return
-            _logger.info("Background Mark Done of %s failed: %s", self.name, error)
+                )
+        if not failure.message:
+            self._backflush_log_queue_result(
+                self.env._("Marked done in the background.")
+            )
+        elif len(self) > 1:
+            for production in self:
+                production._backflush_mark_done_queued()
+        else:
+            _logger.info(
+                "Background Mark Done of %s failed: %s", self.name, failure.message
+            )
             self._backflush_log_queue_result(
                 self.env._(
                     "Mark Done in the background failed, nothing was posted: %(error)s",
-                    error=error.args[0] if isinstance(error, UserError) else error,
+                    error=failure.message,
                 )
             )
-            return
-        self._backflush_log_queue_result(self.env._("Marked done in the background."))
 
     def _backflush_log_queue_result(self, body):
         self.backflush_queue_user_id = False
@@ -549,8 +584,7 @@ class MrpProduction(models.Model):
     @api.model
     def _backflush_format_qty(self, qty, uom):
         """``qty`` at the precision of ``uom``, in the user's language."""
-        digits = max(0, math.ceil(-math.log10(uom.rounding)))
-        return formatLang(self.env, qty, digits=digits)
+        return uom._backflush_format_qty(qty)
 
     def _backflush(self, trigger, workorders=None):
         """Plan and post the backflush of ``self``; return the runs written."""
@@ -572,6 +606,7 @@ class MrpProduction(models.Model):
                 )
             )
         productions = moves.raw_material_production_id
+        self.env["mrp.backflush.ledger"]._lock_families(productions)
         produced_by_mo = {mo: mo._backflush_produced_qty() for mo in productions}
         recorded = moves.filtered(
             lambda m: m._backflush_is_recorded(
@@ -905,11 +940,7 @@ class MrpProduction(models.Model):
                     product=line.product_id.display_name,
                     lot=" (%s)" % line.lot_id.name if line.lot_id else "",
                     qty=("+" if line.consumed_qty > 0 else "")
-                    + formatLang(
-                        self.env,
-                        line.consumed_qty,
-                        digits=self._backflush_uom_digits(line.product_uom_id),
-                    ),
+                    + line.product_uom_id._backflush_format_qty(line.consumed_qty),
                     uom=line.product_uom_id.name,
                 )
                 for line in run.line_ids
@@ -933,11 +964,6 @@ class MrpProduction(models.Model):
             body += " " + note
         self._message_log(body=body)
         return run.sudo(False)
-
-    @api.model
-    def _backflush_uom_digits(self, uom):
-        """Decimal places of a unit, to show its quantities as it rounds them."""
-        return max(0, -floor(log10(uom.rounding)))
 
     # ------------------------------------------------------------------
     # Value of components posted after Mark Done

@@ -60,3 +60,9 @@ class ResCompany(models.Model):
         help="Mark as Done from the list on more manufacturing orders than "
         "this runs in the background, in batches. 0: never in the background.",
     )
+    backflush_pending_alert_days = fields.Integer(
+        string="Alert on Pending Postings After",
+        default=3,
+        help="Days after which a pending backflush posting gives the order's "
+        "responsible an activity, once. 0: no activity.",
+    )

@@ -18,3 +18,6 @@ class ResConfigSettings(models.TransientModel):
     backflush_background_threshold = fields.Integer(
         related="company_id.backflush_background_threshold", readonly=False
     )
+    backflush_pending_alert_days = fields.Integer(
+        related="company_id.backflush_pending_alert_days", readonly=False
+    )

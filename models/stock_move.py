@@ -79,10 +79,22 @@ class StockMove(models.Model):
     def write(self, vals):
         # Editing a done move's quantity writes each of its move lines:
         # one correction for the whole edit.
-        if "quantity" not in vals and "move_line_ids" not in vals:
+        if (
+            "quantity" not in vals and "move_line_ids" not in vals
+        ) or not self._backflush_edits_done_consumption():
             return super().write(vals)
         with backflush_collect_edits(self.env):
             return super().write(vals)
+
+    def _backflush_edits_done_consumption(self):
+        """Some of these moves are components of a done, backflushed MO:
+        an edit of their quantities is a correction to audit. Other moves
+        (pickings, other modules) are left to Odoo as they are."""
+        return any(
+            move.raw_material_production_id.state == "done"
+            and move.raw_material_production_id.backflush_run_ids
+            for move in self
+        )
 
     @api.model
     def _determine_is_manual_consumption(self, bom_line):
@@ -162,11 +174,15 @@ class StockMove(models.Model):
     def _set_quantity_done_prepare_vals(self, qty):
         # Odoo rewrites every line, also those whose quantity stays (Mark
         # Done of a reserved MO): each such write unreserves and reserves the
-        # same quants again. Leaving them out changes nothing but the cost.
+        # same quants again. Leaving them out changes nothing but the cost;
+        # other moves (pickings, other modules) get Odoo's commands as is.
+        commands = super()._set_quantity_done_prepare_vals(qty)
+        if not self.raw_material_production_id._backflush_is_managed():
+            return commands
         lines = {line.id: line for line in self.move_line_ids}
         return [
             command
-            for command in super()._set_quantity_done_prepare_vals(qty)
+            for command in commands
             if not (
                 command[0] == Command.UPDATE
                 and set(command[2]) == {"quantity"}

@@ -59,11 +59,18 @@ class StockMoveLine(models.Model):
 
     @api.model_create_multi
     def create(self, vals_list):
+        moves = self.env["stock.move"].browse(
+            {vals["move_id"] for vals in vals_list if vals.get("move_id")}
+        )
+        if not moves._backflush_edits_done_consumption():
+            return super().create(vals_list)
         with backflush_collect_edits(self.env):
             return super().create(vals_list)
 
     def write(self, vals):
-        if "quantity" not in vals and "lot_id" not in vals and "quant_id" not in vals:
+        if (
+            "quantity" not in vals and "lot_id" not in vals and "quant_id" not in vals
+        ) or not self.move_id._backflush_edits_done_consumption():
             return super().write(vals)
         with backflush_collect_edits(self.env):
             return super().write(vals)

@@ -699,7 +699,7 @@ class Bench:
                 self.env,
                 lambda: (
                     MO.browse(mos.ids)
-                    .with_context(backflush_background_mark_done=True)
+                    .with_context(active_model="mrp.production", active_ids=mos.ids)
                     .button_mark_done()
                 ),
             )
