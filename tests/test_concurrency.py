@@ -268,3 +268,110 @@ class TestConcurrency(TransactionCase):
             runs = env["mrp.production"].browse(mo_id).backflush_run_ids
             self.assertEqual(runs.mapped("trigger"), ["correction", "mark_done"])
         self.assertEqual(self._leg_qty(leg_id, location_id), 56)
+
+    def _setup_split_siblings(self):
+        """Commit an MO of 10 chairs (4 lot-tracked legs each, 1 leg of fixed
+        scrap per family, standard cost) split in two siblings of 5, each
+        holding legs of its own lot: the two postings touch no common row
+        but the family's procurement group."""
+        tag = uuid.uuid4().hex[:8]
+        with self.registry.cursor() as cr:
+            env = self._env(cr)
+            categ = env["product.category"].create(
+                {"name": f"Split {tag}", "property_cost_method": "standard"}
+            )
+            chair, leg = env["product.product"].create(
+                [
+                    {"name": f"Chair {tag}", "is_storable": True, "categ_id": categ.id},
+                    {
+                        "name": f"Leg {tag}",
+                        "is_storable": True,
+                        "tracking": "lot",
+                        "lot_valuated": True,  # layers run down per lot
+                        "categ_id": categ.id,
+                        "standard_price": 2.0,
+                    },
+                ]
+            )
+            bom = env["mrp.bom"].create(
+                {
+                    "product_tmpl_id": chair.product_tmpl_id.id,
+                    "consumption": "flexible",
+                    "bom_line_ids": [
+                        Command.create(
+                            {
+                                "product_id": leg.id,
+                                "product_qty": 4,
+                                "scrap_fixed_qty": 1,
+                            }
+                        )
+                    ],
+                }
+            )
+            location = (
+                env["stock.warehouse"]
+                .search([("company_id", "=", env.company.id)], limit=1)
+                .lot_stock_id
+            )
+            lots = env["stock.lot"].create(
+                [{"name": f"{tag}-{i}", "product_id": leg.id} for i in (1, 2)]
+            )
+            for lot in lots:
+                env["stock.quant"].with_context(inventory_mode=True).create(
+                    {
+                        "product_id": leg.id,
+                        "location_id": location.id,
+                        "lot_id": lot.id,
+                        "inventory_quantity": 30,
+                    }
+                ).action_apply_inventory()
+            mo = env["mrp.production"].create(
+                {"product_id": chair.id, "bom_id": bom.id, "product_qty": 10}
+            )
+            mo.action_confirm()
+            siblings = mo._split_productions({mo: [5, 5]})
+            for sibling, lot in zip(siblings, lots, strict=True):
+                move = sibling.move_raw_ids
+                move.move_line_ids.unlink()
+                env["stock.move.line"].create(
+                    {
+                        "move_id": move.id,
+                        "product_id": leg.id,
+                        "product_uom_id": move.product_uom.id,
+                        "lot_id": lot.id,
+                        "quantity": 20,
+                        "location_id": location.id,
+                        "location_dest_id": move.location_dest_id.id,
+                    }
+                )
+            return leg.id, siblings.ids
+
+    def _family_consumption(self, leg_id, mo_ids):
+        with self.registry.cursor() as cr:
+            mos = self._env(cr)["mrp.production"].browse(mo_ids)
+            moves = mos.move_raw_ids.filtered(
+                lambda m: m.state == "done" and m.product_id.id == leg_id
+            )
+            return sum(moves.mapped("quantity"))
+
+    @mute_logger("odoo.sql_db")
+    def test_two_siblings_of_a_split_finished_at_once(self):
+        leg_id, (id_a, id_b) = self._setup_split_siblings()
+        cr_a = self.registry.cursor()
+        try:
+            self._env(cr_a)["mrp.production"].browse(id_a).button_mark_done()
+            thread, outcome = self._in_thread(
+                lambda env: env["mrp.production"].browse(id_b).button_mark_done()
+            )
+            time.sleep(1.0)  # B waits for the family's lock
+            self.assertTrue(thread.is_alive())
+            cr_a.commit()
+        finally:
+            cr_a.close()
+        thread.join(30)
+        # B's snapshot missed A's posting: refused, Odoo retries B's request
+        self.assertIsInstance(outcome.get("error"), errors.SerializationFailure)
+        with self.registry.cursor() as cr:
+            self._env(cr)["mrp.production"].browse(id_b).button_mark_done()
+        # 40 legs and the family's fixed scrap once
+        self.assertEqual(self._family_consumption(leg_id, [id_a, id_b]), 41)
