@@ -20,6 +20,7 @@
         "views/mrp_production_views.xml",
         "views/stock_valuation_layer_views.xml",
         "views/res_config_settings_views.xml",
+        "views/stock_location_views.xml",
         "wizards/mrp_backflush_preview_views.xml",
         "wizards/mrp_backflush_correction_views.xml",
         "views/mrp_backflush_analysis_views.xml",

@@ -49,6 +49,15 @@ class MrpBomLine(models.Model):
         default="bom",
         help="Overrides the BOM's backflush timing for this component.",
     )
+    backflush_location_id = fields.Many2one(
+        "stock.location",
+        string="Supply Location",
+        domain="[('usage', '=', 'internal')]",
+        check_company=True,
+        help="Where the backflush consumes this component from (a line-side "
+        "bin). Empty: the input location of the work center of its operation, "
+        "else the order's source location.",
+    )
     scrap_percent = fields.Float(
         string="Planned Scrap (%)",
         digits="Product Unit of Measure",
@@ -145,6 +154,16 @@ class MrpBomLine(models.Model):
         if mode == "operation" and not self.operation_id:
             return "finish"
         return mode
+
+    def _get_backflush_location(self):
+        """The supply location of the line, if any: its own, else the input
+        location of the work center of its operation (SPEC §4 *Supply
+        locations*); the order's source location applies otherwise."""
+        self.ensure_one()
+        return (
+            self.backflush_location_id
+            or self.operation_id.workcenter_id.backflush_location_id
+        )
 
     def _get_planned_scrap(self, net_qty, first_posting):
         """Planned scrap for ``net_qty`` (line UoM) in one posting."""

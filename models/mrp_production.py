@@ -177,6 +177,10 @@ class MrpProduction(models.Model):
             return self._backflush_queue_mark_done()
         return super().button_mark_done()
 
+    def action_confirm(self):
+        self._backflush_set_supply_locations()
+        return super().action_confirm()
+
     def action_cancel(self):
         self._backflush_check_no_pending(self.env._("cancelled"))
         return super().action_cancel()
@@ -247,6 +251,22 @@ class MrpProduction(models.Model):
                 "its components are posted when their work orders finish."
             )
         return self.env._("no component is left to post.")
+
+    def _backflush_set_supply_locations(self):
+        """Components come from their line's supply location (SPEC §4
+        *Supply locations*): set on the draft moves before Odoo confirms
+        and reserves them, one write per location. Set here rather than in
+        the BOM explosion, which forms and the web client rebuild with the
+        fields of their view only."""
+        moves = self._backflush_is_managed().move_raw_ids.filtered(
+            lambda m: m.state == "draft" and m.bom_line_id
+        )
+        for location, located in moves.grouped(
+            lambda m: m.bom_line_id._get_backflush_location()
+        ).items():
+            located = located.filtered(lambda m, loc=location: m.location_id != loc)
+            if location and located:
+                located.location_id = location
 
     def _backflush_check_no_pending(self, what):
         """Pending postings need a decision (post or cancel them) before the
@@ -474,7 +494,8 @@ class MrpProduction(models.Model):
                     to_pool=uom._compute_quantity(
                         1.0, move.product_id.uom_id, round=False
                     ),
-                    policy=bom.backflush_shortage_policy,
+                    policy=move.location_id._get_backflush_shortage_policy()
+                    or bom.backflush_shortage_policy,
                     substitution=bom.backflush_substitution,
                     fixed_scrap_qty=min(fixed, scrap),
                     substitutes=move._backflush_substitutes()
