@@ -11,8 +11,10 @@ from . import mrp_bom_line_substitute
 from . import mrp_production
 from . import procurement_group
 from . import stock_location
+from . import stock_lot
 from . import stock_move
 from . import stock_move_line
+from . import stock_quant
 from . import stock_scrap
 from . import stock_valuation_layer
 from . import mrp_workcenter

@@ -12,6 +12,7 @@ from odoo.tools import float_is_zero
 from .. import planning
 from ..failures import savepoint_failure
 from .stock_move import BACKFLUSH_WRITE
+from .stock_quant import VALID_LOTS_ONLY
 
 _logger = logging.getLogger(__name__)
 
@@ -485,6 +486,24 @@ class MrpBackflushException(models.Model):
                 exceptions._set_cause("error", failure.message)
         return runs, failures
 
+    @api.model
+    def _shortage_causes(self, products, locations):
+        """Why each of ``products`` is short at each of ``locations``:
+        {(product id, location id): cause}. Serials wait to be recorded;
+        expired lots there mean valid lots are missing; else no stock."""
+        expired = self.env["stock.quant"]._backflush_expired_stock(products, locations)
+        causes = {}
+        for product in products:
+            for location in locations:
+                if product.tracking == "serial":
+                    cause = "lot_required"
+                elif expired.get((product.id, location.id)):
+                    cause = "lot_expired"
+                else:
+                    cause = "no_stock"
+                causes[product.id, location.id] = cause
+        return causes
+
     def _set_cause(self, cause, detail=False):
         """Record why ``self`` is still pending, writing only what changes."""
         changed = self.filtered(
@@ -573,7 +592,11 @@ class MrpBackflushException(models.Model):
             if line.qty(planning.ROLE_COMPONENT) > 0
         }
         exceptions = self.filtered(lambda e: e.id in to_post)
-        self._set_cause("no_stock")
+        causes = self._shortage_causes(self.product_id, self.location_id)
+        for cause, excs in self.grouped(
+            lambda e: causes[e.product_id.id, e.location_id.id]
+        ).items():
+            excs._set_cause(cause)
         if not exceptions:
             return self.env["mrp.backflush.run"]
         moves = (
@@ -593,7 +616,7 @@ class MrpBackflushException(models.Model):
             )
             .with_context(**{BACKFLUSH_WRITE: False})
         )
-        moves._backflush_pick_demand()
+        moves.with_context(**{VALID_LOTS_ONLY: True})._backflush_pick_demand()
         moves.with_context(skip_mo_check=True)._action_done()
         move_by_exc = dict(zip(exceptions, moves, strict=True))
         for exc in exceptions:

@@ -8,12 +8,13 @@ from markupsafe import Markup
 from odoo import api, fields, models
 from odoo.exceptions import UserError, ValidationError
 from odoo.osv import expression
-from odoo.tools import float_compare, float_is_zero, format_list
+from odoo.tools import float_compare, float_is_zero, format_date, format_list
 
 from .. import planning
 from ..failures import savepoint_failure
 from .stock_move import BACKFLUSH_WRITE
 from .stock_move_line import backflush_collect_edits
+from .stock_quant import VALID_LOTS_ONLY
 
 _logger = logging.getLogger(__name__)
 
@@ -361,7 +362,11 @@ class MrpProduction(models.Model):
         fails, each MO alone, so one bad MO does not hold back the others."""
         what = "the background Mark Done of " + ", ".join(self.mapped("name"))
         with savepoint_failure(self.env, what) as failure:
-            self.with_context(skip_redirection=True).button_mark_done()
+            # No one is there to answer a dialog: expired lots are never
+            # consumed by the backflush anyway (mrp_product_expiry's key).
+            self.with_context(
+                skip_redirection=True, skip_expired=True
+            ).button_mark_done()
             stuck = self.filtered(lambda p: p.state != "done")
             if stuck:
                 raise UserError(
@@ -494,8 +499,7 @@ class MrpProduction(models.Model):
                     to_pool=uom._compute_quantity(
                         1.0, move.product_id.uom_id, round=False
                     ),
-                    policy=move.location_id._get_backflush_shortage_policy()
-                    or bom.backflush_shortage_policy,
+                    policy=move._backflush_shortage_policy(),
                     substitution=bom.backflush_substitution,
                     fixed_scrap_qty=min(fixed, scrap),
                     substitutes=move._backflush_substitutes()
@@ -511,20 +515,21 @@ class MrpProduction(models.Model):
         ``moves`` (children included), in reference units: one grouped read.
 
         What ``own_moves`` (default: ``moves``) reserved is theirs, so it
-        counts as free; non-storable products are never short.
+        counts as free; non-storable products are never short; expired lots
+        are never consumed, so they are not counted.
         """
         locations = moves.location_id
-        quants = (
-            self.env["stock.quant"]
-            .sudo()
-            ._read_group(
-                [
-                    ("product_id", "in", products.ids),
-                    ("location_id", "child_of", locations.ids),
-                ],
-                ["product_id", "location_id"],
-                ["quantity:sum", "reserved_quantity:sum"],
-            )
+        Quant = self.env["stock.quant"]
+        domain = [
+            ("product_id", "in", products.ids),
+            ("location_id", "child_of", locations.ids),
+        ]
+        if Quant._backflush_uses_expiry():
+            domain += Quant._backflush_valid_domain()
+        quants = Quant.sudo()._read_group(
+            domain,
+            ["product_id", "location_id"],
+            ["quantity:sum", "reserved_quantity:sum"],
         )
         pool = defaultdict(float)
         for product, location, qty, reserved in quants:
@@ -533,7 +538,11 @@ class MrpProduction(models.Model):
                     pool[product.id, parent.id] += qty - reserved
         own_moves = moves if own_moves is None else own_moves
         for ml in own_moves.move_line_ids:
-            if ml.product_id.is_storable and ml.state != "done":
+            if (
+                ml.product_id.is_storable
+                and ml.state != "done"
+                and not ml.lot_id._backflush_is_expired()
+            ):
                 pool[ml.product_id.id, ml.move_id.location_id.id] += (
                     ml.quantity_product_uom
                 )
@@ -559,6 +568,10 @@ class MrpProduction(models.Model):
         if not blocked:
             return
         Move = self.env["stock.move"]
+        short_moves = Move.browse(line.requirement.key for line in blocked)
+        expired = self.env["stock.quant"]._backflush_expired_stock(
+            short_moves.product_id, short_moves.location_id
+        )
         lines = []
         for line in blocked:
             move = Move.browse(line.requirement.key)
@@ -593,6 +606,23 @@ class MrpProduction(models.Model):
                         **values,
                     )
                 )
+            lots = expired.get((move.product_id.id, move.location_id.id))
+            if lots:
+                lines.append(
+                    self.env._(
+                        "  expired lots are never consumed: %(lots)s",
+                        lots=", ".join(
+                            self.env._(
+                                "%(lot)s (%(qty)s %(uom)s, removal date %(date)s)",
+                                lot=lot.name,
+                                qty=move.product_id.uom_id._backflush_format_qty(qty),
+                                uom=move.product_id.uom_id.name,
+                                date=format_date(self.env, lot.removal_date),
+                            )
+                            for lot, qty in lots.items()
+                        ),
+                    )
+                )
         raise UserError(
             self.env._(
                 "Not enough components to backflush; nothing was posted.\n%(lines)s\n\n"
@@ -609,7 +639,10 @@ class MrpProduction(models.Model):
 
     def _backflush(self, trigger, workorders=None):
         """Plan and post the backflush of ``self``; return the runs written."""
-        moves = self._backflush_get_moves(trigger, workorders)
+        # Expired lots are never reserved for a backflush (stock.quant).
+        moves = self.with_context(**{VALID_LOTS_ONLY: True})._backflush_get_moves(
+            trigger, workorders
+        )
         if not moves:
             return self.env["mrp.backflush.run"]
         archived = moves.product_id.filtered(lambda p: not p.active)
@@ -666,8 +699,11 @@ class MrpProduction(models.Model):
     def _backflush_set_component_quantities(self, moves, plan_by_move, trigger):
         # Tracked components: lines without a lot are only vanilla's
         # placeholders; reserve instead, so lots follow the removal strategy.
+        # Expired lots Odoo reserved are never consumed automatically.
         tracked = moves.filtered(lambda m: m.has_tracking != "none")
-        tracked.move_line_ids.filtered(lambda ml: not ml.lot_id).unlink()
+        tracked.move_line_ids.filtered(
+            lambda ml: not ml.lot_id or ml.lot_id._backflush_is_expired()
+        ).unlink()
         tracked.picked = False
         tracked._recompute_state()
         tracked._action_assign()
@@ -736,7 +772,7 @@ class MrpProduction(models.Model):
             .create(vals_list)
             .with_context(**{BACKFLUSH_WRITE: False})
         )
-        new_moves._backflush_pick_demand()
+        new_moves.with_context(**{VALID_LOTS_ONLY: True})._backflush_pick_demand()
         return new_moves
 
     def _backflush_create_runs(
@@ -823,7 +859,11 @@ class MrpProduction(models.Model):
             if plan_by_move[move.id].action == planning.POLICY_DEFER
         ]
         if vals_list:
-            self.env["mrp.backflush.exception"].sudo().create(vals_list)
+            Exception = self.env["mrp.backflush.exception"].sudo()
+            causes = Exception._shortage_causes(moves.product_id, moves.location_id)
+            for vals in vals_list:
+                vals["cause"] = causes[vals["product_id"], vals["location_id"]]
+            Exception.create(vals_list)
 
     def _backflush_notify_body(self, run):
         """Chatter line of one posting, counted as the BOM reads: one

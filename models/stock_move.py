@@ -125,6 +125,19 @@ class StockMove(models.Model):
         )
         return max(uom.rounding, product_step)
 
+    def _backflush_shortage_policy(self):
+        """The shortage policy of this move: its location's (nearest up the
+        tree), else its BOM's. A tracked component cannot go negative
+        without a lot to put it on: its shortage waits instead."""
+        self.ensure_one()
+        policy = (
+            self.location_id._get_backflush_shortage_policy()
+            or self.raw_material_production_id.bom_id.backflush_shortage_policy
+        )
+        if policy == "negative" and self.has_tracking != "none":
+            return "defer"
+        return policy
+
     def _backflush_is_manual(self):
         """The operator records this consumption: the line is manual (Odoo's
         flag or the timing `manual`), or Odoo marked the move manual because

@@ -345,7 +345,7 @@ install_module() {
     shift 3
     drop_db "$db"
     local status=0
-    "${ODOO_CMD[@]}" -c "$rc" -d "$db" -i "$MODULE" --stop-after-init \
+    "${ODOO_CMD[@]}" -c "$rc" -d "$db" -i "$MODULE${INSTALL_WITH:+,$INSTALL_WITH}" --stop-after-init \
         --max-cron-threads=0 --no-http "$@" 2>&1 | tee "$log" || status=$?
     [ "$status" = 0 ] || return "$status"
     local state
