@@ -9,7 +9,7 @@ from odoo import api, fields, models
 from odoo.exceptions import UserError
 from odoo.tools import float_is_zero
 
-from .. import planning
+from .. import planning, queue_jobs
 from ..failures import savepoint_failure
 from .stock_move import BACKFLUSH_WRITE
 from .stock_quant import VALID_LOTS_ONLY
@@ -359,26 +359,39 @@ class MrpBackflushException(models.Model):
             )
 
     @api.model
-    def _cron_retry(self):
+    def _cron_retry(self, batch_size=50):
+        """Post what arrived, per company; with queue_job, one job per batch
+        in the module's channel (a batch already queued is not queued
+        twice)."""
+        pending = self.search([("state", "=", "pending")])
+        for company, exceptions in pending.grouped("company_id").items():
+            exceptions = exceptions.with_company(company)
+            if not queue_jobs.installed(self.env):
+                exceptions._retry_batch()
+                continue
+            for batch in queue_jobs.batches(exceptions, batch_size):
+                batch.with_delay(
+                    channel=queue_jobs.CHANNEL,
+                    identity_key=queue_jobs.identity_key(),
+                    description=self.env._("Backflush: post pending postings"),
+                )._retry_batch()
+
+    def _retry_batch(self):
         # Exceptions a user is posting right now are left for the next run;
         # a broken one is logged and skipped: the others are posted. Those
         # it could lock get their age, value and alert refreshed.
-        pending = self.search([("state", "=", "pending")])
-        for company, exceptions in pending.grouped("company_id").items():
-            exceptions = exceptions.with_company(company)._lock_pending(
-                skip_locked=True
+        exceptions = self._lock_pending(skip_locked=True)
+        runs, failures = exceptions._post_by_production()
+        runs._notify_productions()
+        for failed, error in failures:
+            _logger.warning(
+                "Backflush retry skipped %s: %s",
+                ", ".join(failed.mapped("name")),
+                error,
             )
-            runs, failures = exceptions._post_by_production()
-            runs._notify_productions()
-            for failed, error in failures:
-                _logger.warning(
-                    "Backflush retry skipped %s: %s",
-                    ", ".join(failed.mapped("name")),
-                    error,
-                )
-            still = exceptions.filtered(lambda e: e.state == "pending")
-            still._refresh_monitor()
-            still._alert_responsibles()
+        still = exceptions.filtered(lambda e: e.state == "pending")
+        still._refresh_monitor()
+        still._alert_responsibles()
 
     # ------------------------------------------------------------------
     # Business methods

@@ -10,7 +10,7 @@ from odoo.exceptions import UserError, ValidationError
 from odoo.osv import expression
 from odoo.tools import float_compare, float_is_zero, format_date, format_list
 
-from .. import planning
+from .. import planning, queue_jobs
 from ..failures import savepoint_failure
 from .stock_move import BACKFLUSH_WRITE
 from .stock_move_line import backflush_collect_edits
@@ -321,7 +321,10 @@ class MrpProduction(models.Model):
                 ),
             )
         )
-        self.env.ref("mrp_backflush.ir_cron_backflush_mark_done").sudo()._trigger()
+        if queue_jobs.installed(self.env):
+            productions._backflush_enqueue_mark_done()
+        else:
+            self.env.ref("mrp_backflush.ir_cron_backflush_mark_done").sudo()._trigger()
         return {
             "type": "ir.actions.client",
             "tag": "display_notification",
@@ -336,6 +339,33 @@ class MrpProduction(models.Model):
                 "next": {"type": "ir.actions.client", "tag": "soft_reload"},
             },
         }
+
+    def _backflush_enqueue_mark_done(self, batch_size=20):
+        """With queue_job: one job per batch (one user, one company), in the
+        module's channel, which spreads them over every worker of every
+        server; a concurrency error requeues the job."""
+        for (user, company), productions in self.grouped(
+            lambda p: (p.backflush_queue_user_id, p.company_id)
+        ).items():
+            for batch in queue_jobs.batches(productions, batch_size):
+                batch.with_user(user).with_company(company).with_delay(
+                    channel=queue_jobs.CHANNEL,
+                    description=self.env._(
+                        "Mark Done in the background: %(mos)s",
+                        mos=", ".join(batch.mapped("name")),
+                    ),
+                )._backflush_mark_done_job()
+
+    def _backflush_mark_done_job(self):
+        """A queue job's batch: the orders still queued are marked done."""
+        closed = self.filtered(
+            lambda p: p.state in ("done", "cancel") or not p.backflush_queue_user_id
+        )
+        closed.filtered(
+            "backflush_queue_user_id"
+        ).sudo().backflush_queue_user_id = False
+        if self - closed:
+            (self - closed)._backflush_mark_done_queued()
 
     @api.model
     def _cron_backflush_mark_done(self, batch_size=20):
