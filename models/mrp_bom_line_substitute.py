@@ -71,6 +71,8 @@ class MrpBomLineSubstitute(models.Model):
     def _check_products(self, products):
         """Check again, in every company, the substitutes that are
         ``products`` once these changed (type, kit BOM)."""
+        if not products:
+            return
         self.sudo().search([("product_id", "in", products.ids)])._check_substitute()
 
     @api.depends("product_id")
