@@ -10,6 +10,7 @@ from . import mrp_bom_line
 from . import mrp_bom_line_substitute
 from . import mrp_production
 from . import procurement_group
+from . import product_template
 from . import stock_location
 from . import stock_lot
 from . import stock_move

@@ -1,7 +1,7 @@
 # Copyright 2026 mrp_backflush authors
 # License LGPL-3.0 or later (https://www.gnu.org/licenses/lgpl).
 from odoo import api, models
-from odoo.exceptions import UserError
+from odoo.exceptions import AccessError
 
 
 class MrpBackflushAuditMixin(models.AbstractModel):
@@ -13,7 +13,7 @@ class MrpBackflushAuditMixin(models.AbstractModel):
 
     def write(self, vals):
         if not self.env.su:
-            raise UserError(
+            raise AccessError(
                 self.env._(
                     "%(record)s is part of the backflush audit trail: "
                     "it cannot be changed.",
@@ -25,7 +25,7 @@ class MrpBackflushAuditMixin(models.AbstractModel):
     @api.ondelete(at_uninstall=False)
     def _unlink_except_audit(self):
         if not self.env.su:
-            raise UserError(
+            raise AccessError(
                 self.env._(
                     "%(record)s is part of the backflush audit trail: "
                     "it cannot be deleted.",

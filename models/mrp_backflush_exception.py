@@ -6,12 +6,11 @@ from collections import defaultdict
 from psycopg2 import errors
 
 from odoo import api, fields, models
-from odoo.exceptions import UserError
+from odoo.exceptions import AccessError, UserError
 from odoo.tools import float_is_zero
 
 from .. import planning, queue_jobs
 from ..failures import savepoint_failure
-from .stock_move import BACKFLUSH_WRITE
 from .stock_quant import VALID_LOTS_ONLY
 
 _logger = logging.getLogger(__name__)
@@ -47,10 +46,17 @@ class MrpBackflushException(models.Model):
     )
     company_id = fields.Many2one(related="production_id.company_id", store=True)
     move_id = fields.Many2one(
-        "stock.move", readonly=True, help="The component move that was short."
+        "stock.move",
+        readonly=True,
+        check_company=True,
+        help="The component move that was short.",
     )
-    product_id = fields.Many2one("product.product", required=True, readonly=True)
-    bom_line_id = fields.Many2one("mrp.bom.line", "BOM Line", readonly=True)
+    product_id = fields.Many2one(
+        "product.product", required=True, readonly=True, check_company=True
+    )
+    bom_line_id = fields.Many2one(
+        "mrp.bom.line", "BOM Line", readonly=True, check_company=True
+    )
     quantity = fields.Float(
         "Pending",
         digits="Product Unit of Measure",
@@ -81,7 +87,9 @@ class MrpBackflushException(models.Model):
         "unbuilt units: never posted, so never lost.",
     )
     product_uom_id = fields.Many2one("uom.uom", required=True, readonly=True)
-    location_id = fields.Many2one("stock.location", required=True, readonly=True)
+    location_id = fields.Many2one(
+        "stock.location", required=True, readonly=True, check_company=True
+    )
     date = fields.Datetime(default=fields.Datetime.now, readonly=True)
     state = fields.Selection(
         [("pending", "Pending"), ("done", "Posted"), ("cancel", "Cancelled")],
@@ -333,7 +341,7 @@ class MrpBackflushException(models.Model):
 
     def _cancel(self, reason):
         if not self.env.user.has_group("mrp.group_mrp_manager"):
-            raise UserError(
+            raise AccessError(
                 self.env._(
                     "Only a manufacturing manager can cancel a backflush exception."
                 )
@@ -612,22 +620,17 @@ class MrpBackflushException(models.Model):
             excs._set_cause(cause)
         if not exceptions:
             return self.env["mrp.backflush.run"]
-        moves = (
-            self.env["stock.move"]
-            .with_context(**{BACKFLUSH_WRITE: True})
-            .create(
-                [
-                    exc.move_id._backflush_extra_move_vals(
-                        "deferred",
-                        exc.product_id,
-                        exc.product_uom_id,
-                        to_post[exc.id],
-                        line_qty=to_post[exc.id],
-                    )
-                    for exc in exceptions
-                ]
-            )
-            .with_context(**{BACKFLUSH_WRITE: False})
+        moves = self.env["stock.move"]._backflush_create(
+            [
+                exc.move_id._backflush_extra_move_vals(
+                    "deferred",
+                    exc.product_id,
+                    exc.product_uom_id,
+                    to_post[exc.id],
+                    line_qty=to_post[exc.id],
+                )
+                for exc in exceptions
+            ]
         )
         moves.with_context(**{VALID_LOTS_ONLY: True})._backflush_pick_demand()
         moves.with_context(skip_mo_check=True)._action_done()

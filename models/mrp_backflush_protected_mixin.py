@@ -1,21 +1,26 @@
 # Copyright 2026 mrp_backflush authors
 # License LGPL-3.0 or later (https://www.gnu.org/licenses/lgpl).
 from odoo import api, models
-from odoo.exceptions import UserError
-
-# Context key under which the module writes its own fields (and only it).
-BACKFLUSH_WRITE = "mrp_backflush_write"
+from odoo.exceptions import AccessError
 
 
 class MrpBackflushProtectedMixin(models.AbstractModel):
     """Fields that tell what the backflush posted: written by the module
     only, whoever calls (administrators included), as account.move protects
-    the fields of its integrity hash."""
+    the fields of its integrity hash.
+
+    The one way through is superuser mode, which only code enters
+    (``sudo()``): no request reaches it, whatever its context says. The
+    module writes through :meth:`_backflush_write` and
+    :meth:`_backflush_create`; a migration script or another module that
+    must fix such a field does the same, or writes in ``sudo()`` itself.
+    Odoo's own flows never change these fields, in superuser mode or not.
+    """
 
     _name = "mrp.backflush.protected.mixin"
     _description = "Fields Written by the Backflush Only"
 
-    # Refused in create() and write() from outside the module.
+    # Refused in create() and write() outside superuser mode.
     _backflush_protected_fields = ()
 
     @api.model_create_multi
@@ -48,14 +53,13 @@ class MrpBackflushProtectedMixin(models.AbstractModel):
         return ()
 
     def _backflush_check_protected(self, vals, field_names):
-        if self.env.context.get(BACKFLUSH_WRITE):
+        if self.env.su:
             return
         touched = [name for name in field_names if name in vals]
         if touched:
-            raise UserError(
+            raise AccessError(
                 self.env._(
-                    "%(fields)s of %(model)s record what the backflush posted: "
-                    "only the backflush writes them.",
+                    "%(fields)s of %(model)s: only the backflush writes them.",
                     fields=", ".join(
                         self._fields[name]._description_string(self.env)
                         for name in touched
@@ -66,4 +70,10 @@ class MrpBackflushProtectedMixin(models.AbstractModel):
 
     def _backflush_write(self, vals):
         """The module's own writes of its protected fields."""
-        return self.with_context(**{BACKFLUSH_WRITE: True}).write(vals)
+        return self.sudo().write(vals)
+
+    @api.model
+    def _backflush_create(self, vals_list):
+        """The module's own creation of records with protected fields,
+        returned in the caller's environment."""
+        return self.sudo().create(vals_list).with_env(self.env)

@@ -18,7 +18,7 @@ class MrpBackflushRun(models.Model):
     )
     company_id = fields.Many2one(related="production_id.company_id", store=True)
     product_id = fields.Many2one(related="production_id.product_id", store=True)
-    bom_id = fields.Many2one("mrp.bom", "BOM", readonly=True)
+    bom_id = fields.Many2one("mrp.bom", "BOM", readonly=True, check_company=True)
     user_id = fields.Many2one(
         "res.users", default=lambda self: self.env.user, required=True, readonly=True
     )
@@ -39,7 +39,7 @@ class MrpBackflushRun(models.Model):
         compute="_compute_state",
         store=True,
     )
-    workorder_id = fields.Many2one("mrp.workorder", readonly=True)
+    workorder_id = fields.Many2one("mrp.workorder", readonly=True, check_company=True)
     note = fields.Text(readonly=True, help="Why the consumption was corrected.")
     produced_qty = fields.Float(
         digits="Product Unit of Measure",

@@ -38,7 +38,13 @@ class MrpBom(models.Model):
         "instead of it.",
     )
 
-    @api.constrains("product_tmpl_id", "product_id")
+    @api.constrains("product_tmpl_id", "product_id", "type", "active")
     def _check_backflush_substitutes(self):
-        # The product made may not become a substitute of its own components.
+        # The product made may not become a substitute of its own components,
+        # nor a kit while it substitutes a component.
         self.bom_line_ids.substitute_ids._check_substitute()
+        kits = self.filtered(lambda bom: bom.type == "phantom" and bom.active)
+        templates = kits.filtered(lambda bom: not bom.product_id).product_tmpl_id
+        self.env["mrp.bom.line.substitute"]._check_products(
+            kits.product_id | templates.product_variant_ids
+        )

@@ -67,6 +67,14 @@ class MrpBomLineSubstitute(models.Model):
             substitute=", ".join(product.mapped("display_name")),
         )
 
+    @api.model
+    def _check_products(self, products):
+        """Check again, in every company, the substitutes that are
+        ``products`` once these changed (type, kit BOM)."""
+        if not products:
+            return
+        self.sudo().search([("product_id", "in", products.ids)])._check_substitute()
+
     @api.depends("product_id")
     def _compute_product_uom_id(self):
         for sub in self:

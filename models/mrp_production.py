@@ -12,7 +12,6 @@ from odoo.tools import float_compare, float_is_zero, format_date, format_list
 
 from .. import planning, queue_jobs
 from ..failures import savepoint_failure
-from .stock_move import BACKFLUSH_WRITE
 from .stock_move_line import backflush_collect_edits
 from .stock_quant import VALID_LOTS_ONLY
 
@@ -20,7 +19,10 @@ _logger = logging.getLogger(__name__)
 
 
 class MrpProduction(models.Model):
-    _inherit = "mrp.production"
+    _name = "mrp.production"
+    _inherit = ["mrp.production", "mrp.backflush.protected.mixin"]
+    # The background Mark Done runs as this user: set by queueing only.
+    _backflush_protected_fields = ("backflush_queue_user_id",)
 
     backflush_run_ids = fields.One2many(
         "mrp.backflush.run", "production_id", string="Backflush Runs"
@@ -311,7 +313,7 @@ class MrpProduction(models.Model):
             )
         )
         productions.check_access("write")
-        productions.backflush_queue_user_id = self.env.user
+        productions._backflush_write({"backflush_queue_user_id": self.env.user.id})
         productions._message_log_batch(
             bodies=dict.fromkeys(
                 productions.ids,
@@ -361,9 +363,9 @@ class MrpProduction(models.Model):
         closed = self.filtered(
             lambda p: p.state in ("done", "cancel") or not p.backflush_queue_user_id
         )
-        closed.filtered(
-            "backflush_queue_user_id"
-        ).sudo().backflush_queue_user_id = False
+        closed.filtered("backflush_queue_user_id")._backflush_write(
+            {"backflush_queue_user_id": False}
+        )
         if self - closed:
             (self - closed)._backflush_mark_done_queued()
 
@@ -374,7 +376,7 @@ class MrpProduction(models.Model):
         domain = [("backflush_queue_user_id", "!=", False)]
         batch = self.search(domain, order="id", limit=batch_size)
         closed = batch.filtered(lambda p: p.state in ("done", "cancel"))
-        closed.backflush_queue_user_id = False
+        closed._backflush_write({"backflush_queue_user_id": False})
         for (user, company), productions in (
             (batch - closed)
             .grouped(lambda p: (p.backflush_queue_user_id, p.company_id))
@@ -425,7 +427,7 @@ class MrpProduction(models.Model):
             )
 
     def _backflush_log_queue_result(self, body):
-        self.backflush_queue_user_id = False
+        self._backflush_write({"backflush_queue_user_id": False})
         self._message_log_batch(bodies=dict.fromkeys(self.ids, body))
 
     # ------------------------------------------------------------------
@@ -549,6 +551,9 @@ class MrpProduction(models.Model):
         are never consumed, so they are not counted.
         """
         locations = moves.location_id
+        # In sudo as Odoo's own availability (stock.quant's
+        # _get_available_quantity): the MOs' locations are read whatever
+        # companies the request has selected.
         Quant = self.env["stock.quant"]
         domain = [
             ("product_id", "in", products.ids),
@@ -796,12 +801,7 @@ class MrpProduction(models.Model):
                 )
         if not vals_list:
             return self.env["stock.move"]
-        new_moves = (
-            self.env["stock.move"]
-            .with_context(**{BACKFLUSH_WRITE: True})
-            .create(vals_list)
-            .with_context(**{BACKFLUSH_WRITE: False})
-        )
+        new_moves = self.env["stock.move"]._backflush_create(vals_list)
         new_moves.with_context(**{VALID_LOTS_ONLY: True})._backflush_pick_demand()
         return new_moves
 
@@ -1110,13 +1110,7 @@ class MrpProduction(models.Model):
                 }
             )
             layer.remaining_value += in_stock
-        svls = (
-            self.env["stock.valuation.layer"]
-            .sudo()
-            .with_context(**{BACKFLUSH_WRITE: True})
-            .create(vals_list)
-            .with_context(**{BACKFLUSH_WRITE: False})
-        )
+        svls = self.env["stock.valuation.layer"].sudo().create(vals_list)
         in_stock_total = sum(svls.mapped("value"))
         if product.cost_method == "average" and product.quantity_svl > 0:
             product.sudo().with_context(disable_auto_svl=True).standard_price += (

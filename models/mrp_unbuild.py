@@ -2,8 +2,6 @@
 # License LGPL-3.0 or later (https://www.gnu.org/licenses/lgpl).
 from odoo import models
 
-from .stock_move import BACKFLUSH_WRITE
-
 # What an unbuild gives back: never the planned scrap, it was lost.
 RETURNED_ROLES = ("component", "deferred", "substitute")
 
@@ -162,7 +160,7 @@ class MrpUnbuild(models.Model):
                 raw_move.location_dest_id,
                 self.location_dest_id,
             )
-            move.with_context(**{BACKFLUSH_WRITE: True}).write(
+            move._backflush_write(
                 {
                     "bom_line_id": raw_move.bom_line_id.id,
                     "backflush_role": raw_move.backflush_role,

@@ -7,7 +7,6 @@ from odoo.exceptions import UserError
 from odoo.tools import float_compare, float_is_zero, float_round
 
 from .. import planning
-from .mrp_backflush_protected_mixin import BACKFLUSH_WRITE  # noqa: F401
 from .res_company import BACKFLUSH_ROLES
 from .stock_move_line import backflush_collect_edits
 

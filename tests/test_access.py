@@ -1,6 +1,6 @@
 # Copyright 2026 mrp_backflush authors
 # License LGPL-3.0 or later (https://www.gnu.org/licenses/lgpl).
-from odoo.exceptions import AccessError, UserError
+from odoo.exceptions import AccessError
 from odoo.tests import new_test_user, tagged
 
 from .common import BackflushCase
@@ -48,7 +48,7 @@ class TestAccess(BackflushCase):
 
     def test_runs_immutable_except_superuser(self):
         for name in ("operator", "manager", "accountant"):
-            with self.subTest(user=name), self.assertRaises(UserError):
+            with self.subTest(user=name), self.assertRaises(AccessError):
                 self.bf_run.with_user(self.users[name]).write({"produced_qty": 1})
         self.bf_run.sudo().write({"produced_qty": 30})  # the superuser may correct
         self.assertEqual(self.bf_run.produced_qty, 30)
@@ -70,7 +70,7 @@ class TestAccess(BackflushCase):
         self.assertEqual(self._qty(self.leg), 0)
 
     def test_cancel_needs_manager(self):
-        with self.assertRaises(UserError):
+        with self.assertRaisesRegex(AccessError, "manufacturing manager"):
             self.exception.with_user(self.users["operator"])._cancel("no")
         with self.assertRaises(AccessError):
             self.exception.with_user(self.users["stock_user"]).action_retry()
@@ -119,10 +119,10 @@ class TestAccess(BackflushCase):
             for moves, vals in cases:
                 with (
                     self.subTest(user=user.login, vals=vals),
-                    self.assertRaisesRegex(UserError, "only the backflush writes"),
+                    self.assertRaisesRegex(AccessError, "only the backflush writes"),
                 ):
                     moves.with_user(user).write(vals)
-        with self.assertRaisesRegex(UserError, "only the backflush writes"):
+        with self.assertRaisesRegex(AccessError, "only the backflush writes"):
             self.env["stock.move"].with_user(admin).create(
                 {
                     "product_id": self.leg.id,
@@ -144,9 +144,75 @@ class TestAccess(BackflushCase):
         for vals in ({"backflush_role": False}, {"backflush_production_id": False}):
             with (
                 self.subTest(vals=vals),
-                self.assertRaisesRegex(UserError, "only the backflush writes"),
+                self.assertRaisesRegex(AccessError, "only the backflush writes"),
             ):
-                layers.with_user(admin).sudo().write(vals)
+                layers.with_user(admin).write(vals)
+        # the one documented way, for migrations and other modules: code in
+        # superuser mode
+        layers.with_user(admin).sudo().write({"backflush_role": "correction"})
+        self.assertEqual(layers.backflush_role, "correction")
+
+    def test_context_key_opens_nothing(self):
+        """The module's former context key, sent over RPC, writes nothing
+        the backflush posted; only the module's code (superuser mode) does."""
+        admin = self.env.ref("base.user_admin")
+        done = self.mo.move_raw_ids.filtered(lambda m: m.state == "done")
+        layers = done.stock_valuation_layer_ids
+        for user in (self.users["operator"], admin):
+            env = self.env(user=user, context={"mrp_backflush_write": True})
+            for records, vals in (
+                (done, {"backflush_role": "deferred"}),
+                (done, {"backflush_line_qty": 77}),
+                (layers, {"backflush_role": "deferred"}),
+            ):
+                with (
+                    self.subTest(user=user.login, model=records._name, vals=vals),
+                    self.assertRaises(AccessError),
+                ):
+                    records.with_env(env).write(vals)
+            with (
+                self.subTest(user=user.login, create="deferred"),
+                self.assertRaisesRegex(AccessError, "only the backflush writes"),
+            ):
+                env["stock.move"].create(
+                    {
+                        "product_id": self.leg.id,
+                        "product_uom_qty": 77,
+                        "location_id": self.stock_location.id,
+                        "location_dest_id": self.leg.property_stock_production.id,
+                        "raw_material_production_id": self.mo.id,
+                        "bom_line_id": self.bom.bom_line_ids.id,
+                        "backflush_role": "deferred",
+                        "backflush_line_qty": 77,
+                    }
+                )
+        self.assertEqual(
+            (done.backflush_role, done.backflush_line_qty), ("component", 100)
+        )
+        self.assertEqual(layers.backflush_role, "component")
+        # the module itself still writes them
+        done.with_user(self.users["operator"])._backflush_write(
+            {"backflush_line_qty": 99}
+        )
+        self.assertEqual(done.backflush_line_qty, 99)
+        moves = (
+            self.env["stock.move"]
+            .with_user(self.users["operator"])
+            ._backflush_create(
+                [
+                    {
+                        "name": "Leg found later",
+                        "product_id": self.leg.id,
+                        "product_uom_qty": 1,
+                        "location_id": self.stock_location.id,
+                        "location_dest_id": self.leg.property_stock_production.id,
+                        "backflush_role": "deferred",
+                    }
+                ]
+            )
+        )
+        self.assertEqual(moves.backflush_role, "deferred")
+        self.assertFalse(moves.env.su)  # back in the caller's environment
 
     def test_costs_hidden_from_operators(self):
         operator = self.users["operator"]

@@ -228,6 +228,61 @@ class TestBadInput(BackflushCase):
         ):
             self.bom.product_tmpl_id = self.alt_leg.product_tmpl_id
 
+    def test_substitute_cannot_become_service_or_kit(self):
+        line = self.bom.bom_line_ids
+        line.substitute_ids = [Command.create({"product_id": self.alt_leg.id})]
+        rule = "BOM Chair: Beech Leg is a service or a kit; a substitute of Leg"
+        beech = self._product("Beech")
+        normal = self._bom(self.alt_leg, [(beech, 1)])
+        for label, change in (
+            ("service", lambda: self.alt_leg.write({"type": "service"})),
+            (
+                "template service",
+                lambda: self.alt_leg.product_tmpl_id.write(
+                    {"type": "service", "is_storable": False}
+                ),
+            ),
+            ("kit BOM", lambda: self._bom(self.alt_leg, [(beech, 1)], type="phantom")),
+            ("BOM made a kit", lambda: normal.write({"type": "phantom"})),
+        ):
+            with (
+                self.subTest(change=label),
+                self.assertRaisesRegex(ValidationError, rule),
+                self.env.cr.savepoint(),
+            ):
+                change()
+        self.assertEqual(self.alt_leg.type, "consu")
+        # an archived kit BOM makes no kit; restoring it does
+        kit = self._bom(self.alt_leg, [(beech, 1)], type="phantom", active=False)
+        with self.assertRaisesRegex(ValidationError, rule):
+            kit.active = True
+        # once no longer a substitute, it may change
+        line.substitute_ids = [Command.clear()]
+        normal.type = "phantom"
+
+    def test_exceptions_and_runs_of_one_company(self):
+        self.bom.backflush_shortage_policy = "defer"
+        mo = self._mo(self.bom, 30)
+        mo.button_mark_done()
+        exc, run = mo.backflush_exception_ids.sudo(), mo.backflush_run_ids.sudo()
+        foreign_stock = (
+            self.env["stock.warehouse"]
+            .search([("company_id", "=", self.company_b.id)])
+            .lot_stock_id
+        )
+        foreign_bom = self.bom.copy({"company_id": self.company_b.id})
+        for record, vals in (
+            (exc, {"location_id": foreign_stock.id}),
+            (exc, {"bom_line_id": foreign_bom.bom_line_ids.id}),
+            (run, {"bom_id": foreign_bom.id}),
+        ):
+            with (
+                self.subTest(model=record._name, vals=vals),
+                self.assertRaisesRegex(UserError, "Incompatible companies"),
+                self.env.cr.savepoint(),
+            ):
+                record.write(vals)
+
     def test_cancel_reason_not_empty(self):
         self.bom.backflush_shortage_policy = "defer"
         mo = self._mo(self.bom, 30)

@@ -4,7 +4,7 @@
 own unlock-and-edit, and the finished goods' value that follows."""
 
 from odoo import Command
-from odoo.exceptions import UserError
+from odoo.exceptions import AccessError, UserError, ValidationError
 from odoo.tests import Form, new_test_user, tagged
 
 from .common import BackflushCase
@@ -417,7 +417,7 @@ class TestCorrection(BackflushCase):
         )
         with self.assertRaisesRegex(UserError, "Nothing to correct"):
             self._wizard(mo).action_confirm()
-        with self.assertRaisesRegex(UserError, "manufacturing manager"):
+        with self.assertRaisesRegex(AccessError, "manufacturing manager"):
             mo.with_user(self.operator).action_backflush_correct()
         # a manufacturing manager without inventory or accounting rights
         mrp_manager = new_test_user(
@@ -431,6 +431,99 @@ class TestCorrection(BackflushCase):
         open_mo = self._mo(self.bom, 1)
         with self.assertRaisesRegex(UserError, "not done"):
             open_mo.with_user(self.manager).action_backflush_correct()
+
+    def test_quantities_must_be_finite_and_returns_internal(self):
+        mo = self._done_mo()
+        wizard = self._wizard(mo)
+        line = wizard.line_ids.filtered(lambda ln: ln.product_id == self.leg)
+        for value in (float("nan"), float("inf"), float("-inf"), 1e15, -1e15):
+            with (
+                self.subTest(value=value),
+                self.assertRaisesRegex(
+                    ValidationError,
+                    f"{mo.name}.*Corr Leg: Really Used must be a finite number",
+                ),
+            ):
+                line.write({"qty_used": value})  # as an RPC call or a form
+        with self.assertRaisesRegex(ValidationError, "Corr Leg.*finite number"):
+            self.env["mrp.backflush.correction"].with_user(self.manager).create(
+                {
+                    "production_id": mo.id,
+                    "location_id": self.stock_location.id,
+                    "line_ids": [
+                        Command.create(
+                            {
+                                "product_id": self.leg.id,
+                                "bom_line_id": self.leg_line.id,
+                                "qty_used": float("nan"),
+                            }
+                        )
+                    ],
+                }
+            )
+        customers = self.env.ref("stock.stock_location_customers")
+        with (
+            self.assertRaisesRegex(
+                ValidationError, f"{mo.name}.*Customers; choose an internal location"
+            ),
+            self.env.cr.savepoint(),
+        ):
+            wizard.location_id = customers
+        line.qty_used = 35
+        wizard.action_confirm()
+        self.assertEqual(self._qty(self.leg), 1000 - 35)
+        self.assertEqual(self._qty(self.leg, customers), 0)
+
+    def test_only_done_orders_are_corrected(self):
+        """A work order finished (the MO is to close) or an MO cancelled
+        after it: its consumption is the order's own, never a correction."""
+        self.env.user.groups_id += self.env.ref("mrp.group_mrp_routings")
+        workcenter = self.env["mrp.workcenter"].create(
+            {"name": "Corr Assembly", "time_start": 0}
+        )
+        bom = self._bom(
+            self.chair,
+            [(self.leg, 4)],
+            backflush_mode="operation",
+            operation_ids=[
+                Command.create({"name": "Legs", "workcenter_id": workcenter.id})
+            ],
+        )
+        bom.bom_line_ids.operation_id = bom.operation_ids
+        mo = self._mo(bom, 10)
+        mo.workorder_ids.button_start()
+        mo.workorder_ids.button_finish()
+        self.assertEqual((mo.state, self._qty(self.leg)), ("to_close", 960))
+        Wizard = self.env["mrp.backflush.correction"].with_user(self.manager)
+        with self.assertRaisesRegex(UserError, "To Close, not done"):
+            Wizard._open_for(mo)
+        # made over RPC all the same, then confirmed
+        wizard = Wizard.create(
+            {
+                "production_id": mo.id,
+                "location_id": self.stock_location.id,
+                "line_ids": [
+                    Command.create(
+                        {
+                            "product_id": self.leg.id,
+                            "bom_line_id": bom.bom_line_ids.id,
+                            "qty_used": 36,
+                        }
+                    )
+                ],
+            }
+        )
+        self.assertEqual(wizard.line_ids.consumed_qty, 40)
+        with self.assertRaisesRegex(UserError, f"{mo.name} is To Close, not done"):
+            wizard.action_confirm()
+        mo.action_cancel()
+        self.assertEqual(mo.state, "cancel")
+        with self.assertRaisesRegex(UserError, f"{mo.name} is Cancelled, not done"):
+            wizard.action_confirm()
+        self.assertEqual(self._qty(self.leg), 960)
+        self.assertFalse(
+            mo.backflush_run_ids.filtered(lambda r: r.trigger == "correction")
+        )
 
     def test_advice_counts_corrections(self):
         """Two MOs of 10 chairs really used 46 legs each: the BOM's 4 legs

@@ -1,5 +1,6 @@
 # Copyright 2026 mrp_backflush authors
 # License LGPL-3.0 or later (https://www.gnu.org/licenses/lgpl).
+from odoo.exceptions import AccessError
 from odoo.tests import new_test_user, tagged
 
 from .common import BackflushCase
@@ -125,3 +126,44 @@ class TestMassDone(BackflushCase):
         self.assertEqual((progress.done, progress.remaining), (3, 0))
         self.assertEqual(len(mos[0].backflush_run_ids), 1)
         self.assertEqual(set(mos.mapped("state")), {"done"})
+
+    def test_queue_is_written_by_queueing_only(self):
+        """Nobody queues an MO in someone else's name, nor takes another
+        user's MO out of the queue: only queueing and the scheduler do."""
+        admin = self.env.ref("base.user_admin")
+        colleague = new_test_user(
+            self.env,
+            "bf_mass_colleague",
+            groups="mrp.group_mrp_user,stock.group_stock_user",
+        )
+        free, queued = self._mos(1), self._mos(3)
+        self._mark_done_from_list(queued)
+        self.assertEqual(queued.backflush_queue_user_id, self.operator)
+        for user in (self.operator, colleague):
+            env = self.env(user=user, context={"mrp_backflush_write": True})
+            for records, vals in (
+                (free, {"backflush_queue_user_id": admin.id}),
+                (queued[0], {"backflush_queue_user_id": False}),
+                (queued[0], {"backflush_queue_user_id": colleague.id}),
+            ):
+                with (
+                    self.subTest(user=user.login, mo=records.name, vals=vals),
+                    self.assertRaisesRegex(AccessError, "only the backflush writes"),
+                ):
+                    records.with_env(env).write(vals)
+        with self.assertRaisesRegex(AccessError, "only the backflush writes"):
+            self.env["mrp.production"].with_user(self.operator).create(
+                {
+                    "product_id": self.stool.id,
+                    "bom_id": self.bom_stool.id,
+                    "product_qty": 1,
+                    "backflush_queue_user_id": admin.id,
+                }
+            )
+        self.assertFalse(free.backflush_queue_user_id)
+        self.assertEqual(queued.backflush_queue_user_id, self.operator)
+        self._run_cron()
+        self.assertEqual(set(queued.mapped("state")), {"done"})
+        self.assertEqual(queued.backflush_run_ids.user_id, self.operator)
+        self.assertFalse(queued.backflush_queue_user_id)
+        self.assertEqual(free.state, "confirmed")

@@ -1,7 +1,7 @@
 # Copyright 2026 mrp_backflush authors
 # License LGPL-3.0 or later (https://www.gnu.org/licenses/lgpl).
 from odoo import api, fields, models
-from odoo.exceptions import UserError
+from odoo.exceptions import AccessError, UserError, ValidationError
 
 
 class MrpBackflushCorrection(models.TransientModel):
@@ -34,16 +34,23 @@ class MrpBackflushCorrection(models.TransientModel):
     reason_tag_ids = fields.Many2many("stock.scrap.reason.tag", string="Reasons")
     note = fields.Text()
 
+    @api.constrains("location_id")
+    def _check_location(self):
+        for wizard in self:
+            if wizard.location_id.usage != "internal":
+                raise ValidationError(
+                    self.env._(
+                        "Correction of %(mo)s: leftovers cannot be returned to "
+                        "%(location)s; choose an internal location.",
+                        mo=wizard.production_id.name,
+                        location=wizard.location_id.display_name,
+                    )
+                )
+
     @api.model
     def _open_for(self, production):
         self._check_manager()
-        if production.state != "done":
-            raise UserError(
-                self.env._(
-                    "%(mo)s is not done: record its consumption on the order itself.",
-                    mo=production.name,
-                )
-            )
+        self._check_done(production)
         lines = [
             fields.Command.create(
                 {
@@ -79,8 +86,24 @@ class MrpBackflushCorrection(models.TransientModel):
 
     def _check_manager(self):
         if not self.env.user.has_group("mrp.group_mrp_manager"):
-            raise UserError(
+            raise AccessError(
                 self.env._("Only a manufacturing manager can correct consumption.")
+            )
+
+    @api.model
+    def _check_done(self, production):
+        # Only a done MO's value is in its finished goods; a running one
+        # records its consumption itself, a cancelled one consumed nothing.
+        if production.state != "done":
+            raise UserError(
+                self.env._(
+                    "%(mo)s is %(state)s, not done: only the consumption of a "
+                    "done order is corrected here.",
+                    mo=production.name,
+                    state=dict(
+                        production._fields["state"]._description_selection(self.env)
+                    )[production.state],
+                )
             )
 
     def action_confirm(self):
@@ -88,6 +111,7 @@ class MrpBackflushCorrection(models.TransientModel):
         self._check_manager()
         production = self.production_id
         production._backflush_lock_for_correction()
+        self._check_done(production)
         consumption = production._backflush_consumption()
         self.line_ids._check_against(consumption)
         changed = self.line_ids.filtered(lambda line: not line._is_unchanged())

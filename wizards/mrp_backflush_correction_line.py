@@ -4,7 +4,7 @@ from odoo import api, fields, models
 from odoo.exceptions import UserError
 from odoo.tools import float_compare, float_is_zero
 
-from ..models.mrp_backflush_protected_mixin import BACKFLUSH_WRITE
+from ..models.mrp_bom_line import check_numbers
 
 
 class MrpBackflushCorrectionLine(models.TransientModel):
@@ -59,6 +59,30 @@ class MrpBackflushCorrectionLine(models.TransientModel):
     def _compute_difference(self):
         for line in self:
             line.difference = line.qty_used - line.consumed_qty
+
+    @api.model_create_multi
+    def create(self, vals_list):
+        for vals in vals_list:
+            check_numbers(self, vals, ["qty_used"], self._backflush_label)
+        return super().create(vals_list)
+
+    def write(self, vals):
+        check_numbers(self, vals, ["qty_used"], self._backflush_label)
+        return super().write(vals)
+
+    def _backflush_label(self, vals):
+        """MO and component of ``self``, or of the line ``vals`` create."""
+        wizard = self.wizard_id or self.env["mrp.backflush.correction"].browse(
+            vals.get("wizard_id")
+        )
+        product = self.product_id or self.env["product.product"].browse(
+            vals.get("product_id")
+        )
+        return self.env._(
+            "Correction of %(mo)s, component %(product)s",
+            mo=", ".join(wizard.production_id.mapped("name")),
+            product=", ".join(product.mapped("display_name")),
+        )
 
     @api.onchange("bom_line_id")
     def _onchange_bom_line_id(self):
@@ -165,11 +189,7 @@ class MrpBackflushCorrectionLine(models.TransientModel):
             else:
                 vals = line._return_move_vals(template, qty, return_location)
             vals_list.append(vals)
-        moves = (
-            Move.with_context(**{BACKFLUSH_WRITE: True})
-            .create(vals_list)
-            .with_context(**{BACKFLUSH_WRITE: False})
-        )
+        moves = Move._backflush_create(vals_list)
         moves._action_confirm(merge=False)
         # mrp picks raw moves created on a running MO: reserve first.
         moves.picked = False
