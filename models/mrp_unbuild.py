@@ -12,12 +12,12 @@ class MrpUnbuild(models.Model):
     _inherit = "mrp.unbuild"
 
     def _generate_produce_moves(self):
-        backflushed = self.filtered(
+        moves = super()._generate_produce_moves()
+        for unbuild in self.filtered(
             lambda u: u.mo_id.move_raw_ids.filtered("backflush_role")
-        )
-        moves = super(MrpUnbuild, self - backflushed)._generate_produce_moves()
-        for unbuild in backflushed:
-            moves |= unbuild._backflush_generate_returns()
+        ):
+            own = moves.filtered(lambda m, u=unbuild: m.unbuild_id == u)
+            moves = moves - own | unbuild._backflush_generate_returns(own)
         return moves
 
     def action_unbuild(self):
@@ -79,8 +79,9 @@ class MrpUnbuild(models.Model):
         runs._notify_productions()
         return runs
 
-    def _backflush_generate_returns(self):
-        """Components back to stock for an MO the backflush posted.
+    def _backflush_generate_returns(self, odoo_moves):
+        """Components back to stock for an MO the backflush posted, from
+        ``odoo_moves``, what Odoo's unbuild generated for it.
 
         The ledger of each BOM line says what the unbuilt units no longer
         require: their net share. The pending shortage of the MO is cancelled
@@ -94,15 +95,18 @@ class MrpUnbuild(models.Model):
         factor = self.product_qty / production.product_uom_id._compute_quantity(
             production.qty_produced, self.product_uom_id
         )
-        moves = self.env["stock.move"]
         # What Odoo posted (manual lines) and quantities recorded by hand
         # come back as Odoo returns them: their share of what was unbuilt.
-        for raw_move in done.filtered(
-            lambda m: not m.backflush_role or m.backflush_recorded
-        ):
-            move = self._generate_move_from_existing_move(
-                raw_move, factor, raw_move.location_dest_id, self.location_dest_id
+        # Odoo's share of what the backflush posted is replaced below.
+        moves = odoo_moves.filtered(
+            lambda m: (
+                not m.origin_returned_move_id.backflush_role
+                or m.origin_returned_move_id.backflush_recorded
             )
+        )
+        (odoo_moves - moves).unlink()
+        for move in moves:
+            raw_move = move.origin_returned_move_id
             # Returned against its BOM line, as it was consumed.
             move.bom_line_id = raw_move.bom_line_id
             if raw_move.backflush_recorded:
@@ -113,7 +117,6 @@ class MrpUnbuild(models.Model):
                         "backflush_line_qty": raw_move.backflush_line_qty * factor,
                     }
                 )
-            moves |= move
         unbuilt = self.product_uom_id._compute_quantity(
             self.product_qty, production.product_uom_id, round=False
         )
