@@ -31,12 +31,12 @@ class MrpUnbuild(models.Model):
 
     def _backflush_valued(self):
         """Unbuilds whose finished goods leave at the value the units carry
-        (see ``_backflush_value_finished_out``): of backflushed MOs, at
-        real cost. Standard cost keeps Odoo's standard; an MO with
-        by-products keeps Odoo's cost shares."""
+        (see ``_backflush_value_finished_out``): of MOs the backflush posted
+        or corrected, at real cost. Standard cost keeps Odoo's standard; an
+        MO with by-products keeps Odoo's cost shares."""
         return self.filtered(
             lambda u: (
-                u.mo_id.move_raw_ids.filtered("backflush_role")
+                u.mo_id.sudo().backflush_run_ids
                 and u.mo_id.product_id.with_company(u.company_id).cost_method
                 != "standard"
                 and not u.mo_id.move_byproduct_ids.filtered(lambda m: m.state == "done")

@@ -941,6 +941,36 @@ class TestStatefulBackflush(BackflushCase):
         failures += self._exception_failures(name, exceptions)
         if not family.unbuild_count:
             failures += self._value_failures(name, family, mos, done_raw)
+        failures += self._unbuilt_value_failures(name, family, mos)
+        return failures
+
+    def _unbuilt_value_failures(self, name, family, mos):
+        """An MO whose goods were all unbuilt (none are sold here) leaves
+        no value in the finished goods: the unbuilds took out what the
+        units carried, value added after Mark Done included."""
+        failures = []
+        for mo in mos:
+            produced = family.mos[mo.id]["produced"]
+            if not produced or family.unbuilt[mo.id] < produced - 1e-6:
+                continue
+            finished = mo.move_finished_ids.filtered(
+                lambda m, mo=mo: m.state == "done" and m.product_id == mo.product_id
+            )
+            out = self.env["stock.move"].search(
+                [
+                    ("unbuild_id.mo_id", "=", mo.id),
+                    ("product_id", "=", mo.product_id.id),
+                    ("state", "=", "done"),
+                ]
+            )
+            value = sum(
+                (finished | out).sudo().stock_valuation_layer_ids.mapped("value")
+            )
+            if abs(value) > 0.01 * (len(out) + 2):
+                failures.append(
+                    f"[unbuilt_value] {name}: {mo.name} all unbuilt, its finished "
+                    f"goods still worth {value:.2f}"
+                )
         return failures
 
     def _unbuild_failures(self, name, family, line, moves):
