@@ -14,6 +14,12 @@ moves, exceptions, unbuilds, never from flags on single moves):
   substitute counts for the units it stood in for), less unbuild returns;
 - ``pending`` and ``cancelled``: deferred shortages still to post or given up.
 
+Corrections are reported beside the requirement: an extra use or leftovers
+returned never change what the next posting owes. Once units are unbuilt,
+the leftovers a correction returned stand for the share of those units the
+unbuild could not give back again (it never returns more than the goods
+hold): they settle it, up to what the ledger would otherwise count twice.
+
 Every posting posts ``required - posted - pending - cancelled`` (see
 :meth:`LedgerEntry.to_post`), so nothing is posted twice whatever the order
 of work-order finishes, backorders, retries and unbuilds.
@@ -47,7 +53,7 @@ class LedgerEntry:
     returned: float = 0.0
     pending: float = 0.0
     cancelled: float = 0.0
-    corrected: float = 0.0
+    corrected: float = 0.0  # extra use recorded, less leftovers returned
     scrap_unbuilt: float = 0.0  # planned scrap cancelled with unbuilt units
     production_ids: set = field(default_factory=set)  # MOs counted in produced
 
@@ -87,8 +93,20 @@ class LedgerEntry:
         return max(min(share, unposted, self.pending), 0.0)
 
     @property
+    def absorbed(self):
+        """Leftovers returned by corrections that settle the share of
+        unbuilt units the unbuild did not give back (already back)."""
+        leftovers = -self.corrected
+        if leftovers <= 0 or not self.unbuilt:
+            return 0.0
+        settled = (
+            sum(self.posted.values()) - self.returned + self.pending + self.cancelled
+        )
+        return min(leftovers, max(settled - self.required(), 0.0))
+
+    @property
     def posted_qty(self):
-        return sum(self.posted.values()) - self.returned
+        return sum(self.posted.values()) - self.returned - self.absorbed
 
     @property
     def settled_qty(self):
@@ -193,13 +211,23 @@ class MrpBackflushLedger(models.AbstractModel):
                     ("backflush_role", "!=", False),
                     "|",
                     ("raw_material_production_id", "in", family.ids),
+                    "|",
                     ("unbuild_id.mo_id", "in", family.ids),
+                    (
+                        "origin_returned_move_id.raw_material_production_id",
+                        "in",
+                        family.ids,
+                    ),
                 ]
             )
         )
         managed = set()
         for move in moves:
-            production = move.raw_material_production_id or move.unbuild_id.mo_id
+            production = (
+                move.raw_material_production_id
+                or move.unbuild_id.mo_id
+                or move.origin_returned_move_id.raw_material_production_id
+            )
             key = (self._family_key(production), move.bom_line_id)
             entry = entries.get(key)
             if entry is None:
@@ -215,7 +243,11 @@ class MrpBackflushLedger(models.AbstractModel):
                 if move.backflush_recorded:
                     entry.recorded -= move.backflush_line_qty
             elif move.backflush_role == "correction":
-                entry.corrected += move.backflush_line_qty
+                entry.corrected += (
+                    move.backflush_line_qty
+                    if move.raw_material_production_id
+                    else -move._backflush_return_line_qty()
+                )
             elif move.backflush_role in LEDGER_ROLES:
                 entry.posted[move.backflush_role] += move.backflush_line_qty
                 if move.backflush_recorded:

@@ -969,7 +969,8 @@ class MrpProduction(models.Model):
         """What the MO consumed net of returns, per (product, BOM line,
         lot), in the product's unit: ``{key: (qty, consuming moves)}``.
         Scrap is not consumption; corrections are; returns (corrections,
-        unbuilds) are moves linked to the raw move they return."""
+        unbuilds) are moves linked to the raw move they return, counted
+        against its BOM line (Odoo's own unbuild names none)."""
         self.ensure_one()
         move_lines = self.env["stock.move.line"].search(
             [
@@ -988,7 +989,12 @@ class MrpProduction(models.Model):
         for ml in move_lines:
             move = ml.move_id
             returned = not move.raw_material_production_id
-            key = (ml.product_id, move.bom_line_id, ml.lot_id)
+            line = (
+                move.origin_returned_move_id.bom_line_id
+                if returned
+                else move.bom_line_id
+            )
+            key = (ml.product_id, line, ml.lot_id)
             qty, moves = consumption.get(key, (0.0, self.env["stock.move"]))
             sign = -1 if returned else 1
             consumption[key] = (
@@ -1087,10 +1093,25 @@ class MrpProduction(models.Model):
         produced = sum(finished_layers.mapped("quantity"))
         if currency.is_zero(value) or not produced or product.cost_method == "standard":
             return
+        # The value goes to the units of the MO not unbuilt since: those
+        # still in stock carry it, the others are gone.
+        unbuilds = (
+            self.env["mrp.unbuild"]
+            .sudo()
+            .search([("mo_id", "=", self.id), ("state", "=", "done")])
+        )
+        left = produced - sum(
+            unbuild.product_uom_id._compute_quantity(
+                unbuild.product_qty, product.uom_id, round=False
+            )
+            for unbuild in unbuilds
+        )
         vals_list = []
         for layer in finished_layers:
             in_stock = currency.round(
-                value * layer.remaining_qty / produced if layer.remaining_qty else 0.0
+                value * min(layer.remaining_qty / left, 1.0)
+                if layer.remaining_qty and left > 0
+                else 0.0
             )
             if currency.is_zero(in_stock):
                 continue

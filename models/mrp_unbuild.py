@@ -10,18 +10,36 @@ class MrpUnbuild(models.Model):
     _inherit = "mrp.unbuild"
 
     def _generate_produce_moves(self):
-        backflushed = self.filtered(
+        moves = super()._generate_produce_moves()
+        for unbuild in self.filtered(
             lambda u: u.mo_id.move_raw_ids.filtered("backflush_role")
-        )
-        moves = super(MrpUnbuild, self - backflushed)._generate_produce_moves()
-        for unbuild in backflushed:
-            moves |= unbuild._backflush_generate_returns()
+        ):
+            own = moves.filtered(lambda m, u=unbuild: m.unbuild_id == u)
+            moves = moves - own | unbuild._backflush_generate_returns(own)
         return moves
 
     def action_unbuild(self):
+        valued = self._backflush_valued()
+        stock_value = {unbuild: unbuild._backflush_stock_value() for unbuild in valued}
         res = super().action_unbuild()
         self._backflush_create_runs()
+        for unbuild in valued:
+            unbuild._backflush_value_finished_out(stock_value[unbuild])
         return res
+
+    def _backflush_valued(self):
+        """Unbuilds whose finished goods leave at the value the units carry
+        (see ``_backflush_value_finished_out``): of MOs the backflush posted
+        or corrected, at real cost. Standard cost keeps Odoo's standard; an
+        MO with by-products keeps Odoo's cost shares."""
+        return self.filtered(
+            lambda u: (
+                u.mo_id.sudo().backflush_run_ids
+                and u.mo_id.product_id.with_company(u.company_id).cost_method
+                != "standard"
+                and not u.mo_id.move_byproduct_ids.filtered(lambda m: m.state == "done")
+            )
+        )
 
     def _backflush_create_runs(self):
         """One run per unbuild that gave backflushed components back: the
@@ -59,8 +77,9 @@ class MrpUnbuild(models.Model):
         runs._notify_productions()
         return runs
 
-    def _backflush_generate_returns(self):
-        """Components back to stock for an MO the backflush posted.
+    def _backflush_generate_returns(self, odoo_moves):
+        """Components back to stock for an MO the backflush posted, from
+        ``odoo_moves``, what Odoo's unbuild generated for it.
 
         The ledger of each BOM line says what the unbuilt units no longer
         require: their net share. The pending shortage of the MO is cancelled
@@ -74,15 +93,18 @@ class MrpUnbuild(models.Model):
         factor = self.product_qty / production.product_uom_id._compute_quantity(
             production.qty_produced, self.product_uom_id
         )
-        moves = self.env["stock.move"]
         # What Odoo posted (manual lines) and quantities recorded by hand
         # come back as Odoo returns them: their share of what was unbuilt.
-        for raw_move in done.filtered(
-            lambda m: not m.backflush_role or m.backflush_recorded
-        ):
-            move = self._generate_move_from_existing_move(
-                raw_move, factor, raw_move.location_dest_id, self.location_dest_id
+        # Odoo's share of what the backflush posted is replaced below.
+        moves = odoo_moves.filtered(
+            lambda m: (
+                not m.origin_returned_move_id.backflush_role
+                or m.origin_returned_move_id.backflush_recorded
             )
+        )
+        (odoo_moves - moves).unlink()
+        for move in moves:
+            raw_move = move.origin_returned_move_id
             # Returned against its BOM line, as it was consumed.
             move.bom_line_id = raw_move.bom_line_id
             if raw_move.backflush_recorded:
@@ -93,7 +115,6 @@ class MrpUnbuild(models.Model):
                         "backflush_line_qty": raw_move.backflush_line_qty * factor,
                     }
                 )
-            moves |= move
         unbuilt = self.product_uom_id._compute_quantity(
             self.product_qty, production.product_uom_id, round=False
         )
@@ -117,7 +138,8 @@ class MrpUnbuild(models.Model):
                 moves_by_key.setdefault((family, move.bom_line_id), move)
         lines = lines.filtered(lambda li: (family, li) in moves_by_key)
         entries = ledger._entries(production, lines, moves_by_key)
-        returned = self._backflush_returned_by_move(backflushed)
+        returned = self._backflush_returned_by_move(done)
+        held = self._backflush_held_by_line(lines, backflushed, returned)
         vals_list = []
         for line in lines:
             entry = entries[(family, line)]
@@ -145,9 +167,13 @@ class MrpUnbuild(models.Model):
                 owed -= exc._cancel_unbuilt(owed, planned_scrap=of_scrap)
                 scrap -= of_scrap
             left = {
-                move: move.backflush_line_qty - returned[move] for move in line_moves
+                move: move.backflush_line_qty - sum(returned[move])
+                for move in line_moves
             }
             total_left = sum(qty for qty in left.values() if qty > 0)
+            # Never more than the goods still hold of the line: leftovers a
+            # correction returned are not given back twice.
+            owed = min(owed, held[line])
             if owed <= 0 or total_left <= 0:
                 continue
             # Each posting gives back its share, as Odoo's unbuild does.
@@ -170,10 +196,35 @@ class MrpUnbuild(models.Model):
             moves |= move
         return moves
 
+    def _backflush_held_by_line(self, lines, backflushed, returned):
+        """What the MO's goods still hold of each BOM line that an unbuild
+        can give back (line units): the net posted (components, substitutes,
+        deferred) less what unbuilds gave back, less the leftovers
+        corrections returned beyond the extra use they recorded. Planned
+        scrap and extra use were lost: they never come back, and leftovers
+        returned come out of the net (a correction is not undone twice)."""
+        held = dict.fromkeys(lines, 0.0)
+        for move in backflushed:
+            held[move.bom_line_id] += move.backflush_line_qty - returned[move][0]
+        corrected = dict.fromkeys(lines, 0.0)
+        extras = self.mo_id.move_raw_ids.filtered(
+            lambda m: (
+                m.state == "done"
+                and m.backflush_role == "correction"
+                and m.bom_line_id in lines
+            )
+        )
+        for move in extras:
+            corrected[move.bom_line_id] += move.backflush_line_qty
+        for raw, (_by_unbuild, by_correction) in returned.items():
+            if raw.bom_line_id in corrected:
+                corrected[raw.bom_line_id] -= by_correction
+        return {line: held[line] + min(corrected[line], 0.0) for line in lines}
+
     def _backflush_returned_by_move(self, raw_moves):
-        """Component units already given back from each of ``raw_moves``:
-        by earlier unbuilds, and by corrections that returned leftovers (an
-        unbuild never gives back what is no longer consumed)."""
+        """Component units (line units) already given back from each of
+        ``raw_moves``: ``(by unbuilds, by corrections that returned
+        leftovers)``."""
         returns = (
             self.env["stock.move"]
             .sudo()
@@ -184,14 +235,203 @@ class MrpUnbuild(models.Model):
                 ]
             )
         )
-        returned = dict.fromkeys(raw_moves, 0.0)
+        returned = {move: [0.0, 0.0] for move in raw_moves}
         for move in returns:
             raw = move.origin_returned_move_id
             if move.unbuild_id:
-                returned[raw] += move.backflush_line_qty
-            elif raw.quantity:
-                qty = move.product_uom._compute_quantity(
-                    move.quantity, raw.product_uom, round=False
-                )
-                returned[raw] += qty * raw.backflush_line_qty / raw.quantity
+                returned[raw][0] += move.backflush_line_qty
+            else:
+                returned[raw][1] += move._backflush_return_line_qty()
         return returned
+
+    # ------------------------------------------------------------------
+    # Value of the finished goods an unbuild takes out
+    # ------------------------------------------------------------------
+    def _backflush_stock_value(self):
+        """(value, remaining value) of the finished product's layers."""
+        self.ensure_one()
+        [(value, remaining)] = (
+            self.env["stock.valuation.layer"]
+            .sudo()
+            ._read_group(
+                [
+                    ("product_id", "=", self.mo_id.product_id.id),
+                    ("company_id", "=", self.company_id.id),
+                ],
+                aggregates=["value:sum", "remaining_value:sum"],
+            )
+        )
+        return value or 0.0, remaining or 0.0
+
+    def _backflush_value_finished_out(self, stock_value_before):
+        """What this unbuild took out of the finished goods is what it gave
+        back plus what was lost (SPEC §4): Odoo values it at the MO's first
+        finished cost, blind to value added after Mark Done (deferred
+        postings, corrections) and to shortages cancelled with the units.
+
+        A zero-quantity layer on the unbuild's finished move sets its value
+        (entries follow it under automated valuation); what the units left
+        of the MO carry stays with them (their FIFO remaining value, the
+        average cost); what was lost (planned scrap, extra use, operations)
+        is expensed from the production account, as a scrap would be."""
+        self.ensure_one()
+        production = self.mo_id
+        company = production.company_id
+        currency = company.currency_id
+        product = production.product_id.with_company(company)
+        out_moves, back_moves = self._backflush_done_moves()
+        out_layers = out_moves.sudo().stock_valuation_layer_ids
+        if not out_layers:
+            return
+        returned = sum(back_moves.sudo().stock_valuation_layer_ids.mapped("value"))
+        lost = currency.round(self._backflush_lost_value())
+        description = self.env._(
+            "%(unbuild)s - value of %(mo)s's units unbuilt",
+            unbuild=self.name,
+            mo=production.name,
+        )
+        kept = currency.round(-sum(out_layers.mapped("value")) - returned - lost)
+        Layer = self.env["stock.valuation.layer"].sudo()
+        if not currency.is_zero(kept):
+            layer = (
+                Layer.with_context(**{BACKFLUSH_WRITE: True})
+                .create(
+                    {
+                        "company_id": company.id,
+                        "product_id": product.id,
+                        "stock_move_id": out_moves[0].id,
+                        "stock_valuation_layer_id": out_layers[0].id,
+                        "description": description,
+                        "quantity": 0,
+                        "unit_cost": 0,
+                        "value": kept,
+                        "remaining_qty": 0,
+                        "backflush_role": "finished_value",
+                        "backflush_production_id": production.id,
+                    }
+                )
+                .with_context(**{BACKFLUSH_WRITE: False})
+            )
+            if product.cost_method == "average" and product.quantity_svl > 0:
+                product.sudo().with_context(disable_auto_svl=True).standard_price += (
+                    kept / product.quantity_svl
+                )
+            layer._validate_accounting_entries()
+        # The units left carry what Odoo's first cost left behind: the
+        # remaining value moves as the layers' value did.
+        value, remaining = self._backflush_stock_value()
+        before_value, before_remaining = stock_value_before
+        shift = currency.round((value - remaining) - (before_value - before_remaining))
+        finished_layers = (
+            production.move_finished_ids.filtered(
+                lambda m: m.product_id == product and m.state == "done"
+            )
+            .sudo()
+            .stock_valuation_layer_ids.filtered(lambda svl: svl.remaining_qty > 0)
+        )
+        in_stock = sum(finished_layers.mapped("remaining_qty"))
+        for layer in finished_layers:
+            share = currency.round(shift * layer.remaining_qty / in_stock)
+            layer.remaining_value += share
+            shift -= share
+            in_stock -= layer.remaining_qty
+        if not currency.is_zero(lost) and product.valuation == "real_time":
+            production._backflush_expense_gone_share(
+                production.move_finished_ids.filtered(
+                    lambda m: m.product_id == product and m.state == "done"
+                )[-1],
+                lost,
+                description,
+            )
+
+    def _backflush_done_moves(self):
+        """(finished goods taken out, components given back) by this
+        unbuild: Odoo links both to it through ``unbuild_id``."""
+        self.ensure_one()
+        moves = self.produce_line_ids.filtered(lambda m: m.state == "done")
+        out_moves = moves.filtered(
+            lambda m: (
+                m.product_id == self.mo_id.product_id
+                and m.location_dest_id.usage == "production"
+            )
+        )
+        return out_moves, moves.filtered(
+            lambda m: m.location_id.usage == "production" and m not in out_moves
+        )
+
+    def _backflush_lost_value(self):
+        """Value the unbuilt units carry and do not give back: their share
+        of what the MO's goods carry beyond the components an unbuild can
+        return (planned scrap, extra use recorded by corrections,
+        operations), less what earlier unbuilds of the MO already lost."""
+        self.ensure_one()
+        production = self.mo_id
+        product = production.product_id
+        finished = (
+            production.move_finished_ids.filtered(
+                lambda m: m.product_id == product and m.state == "done"
+            )
+            .sudo()
+            .stock_valuation_layer_ids.filtered(lambda svl: svl.quantity > 0)
+        )
+        if not finished:
+            return 0.0
+        consumed = (
+            self.env["stock.valuation.layer"]
+            .sudo()
+            .search(
+                [
+                    ("backflush_production_id", "=", production.id),
+                    ("backflush_role", "not in", (False, "finished_value")),
+                    ("stock_move_id.unbuild_id", "=", False),
+                    ("stock_move_id.production_id", "=", False),
+                ]
+            )
+        )
+        # What the goods carry: their cost at Mark Done, and every
+        # component value posted after it (deferred, corrections).
+        carried = sum(finished.mapped("value")) - sum(
+            consumed.filtered(lambda svl: svl.id > max(finished.ids)).mapped("value")
+        )
+        returnable = production.move_raw_ids.filtered(
+            lambda m: (
+                m.state == "done"
+                and not m.scrapped
+                and m.backflush_role not in ("planned_scrap", "correction")
+            )
+        )
+        held = -sum(returnable.sudo().stock_valuation_layer_ids.mapped("value"))
+        # Leftovers a correction returned come out of what can come back.
+        corrected = -sum(
+            consumed.filtered(lambda svl: svl.backflush_role == "correction").mapped(
+                "value"
+            )
+        )
+        not_returnable = carried - held - min(corrected, 0.0)
+        earlier = self.search(
+            [
+                ("mo_id", "=", production.id),
+                ("state", "=", "done"),
+                ("id", "!=", self.id),
+            ]
+        )
+        for unbuild in earlier:
+            out_moves, back_moves = unbuild._backflush_done_moves()
+            not_returnable -= -sum(
+                (out_moves | back_moves)
+                .sudo()
+                .stock_valuation_layer_ids.mapped("value")
+            )
+        uom = production.product_uom_id
+        left = production.qty_produced - sum(
+            unbuild.product_uom_id._compute_quantity(
+                unbuild.product_qty, uom, round=False
+            )
+            for unbuild in earlier
+        )
+        if left <= 0:
+            return 0.0
+        unbuilt = self.product_uom_id._compute_quantity(
+            self.product_qty, uom, round=False
+        )
+        return not_returnable * min(unbuilt / left, 1.0)

@@ -279,6 +279,18 @@ class StockMove(models.Model):
             }
         )[0]
 
+    def _backflush_return_line_qty(self):
+        """Line units a return gives back: its share of the move it
+        returns (a substitute counts for the units it stood in for)."""
+        self.ensure_one()
+        origin = self.origin_returned_move_id
+        if not origin.quantity:
+            return 0.0
+        qty = self.product_uom._compute_quantity(
+            self.quantity, origin.product_uom, round=False
+        )
+        return qty * origin.backflush_line_qty / origin.quantity
+
     def _backflush_pick_demand(self):
         """Confirm new backflush moves and pick their whole demand.
 

@@ -20,7 +20,7 @@ class StockValuationLayer(models.Model):
     backflush_production_id = fields.Many2one(
         "mrp.production",
         string="Backflushed MO",
-        compute="_compute_backflush_role",
+        compute="_compute_backflush_production_id",
         store=True,
         readonly=False,
         index="btree_not_null",
@@ -40,8 +40,14 @@ class StockValuationLayer(models.Model):
     @api.depends("stock_move_id")
     def _compute_backflush_role(self):
         for layer in self:
+            layer.backflush_role = layer.stock_move_id.backflush_role
+
+    # A layer's role may also be given after it is created (an edit of a
+    # done MO audited as a correction): its MO follows the role.
+    @api.depends("stock_move_id", "backflush_role")
+    def _compute_backflush_production_id(self):
+        for layer in self:
             move = layer.stock_move_id
-            layer.backflush_role = move.backflush_role
             # A returned leftover is no raw move: its MO is the one of the
             # move it returns.
             layer.backflush_production_id = (
@@ -49,6 +55,6 @@ class StockValuationLayer(models.Model):
                 or move.production_id
                 or move.unbuild_id.mo_id
                 or move.origin_returned_move_id.raw_material_production_id
-                if move.backflush_role
+                if layer.backflush_role
                 else False
             )

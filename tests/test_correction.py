@@ -538,3 +538,19 @@ class TestCorrection(BackflushCase):
         self.assertEqual(line.bom_line_id, self.leg_line)
         self.assertAlmostEqual(line.observed_per_unit, 4.6)
         self.assertAlmostEqual(line.suggested_value, 4.6)
+
+    def test_component_added_to_an_unlocked_done_mo_names_its_mo(self):
+        """Issue 22 item 11: a component added to an unlocked done MO is a
+        correction, and its layer says which MO it was for."""
+        glue = self._product("Corr Glue", 3.0)
+        self._stock(glue, 10)
+        mo = self._done_mo()
+        mo.action_toggle_is_locked()
+        with Form(mo) as form:
+            with form.move_raw_ids.new() as raw:
+                raw.product_id = glue
+                raw.quantity = 2
+        move = mo.move_raw_ids.filtered(lambda m: m.product_id == glue)
+        layers = move.stock_valuation_layer_ids
+        self.assertEqual(layers.mapped("backflush_role"), ["correction"])
+        self.assertEqual(layers.backflush_production_id, mo)

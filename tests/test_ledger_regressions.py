@@ -433,3 +433,84 @@ class TestLedgerRegressions(BackflushCase):
         action = mo.action_backflush_correct()
         wizard = self.env[action["res_model"]].browse(action["res_id"])
         self.assertGreaterEqual(min(wizard.line_ids.mapped("consumed_qty")), 0.0)
+
+    # ------------------------------------------------------------------
+    # issue 22
+    # ------------------------------------------------------------------
+    def _correct_used(self, mo, used):
+        action = mo.action_backflush_correct()
+        wizard = self.env[action["res_model"]].browse(action["res_id"])
+        wizard.line_ids.qty_used = used
+        wizard.action_confirm()
+
+    def _scrap_bom(self):
+        return self._bom(self.chair, [(self.leg, 1, {"scrap_percent": 10.0})])
+
+    def test_unbuild_after_a_correction_never_makes_stock(self):
+        """1 leg a chair with 10 % scrap, 100 legs: 10 chairs post 11 (89
+        left), a correction says 6 were used (94). The 10 chairs hold what
+        was used less the planned scrap, lost: unbuilding them gives back
+        5 (99), never more than was bought."""
+        self._stock(self.leg, 100)
+        mo = self._mo(self._scrap_bom(), 10)
+        mo.button_mark_done()
+        self.assertEqual(self._qty(self.leg), 89)
+        self._correct_used(mo, 6)
+        self.assertEqual(self._qty(self.leg), 94)
+        self._unbuild(mo, 10)
+        self.assertEqual(self._qty(self.leg), 99)
+        consumption = mo._backflush_consumption()
+        self.assertEqual([qty for qty, _moves in consumption.values()], [1.0])
+
+    def test_partial_unbuilds_after_a_correction_share_what_is_left(self):
+        """Same order unbuilt in two parts: 4 chairs give their 4 legs back,
+        the 6 others only the 1 the correction left."""
+        self._stock(self.leg, 100)
+        mo = self._mo(self._scrap_bom(), 10)
+        mo.button_mark_done()
+        self._correct_used(mo, 6)
+        self._unbuild(mo, 4)
+        self.assertEqual(self._qty(self.leg), 98)
+        self._unbuild(mo, 6)
+        self.assertEqual(self._qty(self.leg), 99)
+
+    def test_backorder_after_an_unbuild_of_corrected_units_posts_in_full(self):
+        """The leftovers a correction returned stand for the share of the
+        units unbuilt since: the family's next posting still owes its own
+        11 legs (10 net, 1 planned scrap), not 5 less."""
+        self._stock(self.leg, 100)
+        mo = self._mo(self._scrap_bom(), 20)
+        backorder = self._backorder(mo, 10)
+        self._correct_used(mo, 6)
+        self._unbuild(mo, 10)
+        self.assertEqual(self._qty(self.leg), 99)
+        backorder.button_mark_done()
+        self.assertEqual(self._qty(self.leg), 88)
+
+    def test_unbuilds_of_an_order_consumed_by_hand_are_read_against_its_line(self):
+        """Stateful seed 4242: BOM timing manual, half a seat a chair with
+        5 % and 1 fixed scrap, 4 chairs done (3.1 consumed as Odoo does),
+        two chairs unbuilt one by one (Odoo gives back 0.78 each): the
+        returns count against the seat's line, so a correction of -1 is
+        taken (1.54 consumed, 0.54 used) instead of refused on a line
+        reading -1.56."""
+        seat = self._product("Ledger Seat", 3.0, categ=self.categ_avco)
+        self._stock(seat, 10)
+        bom = self._bom(
+            self.chair,
+            [(seat, 0.5, {"scrap_percent": 5.0, "scrap_fixed_qty": 1.0})],
+            backflush_mode="manual",
+            backflush_shortage_policy="defer",
+            backflush_substitution="priority",
+        )
+        mo = self._mo(bom, 4)
+        mo.button_mark_done()
+        self._unbuild(mo, 1)
+        self._unbuild(mo, 1)
+        action = mo.action_backflush_correct()
+        wizard = self.env[action["res_model"]].browse(action["res_id"])
+        self.assertEqual(len(wizard.line_ids), 1)
+        self.assertAlmostEqual(wizard.line_ids.consumed_qty, 1.54)
+        wizard.line_ids.qty_used = 0.54
+        wizard.action_confirm()
+        self.assertAlmostEqual(self._qty(seat), 10 - 3.1 + 1.56 + 1)

@@ -884,6 +884,12 @@ class TestStatefulBackflush(BackflushCase):
             total = posted + pending + cancelled
             required = self._required(family, line)
             tolerance += line.uom.rounding / 2
+            # leftovers a correction returned settle the share of unbuilt
+            # units the unbuild could not give back a second time
+            if unbuilt_total and family.corrected[line.id] < 0:
+                total -= min(
+                    -family.corrected[line.id], max(total - max(required), 0.0)
+                )
             if not any(-tolerance <= total - req <= tolerance for req in required):
                 kind = "ledger_under" if total < min(required) else "ledger_over"
                 failures.append(
@@ -929,11 +935,42 @@ class TestStatefulBackflush(BackflushCase):
                         f"on MO {mo_id}, posted {move.quantity:g}"
                     )
 
+        failures += self._consumption_failures(name, mos, done_raw)
         failures += self._run_failures(name, mos, done_raw, recorded_moves)
         failures += self._layer_failures(name, done_raw)
         failures += self._exception_failures(name, exceptions)
         if not family.unbuild_count:
             failures += self._value_failures(name, family, mos, done_raw)
+        failures += self._unbuilt_value_failures(name, family, mos)
+        return failures
+
+    def _unbuilt_value_failures(self, name, family, mos):
+        """An MO whose goods were all unbuilt (none are sold here) leaves
+        no value in the finished goods: the unbuilds took out what the
+        units carried, value added after Mark Done included."""
+        failures = []
+        for mo in mos:
+            produced = family.mos[mo.id]["produced"]
+            if not produced or family.unbuilt[mo.id] < produced - 1e-6:
+                continue
+            finished = mo.move_finished_ids.filtered(
+                lambda m, mo=mo: m.state == "done" and m.product_id == mo.product_id
+            )
+            out = self.env["stock.move"].search(
+                [
+                    ("unbuild_id.mo_id", "=", mo.id),
+                    ("product_id", "=", mo.product_id.id),
+                    ("state", "=", "done"),
+                ]
+            )
+            value = sum(
+                (finished | out).sudo().stock_valuation_layer_ids.mapped("value")
+            )
+            if abs(value) > 0.01 * (len(out) + 2):
+                failures.append(
+                    f"[unbuilt_value] {name}: {mo.name} all unbuilt, its finished "
+                    f"goods still worth {value:.2f}"
+                )
         return failures
 
     def _unbuild_failures(self, name, family, line, moves):
@@ -981,6 +1018,30 @@ class TestStatefulBackflush(BackflushCase):
                 f"without their role: {self._describe(roleless)}"
             )
         return failures
+
+    def _consumption_failures(self, name, mos, done_raw):
+        """Per MO and product, what was consumed less what came back
+        (unbuilds, corrections) is never negative: nothing gives back more
+        than was consumed."""
+        consumed = defaultdict(float)
+        raw = done_raw.filtered(lambda m: not m.scrapped)
+        returns = self.env["stock.move"].search(
+            [("origin_returned_move_id", "in", raw.ids), ("state", "=", "done")]
+        )
+        for move in raw | returns:
+            mo = move.raw_material_production_id or (
+                move.origin_returned_move_id.raw_material_production_id
+            )
+            qty = move.product_uom._compute_quantity(
+                move.quantity, move.product_id.uom_id, round=False
+            )
+            consumed[mo, move.product_id] += self._sign(move) * qty
+        return [
+            f"[consumption] {name}: {mo.name} consumed {qty:g} "
+            f"{product.uom_id.name} of {product.name} net of returns"
+            for (mo, product), qty in consumed.items()
+            if qty < -product.uom_id.rounding / 2
+        ]
 
     def _corrections(self, moves):
         """Correction moves of ``moves``: extra consumptions are raw moves,

@@ -1,0 +1,138 @@
+# Copyright 2026 mrp_backflush authors
+# License LGPL-3.0 or later (https://www.gnu.org/licenses/lgpl).
+"""What an unbuild takes out of the finished goods (SPEC §4 The ledger,
+issue 22 item 6): what it gives back plus what was lost, at the value the
+units carry, value added after Mark Done included."""
+
+from odoo.tests import tagged
+
+from .common import BackflushCase
+
+
+@tagged("post_install", "-at_install")
+class TestUnbuildValue(BackflushCase):
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        cls.categ_auto = cls.env["product.category"].create(
+            {
+                "name": "Unbuild Automated FIFO",
+                "property_cost_method": "fifo",
+                "property_valuation": "real_time",
+            }
+        )
+        cls.bike = cls._product("Unbuild Bike", 0.0)
+        cls.wheel = cls._product("Unbuild Wheel", 30.0)
+        cls.bike_bom = cls._bom(
+            cls.bike, [(cls.wheel, 2)], backflush_shortage_policy="defer"
+        )
+
+    def _bikes_with_deferred_wheels(self):
+        """4 bikes of 2 wheels with 4 wheels in stock: 4 posted, 4 deferred."""
+        self._stock(self.wheel, 4)
+        mo = self._mo(self.bike_bom, 4)
+        mo.button_mark_done()
+        self.assertEqual(mo.state, "done")
+        self.assertEqual(mo.backflush_exception_ids.quantity, 4)
+        return mo
+
+    def _retry(self, mo):
+        self._stock(self.wheel, 4)
+        mo.backflush_exception_ids.action_retry()
+        self.assertEqual(mo.backflush_exception_ids.state, "done")
+
+    def _unbuild_layers(self, mo, product):
+        return self.env["stock.valuation.layer"].search(
+            [
+                ("stock_move_id.unbuild_id.mo_id", "=", mo.id),
+                ("product_id", "=", product.id),
+            ]
+        )
+
+    def _account_balance(self, account):
+        lines = self.env["account.move.line"].search(
+            [("account_id", "=", account.id), ("parent_state", "=", "posted")]
+        )
+        return sum(lines.mapped("balance"))
+
+    def test_unbuild_after_the_retry_takes_out_the_deferred_value(self):
+        """The 2 bikes unbuilt carry 4 wheels, 2 of them posted by the retry:
+        they leave at 120 and the 2 left keep 120."""
+        mo = self._bikes_with_deferred_wheels()
+        self._retry(mo)
+        self.assertAlmostEqual(self.bike.value_svl, 240.0)
+        self._unbuild(mo, 2)
+        self.assertEqual(self._qty(self.wheel), 4)
+        self.assertAlmostEqual(self.bike.value_svl, 120.0)
+        self.assertAlmostEqual(
+            sum(self._unbuild_layers(mo, self.bike).mapped("value")), -120.0
+        )
+        # FIFO: what the 2 bikes left take out later is what they carry
+        self.assertAlmostEqual(
+            sum(
+                mo.move_finished_ids.stock_valuation_layer_ids.mapped("remaining_value")
+            ),
+            120.0,
+        )
+
+    def test_unbuild_before_the_retry_leaves_the_posted_value(self):
+        """The 2 bikes unbuilt before the retry take the pending wheels with
+        them (cancelled, never posted): nothing comes back, nothing leaves
+        the finished goods, the 2 left carry the 4 wheels posted."""
+        mo = self._bikes_with_deferred_wheels()
+        self._unbuild(mo, 2)
+        self.assertEqual(mo.backflush_exception_ids.state, "cancel")
+        self.assertEqual(self._qty(self.wheel), 0)
+        self.assertAlmostEqual(self.bike.value_svl, 120.0)
+        self.assertAlmostEqual(
+            sum(self._unbuild_layers(mo, self.bike).mapped("value")), 0.0
+        )
+        self.assertAlmostEqual(
+            sum(
+                mo.move_finished_ids.stock_valuation_layer_ids.mapped("remaining_value")
+            ),
+            120.0,
+        )
+
+    def test_unbuild_before_the_retry_average_cost(self):
+        self.bike.categ_id = self.categ_avco
+        mo = self._bikes_with_deferred_wheels()
+        self._unbuild(mo, 1)
+        self.assertAlmostEqual(self.bike.value_svl, 120.0)
+        self.assertAlmostEqual(self.bike.standard_price, 40.0)
+
+    def test_value_added_after_an_unbuild_stays_with_the_units_left(self):
+        """1 bike unbuilt before the retry: the 2 wheels the retry posts go
+        to the 3 bikes left, all in stock: none of it is expensed."""
+        mo = self._bikes_with_deferred_wheels()
+        self._unbuild(mo, 1)
+        self._retry(mo)
+        self.assertAlmostEqual(
+            mo.backflush_exception_ids.filtered(lambda e: e.state == "done").posted_qty,
+            2.0,
+        )
+        self.assertAlmostEqual(self.bike.value_svl, 180.0)
+
+    def test_planned_scrap_of_unbuilt_units_is_a_loss(self):
+        """10 chairs, 1 backrest at 10 with 10 % planned scrap, all unbuilt
+        in real-time valuation: the finished goods leave at 110, 100 of
+        backrests come back, the 10 of scrap are expensed, nothing stays on
+        the production account."""
+        chair = self._product("Unbuild Chair", 0.0, categ=self.categ_auto)
+        backrest = self._product("Unbuild Backrest", 10.0, categ=self.categ_auto)
+        bom = self._bom(chair, [(backrest, 1, {"scrap_percent": 10.0})])
+        self._stock(backrest, 20)
+        mo = self._mo(bom, 10)
+        mo.button_mark_done()
+        self.assertAlmostEqual(chair.value_svl, 110.0)
+        entry = mo.move_finished_ids.stock_valuation_layer_ids.account_move_id
+        production = entry.line_ids.filtered("credit").account_id
+        expense = self.categ_auto.property_account_expense_categ_id
+        production_before = self._account_balance(production)
+        expense_before = self._account_balance(expense)
+        self._unbuild(mo, 10)
+        self.assertAlmostEqual(chair.value_svl, 0.0)
+        self.assertEqual(self._qty(backrest), 19)
+        self.assertAlmostEqual(backrest.value_svl, 190.0)
+        self.assertAlmostEqual(self._account_balance(production), production_before)
+        self.assertAlmostEqual(self._account_balance(expense) - expense_before, 10.0)
