@@ -373,14 +373,15 @@ class MrpProduction(models.Model):
         )
 
     def _backflush_set_backorder_demand(self):
-        """Odoo copies a backorder's raw moves pro rata of the order split,
-        fixed planned scrap included: set the demand of lines with a fixed
-        scrap to the backorder's own (see ``_backflush_demand``), keeping
-        what is reserved."""
+        """Odoo copies a backorder's raw moves pro rata of the order split:
+        a share of the fixed planned scrap and of the split order's
+        rounding. Lines with planned scrap get the backorder's own demand
+        (see ``_backflush_demand``), which Odoo's consumption check expects;
+        what is reserved stays."""
         moves = self._backflush_is_managed().move_raw_ids.filtered(
             lambda m: (
                 m.state not in ("done", "cancel")
-                and m.bom_line_id.scrap_fixed_qty
+                and (m.bom_line_id.scrap_fixed_qty or m.bom_line_id.scrap_percent)
                 and m.backflush_unit_qty
                 and not m.additional
             )
