@@ -139,19 +139,24 @@ class MrpProduction(models.Model):
         if bom_line and self.product_qty and self._backflush_is_managed():
             # Demand includes planned scrap so reservation and replenishment
             # see the real need; the per-unit net quantity is kept apart.
-            # Rounded up to a quantity the units can hold, as posted.
-            Move = self.env["stock.move"]
-            unit_qty = Move._backflush_line_unit_qty(
+            unit_qty = self.env["stock.move"]._backflush_line_unit_qty(
                 self, bom_line, product_uom, product_uom_qty
             )
             vals["backflush_unit_qty"] = unit_qty
-            net = unit_qty * self.product_qty
-            scrap = bom_line._get_planned_scrap(net, first_posting=True)
-            if scrap:
-                vals["product_uom_qty"] = planning.round_up(
-                    net + scrap, Move._backflush_step(product, product_uom)
+            if bom_line.scrap_percent or bom_line.scrap_fixed_qty:
+                vals["product_uom_qty"] = self._backflush_demand(
+                    bom_line, unit_qty, product, product_uom
                 )
         return vals
+
+    def _split_productions(
+        self, amounts=False, cancel_remaining_qty=False, set_consumed_qty=False
+    ):
+        productions = super()._split_productions(
+            amounts, cancel_remaining_qty, set_consumed_qty
+        )
+        (productions - self)._backflush_set_backorder_demand()
+        return productions
 
     def _cal_price(self, consumed_moves):
         # Components posted when their work order finished are part of the
@@ -443,6 +448,48 @@ class MrpProduction(models.Model):
         """
         return self.filtered(lambda p: p.bom_id.type != "subcontract")
 
+    def _backflush_demand(self, bom_line, unit_qty, product, uom):
+        """Demand of a raw move of ``bom_line`` (``uom``): the order's net and
+        its planned scrap, rounded up to a quantity the units can hold, as
+        posted. The fixed scrap is only in the demand of the family's first
+        MO: the ledger posts it once per family, with the family's first
+        posting (the order a backorder is split from), so Odoo's
+        consumption check must not expect it again on a backorder."""
+        self.ensure_one()
+        net = unit_qty * self.product_qty
+        scrap = bom_line._get_planned_scrap(
+            net, first_posting=self.backorder_sequence <= 1
+        )
+        return planning.round_up(
+            net + scrap, self.env["stock.move"]._backflush_step(product, uom)
+        )
+
+    def _backflush_set_backorder_demand(self):
+        """Odoo copies a backorder's raw moves pro rata of the order split:
+        a share of the fixed planned scrap and of the split order's
+        rounding. Lines with planned scrap get the backorder's own demand
+        (see ``_backflush_demand``), which Odoo's consumption check expects;
+        what is reserved stays."""
+        moves = self._backflush_is_managed().move_raw_ids.filtered(
+            lambda m: (
+                m.state not in ("done", "cancel")
+                and (m.bom_line_id.scrap_fixed_qty or m.bom_line_id.scrap_percent)
+                and m.backflush_unit_qty
+                and not m.additional
+            )
+        )
+        by_qty = defaultdict(lambda: self.env["stock.move"])
+        for move in moves:
+            demand = move.raw_material_production_id._backflush_demand(
+                move.bom_line_id,
+                move.backflush_unit_qty,
+                move.product_id,
+                move.product_uom,
+            )
+            by_qty[demand] |= move
+        for qty, same in by_qty.items():
+            same.with_context(do_not_unreserve=True).product_uom_qty = qty
+
     def _backflush_get_moves(self, trigger="mark_done", workorders=None):
         """Raw moves the backflush posts now.
 
@@ -451,14 +498,13 @@ class MrpProduction(models.Model):
         work order finishes, ``finish`` lines at Mark Done. Subcontracted
         MOs are left to Odoo (see ``_backflush_is_managed``).
         """
-        modes = {"finish"} if trigger == "mark_done" else {"operation"}
         return self._backflush_is_managed().move_raw_ids.filtered(
             lambda m: (
                 m.state not in ("done", "cancel")
                 and m.bom_line_id
                 and not m._backflush_is_manual()
                 and m.backflush_role in (False, "component")
-                and m.bom_line_id._get_backflush_mode() in modes
+                and m._backflush_trigger() == trigger
                 and (workorders is None or m.workorder_id in workorders)
             )
         )
@@ -546,9 +592,12 @@ class MrpProduction(models.Model):
         """Free quantity of ``products`` under each source location of
         ``moves`` (children included), in reference units: one grouped read.
 
-        What ``own_moves`` (default: ``moves``) reserved is theirs, so it
-        counts as free; non-storable products are never short; expired lots
-        are never consumed, so they are not counted.
+        What ``own_moves`` reserved is theirs, so it counts as free;
+        non-storable products are never short; expired lots are never
+        consumed, so they are not counted. By default ``own_moves`` is what
+        the MOs of ``moves`` and their families reserved: a backorder holds
+        its share of what the order it was split from reserved, and the
+        family consumes it as one (the ledger says what each MO posts).
         """
         locations = moves.location_id
         # In sudo as Odoo's own availability (stock.quant's
@@ -571,7 +620,11 @@ class MrpProduction(models.Model):
             for parent in locations:
                 if location.parent_path.startswith(parent.parent_path):
                     pool[product.id, parent.id] += qty - reserved
-        own_moves = moves if own_moves is None else own_moves
+        if own_moves is None:
+            productions = moves.raw_material_production_id
+            own_moves = moves | (
+                productions.procurement_group_id.mrp_production_ids | productions
+            ).move_raw_ids.filtered(lambda m: m.state not in ("done", "cancel"))
         for ml in own_moves.move_line_ids:
             if (
                 ml.product_id.is_storable

@@ -293,24 +293,20 @@ class MrpUnbuild(models.Model):
         kept = currency.round(-sum(out_layers.mapped("value")) - returned - lost)
         Layer = self.env["stock.valuation.layer"].sudo()
         if not currency.is_zero(kept):
-            layer = (
-                Layer.with_context(**{BACKFLUSH_WRITE: True})
-                .create(
-                    {
-                        "company_id": company.id,
-                        "product_id": product.id,
-                        "stock_move_id": out_moves[0].id,
-                        "stock_valuation_layer_id": out_layers[0].id,
-                        "description": description,
-                        "quantity": 0,
-                        "unit_cost": 0,
-                        "value": kept,
-                        "remaining_qty": 0,
-                        "backflush_role": "finished_value",
-                        "backflush_production_id": production.id,
-                    }
-                )
-                .with_context(**{BACKFLUSH_WRITE: False})
+            layer = Layer._backflush_create(
+                {
+                    "company_id": company.id,
+                    "product_id": product.id,
+                    "stock_move_id": out_moves[0].id,
+                    "stock_valuation_layer_id": out_layers[0].id,
+                    "description": description,
+                    "quantity": 0,
+                    "unit_cost": 0,
+                    "value": kept,
+                    "remaining_qty": 0,
+                    "backflush_role": "finished_value",
+                    "backflush_production_id": production.id,
+                }
             )
             if product.cost_method == "average" and product.quantity_svl > 0:
                 product.sudo().with_context(disable_auto_svl=True).standard_price += (

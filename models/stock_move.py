@@ -151,6 +151,19 @@ class StockMove(models.Model):
             return True
         return self.manual_consumption and not line.operation_id
 
+    def _backflush_trigger(self):
+        """What posts this move: its work order finishing (``operation``)
+        or Mark Done. An operation line whose work order will never finish
+        it (cancelled on a backorder because an earlier work order was
+        finished for the whole order, or none at all) posts at Mark Done,
+        where the ledger says what the family still owes."""
+        self.ensure_one()
+        if self.bom_line_id._get_backflush_mode() != "operation":
+            return "mark_done"
+        if self.workorder_id.state in (False, "cancel"):
+            return "mark_done"
+        return "operation"
+
     def _backflush_is_recorded(self, produced_qty):
         """A picked quantity that neither Odoo (qty producing × unit factor)
         nor the backflush (the net) would set was recorded by a person or an

@@ -105,6 +105,9 @@ def bom_specs(draw):
         "policy": draw(st.sampled_from(("negative", "block", "defer"))),
         "substitution": draw(st.sampled_from(("none", "priority", "full"))),
         "bom_qty": draw(st.sampled_from((1.0, 2.0))),
+        # Odoo's consumption check: it must not speak when nobody changed
+        # anything (see BackflushMachine._may_warn)
+        "consumption": draw(st.sampled_from(("flexible", "warning", "strict"))),
         "with_ops": with_ops,
         "lines": lines,
     }
@@ -330,6 +333,27 @@ class BackflushMachine(RuleBasedStateMachine):
             return
         family.mos[mo.id]["wo"][workorder.operation_id.id] = qty
 
+    def _can_backorder_after_workorder(self, family):
+        mo = self._open_mo(family)
+        return (
+            mo
+            and mo.workorder_ids.filtered(lambda w: w.state == "done")
+            and mo.product_qty - mo.qty_produced > 1
+            and not family.mos[mo.id]["recorded"]
+        )
+
+    @precondition(lambda self: self._pick(0, self._can_backorder_after_workorder))
+    @rule(pick=st.integers(0, 5), qty=st.integers(1, 7), wizard=st.booleans())
+    def backorder_after_workorder(self, pick, qty, wizard):
+        """A work order finished (for the whole order, say), then part of
+        the order is marked done with a backorder (issue 22)."""
+        family = self._pick(pick, self._can_backorder_after_workorder)
+        mo = self._open_mo(family)
+        self._step()
+        mo.qty_producing = min(qty, mo.product_qty - mo.qty_produced - 1)
+        mo._set_qty_producing(False)
+        self._mark_done([family], mo, True, wizard)
+
     def _is_producing(self, family):
         return bool(self._open_mo(family).qty_producing)
 
@@ -396,6 +420,33 @@ class BackflushMachine(RuleBasedStateMachine):
         self._step()
         self._mark_done(chosen, mos, backorder, wizard=False)
 
+    def _may_warn(self, chosen, mos):
+        """Odoo's consumption check may speak only when someone changed what
+        the BOM says: quantities recorded by hand, actual scrap, components
+        a work order already posted for the quantity it finished."""
+        return any(
+            family.mos[mo.id]["recorded"]
+            or mo.scrap_ids
+            or mo.workorder_ids.filtered(lambda w: w.state == "done")
+            for family in chosen
+            for mo in mos
+            if mo.id in family.mos
+        )
+
+    def _confirm_consumption(self, res, chosen, mos):
+        """Confirm Odoo's consumption warning where it may appear."""
+        if not (
+            isinstance(res, dict) and res.get("res_model") == "mrp.consumption.warning"
+        ):
+            return res
+        if not self._may_warn(chosen, mos):
+            lines = res["context"]["default_mrp_consumption_warning_line_ids"]
+            raise AssertionError(
+                f"[consumption] Odoo's consumption warning for nothing: {lines}"
+            )
+        warning = self.env[res["res_model"]].with_context(**res["context"]).create({})
+        return warning.action_confirm()
+
     def _mark_done(self, chosen, mos, backorder, wizard):
         producing = {
             mo.id: mo.qty_producing or mo.product_qty - mo.qty_produced for mo in mos
@@ -404,7 +455,7 @@ class BackflushMachine(RuleBasedStateMachine):
         try:
             with self.env.cr.savepoint():
                 if wizard:
-                    res = mos.button_mark_done()
+                    res = self._confirm_consumption(mos.button_mark_done(), chosen, mos)
                     if isinstance(res, dict) and res.get("res_model") == (
                         "mrp.production.backorder"
                     ):
@@ -426,6 +477,7 @@ class BackflushMachine(RuleBasedStateMachine):
                             if backorder and 0 < mo.qty_producing < mo.product_qty
                         ],
                     ).button_mark_done()
+                    res = self._confirm_consumption(res, chosen, mos)
                 # Odoo opens the backorders it made; any other dialog is news
                 if isinstance(res, dict) and res.get("res_model") not in (
                     None,
@@ -750,7 +802,7 @@ class TestStatefulBackflush(BackflushCase):
             {
                 "product_tmpl_id": product.product_tmpl_id.id,
                 "product_qty": spec["bom_qty"],
-                "consumption": "flexible",
+                "consumption": spec["consumption"],
                 "backflush_mode": spec["timing"],
                 "backflush_shortage_policy": spec["policy"],
                 "backflush_substitution": spec["substitution"],
@@ -814,10 +866,20 @@ class TestStatefulBackflush(BackflushCase):
         recorded = 0.0
         net = 0.0
         any_recorded = False
-        for mo in family.mos.values():
+        # units a work order finished beyond what its MO then produced: its
+        # backorders' units it already covered
+        covered = 0.0
+        for _mo_id, mo in sorted(family.mos.items()):
             basis = mo["produced"] or 0.0
-            if line.mode == "operation" and line.operation in mo["wo"]:
+            finished = line.mode == "operation" and line.operation in mo["wo"]
+            if finished:
                 basis = mo["wo"][line.operation]
+            if line.mode == "operation":
+                already = min(covered, basis)
+                basis -= already
+                covered -= already
+                if finished and mo["produced"]:
+                    covered += max(mo["wo"][line.operation] - mo["produced"], 0.0)
             if not basis:
                 continue
             if line.id in mo["recorded"]:

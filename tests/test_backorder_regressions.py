@@ -1,0 +1,145 @@
+# Copyright 2026 mrp_backflush authors
+# License LGPL-3.0 or later (https://www.gnu.org/licenses/lgpl).
+"""Plain regression tests for backorders (issue 22): a work order finished
+for the whole order, a strict BOM's fixed scrap, exact stock."""
+
+from odoo import Command
+from odoo.tests import Form, tagged
+
+from .common import BackflushCase
+
+
+@tagged("post_install", "-at_install")
+class TestBackorderRegressions(BackflushCase):
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        cls.env.user.groups_id += cls.env.ref("mrp.group_mrp_routings")
+        cls.workcenter = cls.env["mrp.workcenter"].create(
+            {"name": "Backorder Bench", "time_start": 0, "costs_hour": 0}
+        )
+        cls.chair = cls._product("Backorder Chair", 0.0)
+        cls.leg = cls._product("Backorder Leg", 2.0)
+
+    def _family(self, mo):
+        return mo.procurement_group_id.mrp_production_ids
+
+    def _consumed(self, mo, product):
+        """Done raw moves of ``product`` over the MO's family."""
+        moves = self._family(mo).move_raw_ids.filtered(
+            lambda m: m.product_id == product and m.state == "done"
+        )
+        return sum(moves.mapped("quantity"))
+
+    def _backorder(self, mo, qty):
+        """Produce ``qty`` of ``mo`` as the form does (its onchange sets the
+        components' quantities) and keep the rest as a backorder."""
+        mo.qty_producing = qty
+        mo._set_qty_producing(False)
+        action = mo.button_mark_done()
+        Form(
+            self.env[action["res_model"]].with_context(**action["context"])
+        ).save().action_backorder()
+        return self._family(mo).filtered(lambda p: p.state not in ("done", "cancel"))
+
+    def _mark_done(self, mo):
+        """Mark Done as a user does: the consumption warning, if any, must
+        not appear."""
+        action = mo.button_mark_done()
+        if isinstance(action, dict):
+            self.assertNotEqual(
+                action.get("res_model"),
+                "mrp.consumption.warning",
+                "the consumption warning appeared",
+            )
+        self.assertEqual(mo.state, "done")
+
+    def test_work_order_finished_for_all_then_a_backorder_posts_nothing_more(self):
+        """4 legs a chair on an operation: the work order finished for the
+        10 chairs posts 40 legs; a partial Mark Done with a backorder, then
+        the backorder (its work order cancelled) post no more legs."""
+        self._stock(self.leg, 100)
+        bom = self._bom(
+            self.chair,
+            [(self.leg, 4)],
+            backflush_mode="operation",
+            operation_ids=[
+                Command.create({"name": "Legs", "workcenter_id": self.workcenter.id})
+            ],
+        )
+        bom.bom_line_ids.operation_id = bom.operation_ids
+        mo = self._mo(bom, 10)
+        mo.workorder_ids.button_start()
+        mo.workorder_ids.button_finish()
+        self.assertEqual(self._consumed(mo, self.leg), 40)
+        backorder = self._backorder(mo, 4)
+        self.assertEqual(backorder.workorder_ids.state, "cancel")
+        self._mark_done(backorder)
+        self.assertEqual(self._consumed(mo, self.leg), 40)
+        self.assertEqual(self._qty(self.leg), 60)
+        legs = self._family(mo).move_raw_ids.filtered(
+            lambda m: m.product_id == self.leg and m.state == "done"
+        )
+        self.assertEqual(set(legs.mapped("backflush_role")), {"component"})
+
+    def _fixed_scrap_bom(self, consumption):
+        return self._bom(
+            self.chair,
+            [(self.leg, 2, {"scrap_percent": 10.0, "scrap_fixed_qty": 1.0})],
+            consumption=consumption,
+        )
+
+    def test_strict_backorder_does_not_expect_the_fixed_scrap_again(self):
+        """2 legs a chair, 10 % and 1 fixed scrap, consumption strict: 10
+        chairs in 4 + 6 consume 23 legs (9.8 then 13.2), and the backorder
+        asks nothing."""
+        self._stock(self.leg, 100)
+        mo = self._mo(self._fixed_scrap_bom("strict"), 10)
+        backorder = self._backorder(mo, 4)
+        self.assertAlmostEqual(self._consumed(mo, self.leg), 9.8)
+        self.assertFalse(backorder._get_consumption_issues())
+        self._mark_done(backorder)
+        self.assertAlmostEqual(self._consumed(mo, self.leg), 23)
+
+    def test_warning_backorder_does_not_warn_for_nothing(self):
+        self._stock(self.leg, 100)
+        mo = self._mo(self._fixed_scrap_bom("warning"), 10)
+        backorder = self._backorder(mo, 4)
+        self._mark_done(backorder)
+        self.assertAlmostEqual(self._consumed(mo, self.leg), 23)
+
+    def _exact_stock_bom(self):
+        return self._bom(
+            self.chair,
+            [(self.leg, 4, {"scrap_fixed_qty": 1.0})],
+            backflush_shortage_policy="block",
+        )
+
+    def test_exact_stock_is_enough_across_a_backorder(self):
+        """Policy block, 4 legs a chair and 1 fixed scrap, exactly 41 legs:
+        10 chairs in 4 + 6 are produced, the backorder's own reservation
+        counts as its own."""
+        self._stock(self.leg, 41)
+        mo = self._mo(self._exact_stock_bom(), 10)
+        backorder = self._backorder(mo, 4)
+        self.assertEqual(self._consumed(mo, self.leg), 17)
+        self.assertEqual(self._qty(self.leg), 24)
+        self._mark_done(backorder)
+        self.assertEqual(self._consumed(mo, self.leg), 41)
+        self.assertEqual(self._qty(self.leg), 0)
+
+    def test_exact_stock_is_enough_across_a_backorder_in_two_steps(self):
+        """The same in pre-production: 2-step manufacturing picks the legs
+        into the pre-production location first."""
+        self.warehouse.manufacture_steps = "pbm"
+        self._stock(self.leg, 41)
+        mo = self._mo(self._exact_stock_bom(), 10)
+        picking = mo.picking_ids
+        picking.action_assign()
+        picking.button_validate()
+        self.assertEqual(picking.state, "done")
+        backorder = self._backorder(mo, 4)
+        self.assertEqual(self._consumed(mo, self.leg), 17)
+        self._mark_done(backorder)
+        self.assertEqual(self._consumed(mo, self.leg), 41)
+        self.assertEqual(self._qty(self.leg, self.warehouse.pbm_loc_id), 0)
