@@ -4,7 +4,7 @@
 
 No ORM here, so the rules can be tested on their own (see
 ``tests/test_planning.py``) and shared by the preview and the posting.
-The ORM layer (``mrp.production._backflush_plan``) translates moves into
+The engine (``mrp.backflush.engine._plan``) translates moves into
 :class:`Requirement` objects and the :class:`Plan` back into moves.
 
 All quantities of a requirement are in its own unit (the move's UoM); the
