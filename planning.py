@@ -139,6 +139,7 @@ class PlanLine:
 @dataclass
 class Plan:
     lines: list
+    left: dict = field(default_factory=dict)  # the stock pool after the plan
 
     @property
     def blocked(self):
@@ -263,4 +264,4 @@ def plan(requirements, pool):
         line.moves = component_moves + _split_substitutes(
             sub_moves, net_left, req.substitutes
         )
-    return Plan(lines)
+    return Plan(lines, pool)

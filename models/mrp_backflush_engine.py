@@ -34,6 +34,7 @@ class BackflushPlan:
     archived: object
     produced_by_mo: dict
     lines: planning.Plan
+    pool: dict = field(default_factory=dict)  # the stock it was planned on
     plan_by_move: dict = field(default_factory=dict)
 
     def __post_init__(self):
@@ -50,7 +51,6 @@ class MrpBackflushEngine(models.AbstractModel):
         nothing. ``after``: plans posted before this one in the same action
         (Mark Done finishes open work orders first); their consumption is no
         longer in stock for this one."""
-        Move = self.env["stock.move"]
         moves = productions._backflush_get_moves(trigger, workorders)
         archived = moves.product_id.filtered(lambda p: not p.active)
         produced_by_mo = {
@@ -62,21 +62,7 @@ class MrpBackflushEngine(models.AbstractModel):
             )
         )
         moves -= recorded
-        requirements = productions._backflush_requirements(moves, produced_by_mo)
-        substituting = moves.filtered(
-            lambda m: (
-                m.raw_material_production_id.bom_id.backflush_substitution != "none"
-            )
-        )
-        products = moves.product_id | substituting.bom_line_id.substitute_ids.product_id
-        before = Move.union(*(plan.moves for plan in after))
-        pool = productions._backflush_stock_pool(
-            moves, products, own_moves=moves | before if after else None
-        )
-        for plan in after:
-            for key, qty in self._consumption(plan).items():
-                if key in pool:
-                    pool[key] -= qty
+        lines, pool = self._plan_moves(productions, moves, produced_by_mo, after)
         return BackflushPlan(
             productions=productions,
             trigger=trigger,
@@ -85,8 +71,132 @@ class MrpBackflushEngine(models.AbstractModel):
             recorded=recorded,
             archived=archived,
             produced_by_mo=produced_by_mo,
-            lines=planning.plan(requirements, pool),
+            lines=lines,
+            pool=pool,
         )
+
+    @api.model
+    def _plan_moves(self, productions, moves, produced_by_mo, after):
+        """Read the ledger and the stock once, plan ``moves``; return the
+        plan and the stock it was planned on."""
+        if not moves:
+            return planning.Plan([]), {}
+        requirements = productions._backflush_requirements(moves, produced_by_mo)
+        substituting = moves.filtered(
+            lambda m: (
+                m.raw_material_production_id.bom_id.backflush_substitution != "none"
+            )
+        )
+        products = moves.product_id | substituting.bom_line_id.substitute_ids.product_id
+        before = self.env["stock.move"].union(*(plan.moves for plan in after))
+        pool = productions._backflush_stock_pool(
+            moves, products, own_moves=moves | before if after else None
+        )
+        for plan in after:
+            for key, qty in self._consumption(plan).items():
+                if key in pool:
+                    pool[key] -= qty
+        return planning.plan(requirements, pool), pool
+
+    @api.model
+    def _plan_mark_done(self, productions, after=()):
+        """The plans Mark Done of ``productions`` posts, in order: Odoo
+        finishes their open work orders first (the lines consumed in an
+        operation), then the lines posted at Mark Done."""
+        workorders = productions.workorder_ids.filtered(
+            lambda w: w.state not in ("done", "cancel")
+        )
+        plans = []
+        if workorders:
+            plans.append(self._plan(productions, "operation", workorders, after))
+        plans.append(self._plan(productions, "mark_done", after=(*after, *plans)))
+        return plans
+
+    @api.model
+    def _plan_producible(self, productions):
+        """What producing ``productions`` (in this order) can post: the
+        plans of the orders that can be produced, each taking its stock in
+        turn as if the refused ones were left out, then the plans of the
+        refused orders against what the others leave. Return (plans,
+        refused plans, refused orders)."""
+        refused = productions.browse()
+        while True:
+            plans = self._plan_mark_done(productions - refused)
+            new = self._refused_in_turn(plans)
+            if not new:
+                break
+            refused |= new
+        later = self._plan_mark_done(refused, after=plans) if refused else []
+        return plans, later, refused
+
+    @api.model
+    def _refused_in_turn(self, plans):
+        """Orders refused by the first of ``plans`` that refuses any, each
+        order planned in turn on what the orders before it that can be
+        produced leave (one refused order takes no stock from the next)."""
+        for plan in plans:
+            refused = self._refused_orders(plan, plan.lines.lines)
+            if not refused:
+                continue
+            refused = self._refused_orders(plan, ())
+            pool = dict(plan.pool)
+            for production, lines in self._lines_by_order(plan).items():
+                if production in refused:
+                    continue
+                trial = planning.plan([line.requirement for line in lines], pool)
+                if self._refused_orders(plan, trial.lines):
+                    refused |= production
+                else:
+                    pool = trial.left
+            return refused
+        return self.env["mrp.production"]
+
+    @api.model
+    def _lines_by_order(self, plan):
+        Move = self.env["stock.move"]
+        by_order = {}
+        for line in plan.lines.lines:
+            production = Move.browse(line.requirement.key).raw_material_production_id
+            by_order.setdefault(production, []).append(line)
+        return by_order
+
+    @api.model
+    def _refused_orders(self, plan, lines):
+        """Orders whose posting is refused: by a blocked line of ``lines``,
+        a component that needs a lot, or an archived component of
+        ``plan``."""
+        Move = self.env["stock.move"]
+        moves = Move.browse(
+            line.requirement.key
+            for line in lines
+            if line.action == planning.POLICY_BLOCK
+            or self._lot_missing_qty(Move.browse(line.requirement.key), line)
+        )
+        moves |= plan.recorded.filtered(lambda m: self._lot_missing_qty(m))
+        moves |= (plan.moves | plan.recorded).filtered(
+            lambda m: m.product_id in plan.archived
+        )
+        return moves.raw_material_production_id
+
+    @api.model
+    def _lot_missing_qty(self, move, line=None):
+        """What of ``move`` would be posted without a lot, which Odoo
+        refuses for a tracked product ("You need to supply a Lot/Serial
+        Number"): what a policy posts into negative stock (``line``), or a
+        recorded quantity without its lot."""
+        picking_type = move.picking_type_id
+        if move.has_tracking == "none" or (
+            picking_type
+            and not (picking_type.use_create_lots or picking_type.use_existing_lots)
+        ):
+            return 0.0
+        if line is None:
+            return sum(
+                move.move_line_ids.filtered(lambda ml: not ml.lot_id).mapped("quantity")
+            )
+        if line.action == planning.POLICY_NEGATIVE:
+            return line.shortage_qty
+        return 0.0
 
     @api.model
     def _consumption(self, plan):
