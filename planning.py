@@ -4,7 +4,7 @@
 
 No ORM here, so the rules can be tested on their own (see
 ``tests/test_planning.py``) and shared by the preview and the posting.
-The ORM layer (``mrp.production._backflush_plan``) translates moves into
+The engine (``mrp.backflush.engine._plan``) translates moves into
 :class:`Requirement` objects and the :class:`Plan` back into moves.
 
 All quantities of a requirement are in its own unit (the move's UoM); the
@@ -139,6 +139,7 @@ class PlanLine:
 @dataclass
 class Plan:
     lines: list
+    left: dict = field(default_factory=dict)  # the stock pool after the plan
 
     @property
     def blocked(self):
@@ -263,4 +264,4 @@ def plan(requirements, pool):
         line.moves = component_moves + _split_substitutes(
             sub_moves, net_left, req.substitutes
         )
-    return Plan(lines)
+    return Plan(lines, pool)

@@ -21,5 +21,6 @@ from . import stock_valuation_layer
 from . import mrp_workcenter
 from . import mrp_workorder
 from . import mrp_backflush_ledger
+from . import mrp_backflush_engine
 from . import mrp_unbuild
 from . import uom_uom

@@ -639,18 +639,6 @@ class MrpProduction(models.Model):
                 pool[product.id, location.id] = float("inf")
         return pool
 
-    def _backflush_plan(self, moves, produced_by_mo):
-        """Plan ``moves``; shared by the preview and the posting."""
-        requirements = self._backflush_requirements(moves, produced_by_mo)
-        substituting = moves.filtered(
-            lambda m: (
-                m.raw_material_production_id.bom_id.backflush_substitution != "none"
-            )
-        )
-        products = moves.product_id | substituting.bom_line_id.substitute_ids.product_id
-        pool = self._backflush_stock_pool(moves, products)
-        return planning.plan(requirements, pool)
-
     def _backflush_check_blocked(self, plan):
         blocked = plan.blocked
         if not blocked:
@@ -726,63 +714,15 @@ class MrpProduction(models.Model):
         return uom._backflush_format_qty(qty)
 
     def _backflush(self, trigger, workorders=None):
-        """Plan and post the backflush of ``self``; return the runs written."""
-        # Expired lots are never reserved for a backflush (stock.quant).
-        moves = self.with_context(**{VALID_LOTS_ONLY: True})._backflush_get_moves(
-            trigger, workorders
-        )
-        if not moves:
-            return self.env["mrp.backflush.run"]
-        archived = moves.product_id.filtered(lambda p: not p.active)
-        if archived:
-            raise UserError(
-                self.env._(
-                    "%(products)s is archived: reactivate it, or remove it from "
-                    "%(mos)s, before posting its consumption.",
-                    products=", ".join(archived.mapped("display_name")),
-                    mos=", ".join(
-                        moves.filtered(
-                            lambda m: m.product_id in archived
-                        ).raw_material_production_id.mapped("name")
-                    ),
-                )
-            )
-        productions = moves.raw_material_production_id
+        """Plan and post the backflush of ``self``; return the runs written
+        (see ``mrp.backflush.engine``)."""
+        # Expired lots are never reserved for a backflush (stock.quant); the
+        # families are locked before their ledger is read (a preview plans
+        # without locking).
+        productions = self.with_context(**{VALID_LOTS_ONLY: True})
         self.env["mrp.backflush.ledger"]._lock_families(productions)
-        produced_by_mo = {mo: mo._backflush_produced_qty() for mo in productions}
-        recorded = moves.filtered(
-            lambda m: m._backflush_is_recorded(
-                produced_by_mo[m.raw_material_production_id]
-            )
-        )
-        moves -= recorded
-        plan = self._backflush_plan(moves, produced_by_mo)
-        self._backflush_check_blocked(plan)
-        plan_by_move = {line.requirement.key: line for line in plan.lines}
-        # Components first: what they release is then reserved, in one
-        # batch, by the planned-scrap and substitute moves.
-        self._backflush_set_component_quantities(moves, plan_by_move, trigger)
-        recorded._backflush_write(
-            {"backflush_role": "component", "backflush_recorded": True}
-        )
-        for move in recorded:
-            move._backflush_write({"backflush_line_qty": move.quantity})
-        new_moves = self._backflush_create_extra_moves(moves, plan_by_move)
-        runs = self._backflush_create_runs(
-            trigger,
-            moves | recorded,
-            new_moves,
-            plan_by_move,
-            produced_by_mo,
-            workorders,
-        )
-        self._backflush_create_exceptions(moves, plan_by_move)
-        if trigger == "operation":
-            # Posted now, not at Mark Done; the rest of the demand is closed.
-            (moves | recorded | new_moves).with_context(
-                skip_mo_check=True
-            )._action_done(cancel_backorder=True)
-        return runs
+        engine = productions.env["mrp.backflush.engine"]
+        return engine._post(engine._plan(productions, trigger, workorders))
 
     def _backflush_set_component_quantities(self, moves, plan_by_move, trigger):
         # Tracked components: lines without a lot are only vanilla's

@@ -339,10 +339,11 @@ class TestLedger(BackflushCase):
         self._stock(self.seat, 100)
         bom = self._beech_bom(4, scrap_percent=1)
         mo = self._mo(bom, 50)
-        moves = mo._backflush_get_moves()
-        plan = mo._backflush_plan(moves, {mo: 50})
+        plan = self.env["mrp.backflush.engine"]._plan(mo, "mark_done")
         leg_line = next(
-            line for line in plan.lines if line.requirement.product_id == self.leg.id
+            line
+            for line in plan.lines.lines
+            if line.requirement.product_id == self.leg.id
         )
         self.assertEqual(leg_line.qty("planned_scrap"), 2)
         self.assertEqual(leg_line.qty("substitute"), 8)

@@ -72,6 +72,9 @@ class TestPreview(BackflushCase):
             )
         )
 
+    def _move(self, mo, product):
+        return mo.move_raw_ids.filtered(lambda m: m.product_id == product)
+
     def _preview_table(self, preview):
         """(MO, product, role) -> quantity to post, plus shortages."""
         posts, shortages = {}, {}
@@ -84,7 +87,8 @@ class TestPreview(BackflushCase):
                     posts[key + ("planned_scrap",)] = round(line.scrap_qty, 6)
                 shortages[key] = (
                     round(line.shortage_qty, 6),
-                    line.action,
+                    # a run line says no shortage for a recorded quantity
+                    "none" if line.action == "recorded" else line.action,
                     line.bom_line_id.id,
                     line.location_id.id,
                 )
@@ -135,7 +139,9 @@ class TestPreview(BackflushCase):
         self.assertEqual(posts, expected_posts)
         self.assertEqual(shortages, expected_shortages)
         # and what really left stock is what the run says
-        moves = productions.move_raw_ids.filtered(lambda m: m.backflush_run_id)
+        moves = productions.move_raw_ids.filtered(
+            lambda m: m.backflush_run_id and m.quantity
+        )
         by_move = {
             (m.raw_material_production_id.id, m.product_id.id, m.backflush_role): round(
                 m.quantity, 6
@@ -143,6 +149,17 @@ class TestPreview(BackflushCase):
             for m in moves
         }
         self.assertEqual(by_move, expected_posts)
+        # from where, and the lots it takes
+        for line in preview.line_ids.filtered("to_post_qty"):
+            posted = moves.filtered(
+                lambda m, ln=line: (
+                    m.raw_material_production_id == ln.production_id
+                    and m.product_id == ln.product_id
+                )
+            )
+            self.assertEqual(posted.location_id, line.location_id)
+            if line.lot_ids:
+                self.assertEqual(posted.move_line_ids.lot_id, line.lot_ids)
         return preview
 
     def _snapshot(self):
@@ -447,3 +464,153 @@ class TestPreview(BackflushCase):
         glue = self._preview_line(preview, self.glue)
         self.assertEqual(glue.action, "none")
         self.assertAlmostEqual(glue.required_qty, 0.33)
+
+    # ------------------------------------------------------------------
+    # the preview is the engine's plan (issue 21)
+    # ------------------------------------------------------------------
+    def test_zero_demand_line_does_not_block(self):
+        """A component not used this time (demand set to 0) is posted as
+        recorded: no shortage, as Mark Done finishes the order."""
+        self.bom.backflush_shortage_policy = "block"
+        self._stock(self.leg, 100)
+        self._stock(self.glue, 10)  # no seat in stock
+        mo = self._mo(self.bom, 10)
+        self._move(mo, self.seat).product_uom_qty = 0
+        preview = self._preview(mo)
+        self.assertFalse(preview.has_block)
+        seat = self._preview_line(preview, self.seat)
+        self.assertEqual((seat.action, seat.to_post_qty), ("recorded", 0))
+        self._assert_preview_matches_posting(mo)
+        self.assertEqual(self._qty(self.seat), 0)
+
+    def test_blocked_order_keeps_no_stock_from_the_others(self):
+        """Small orders are produced beside a big blocked one: the big one
+        is planned last, after them, as Produce the Others posts."""
+        self.bom.backflush_shortage_policy = "block"
+        self._stock(self.leg, 15)
+        self._stock(self.seat, 100)
+        self._stock(self.glue, 10)
+        small = self.env["mrp.production"].concat(
+            *(self._mo(self.bom, 1) for _i in range(3))
+        )  # 5 legs each (4 + 5 % rounded up): reserved at confirmation
+        big = self._mo(self.bom, 10)
+        big.priority = "1"  # first in the list, so first planned
+        preview = self._preview(small | big)
+        self.assertEqual(preview._producible_productions()[:1], big)
+        self.assertEqual(preview.blocked_production_ids, big)
+        self.assertEqual(preview.producible_count, 3)
+        for mo in small:
+            leg = self._preview_line(preview, self.leg, mo=mo)
+            self.assertEqual((leg.action, leg.to_post_qty), ("none", 5))
+        big_leg = self._preview_line(preview, self.leg, mo=big)
+        # what the others leave: nothing
+        self.assertEqual((big_leg.available_qty, big_leg.shortage_qty), (0, 42))
+        expected, _shortages = self._preview_table(preview)
+        preview.action_mark_done_unblocked()
+        self.assertEqual(set(small.mapped("state")), {"done"})
+        self.assertEqual(big.state, "confirmed")
+        posts, _shortages = self._run_table(small)
+        self.assertEqual(
+            posts, {k: v for k, v in expected.items() if k[0] in small.ids}
+        )
+
+    def test_reserved_stock_of_a_blocked_order_is_not_free(self):
+        """Stock a blocked order reserved stays reserved when the others
+        are produced: they are blocked too if they need it."""
+        self.bom.backflush_shortage_policy = "block"
+        self._stock(self.leg, 15)
+        self._stock(self.seat, 100)
+        self._stock(self.glue, 10)
+        big = self._mo(self.bom, 10)  # reserves the 15 legs
+        small = self._mo(self.bom, 1)
+        preview = self._preview(big | small)
+        self.assertEqual(preview.blocked_production_ids, big | small)
+        self.assertEqual(preview.producible_count, 0)
+
+    def _operation_bom(self, **vals):
+        self.env.user.groups_id += self.env.ref("mrp.group_mrp_routings")
+        workcenter = self.env["mrp.workcenter"].create(
+            {"name": "Preview Bench", "time_start": 0}
+        )
+        bom = self._bom(
+            self.chair,
+            [
+                (self.leg, 4, {"scrap_percent": 5}),
+                (self.screw, 6, {"scrap_percent": 10}),
+            ],
+            operation_ids=[
+                Command.create({"name": "Screw", "workcenter_id": workcenter.id})
+            ],
+            **vals,
+        )
+        bom.bom_line_ids.filtered(
+            lambda ln: ln.product_id == self.screw
+        ).operation_id = bom.operation_ids
+        bom.bom_line_ids.backflush_mode = "operation"
+        return bom
+
+    def test_operation_lines_previewed(self):
+        """Lines consumed in an operation whose work order is open are
+        posted by Produce All (Odoo finishes the work order first)."""
+        self._stock(self.leg, 100)
+        self._stock(self.screw, 100)
+        mo = self._mo(self._operation_bom(), 10)
+        preview = self._preview(mo)
+        screw = self._preview_line(preview, self.screw)
+        self.assertEqual(screw.workorder_id, mo.workorder_ids)
+        self.assertEqual((screw.net_qty, screw.scrap_qty), (60, 6))
+        self.assertFalse(self._preview_line(preview, self.leg).workorder_id)
+        self._assert_preview_matches_posting(mo)
+        self.assertEqual(
+            set(mo.backflush_run_ids.mapped("trigger")), {"operation", "mark_done"}
+        )
+
+    def test_tracked_component_without_lot_announced(self):
+        """A tracked component posted into negative stock has no lot for
+        the missing part: Odoo refuses it, the preview says so first."""
+        self.env.user.groups_id += self.env.ref("stock.group_production_lot")
+        self.leg.tracking = "lot"
+        self.bom.backflush_shortage_policy = "negative"
+        lot = self.env["stock.lot"].create({"name": "PL-1", "product_id": self.leg.id})
+        self._stock(self.leg, 30, lot=lot)
+        self._stock(self.seat, 100)
+        self._stock(self.glue, 10)
+        mo = self._mo(self.bom, 10)  # 42 legs, 30 with a lot
+        preview = self._preview(mo)
+        leg = self._preview_line(preview, self.leg)
+        self.assertEqual((leg.action, leg.shortage_qty), ("lot_required", 12))
+        self.assertEqual(preview.blocked_production_ids, mo)
+        self.assertIn("needs a lot/serial number", preview.blocked_note)
+        with self.assertRaisesRegex(UserError, "Lot/Serial Number"):
+            with self.env.cr.savepoint():
+                mo.button_mark_done()
+
+    def test_agree_several_mos_recorded_zero_demand_and_operation(self):
+        """The general property: the preview of several orders lists what
+        Mark Done posts, line by line (recorded, zero-demand and operation
+        lines, substitutes, shortages)."""
+        self._stock(self.leg, 50)
+        self._stock(self.beech, 10)
+        self._stock(self.oak, 100)
+        self._stock(self.seat, 100)
+        self._stock(self.glue, 0.5)
+        self._stock(self.screw, 100)
+        recorded = self._mo(self.bom, 3)
+        recorded.qty_producing = 3
+        self._move(recorded, self.seat).write({"quantity": 5, "picked": True})
+        zero = self._mo(self.bom, 4)
+        self._move(zero, self.glue).product_uom_qty = 0
+        with_operation = self._mo(
+            self._operation_bom(backflush_substitution="priority"), 8
+        )
+        plain = self._mo(self.bom, 6)
+        mos = recorded | zero | with_operation | plain
+        preview = self._assert_preview_matches_posting(mos)
+        self.assertEqual(
+            self._preview_line(preview, self.seat, mo=recorded).action, "recorded"
+        )
+        self.assertEqual(
+            self._preview_line(preview, self.screw, mo=with_operation).workorder_id,
+            with_operation.workorder_ids,
+        )
+        self.assertTrue(self._preview_line(preview, self.oak, "substitute", mo=plain))

@@ -418,7 +418,8 @@ class BackflushMachine(RuleBasedStateMachine):
         if len(mos) < 2:
             return
         self._step()
-        self._mark_done(chosen, mos, backorder, wizard=False)
+        # in the list's order, as the preview plans them
+        self._mark_done(chosen, mos.sorted(), backorder, wizard=False)
 
     def _may_warn(self, chosen, mos):
         """Odoo's consumption check may speak only when someone changed what
@@ -451,6 +452,12 @@ class BackflushMachine(RuleBasedStateMachine):
         producing = {
             mo.id: mo.qty_producing or mo.product_qty - mo.qty_produced for mo in mos
         }
+        split = backorder and not wizard and len(mos) > 1
+        # Mark Done posts the MOs it leaves a backorder of in a call of their
+        # own: one preview cannot tell that order.
+        preview = None if split else self._preview(mos)
+        self.env.cr.execute("SELECT coalesce(max(id), 0) FROM mrp_backflush_run")
+        last_run = self.env.cr.fetchone()[0]
         before = self._snapshot()
         try:
             with self.env.cr.savepoint():
@@ -491,11 +498,70 @@ class BackflushMachine(RuleBasedStateMachine):
                 before,
                 any(f.spec["policy"] == "block" for f in chosen),
             )
+            if preview and not preview["refused"]:
+                self.failures.append(
+                    f"[preview] Mark Done of {', '.join(mos.mapped('name'))} "
+                    f"refused ({error}), the preview refused nothing"
+                )
             return
+        if preview:
+            self._check_preview(preview, mos, last_run)
         for family in chosen:
             for mo in mos.filtered(lambda m, f=family: m.id in f.mos):
                 family.mos[mo.id]["produced"] = producing[mo.id]
             self._sync_family(family)
+
+    def _preview(self, mos):
+        """What the preview says Mark Done of ``mos`` posts: quantities by
+        (MO, product, role, location), lots by (MO, product), refusal."""
+        preview = self.env["mrp.backflush.preview"].create(
+            {"production_ids": [Command.set(mos.ids)]}
+        )
+        posts, lots = defaultdict(float), {}
+        for line in preview.line_ids:
+            key = (line.production_id.id, line.product_id.name)
+            where = line.location_id.id
+            if line.action == "recorded":
+                posts[(*key, "component", where)] += line.to_post_qty
+                continue
+            posts[(*key, line.role, where)] += line.net_qty
+            posts[(*key, "planned_scrap", where)] += line.scrap_qty
+            if line.lot_ids:
+                lots[key] = line.lot_ids
+        return {"posts": posts, "lots": lots, "refused": preview.has_block}
+
+    def _check_preview(self, preview, mos, last_run):
+        """What Mark Done posted is what its preview showed."""
+        runs = self.env["mrp.backflush.run"].search(
+            [("id", ">", last_run), ("production_id", "in", mos.ids)]
+        )
+        moves = runs.line_ids.move_id.filtered(
+            lambda m: m.backflush_role in ("component", "planned_scrap", "substitute")
+        )
+        posts, lots = defaultdict(float), defaultdict(lambda: self.env["stock.lot"])
+        for move in moves:
+            key = (move.raw_material_production_id.id, move.product_id.name)
+            posts[(*key, move.backflush_role, move.location_id.id)] += move.quantity
+            lots[key] |= move.move_line_ids.lot_id
+
+        def table(quantities):
+            return {k: round(v, 6) for k, v in quantities.items() if round(v, 6)}
+
+        failures = []
+        if preview["refused"]:
+            failures.append("the preview refused, Mark Done posted")
+        if table(posts) != table(preview["posts"]):
+            failures.append(
+                f"preview {sorted(table(preview['posts']).items())}, "
+                f"posted {sorted(table(posts).items())}"
+            )
+        for key, preview_lots in preview["lots"].items():
+            if preview_lots != lots[key]:
+                failures.append(f"{key}: lots {preview_lots} previewed, {lots[key]}")
+        self.failures += [
+            f"[preview] Mark Done of {', '.join(mos.mapped('name'))}: {failure}"
+            for failure in failures
+        ]
 
     @rule(
         index=st.integers(0, len(STOCKED) - 1),

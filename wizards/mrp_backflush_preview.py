@@ -6,6 +6,9 @@ from odoo import api, fields, models
 
 from .. import planning
 
+# Outcomes that refuse the order: producing it posts nothing.
+REFUSALS = ("block", "lot_required", "archived")
+
 
 class MrpBackflushPreview(models.TransientModel):
     _name = "mrp.backflush.preview"
@@ -38,20 +41,13 @@ class MrpBackflushPreview(models.TransientModel):
     @api.depends("line_ids.action", "production_ids")
     def _compute_blocked(self):
         for wizard in self:
-            blocked_lines = wizard.line_ids.filtered(lambda ln: ln.action == "block")
+            blocked_lines = wizard.line_ids.filtered(lambda ln: ln.action in REFUSALS)
             blocked = blocked_lines.production_id
             wizard.has_block = bool(blocked)
             wizard.blocked_production_ids = blocked
             wizard.producible_count = len(wizard._producible_productions() - blocked)
             wizard.blocked_note = "\n".join(
-                self.env._(
-                    "%(mo)s: %(product)s is short by %(qty)s %(uom)s",
-                    mo=line.production_id.name,
-                    product=line.product_id.display_name,
-                    qty=line.product_uom_id._backflush_format_qty(line.shortage_qty),
-                    uom=line.product_uom_id.name,
-                )
-                for line in blocked_lines
+                line._refusal_note() for line in blocked_lines
             )
 
     @api.depends("production_ids.show_produce_all")
@@ -74,72 +70,97 @@ class MrpBackflushPreview(models.TransientModel):
         return wizards
 
     def _producible_productions(self):
-        return self.production_ids.filtered(
+        # In the list's order, as its buttons and the list's Mark Done take them.
+        return self.production_ids.sorted().filtered(
             lambda p: p.state in ("confirmed", "progress", "to_close")
         )
 
     def _compute_plan_lines(self):
-        """Plan exactly as Mark Done would, without writing anything."""
+        """The engine's plan of producing the selection, writing nothing:
+        the orders that can be produced, in the order Mark Done takes them,
+        then the refused ones."""
         self.ensure_one()
-        productions = self._producible_productions()
-        moves = productions._backflush_get_moves()
-        if not moves:
-            return []
-        produced = {mo: mo._backflush_produced_qty() for mo in productions}
-        plan = productions._backflush_plan(moves, produced)
-        substitute_pool = self._substitute_pool(moves, plan)
-        Move = self.env["stock.move"]
+        engine = self.env["mrp.backflush.engine"]
+        plans, later, _refused = engine._plan_producible(self._producible_productions())
         vals = []
-        for line in plan.lines:
-            move = Move.browse(line.requirement.key)
+        for plan in plans + later:
+            vals += self._plan_line_vals(plan)
+        return vals
+
+    @api.model
+    def _plan_line_vals(self, plan):
+        """Preview lines of one engine plan: recorded lines as recorded,
+        the others as planned, with their substitutes."""
+        engine = self.env["mrp.backflush.engine"]
+        pool = dict(plan.pool)
+        vals = []
+        position = {mo: index for index, mo in enumerate(plan.productions)}
+        for move in sorted(
+            plan.moves | plan.recorded,
+            key=lambda m: position[m.raw_material_production_id],
+        ):
             common = {
                 "production_id": move.raw_material_production_id.id,
                 "bom_line_id": move.bom_line_id.id,
                 "location_id": move.location_id.id,
                 "component_id": move.product_id.id,
+                "workorder_id": move.workorder_id.id
+                if plan.trigger == "operation"
+                else False,
+                "product_id": move.product_id.id,
+                "role": "component",
+                "product_uom_id": move.product_uom.id,
             }
-            component = move.product_id.id
-            vals.append(
-                dict(
-                    common,
-                    product_id=component,
-                    role="component",
-                    product_uom_id=move.product_uom.id,
-                    required_qty=line.required_qty,
-                    # what the component itself posts, planned scrap included
-                    to_post_qty=sum(
-                        m.qty for m in line.moves if m.product_id == component
-                    ),
-                    net_qty=line.qty(planning.ROLE_COMPONENT),
-                    scrap_qty=line.qty(planning.ROLE_PLANNED_SCRAP, component),
-                    # non-storable products are never short
-                    available_qty=line.available_qty
-                    if math.isfinite(line.available_qty)
-                    else line.required_qty,
-                    shortage_qty=line.shortage_qty,
-                    action=line.action,
-                    lot_ids=[fields.Command.set(self._preview_lots(move, line).ids)],
+            if move in plan.recorded:
+                line_vals = self._recorded_line_vals(plan, move, common)
+            else:
+                line = plan.plan_by_move[move.id]
+                line_vals = self._planned_line_vals(move, line, common)
+                if engine._lot_missing_qty(move, line):
+                    line_vals["action"] = "lot_required"
+            if move.product_id in plan.archived:
+                line_vals["action"] = "archived"
+            vals.append(line_vals)
+            if move in plan.moves:
+                vals += self._substitute_line_vals(
+                    move, plan.plan_by_move[move.id], common, pool
                 )
-            )
-            vals += self._substitute_line_vals(move, line, common, substitute_pool)
         return vals
 
     @api.model
-    def _substitute_pool(self, moves, plan):
-        """Free stock of the substitutes the plan uses (one grouped read),
-        or an empty pool when no line needs a substitute."""
-        Product = self.env["product.product"]
-        used = Product.browse(
-            {
-                m.product_id
-                for line in plan.lines
-                for m in line.moves
-                if m.product_id != line.requirement.product_id
-            }
+    def _recorded_line_vals(self, plan, move, common):
+        """A quantity recorded by hand (zero included) is posted as it is."""
+        engine = self.env["mrp.backflush.engine"]
+        produced = plan.produced_by_mo[move.raw_material_production_id]
+        planned = move._backflush_recorded_run_line_vals(produced)[0]["planned_qty"]
+        return dict(
+            common,
+            required_qty=planned,
+            to_post_qty=move.quantity,
+            net_qty=move.quantity,
+            available_qty=move.quantity,
+            action="lot_required" if engine._lot_missing_qty(move) else "recorded",
+            lot_ids=[fields.Command.set(move.move_line_ids.lot_id.ids)],
         )
-        if not used:
-            return {}
-        return self.env["mrp.production"]._backflush_stock_pool(moves, used)
+
+    @api.model
+    def _planned_line_vals(self, move, line, common):
+        component = move.product_id.id
+        return dict(
+            common,
+            required_qty=line.required_qty,
+            # what the component itself posts, planned scrap included
+            to_post_qty=sum(m.qty for m in line.moves if m.product_id == component),
+            net_qty=line.qty(planning.ROLE_COMPONENT),
+            scrap_qty=line.qty(planning.ROLE_PLANNED_SCRAP, component),
+            # non-storable products are never short
+            available_qty=line.available_qty
+            if math.isfinite(line.available_qty)
+            else line.required_qty,
+            shortage_qty=line.shortage_qty,
+            action=line.action,
+            lot_ids=[fields.Command.set(self._preview_lots(move, line).ids)],
+        )
 
     @api.model
     def _substitute_line_vals(self, move, line, common, pool):
@@ -244,7 +265,7 @@ class MrpBackflushPreview(models.TransientModel):
         }
 
     def action_mark_done(self):
-        return self.production_ids.button_mark_done()
+        return self.production_ids.sorted().button_mark_done()
 
     def action_mark_done_unblocked(self):
         """Produce the orders no shortage blocks; the blocked ones wait."""

@@ -63,16 +63,57 @@ class MrpBackflushPreviewLine(models.TransientModel):
         help="Missing once substitutes are used; the outcome says what happens to it.",
     )
     lot_ids = fields.Many2many("stock.lot", string="Lots/Serials", readonly=True)
+    workorder_id = fields.Many2one(
+        "mrp.workorder",
+        "Work Order",
+        readonly=True,
+        help="The line is consumed in this operation: finishing the work "
+        "order posts it (Produce All finishes open work orders first).",
+    )
     action = fields.Selection(
         [
             ("none", "Covered"),
+            ("recorded", "Recorded"),
             ("block", "Blocks"),
+            ("lot_required", "Lot Needed"),
+            ("archived", "Archived"),
             ("negative", "Negative stock"),
             ("defer", "Deferred"),
         ],
         string="Outcome",
         readonly=True,
-        help="What producing does with this line: covered by stock, refused "
-        "(blocks the order), posted into negative stock, or the shortage "
-        "deferred to a backflush exception.",
+        help="What producing does with this line: covered by stock, posted "
+        "as recorded by hand, refused (a shortage blocks the order, a "
+        "tracked component has no lot in stock for it, the product is "
+        "archived), posted into negative stock, or the shortage deferred to "
+        "a backflush exception.",
     )
+
+    def _refusal_note(self):
+        """Why this line keeps its order from being produced."""
+        self.ensure_one()
+        values = {
+            "mo": self.production_id.name,
+            "product": self.product_id.display_name,
+            "uom": self.product_uom_id.name,
+        }
+        if self.action == "archived":
+            return self.env._(
+                "%(mo)s: %(product)s is archived: reactivate it or remove it "
+                "from the order",
+                **values,
+            )
+        if self.action == "lot_required":
+            return self.env._(
+                "%(mo)s: %(product)s needs a lot/serial number: %(qty)s %(uom)s "
+                "have none in stock or recorded",
+                qty=self.product_uom_id._backflush_format_qty(
+                    self.shortage_qty or self.to_post_qty
+                ),
+                **values,
+            )
+        return self.env._(
+            "%(mo)s: %(product)s is short by %(qty)s %(uom)s",
+            qty=self.product_uom_id._backflush_format_qty(self.shortage_qty),
+            **values,
+        )
