@@ -1,7 +1,9 @@
 # Copyright 2026 mrp_backflush authors
 # License LGPL-3.0 or later (https://www.gnu.org/licenses/lgpl).
-from odoo import fields, models
+from odoo import api, fields, models
+from odoo.osv import expression
 from odoo.tools import SQL
+from odoo.tools.sql import create_index
 
 COST_GROUP = "stock.group_stock_manager"
 
@@ -28,7 +30,9 @@ class MrpBackflushCountVariance(models.Model):
     (``stock.move.is_inventory``) between an internal location and an
     inventory-loss location; its quantity is counted - booked (a loss is
     negative). The counts of a component are taken per company and
-    warehouse and per day: all adjustments of one day form one count.
+    warehouse; a count is a moment: the adjustments applied at one instant
+    (several lots or shelves) form one count, two counts of one day are
+    two counts with what left in between.
 
     Between two consecutive counts (the *interval*), the variance of the
     later count is attributed to what left the warehouse in the interval,
@@ -126,8 +130,71 @@ class MrpBackflushCountVariance(models.Model):
         help="Same share of the value of the count's adjustment.",
     )
 
+    def init(self):
+        # Counts are few among the moves: find them (and a product's
+        # previous count) without reading every move of the history.
+        create_index(
+            self.env.cr,
+            "stock_move_backflush_count_index",
+            "stock_move",
+            ["product_id", "date"],
+            where="is_inventory IS TRUE AND state = 'done'",
+        )
+
+    @api.model
+    def _where_calc(self, domain, active_test=True):
+        # The period and components a domain asks for reach the SQL (the
+        # rows of a count do not depend on any other count but its previous
+        # one, which the query finds before the period).
+        scope = self._count_scope(domain)
+        model = self.with_context(mrp_backflush_count_scope=scope) if scope else self
+        return super(MrpBackflushCountVariance, model)._where_calc(domain, active_test)
+
+    @api.model
+    def _count_scope(self, domain):
+        """(first, last, product ids) a conjunctive domain bounds the count
+        date and the components to, each None when unbounded; None when
+        nothing is bounded. Bounds are inclusive: a superset of the rows
+        the domain keeps, the domain itself still applies."""
+        domain = expression.normalize_domain(domain or [])
+        if any(term in ("|", "!") for term in domain):
+            return None
+        first = last = products = None
+        for term in domain:
+            if not isinstance(term, (list, tuple)) or len(term) != 3:
+                continue
+            fname, operator, value = term
+            if fname == "date" and value and operator in (">", ">=", "<", "<=", "="):
+                try:
+                    value = fields.Datetime.to_datetime(value)
+                except (TypeError, ValueError):
+                    continue
+                if operator in (">", ">=", "="):
+                    first = max(first, value) if first else value
+                if operator in ("<", "<=", "="):
+                    last = min(last, value) if last else value
+            elif fname == "product_id" and operator in ("=", "in"):
+                ids = value if isinstance(value, (list, tuple)) else [value]
+                if not all(isinstance(i, int) for i in ids):
+                    continue
+                products = set(ids) if products is None else products & set(ids)
+        if first is None and last is None and products is None:
+            return None
+        return (first, last, tuple(sorted(products)) if products is not None else None)
+
     @property
     def _table_query(self):
+        scope = self.env.context.get("mrp_backflush_count_scope")
+        return self._count_variance_query(*(scope or (None, None, None)))
+
+    def _count_variance_query(self, first=None, last=None, product_ids=None):
+        """Rows of the counts taken from ``first`` to ``last`` (datetimes,
+        inclusive, None: unbounded) of ``product_ids`` (None: all)."""
+        products = (
+            SQL("AND sm.product_id IN %s", tuple(product_ids) or (0,))
+            if product_ids is not None
+            else SQL()
+        )
         return SQL(
             """
 WITH count_move AS (
@@ -135,8 +202,7 @@ WITH count_move AS (
            COALESCE(CASE WHEN src.usage = 'internal' THEN src.warehouse_id
                          ELSE dst.warehouse_id END, 0) AS warehouse_id,
            CASE WHEN src.usage = 'internal' THEN -1.0 ELSE 1.0 END
-               * sm.quantity / mu.factor * pu.factor AS qty,
-           COALESCE(sv.value, 0.0) AS value
+               * sm.quantity / mu.factor * pu.factor AS qty
       FROM stock_move sm
       JOIN stock_location src ON src.id = sm.location_id
       JOIN stock_location dst ON dst.id = sm.location_dest_id
@@ -144,27 +210,33 @@ WITH count_move AS (
       JOIN product_product p ON p.id = sm.product_id
       JOIN product_template pt ON pt.id = p.product_tmpl_id
       JOIN uom_uom pu ON pu.id = pt.uom_id
- LEFT JOIN LATERAL (
-           SELECT SUM(svl.value) AS value
-             FROM stock_valuation_layer svl
-            WHERE svl.stock_move_id = sm.id
-           ) sv ON TRUE
      WHERE sm.state = 'done' AND sm.is_inventory IS TRUE
        AND ((src.usage = 'internal' AND dst.usage = 'inventory')
             OR (src.usage = 'inventory' AND dst.usage = 'internal'))
+       %(last)s %(products)s
 ),
-count_interval AS (
-    SELECT e.*,
-           LAG(e.date) OVER (
-               PARTITION BY e.company_id, e.warehouse_id, e.product_id
-               ORDER BY e.date
+count_event AS (
+    -- a count is a moment: the adjustments of a component in a warehouse
+    -- at one instant (several lots or shelves) are one count, two counts
+    -- of a day with production between them are two
+    SELECT MIN(id) AS id, company_id, warehouse_id, product_id, date,
+           SUM(qty) AS qty, ARRAY_AGG(id) AS move_ids,
+           LAG(date) OVER (
+               PARTITION BY company_id, warehouse_id, product_id ORDER BY date
            ) AS previous_date
-      FROM (
-           SELECT MIN(id) AS id, company_id, warehouse_id, product_id,
-                  MAX(date) AS date, SUM(qty) AS qty, SUM(value) AS value
-             FROM count_move
-         GROUP BY company_id, warehouse_id, product_id, date::date
-           ) e
+      FROM count_move
+  GROUP BY company_id, warehouse_id, product_id, date
+),
+count_interval AS MATERIALIZED (
+    SELECT e.id, e.company_id, e.warehouse_id, e.product_id, e.date,
+           e.previous_date, e.qty, COALESCE(sv.value, 0.0) AS value
+      FROM count_event e
+ LEFT JOIN LATERAL (
+           SELECT SUM(svl.value) AS value
+             FROM stock_valuation_layer svl
+            WHERE svl.stock_move_id = ANY(e.move_ids)
+           ) sv ON TRUE
+     WHERE TRUE %(first)s
 ),
 outflow_move AS (
     -- what left the internal locations of a warehouse, counts excluded;
@@ -201,45 +273,21 @@ outflow_move AS (
             OR (dst.usage = 'internal' AND src.usage <> 'internal'
                 AND sm.bom_line_id IS NOT NULL
                 AND sm.backflush_role IN %(roles)s))
-       AND sm.product_id IN (SELECT product_id FROM count_move)
-),
-timeline AS (
-    SELECT company_id, warehouse_id, product_id, date, NULL::timestamp AS count_date,
-           id, kind, bom_line_id, qty, net_qty
-      FROM outflow_move
- UNION ALL
-    SELECT company_id, warehouse_id, product_id, date, date,
-           NULL, NULL, NULL, NULL, NULL
-      FROM count_interval
-),
-placed AS (
-    -- each outflow belongs to the first count at or after it: a running
-    -- minimum from the latest row back (a count before a move of its
-    -- very date), one sort instead of a range join
-    SELECT t.*,
-           MIN(t.count_date) OVER (
-               PARTITION BY t.company_id, t.warehouse_id, t.product_id
-               ORDER BY t.date DESC, t.count_date IS NULL
-               ROWS UNBOUNDED PRECEDING
-           ) AS next_count
-      FROM timeline t
+       -- only the intervals of the counts asked for
+       AND sm.date > (SELECT MIN(previous_date) FROM count_interval)
+       AND sm.date <= (SELECT MAX(date) FROM count_interval)
+       AND sm.product_id IN (SELECT product_id FROM count_interval)
 ),
 outflow AS (
-    SELECT i.id AS event_id, o.kind, o.bom_line_id, o.id, o.qty, o.net_qty
-      FROM (
-           SELECT company_id, warehouse_id, product_id, next_count, kind,
-                  bom_line_id, MIN(id) AS id, SUM(qty) AS qty,
-                  SUM(net_qty) AS net_qty
-             FROM placed
-            WHERE id IS NOT NULL AND next_count IS NOT NULL
-         GROUP BY company_id, warehouse_id, product_id, next_count, kind,
-                  bom_line_id
-           ) o
+    -- each outflow belongs to the first count at or after it
+    SELECT i.id AS event_id, o.kind, o.bom_line_id, MIN(o.id) AS id,
+           SUM(o.qty) AS qty, SUM(o.net_qty) AS net_qty
+      FROM outflow_move o
       JOIN count_interval i ON i.company_id = o.company_id
                            AND i.warehouse_id = o.warehouse_id
                            AND i.product_id = o.product_id
-                           AND i.date = o.next_count
-     WHERE i.previous_date IS NOT NULL
+                           AND o.date > i.previous_date AND o.date <= i.date
+  GROUP BY i.id, o.kind, o.bom_line_id
 ),
 row_source AS (
     -- without outflow: the first count of a warehouse, or an interval
@@ -283,4 +331,7 @@ SELECT r.id,
 """,
             roles=BACKFLUSH_OUTFLOW_ROLES,
             net_roles=BACKFLUSH_NET_ROLES,
+            first=SQL("AND e.date >= %s", first) if first else SQL(),
+            last=SQL("AND sm.date <= %s", last) if last else SQL(),
+            products=products,
         )
