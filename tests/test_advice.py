@@ -129,17 +129,20 @@ class TestAdvice(BackflushCase):
             "Glue", 3.0, uom_id=self.uom_kgm.id, uom_po_id=self.uom_kgm.id
         )
         self._stock(glue, 100)
-        bom = self._bom(self.chair, [(glue, 1)])
+        bom = self._bom(self.chair, [(glue, 1), (self.leg, 4)])
         for _i in range(2):
             mo = self._mo(bom, 10)
+            glue_move = mo.move_raw_ids.filtered(lambda m: m.product_id == glue)
             with Form(mo) as form:
                 form.qty_producing = 10
-                with form.move_raw_ids.edit(0) as line:
+                with form.move_raw_ids.edit(
+                    mo.move_raw_ids.ids.index(glue_move.id)
+                ) as line:
                     line.quantity = 12
             mo.button_mark_done()
         advice = self._advice(user=self.manager, boms=bom)
         line = advice.line_ids
-        self.assertEqual(line.bom_line_id, bom.bom_line_ids)
+        self.assertEqual(line.bom_line_id.product_id, glue, "legs are accurate")
         self.assertAlmostEqual(line.observed_per_unit, 1.2)
         self.assertAlmostEqual(line.scrap_per_unit, 0.0)
         self.assertAlmostEqual(line.deviation_percent, 20.0)
@@ -149,7 +152,7 @@ class TestAdvice(BackflushCase):
         self.assertEqual(line.change, "Quantity 1.00 → 1.20 kg per 1.00 Units")
         self.assertIn("does not explain", line.explanation)
         line.action_apply()
-        self.assertAlmostEqual(bom.bom_line_ids.product_qty, 1.2)
+        self.assertAlmostEqual(line.bom_line_id.product_qty, 1.2)
         self.assertIn("Quantity 1.00 → 1.20 kg", bom.message_ids[:1].body)
 
     def test_whole_units_get_planned_scrap_not_a_fraction(self):
