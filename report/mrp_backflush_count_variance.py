@@ -189,7 +189,13 @@ class MrpBackflushCountVariance(models.Model):
 
     def _count_variance_query(self, first=None, last=None, product_ids=None):
         """Rows of the counts taken from ``first`` to ``last`` (datetimes,
-        inclusive, None: unbounded) of ``product_ids`` (None: all)."""
+        inclusive, None: unbounded) of ``product_ids`` (None: all).
+
+        Each count keeps its interval from the count before it, even
+        before ``first``; only the moves of those intervals are read. An
+        outflow belongs to the first count at or after it: the sorted count
+        dates of its component and warehouse, searched by ``width_bucket``
+        (a hash join and a binary search rather than a range join)."""
         products = (
             SQL("AND sm.product_id IN %s", tuple(product_ids) or (0,))
             if product_ids is not None
@@ -213,12 +219,12 @@ WITH count_move AS (
      WHERE sm.state = 'done' AND sm.is_inventory IS TRUE
        AND ((src.usage = 'internal' AND dst.usage = 'inventory')
             OR (src.usage = 'inventory' AND dst.usage = 'internal'))
-       %(last)s %(products)s
+       %(count_last)s %(products)s
 ),
-count_event AS (
+count_event AS MATERIALIZED (
     -- a count is a moment: the adjustments of a component in a warehouse
-    -- at one instant (several lots or shelves) are one count, two counts
-    -- of a day with production between them are two
+    -- applied at one instant (several lots or shelves) are one count, two
+    -- counts of a day with production between them are two
     SELECT MIN(id) AS id, company_id, warehouse_id, product_id, date,
            SUM(qty) AS qty, ARRAY_AGG(id) AS move_ids,
            LAG(date) OVER (
@@ -227,21 +233,39 @@ count_event AS (
       FROM count_move
   GROUP BY company_id, warehouse_id, product_id, date
 ),
-count_interval AS MATERIALIZED (
-    SELECT e.id, e.company_id, e.warehouse_id, e.product_id, e.date,
-           e.previous_date, e.qty, COALESCE(sv.value, 0.0) AS value
+count_key AS MATERIALIZED (
+    -- per component and warehouse counted more than once: its count dates
+    -- and the factor of its unit
+    SELECT e.company_id, e.warehouse_id, e.product_id,
+           ARRAY_AGG(e.date ORDER BY e.date) AS dates, MIN(pu.factor) AS factor
       FROM count_event e
+      JOIN product_product p ON p.id = e.product_id
+      JOIN product_template pt ON pt.id = p.product_tmpl_id
+      JOIN uom_uom pu ON pu.id = pt.uom_id
+  GROUP BY e.company_id, e.warehouse_id, e.product_id
+    HAVING COUNT(*) > 1 %(key_first)s
+),
+count_interval AS MATERIALIZED (
+    SELECT e.id, e.company_id, c.currency_id, e.warehouse_id, e.product_id,
+           pt.uom_id AS product_uom_id, pt.categ_id, e.date, e.previous_date,
+           e.qty, COALESCE(sv.value, 0.0) AS value
+      FROM count_event e
+      JOIN res_company c ON c.id = e.company_id
+      JOIN product_product p ON p.id = e.product_id
+      JOIN product_template pt ON pt.id = p.product_tmpl_id
  LEFT JOIN LATERAL (
            SELECT SUM(svl.value) AS value
              FROM stock_valuation_layer svl
             WHERE svl.stock_move_id = ANY(e.move_ids)
            ) sv ON TRUE
-     WHERE TRUE %(first)s
+     WHERE TRUE %(interval_first)s
 ),
-outflow_move AS (
+outflow_move AS MATERIALIZED (
     -- what left the internal locations of a warehouse, counts excluded;
     -- backflushed components given back (unbuild, corrections returning
-    -- leftovers) count against the BOM line that consumed them
+    -- leftovers) count against the BOM line that consumed them. Quantities
+    -- in the move's reference unit (count_key's factor converts them).
+    -- Materialized: scanned once with hash joins, whatever the estimates.
     SELECT sm.id, sm.company_id,
            COALESCE(CASE WHEN src.usage = 'internal' THEN src.warehouse_id
                          ELSE dst.warehouse_id END, 0) AS warehouse_id,
@@ -254,18 +278,12 @@ outflow_move AS (
            CASE WHEN sm.backflush_role IN %(roles)s THEN sm.bom_line_id
                 END AS bom_line_id,
            CASE WHEN src.usage = 'internal' THEN 1.0 ELSE -1.0 END
-               * sm.quantity / mu.factor * pu.factor AS qty,
-           CASE WHEN sm.backflush_role IN %(net_roles)s
-                THEN CASE WHEN src.usage = 'internal' THEN 1.0 ELSE -1.0 END
-                     * sm.quantity / mu.factor * pu.factor
-                ELSE 0.0 END AS net_qty
+               * sm.quantity / mu.factor AS qty,
+           sm.backflush_role IN %(net_roles)s AS net
       FROM stock_move sm
       JOIN stock_location src ON src.id = sm.location_id
       JOIN stock_location dst ON dst.id = sm.location_dest_id
       JOIN uom_uom mu ON mu.id = sm.product_uom
-      JOIN product_product p ON p.id = sm.product_id
-      JOIN product_template pt ON pt.id = p.product_tmpl_id
-      JOIN uom_uom pu ON pu.id = pt.uom_id
      WHERE sm.state = 'done' AND sm.is_inventory IS NOT TRUE AND sm.quantity > 0
        AND ((src.usage = 'internal'
              AND (dst.usage <> 'internal'
@@ -273,26 +291,31 @@ outflow_move AS (
             OR (dst.usage = 'internal' AND src.usage <> 'internal'
                 AND sm.bom_line_id IS NOT NULL
                 AND sm.backflush_role IN %(roles)s))
-       -- only the intervals of the counts asked for
-       AND sm.date > (SELECT MIN(previous_date) FROM count_interval)
-       AND sm.date <= (SELECT MAX(date) FROM count_interval)
-       AND sm.product_id IN (SELECT product_id FROM count_interval)
+       %(outflow_first)s %(outflow_last)s %(products)s
 ),
 outflow AS (
-    -- each outflow belongs to the first count at or after it
-    SELECT i.id AS event_id, o.kind, o.bom_line_id, MIN(o.id) AS id,
-           SUM(o.qty) AS qty, SUM(o.net_qty) AS net_qty
+    SELECT o.company_id, o.warehouse_id, o.product_id,
+           k.dates[WIDTH_BUCKET(o.date - INTERVAL '1 microsecond', k.dates) + 1]
+               AS date,
+           o.kind, o.bom_line_id, MIN(o.id) AS id,
+           SUM(o.qty) * MIN(k.factor) AS qty,
+           COALESCE(SUM(o.qty) FILTER (WHERE o.net), 0.0) * MIN(k.factor)
+               AS net_qty
       FROM outflow_move o
-      JOIN count_interval i ON i.company_id = o.company_id
-                           AND i.warehouse_id = o.warehouse_id
-                           AND i.product_id = o.product_id
-                           AND o.date > i.previous_date AND o.date <= i.date
-  GROUP BY i.id, o.kind, o.bom_line_id
+      JOIN count_key k ON k.company_id = o.company_id
+                      AND k.warehouse_id = o.warehouse_id
+                      AND k.product_id = o.product_id
+     WHERE o.date > k.dates[1]
+  GROUP BY 1, 2, 3, 4, 5, 6
 ),
 row_source AS (
     -- without outflow: the first count of a warehouse, or an interval
-    -- nothing left in; the count's variance stays on that single row
-    SELECT COALESCE(o.id, i.id) AS id, i.id AS event_id,
+    -- nothing left in; the count's variance stays on that single row. All
+    -- the count's columns are here: the rows are not joined back to the
+    -- counts (a filter on them would make that join a loop over this)
+    SELECT COALESCE(o.id, i.id) AS id, i.date, i.previous_date, i.company_id,
+           i.currency_id, i.warehouse_id, i.product_id, i.product_uom_id,
+           i.categ_id, i.qty AS count_qty, i.value AS count_value,
            COALESCE(o.kind, CASE WHEN i.previous_date IS NULL THEN 'first'
                                  ELSE 'unexplained' END) AS kind,
            o.bom_line_id,
@@ -303,35 +326,43 @@ row_source AS (
                 THEN o.qty / SUM(o.qty) OVER (PARTITION BY i.id)
                 ELSE 0.0 END AS ratio
       FROM count_interval i
- LEFT JOIN outflow o ON o.event_id = i.id
+ LEFT JOIN outflow o ON i.previous_date IS NOT NULL
+                    AND o.company_id = i.company_id
+                    AND o.warehouse_id = i.warehouse_id
+                    AND o.product_id = i.product_id
+                    AND o.date = i.date
 )
 SELECT r.id,
-       i.date,
-       i.previous_date,
-       i.company_id,
-       c.currency_id,
-       NULLIF(i.warehouse_id, 0) AS warehouse_id,
-       i.product_id,
-       pt.uom_id AS product_uom_id,
-       pt.categ_id,
+       r.date,
+       r.previous_date,
+       r.company_id,
+       r.currency_id,
+       NULLIF(r.warehouse_id, 0) AS warehouse_id,
+       r.product_id,
+       r.product_uom_id,
+       r.categ_id,
        r.kind,
        r.bom_line_id,
        bl.bom_id,
        r.qty AS outflow_qty,
        r.net_qty,
-       i.qty * r.ratio AS variance_qty,
-       r.qty - i.qty * r.ratio AS counted_outflow_qty,
-       i.value * r.ratio AS variance_value
+       r.count_qty * r.ratio AS variance_qty,
+       r.qty - r.count_qty * r.ratio AS counted_outflow_qty,
+       r.count_value * r.ratio AS variance_value
   FROM row_source r
-  JOIN count_interval i ON i.id = r.event_id
-  JOIN res_company c ON c.id = i.company_id
-  JOIN product_product p ON p.id = i.product_id
-  JOIN product_template pt ON pt.id = p.product_tmpl_id
   LEFT JOIN mrp_bom_line bl ON bl.id = r.bom_line_id
 """,
             roles=BACKFLUSH_OUTFLOW_ROLES,
             net_roles=BACKFLUSH_NET_ROLES,
-            first=SQL("AND e.date >= %s", first) if first else SQL(),
-            last=SQL("AND sm.date <= %s", last) if last else SQL(),
             products=products,
+            count_last=SQL("AND sm.date <= %s", last) if last else SQL(),
+            key_first=SQL("AND MAX(e.date) >= %s", first) if first else SQL(),
+            interval_first=SQL("AND e.date >= %s", first) if first else SQL(),
+            # from the earliest interval's start on
+            outflow_first=SQL(
+                "AND sm.date > (SELECT MIN(previous_date) FROM count_interval)"
+            )
+            if first
+            else SQL(),
+            outflow_last=SQL("AND sm.date <= %s", last) if last else SQL(),
         )
