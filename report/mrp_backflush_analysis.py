@@ -279,7 +279,9 @@ standard AS (
        AND COALESCE(sm.backflush_role, 'component') = 'component'
   GROUP BY sm.raw_material_production_id, sm.bom_line_id, sm.product_id
 ),
-done_move AS (
+done_move AS NOT MATERIALIZED (
+    -- read by three parts of the source: inlined, so that a filter on the
+    -- orders (the advice's last N MOs) reaches its scan
     SELECT sm.id AS move_id, sm.raw_material_production_id AS production_id,
            COALESCE(sm.bom_line_id, ml.bom_line_id) AS bom_line_id, sm.product_id,
            COALESCE(

@@ -1,7 +1,9 @@
 # Copyright 2026 mrp_backflush authors
 # License LGPL-3.0 or later (https://www.gnu.org/licenses/lgpl).
-from odoo import fields, models
+from odoo import api, fields, models
+from odoo.osv import expression
 from odoo.tools import SQL
+from odoo.tools.sql import create_index
 
 COST_GROUP = "stock.group_stock_manager"
 
@@ -28,7 +30,9 @@ class MrpBackflushCountVariance(models.Model):
     (``stock.move.is_inventory``) between an internal location and an
     inventory-loss location; its quantity is counted - booked (a loss is
     negative). The counts of a component are taken per company and
-    warehouse and per day: all adjustments of one day form one count.
+    warehouse; a count is a moment: the adjustments applied at one instant
+    (several lots or shelves) form one count, two counts of one day are
+    two counts with what left in between.
 
     Between two consecutive counts (the *interval*), the variance of the
     later count is attributed to what left the warehouse in the interval,
@@ -126,8 +130,77 @@ class MrpBackflushCountVariance(models.Model):
         help="Same share of the value of the count's adjustment.",
     )
 
+    def init(self):
+        # Counts are few among the moves: find them (and a product's
+        # previous count) without reading every move of the history.
+        create_index(
+            self.env.cr,
+            "stock_move_backflush_count_index",
+            "stock_move",
+            ["product_id", "date"],
+            where="is_inventory IS TRUE AND state = 'done'",
+        )
+
+    @api.model
+    def _where_calc(self, domain, active_test=True):
+        # The period and components a domain asks for reach the SQL (the
+        # rows of a count do not depend on any other count but its previous
+        # one, which the query finds before the period).
+        scope = self._count_scope(domain)
+        model = self.with_context(mrp_backflush_count_scope=scope) if scope else self
+        return super(MrpBackflushCountVariance, model)._where_calc(domain, active_test)
+
+    @api.model
+    def _count_scope(self, domain):
+        """(first, last, product ids) a conjunctive domain bounds the count
+        date and the components to, each None when unbounded; None when
+        nothing is bounded. Bounds are inclusive: a superset of the rows
+        the domain keeps, the domain itself still applies."""
+        domain = expression.normalize_domain(domain or [])
+        if any(term in ("|", "!") for term in domain):
+            return None
+        first = last = products = None
+        for term in domain:
+            if not isinstance(term, (list, tuple)) or len(term) != 3:
+                continue
+            fname, operator, value = term
+            if fname == "date" and value and operator in (">", ">=", "<", "<=", "="):
+                try:
+                    value = fields.Datetime.to_datetime(value)
+                except (TypeError, ValueError):
+                    continue
+                if operator in (">", ">=", "="):
+                    first = max(first, value) if first else value
+                if operator in ("<", "<=", "="):
+                    last = min(last, value) if last else value
+            elif fname == "product_id" and operator in ("=", "in"):
+                ids = value if isinstance(value, (list, tuple)) else [value]
+                if not all(isinstance(i, int) for i in ids):
+                    continue
+                products = set(ids) if products is None else products & set(ids)
+        if first is None and last is None and products is None:
+            return None
+        return (first, last, tuple(sorted(products)) if products is not None else None)
+
     @property
     def _table_query(self):
+        scope = self.env.context.get("mrp_backflush_count_scope")
+        return self._count_variance_query(*(scope or (None, None, None)))
+
+    def _count_variance_query(self, first=None, last=None, product_ids=None):
+        """Rows of the counts taken from ``first`` to ``last`` (datetimes,
+        inclusive, None: unbounded) of ``product_ids`` (None: all).
+
+        Each count keeps its interval from the count before it, even
+        before ``first``; only the moves of those intervals are read. An
+        outflow belongs to the first count at or after it: the sorted count
+        dates of its component and warehouse, searched by ``width_bucket``
+        (a hash join and a binary search rather than a range join)."""
+        products = (
+            SQL("AND sm.product_id IN %s", tuple(product_ids) or (0,))
+            if product_ids is not None
+            else SQL()
+        )
         return SQL(
             """
 WITH count_move AS (
@@ -135,8 +208,7 @@ WITH count_move AS (
            COALESCE(CASE WHEN src.usage = 'internal' THEN src.warehouse_id
                          ELSE dst.warehouse_id END, 0) AS warehouse_id,
            CASE WHEN src.usage = 'internal' THEN -1.0 ELSE 1.0 END
-               * sm.quantity / mu.factor * pu.factor AS qty,
-           COALESCE(sv.value, 0.0) AS value
+               * sm.quantity / mu.factor * pu.factor AS qty
       FROM stock_move sm
       JOIN stock_location src ON src.id = sm.location_id
       JOIN stock_location dst ON dst.id = sm.location_dest_id
@@ -144,32 +216,56 @@ WITH count_move AS (
       JOIN product_product p ON p.id = sm.product_id
       JOIN product_template pt ON pt.id = p.product_tmpl_id
       JOIN uom_uom pu ON pu.id = pt.uom_id
- LEFT JOIN LATERAL (
-           SELECT SUM(svl.value) AS value
-             FROM stock_valuation_layer svl
-            WHERE svl.stock_move_id = sm.id
-           ) sv ON TRUE
      WHERE sm.state = 'done' AND sm.is_inventory IS TRUE
        AND ((src.usage = 'internal' AND dst.usage = 'inventory')
             OR (src.usage = 'inventory' AND dst.usage = 'internal'))
+       %(count_last)s %(products)s
 ),
-count_interval AS (
-    SELECT e.*,
-           LAG(e.date) OVER (
-               PARTITION BY e.company_id, e.warehouse_id, e.product_id
-               ORDER BY e.date
+count_event AS MATERIALIZED (
+    -- a count is a moment: the adjustments of a component in a warehouse
+    -- applied at one instant (several lots or shelves) are one count, two
+    -- counts of a day with production between them are two
+    SELECT MIN(id) AS id, company_id, warehouse_id, product_id, date,
+           SUM(qty) AS qty, ARRAY_AGG(id) AS move_ids,
+           LAG(date) OVER (
+               PARTITION BY company_id, warehouse_id, product_id ORDER BY date
            ) AS previous_date
-      FROM (
-           SELECT MIN(id) AS id, company_id, warehouse_id, product_id,
-                  MAX(date) AS date, SUM(qty) AS qty, SUM(value) AS value
-             FROM count_move
-         GROUP BY company_id, warehouse_id, product_id, date::date
-           ) e
+      FROM count_move
+  GROUP BY company_id, warehouse_id, product_id, date
 ),
-outflow_move AS (
+count_key AS MATERIALIZED (
+    -- per component and warehouse counted more than once: its count dates
+    -- and the factor of its unit
+    SELECT e.company_id, e.warehouse_id, e.product_id,
+           ARRAY_AGG(e.date ORDER BY e.date) AS dates, MIN(pu.factor) AS factor
+      FROM count_event e
+      JOIN product_product p ON p.id = e.product_id
+      JOIN product_template pt ON pt.id = p.product_tmpl_id
+      JOIN uom_uom pu ON pu.id = pt.uom_id
+  GROUP BY e.company_id, e.warehouse_id, e.product_id
+    HAVING COUNT(*) > 1 %(key_first)s
+),
+count_interval AS MATERIALIZED (
+    SELECT e.id, e.company_id, c.currency_id, e.warehouse_id, e.product_id,
+           pt.uom_id AS product_uom_id, pt.categ_id, e.date, e.previous_date,
+           e.qty, COALESCE(sv.value, 0.0) AS value
+      FROM count_event e
+      JOIN res_company c ON c.id = e.company_id
+      JOIN product_product p ON p.id = e.product_id
+      JOIN product_template pt ON pt.id = p.product_tmpl_id
+ LEFT JOIN LATERAL (
+           SELECT SUM(svl.value) AS value
+             FROM stock_valuation_layer svl
+            WHERE svl.stock_move_id = ANY(e.move_ids)
+           ) sv ON TRUE
+     WHERE TRUE %(interval_first)s
+),
+outflow_move AS MATERIALIZED (
     -- what left the internal locations of a warehouse, counts excluded;
     -- backflushed components given back (unbuild, corrections returning
-    -- leftovers) count against the BOM line that consumed them
+    -- leftovers) count against the BOM line that consumed them. Quantities
+    -- in the move's reference unit (count_key's factor converts them).
+    -- Materialized: scanned once with hash joins, whatever the estimates.
     SELECT sm.id, sm.company_id,
            COALESCE(CASE WHEN src.usage = 'internal' THEN src.warehouse_id
                          ELSE dst.warehouse_id END, 0) AS warehouse_id,
@@ -182,18 +278,12 @@ outflow_move AS (
            CASE WHEN sm.backflush_role IN %(roles)s THEN sm.bom_line_id
                 END AS bom_line_id,
            CASE WHEN src.usage = 'internal' THEN 1.0 ELSE -1.0 END
-               * sm.quantity / mu.factor * pu.factor AS qty,
-           CASE WHEN sm.backflush_role IN %(net_roles)s
-                THEN CASE WHEN src.usage = 'internal' THEN 1.0 ELSE -1.0 END
-                     * sm.quantity / mu.factor * pu.factor
-                ELSE 0.0 END AS net_qty
+               * sm.quantity / mu.factor AS qty,
+           sm.backflush_role IN %(net_roles)s AS net
       FROM stock_move sm
       JOIN stock_location src ON src.id = sm.location_id
       JOIN stock_location dst ON dst.id = sm.location_dest_id
       JOIN uom_uom mu ON mu.id = sm.product_uom
-      JOIN product_product p ON p.id = sm.product_id
-      JOIN product_template pt ON pt.id = p.product_tmpl_id
-      JOIN uom_uom pu ON pu.id = pt.uom_id
      WHERE sm.state = 'done' AND sm.is_inventory IS NOT TRUE AND sm.quantity > 0
        AND ((src.usage = 'internal'
              AND (dst.usage <> 'internal'
@@ -201,50 +291,31 @@ outflow_move AS (
             OR (dst.usage = 'internal' AND src.usage <> 'internal'
                 AND sm.bom_line_id IS NOT NULL
                 AND sm.backflush_role IN %(roles)s))
-       AND sm.product_id IN (SELECT product_id FROM count_move)
-),
-timeline AS (
-    SELECT company_id, warehouse_id, product_id, date, NULL::timestamp AS count_date,
-           id, kind, bom_line_id, qty, net_qty
-      FROM outflow_move
- UNION ALL
-    SELECT company_id, warehouse_id, product_id, date, date,
-           NULL, NULL, NULL, NULL, NULL
-      FROM count_interval
-),
-placed AS (
-    -- each outflow belongs to the first count at or after it: a running
-    -- minimum from the latest row back (a count before a move of its
-    -- very date), one sort instead of a range join
-    SELECT t.*,
-           MIN(t.count_date) OVER (
-               PARTITION BY t.company_id, t.warehouse_id, t.product_id
-               ORDER BY t.date DESC, t.count_date IS NULL
-               ROWS UNBOUNDED PRECEDING
-           ) AS next_count
-      FROM timeline t
+       %(outflow_first)s %(outflow_last)s %(products)s
 ),
 outflow AS (
-    SELECT i.id AS event_id, o.kind, o.bom_line_id, o.id, o.qty, o.net_qty
-      FROM (
-           SELECT company_id, warehouse_id, product_id, next_count, kind,
-                  bom_line_id, MIN(id) AS id, SUM(qty) AS qty,
-                  SUM(net_qty) AS net_qty
-             FROM placed
-            WHERE id IS NOT NULL AND next_count IS NOT NULL
-         GROUP BY company_id, warehouse_id, product_id, next_count, kind,
-                  bom_line_id
-           ) o
-      JOIN count_interval i ON i.company_id = o.company_id
-                           AND i.warehouse_id = o.warehouse_id
-                           AND i.product_id = o.product_id
-                           AND i.date = o.next_count
-     WHERE i.previous_date IS NOT NULL
+    SELECT o.company_id, o.warehouse_id, o.product_id,
+           k.dates[WIDTH_BUCKET(o.date - INTERVAL '1 microsecond', k.dates) + 1]
+               AS date,
+           o.kind, o.bom_line_id, MIN(o.id) AS id,
+           SUM(o.qty) * MIN(k.factor) AS qty,
+           COALESCE(SUM(o.qty) FILTER (WHERE o.net), 0.0) * MIN(k.factor)
+               AS net_qty
+      FROM outflow_move o
+      JOIN count_key k ON k.company_id = o.company_id
+                      AND k.warehouse_id = o.warehouse_id
+                      AND k.product_id = o.product_id
+     WHERE o.date > k.dates[1]
+  GROUP BY 1, 2, 3, 4, 5, 6
 ),
 row_source AS (
     -- without outflow: the first count of a warehouse, or an interval
-    -- nothing left in; the count's variance stays on that single row
-    SELECT COALESCE(o.id, i.id) AS id, i.id AS event_id,
+    -- nothing left in; the count's variance stays on that single row. All
+    -- the count's columns are here: the rows are not joined back to the
+    -- counts (a filter on them would make that join a loop over this)
+    SELECT COALESCE(o.id, i.id) AS id, i.date, i.previous_date, i.company_id,
+           i.currency_id, i.warehouse_id, i.product_id, i.product_uom_id,
+           i.categ_id, i.qty AS count_qty, i.value AS count_value,
            COALESCE(o.kind, CASE WHEN i.previous_date IS NULL THEN 'first'
                                  ELSE 'unexplained' END) AS kind,
            o.bom_line_id,
@@ -255,32 +326,43 @@ row_source AS (
                 THEN o.qty / SUM(o.qty) OVER (PARTITION BY i.id)
                 ELSE 0.0 END AS ratio
       FROM count_interval i
- LEFT JOIN outflow o ON o.event_id = i.id
+ LEFT JOIN outflow o ON i.previous_date IS NOT NULL
+                    AND o.company_id = i.company_id
+                    AND o.warehouse_id = i.warehouse_id
+                    AND o.product_id = i.product_id
+                    AND o.date = i.date
 )
 SELECT r.id,
-       i.date,
-       i.previous_date,
-       i.company_id,
-       c.currency_id,
-       NULLIF(i.warehouse_id, 0) AS warehouse_id,
-       i.product_id,
-       pt.uom_id AS product_uom_id,
-       pt.categ_id,
+       r.date,
+       r.previous_date,
+       r.company_id,
+       r.currency_id,
+       NULLIF(r.warehouse_id, 0) AS warehouse_id,
+       r.product_id,
+       r.product_uom_id,
+       r.categ_id,
        r.kind,
        r.bom_line_id,
        bl.bom_id,
        r.qty AS outflow_qty,
        r.net_qty,
-       i.qty * r.ratio AS variance_qty,
-       r.qty - i.qty * r.ratio AS counted_outflow_qty,
-       i.value * r.ratio AS variance_value
+       r.count_qty * r.ratio AS variance_qty,
+       r.qty - r.count_qty * r.ratio AS counted_outflow_qty,
+       r.count_value * r.ratio AS variance_value
   FROM row_source r
-  JOIN count_interval i ON i.id = r.event_id
-  JOIN res_company c ON c.id = i.company_id
-  JOIN product_product p ON p.id = i.product_id
-  JOIN product_template pt ON pt.id = p.product_tmpl_id
   LEFT JOIN mrp_bom_line bl ON bl.id = r.bom_line_id
 """,
             roles=BACKFLUSH_OUTFLOW_ROLES,
             net_roles=BACKFLUSH_NET_ROLES,
+            products=products,
+            count_last=SQL("AND sm.date <= %s", last) if last else SQL(),
+            key_first=SQL("AND MAX(e.date) >= %s", first) if first else SQL(),
+            interval_first=SQL("AND e.date >= %s", first) if first else SQL(),
+            # from the earliest interval's start on
+            outflow_first=SQL(
+                "AND sm.date > (SELECT MIN(previous_date) FROM count_interval)"
+            )
+            if first
+            else SQL(),
+            outflow_last=SQL("AND sm.date <= %s", last) if last else SQL(),
         )

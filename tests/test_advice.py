@@ -116,31 +116,62 @@ class TestAdvice(BackflushCase):
         message = self.bom.message_ids[:1]
         self.assertIn("BOM accuracy advice applied by", message.body)
         self.assertIn(self.leg.display_name, message.body)
-        self.assertIn("Planned Scrap (%)", message.body)
-        self.assertIn("0.0 -&gt; 10.0", message.body)
+        self.assertIn("Planned scrap 0.00 % → 10.00 %", message.body)
         with self.assertRaisesRegex(UserError, "no suggestion left"):
             line.action_apply()
         # the BOM now plans what is used: nothing left to advise
         self.assertFalse(self._advice(user=self.manager).line_ids)
 
     def test_quantity_suggestion_from_operator_edits(self):
-        """Operators record 12 seats per 10 chairs, nothing scrapped: the
-        BOM quantity itself is wrong, 1.2 seats per chair."""
-        self._done_with_seats(10, 12)
-        self._done_with_seats(10, 12)
-        advice = self._advice(user=self.manager)
-        line = self._line(advice, self.seat_line)
-        self.assertEqual(advice.line_ids, line, "legs are accurate")
+        """Operators record 1.2 kg of glue per chair where the BOM says 1,
+        nothing scrapped: the BOM quantity itself is wrong."""
+        glue = self._product(
+            "Glue", 3.0, uom_id=self.uom_kgm.id, uom_po_id=self.uom_kgm.id
+        )
+        self._stock(glue, 100)
+        bom = self._bom(self.chair, [(glue, 1), (self.leg, 4)])
+        for _i in range(2):
+            mo = self._mo(bom, 10)
+            glue_move = mo.move_raw_ids.filtered(lambda m: m.product_id == glue)
+            with Form(mo) as form:
+                form.qty_producing = 10
+                with form.move_raw_ids.edit(
+                    mo.move_raw_ids.ids.index(glue_move.id)
+                ) as line:
+                    line.quantity = 12
+            mo.button_mark_done()
+        advice = self._advice(user=self.manager, boms=bom)
+        line = advice.line_ids
+        self.assertEqual(line.bom_line_id.product_id, glue, "legs are accurate")
         self.assertAlmostEqual(line.observed_per_unit, 1.2)
         self.assertAlmostEqual(line.scrap_per_unit, 0.0)
         self.assertAlmostEqual(line.deviation_percent, 20.0)
         self.assertEqual(line.suggestion_type, "qty")
         self.assertAlmostEqual(line.current_value, 1.0)
         self.assertAlmostEqual(line.suggested_value, 1.2)
+        self.assertEqual(line.change, "Quantity 1.00 → 1.20 kg per 1.00 Units")
         self.assertIn("does not explain", line.explanation)
         line.action_apply()
-        self.assertAlmostEqual(self.seat_line.product_qty, 1.2)
-        self.assertIn("Quantity", self.bom.message_ids[:1].body)
+        self.assertAlmostEqual(line.bom_line_id.product_qty, 1.2)
+        self.assertIn("Quantity 1.00 → 1.20 kg", bom.message_ids[:1].body)
+
+    def test_whole_units_get_planned_scrap_not_a_fraction(self):
+        """Operators record 12 seat frames per 10 chairs: not "1 -> 1.2
+        Units per chair" (a seat frame is counted whole) but 20 % planned
+        scrap. Fewer legs than the BOM says (4 -> 3.98) has no whole
+        quantity: no suggestion, and the reason."""
+        self._done_with_seats(10, 12)
+        self._done_with_seats(10, 12)
+        line = self._line(self._advice(), self.seat_line)
+        self.assertAlmostEqual(line.observed_per_unit, 1.2)
+        self.assertEqual(line.suggestion_type, "scrap")
+        self.assertAlmostEqual(line.suggested_value, 20.0)
+        self.assertEqual(line.change, "Planned scrap 0.00 % → 20.00 %")
+        self.assertIn("counted whole", line.explanation)
+        advice = self.env["mrp.bom.backflush.advice"].create({"threshold_percent": 0.1})
+        vals = advice._advice_suggest(self.leg_line, 5, 50.0, 199.0, 0.0, 5)
+        self.assertFalse(vals["suggestion_type"])
+        self.assertIn("nearest whole quantity is the current one", vals["explanation"])
 
     def test_last_n_and_threshold(self):
         """Two old MOs used 15 seats per 10 chairs, the three latest 10."""
@@ -152,7 +183,7 @@ class TestAdvice(BackflushCase):
         line = self._line(self._advice(last_n=5), self.seat_line)
         self.assertEqual(line.production_count, 5)
         self.assertAlmostEqual(line.observed_per_unit, 1.2)  # 60 / 50
-        self.assertAlmostEqual(line.suggested_value, 1.2)
+        self.assertAlmostEqual(line.suggested_value, 20.0)  # planned scrap
         self.assertTrue(self._advice(last_n=5, threshold_percent=19).line_ids)
         self.assertFalse(self._advice(last_n=5, threshold_percent=25).line_ids)
         with self.assertRaises(ValidationError):
@@ -194,10 +225,14 @@ class TestAdvice(BackflushCase):
     def test_rule(self):
         """The suggestion rule on hand-computed figures: 4 legs per 2
         chairs, 10 % planned scrap and 1 leg per MO, 10 chairs in 1 MO:
-        2 x 1.1 + 0.1 = 2.3 legs planned per chair."""
+        2 x 1.1 + 0.1 = 2.3 legs planned per chair (legs in kg here: parts
+        counted whole get no fractional quantity)."""
+        leg = self._product(
+            "Leg", 2.5, uom_id=self.uom_kgm.id, uom_po_id=self.uom_kgm.id
+        )
         bom = self._bom(
             self.chair,
-            [(self.leg, 4, {"scrap_percent": 10, "scrap_fixed_qty": 1})],
+            [(leg, 4, {"scrap_percent": 10, "scrap_fixed_qty": 1})],
             qty=2,
         )
         line = bom.bom_line_ids
@@ -270,3 +305,53 @@ class TestAdvice(BackflushCase):
         )
         advice_a = self._advice(user=user_a, boms=[], last_n=3)
         self.assertFalse(advice_a.line_ids.filtered(lambda al: al.bom_id == bom_b))
+
+    def test_apply_without_email_confirms_and_names_open_orders(self):
+        """A manager without an email address applies a suggestion: the BOM
+        changes, the chatter says what and that the open order of the BOM
+        keeps the old quantities, and so does the notification."""
+        for _i in range(3):
+            mo = self._mo(self.bom, 10)
+            self._scrap(mo, self.leg, 4)
+            mo.button_mark_done()
+        open_mo = self._mo(self.bom, 5)
+        self.manager.partner_id.email = False
+        line = self._advice(user=self.manager).line_ids
+        self.assertEqual(line.change, "Planned scrap 0.00 % → 10.00 %")
+        action = line.action_apply()
+        self.assertEqual(self.leg_line.scrap_percent, 10.0)
+        self.assertEqual(action["tag"], "display_notification")
+        message = action["params"]["message"]
+        self.assertIn("Planned scrap 0.00 % → 10.00 %", message)
+        self.assertIn("1 open manufacturing orders of this BOM keep", message)
+        self.assertIn(open_mo.name, message)
+        self.assertEqual(action["params"]["type"], "success")
+        self.assertEqual(
+            (action["params"]["next"]["res_model"], action["params"]["next"]["res_id"]),
+            (line.advice_id._name, line.advice_id.id),
+        )
+        body = self.bom.message_ids[:1].body
+        self.assertIn("1 open manufacturing orders of this BOM keep", body)
+        self.assertIn(open_mo.name, body)
+        self.assertEqual(self.bom.message_ids[:1].author_id, self.manager.partner_id)
+        # the open order itself is left as it was planned
+        leg_move = open_mo.move_raw_ids.filtered(lambda m: m.product_id == self.leg)
+        self.assertEqual(leg_move.product_uom_qty, 20.0)
+
+    def test_rows_with_a_suggestion_come_first(self):
+        """Scrap on legs gets a suggestion; seats recorded 3 % short (no
+        whole quantity to suggest) stay listed without one, after it and
+        with no suggested figure."""
+        for _i in range(3):
+            mo = self._mo(self.bom, 10)
+            self._scrap(mo, self.leg, 4)
+            mo.button_mark_done()
+        self._done_with_seats(100, 97)
+        advice = self._advice(threshold_percent=1)
+        advice.invalidate_recordset(["line_ids"])  # as the dialog reads it
+        leg, seat = advice.line_ids
+        self.assertEqual(leg.bom_line_id, self.leg_line)
+        self.assertEqual(leg.suggestion_type, "scrap")
+        self.assertFalse(seat.suggestion_type)
+        self.assertFalse(seat.change)
+        self.assertEqual((leg.priority, seat.priority), (0, 1))

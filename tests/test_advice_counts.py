@@ -391,3 +391,101 @@ class TestAdviceCounts(BackflushCase):
         self.assertAlmostEqual(line.net_qty, 800.0)
         self.assertAlmostEqual(line.attributed_qty, -40.0)
         self.assertAlmostEqual(line.suggested_value, 5.0)
+
+    def test_two_counts_one_day_are_two_counts(self):
+        """Screws first counted at the start of a shift, 100 chairs made,
+        counted again at its end with 20 missing: two counts, and the
+        shift's production is the interval between them."""
+        with freeze_time("2026-01-05 06:00:00"):
+            self._count(self.screw, 1000)
+            self._count(self.washer, 1000)
+        with freeze_time("2026-01-05 10:00:00"):
+            self._produce(self.chair_bom, 100)
+        with freeze_time("2026-01-05 17:00:00"):
+            self._count_with_loss(self.screw, 20)
+        rows = self.env["mrp.backflush.count.variance"].search(
+            [("product_id", "=", self.screw.id), ("kind", "!=", "first")]
+        )
+        self.assertEqual(rows.mapped("kind"), ["backflush"])
+        self.assertEqual(str(rows.date), "2026-01-05 17:00:00")
+        self.assertEqual(str(rows.previous_date), "2026-01-05 06:00:00")
+        self.assertAlmostEqual(rows.outflow_qty, 400.0)
+        self.assertAlmostEqual(rows.variance_qty, -20.0)
+        line = self._line(self._advice(months=(1, 1)), self.screw_line)
+        self.assertEqual(line.count_count, 2)
+        self.assertAlmostEqual(line.attributed_qty, -20.0)
+        self.assertAlmostEqual(line.suggested_value, 5.0)
+        self.assertEqual(line.change, "Planned scrap 0.00 % → 5.00 %")
+
+    def test_one_count_of_several_lots_at_one_instant(self):
+        """Adjustments applied together (two shelves) are one count."""
+        shelf = self.env["stock.location"].create(
+            {"name": "Shelf", "location_id": self.stock_location.id}
+        )
+        with freeze_time(OPENING):
+            self._count(self.screw, 600)
+            self._count(self.screw, 400, location=shelf)
+        with freeze_time(PRODUCE % 1):
+            self._produce(self.chair_bom, 100)
+        with freeze_time(COUNT % 1):
+            on_shelf = self._qty(self.screw, shelf)
+            self._count(self.screw, on_shelf - 20, location=shelf)
+        line = self._line(self._advice(), self.screw_line)
+        self.assertEqual(line.count_count, 2)
+        self.assertAlmostEqual(line.attributed_qty, -20.0)
+
+    def test_period_reaches_the_sql(self):
+        """The period of a domain bounds the query itself, and the rows it
+        returns are those of the whole history: a count in the period keeps
+        its interval from the count before it."""
+        self._screw_months()
+        Variance = self.env["mrp.backflush.count.variance"]
+        screws = [("product_id", "=", self.screw.id), ("kind", "!=", "first")]
+        domain = [("date", ">=", "2026-02-01 00:00:00"), *screws]
+        first, last, products = Variance._count_scope(domain)
+        self.assertEqual(str(first), "2026-02-01 00:00:00")
+        self.assertEqual((last, products), (None, (self.screw.id,)))
+        self.assertIn(first, Variance._where_calc(domain).select().params)
+        fnames = ["date", "previous_date", "kind", "outflow_qty", "variance_qty"]
+        bounded = Variance.search_read(domain, fnames, order="id")
+        everything = [
+            row
+            for row in Variance.search_read(screws, fnames, order="id")
+            if str(row["date"]) >= "2026-02-01"
+        ]
+        self.assertTrue(bounded)
+        self.assertEqual(bounded, everything)
+        self.assertEqual(str(bounded[0]["previous_date"]), COUNT % 1)
+        self.assertEqual(
+            sum(row["variance_qty"] for row in bounded if row["kind"] == "backflush"),
+            -40.0,
+        )
+        # an OR of periods is not bounded: the domain filters the history
+        self.assertIsNone(
+            Variance._count_scope(["|", ("date", "<", "2026-01-01"), ("id", "=", 1)])
+        )
+        # January only in the advice: February's counts are left out
+        line = self._line(self._advice(months=(1, 1)), self.screw_line)
+        self.assertEqual(line.count_count, 2)
+        self.assertAlmostEqual(line.attributed_qty, -40.0)
+
+    def test_counted_once_listed_only_when_backflushed(self):
+        """Washers counted once and consumed: listed (after the
+        suggestions) without a suggestion; bolts counted once and never
+        consumed: not listed."""
+        bolt = self._product("Bolt", 0.2)
+        self._bom(self.table, [(bolt, 2)])
+        self._open(self.screw)
+        with freeze_time("2026-01-05 08:00:00"):
+            self._count(self.washer, 500)
+            self._count(bolt, 500)
+        self._month(1, [(self.chair_bom, 100)], losses={self.screw: 40})
+        advice = self._advice()
+        advice.invalidate_recordset(["line_ids"])  # as the dialog reads it
+        self.assertEqual(
+            advice.line_ids.bom_line_id.ids, [self.screw_line.id, self.washer_line.id]
+        )
+        screw, washer = advice.line_ids
+        self.assertEqual(screw.suggestion_type, "scrap")
+        self.assertIn("counted only once", washer.explanation)
+        self.assertFalse(washer.change)

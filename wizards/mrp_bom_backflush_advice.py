@@ -12,7 +12,8 @@ from odoo.tools import SQL, float_round, format_date, formatLang, get_lang
 
 from odoo.addons.base.models.res_lang import intersperse
 
-from .. import planning
+from .. import advice as rules
+from ..report.mrp_backflush_count_variance import BACKFLUSH_OUTFLOW_ROLES
 
 # Quantities of an analysis row that were physically used for its BOM line,
 # in the component's unit. Substitutes count as the component quantity they
@@ -235,6 +236,8 @@ class MrpBomBackflushAdvice(models.TransientModel):
             "view_mode": "form",
             "views": [(False, "form")],
             "target": "new",
+            # the list with its Apply buttons fits at 1280 pixels
+            "context": {"dialog_size": "extra-large"},
         }
 
     # ------------------------------------------------------------------
@@ -257,14 +260,16 @@ class MrpBomBackflushAdvice(models.TransientModel):
                 SQL.identifier("mrp_production", "id"),
             ),
         )
-        self.env.cr.execute(
+        # the ranking reads date_finished, which the domain does not name
+        Production.flush_model(["bom_id", "date_finished"])
+        rows = self.env.execute_query(
             SQL(
                 "SELECT ranked.id FROM (%s) AS ranked WHERE ranked.rank <= %s",
                 ranked,
                 self.last_n,
             )
         )
-        return Production.browse([row[0] for row in self.env.cr.fetchall()])
+        return Production.browse([row[0] for row in rows])
 
     def _advice_produced(self, productions):
         """Quantity produced by each MO, in its BOM's unit."""
@@ -345,78 +350,48 @@ class MrpBomBackflushAdvice(models.TransientModel):
     def _advice_suggest(self, line, mo_count, produced, observed, scrap, group_count):
         """Values of one advice line, or None when the line is accurate.
 
-        All per-unit figures are in the line's unit per finished unit of
-        the BOM's unit; ``observed`` and ``scrap`` are totals.
-        """
+        ``produced`` in the BOM's unit, ``observed`` and ``scrap`` totals in
+        the line's unit; the arithmetic is :mod:`advice`'s."""
         bom = line.bom_id
-        net_u = line.product_qty / bom.product_qty
-        fixed_u = line.scrap_fixed_qty * group_count / produced
-        planned_u = net_u * (1 + line.scrap_percent / 100.0) + fixed_u
-        observed_u = observed / produced
-        scrap_u = scrap / produced
-        deviation = (observed_u - planned_u) / planned_u * 100.0
-        if abs(deviation) <= self.threshold_percent + 1e-9:
+        result = rules.suggest_from_consumption(
+            rules.BomLine(
+                qty=line.product_qty,
+                bom_qty=bom.product_qty,
+                scrap_percent=line.scrap_percent,
+                scrap_fixed=line.scrap_fixed_qty,
+                rounding=line.product_uom_id.rounding,
+                whole_units=self._advice_whole_units(line.product_uom_id),
+            ),
+            produced,
+            observed,
+            scrap,
+            group_count,
+            self.threshold_percent,
+        )
+        if result is None:
             return None
-        excess = observed_u - planned_u
-        kind = "qty"
-        if (excess > 0 and scrap_u * 2 >= excess) or (
-            excess < 0 and line.scrap_percent and observed_u >= net_u + fixed_u
-        ):
-            kind = "scrap"
-        suggested = 0.0
-        if kind == "scrap":
-            suggested = planning.round_up(
-                (observed_u - fixed_u - net_u) / net_u * 100.0, 0.01
-            )
-            if suggested >= 1000:
-                kind = "qty"
-        if kind == "qty":
-            suggested = planning.round_up(
-                (observed_u - fixed_u)
-                / (1 + line.scrap_percent / 100.0)
-                * bom.product_qty,
-                line.product_uom_id.rounding,
-            )
-            if suggested <= 0:
-                kind = False
         return {
             "bom_line_id": line.id,
             "production_count": mo_count,
             "produced_qty": produced,
-            "planned_per_unit": planned_u,
-            "observed_per_unit": observed_u,
-            "scrap_per_unit": scrap_u,
-            "deviation_percent": deviation,
-            "suggestion_type": kind,
-            "current_value": line.scrap_percent
-            if kind == "scrap"
-            else line.product_qty,
-            "suggested_value": suggested if kind else 0.0,
-            "explanation": self._advice_explanation(
-                line,
-                kind,
-                mo_count,
-                produced,
-                planned_u,
-                observed_u,
-                scrap_u,
-                deviation,
-                suggested,
-            ),
+            "planned_per_unit": result.planned_per_unit,
+            "observed_per_unit": result.observed_per_unit,
+            "scrap_per_unit": result.scrap_per_unit,
+            "deviation_percent": result.deviation_percent,
+            "suggestion_type": result.kind,
+            "current_value": result.current,
+            "suggested_value": result.suggested,
+            "explanation": self._advice_explanation(line, mo_count, produced, result),
         }
 
-    def _advice_explanation(
-        self,
-        line,
-        kind,
-        mo_count,
-        produced,
-        planned_u,
-        observed_u,
-        scrap_u,
-        deviation,
-        suggested,
-    ):
+    def _advice_whole_units(self, uom):
+        """Parts counted in whole units (pieces, or a unit rounded to 1 or
+        more): 4.05 legs per chair is no quantity a BOM should say."""
+        return uom.rounding >= 1 or uom.category_id == self.env.ref(
+            "uom.product_uom_categ_unit"
+        )
+
+    def _advice_explanation(self, line, mo_count, produced, result):
         bom = line.bom_id
         decimal_point = (
             self.env["res.lang"]._get_data(code=self.env.lang or "en_US").decimal_point
@@ -448,44 +423,55 @@ class MrpBomBackflushAdvice(models.TransientModel):
             count=mo_count,
             produced=fmt(produced),
             bom_uom=bom.product_uom_id.name,
-            observed=fmt(observed_u),
+            observed=fmt(result.observed_per_unit),
             uom=line.product_uom_id.name,
-            scrap=fmt(scrap_u),
-            planned=fmt(planned_u),
+            scrap=fmt(result.scrap_per_unit),
+            planned=fmt(result.planned_per_unit),
             planned_text=planned_text,
-            deviation=("+" if deviation > 0 else "")
-            + formatLang(self.env, deviation, digits=1),
+            deviation=("+" if result.deviation_percent > 0 else "")
+            + formatLang(self.env, result.deviation_percent, digits=1),
         )
-        if kind == "scrap" and deviation > 0:
-            reason = self.env._(
+        values = {
+            "old": fmt(result.current, 2 if result.kind == "scrap" else 4),
+            "new": fmt(result.suggested, 2 if result.kind == "scrap" else 4),
+            "uom": line.product_uom_id.name,
+            "bom_qty": fmt(bom.product_qty),
+            "bom_uom": bom.product_uom_id.name,
+        }
+        reasons = {
+            rules.REASON_SCRAP_EXCESS: self.env._(
                 "Recorded scrap explains at least half of the excess: planned "
                 "scrap %(old)s %% -> %(new)s %%.",
-                old=fmt(line.scrap_percent, 2),
-                new=fmt(suggested, 2),
-            )
-        elif kind == "scrap":
-            reason = self.env._(
+                **values,
+            ),
+            rules.REASON_SCRAP_LESS: self.env._(
                 "The net quantity is met but less scrap than planned was "
                 "used: planned scrap %(old)s %% -> %(new)s %%.",
-                old=fmt(line.scrap_percent, 2),
-                new=fmt(suggested, 2),
-            )
-        elif kind == "qty":
-            reason = self.env._(
+                **values,
+            ),
+            rules.REASON_QTY: self.env._(
                 "Recorded scrap does not explain the difference (quantities "
                 "changed or not recorded by operators): quantity %(old)s -> "
                 "%(new)s %(uom)s per %(bom_qty)s %(bom_uom)s, planned scrap kept.",
-                old=fmt(line.product_qty),
-                new=fmt(suggested),
-                uom=line.product_uom_id.name,
-                bom_qty=fmt(bom.product_qty),
-                bom_uom=bom.product_uom_id.name,
-            )
-        else:
-            reason = self.env._(
+                **values,
+            ),
+            rules.REASON_WHOLE_SCRAP: self.env._(
+                "%(uom)s are counted whole: a fractional quantity per unit "
+                "would be the same loss, so the excess becomes planned scrap "
+                "%(old)s %% -> %(new)s %%.",
+                **values,
+            ),
+            rules.REASON_WHOLE_BELOW: self.env._(
+                "Fewer were used than the BOM says, but %(uom)s are counted "
+                "whole and the nearest whole quantity is the current one: no "
+                "suggestion; check the returns and corrections of these orders.",
+                **values,
+            ),
+            rules.REASON_BELOW_FIXED: self.env._(
                 "Less than the constant scrap per MO was used: review the line by hand."
-            )
-        return f"{text} {reason}"
+            ),
+        }
+        return f"{text} {reasons[result.reason]}"
 
     # ------------------------------------------------------------------
     # Counts: two grouped reads, whatever the number of components
@@ -561,20 +547,33 @@ class MrpBomBackflushAdvice(models.TransientModel):
             for product, component in components.items()
             if component["first"] and not component["counts"]
         ]
-        if counted_once:
-            lines = self.env["mrp.bom.line"].search(
-                [
-                    ("product_id", "in", [product.id for product in counted_once]),
-                    ("bom_id.type", "=", "normal"),
-                ]
-            )
-            for bom_line in lines.filtered(self._count_in_scope):
-                vals_list.append(
-                    self._count_single_vals(
-                        bom_line, components[bom_line.product_id]["first"], fmt
-                    )
+        for bom_line in self._count_single_lines(counted_once):
+            vals_list.append(
+                self._count_single_vals(
+                    bom_line, components[bom_line.product_id]["first"], fmt
                 )
+            )
         return vals_list
+
+    def _count_single_lines(self, products):
+        """BOM lines of ``products`` (counted once in the period) that
+        backflushed them in the period: a component nobody counted twice and
+        nothing consumed has nothing to advise on."""
+        if not products:
+            return self.env["mrp.bom.line"]
+        start, end = self._count_domain()[:2]
+        domain = [
+            ("product_id", "in", [product.id for product in products]),
+            ("bom_line_id.bom_id.type", "=", "normal"),
+            ("backflush_role", "in", BACKFLUSH_OUTFLOW_ROLES),
+            ("state", "=", "done"),
+            start,
+            end,
+        ]
+        if self.bom_ids:
+            domain.append(("bom_line_id.bom_id", "in", self.bom_ids.ids))
+        groups = self.env["stock.move"]._read_group(domain, ["bom_line_id"])
+        return self.env["mrp.bom.line"].browse([line.id for [line] in groups])
 
     def _count_in_scope(self, bom_line):
         bom = bom_line.bom_id
@@ -583,50 +582,46 @@ class MrpBomBackflushAdvice(models.TransientModel):
     def _count_suggest(self, bom_line, component, booked, net, variance, fmt):
         """Values of one advice line from counts, or None when the line is
         accurate. Quantities in the component's unit; ``variance`` is the
-        line's share of the count variance (negative: loss)."""
-        loss = -variance
-        deviation = loss / booked * 100.0 if booked else 0.0
-        if abs(deviation) <= self.threshold_percent + 1e-9:
-            return None
-        other_percent = (
-            component["other"] / component["outflow"] * 100.0
-            if component["outflow"]
-            else 100.0
-        )
+        line's share of the count variance (negative: loss); the arithmetic
+        is :mod:`advice`'s."""
         to_line = bom_line.product_id.uom_id
-        net_line = to_line._compute_quantity(net, bom_line.product_uom_id, round=False)
+        uom = bom_line.product_uom_id
+        result = rules.suggest_from_counts(
+            bom_line.scrap_percent,
+            booked,
+            net,
+            variance,
+            component["outflow"],
+            component["other"],
+            self.threshold_percent,
+            min_net=uom._compute_quantity(self.count_min_qty, to_line, round=False),
+            max_other_percent=self.count_max_other_percent,
+        )
+        if result is None:
+            return None
+        net_line = to_line._compute_quantity(net, uom, round=False)
         weak = []
-        if net_line < self.count_min_qty or not net:
+        if rules.WEAK_VOLUME in result.weak:
             weak.append(
                 self.env._(
                     "only %(qty)s were backflushed by this line between the "
                     "counts (minimum %(minimum)s)",
-                    qty=fmt.qty(net_line, bom_line.product_uom_id),
-                    minimum=fmt.qty(self.count_min_qty, bom_line.product_uom_id),
+                    qty=fmt.qty(net_line, uom),
+                    minimum=fmt.qty(self.count_min_qty, uom),
                 )
             )
-        if other_percent > self.count_max_other_percent + 1e-9:
+        if rules.WEAK_OTHER in result.weak:
             weak.append(
                 self.env._(
                     "deliveries, other manufacturing orders, recorded scrap and "
                     "other outflows make %(percent)s %% of what left the "
                     "warehouse (maximum %(maximum)s %%)",
-                    percent=fmt.number(other_percent, 1),
+                    percent=fmt.number(result.other_percent, 1),
                     maximum=fmt.number(self.count_max_other_percent, 1),
                 )
             )
-        suggested = 0.0
-        if not weak:
-            suggested = float_round(
-                max(0.0, bom_line.scrap_percent + loss / net * 100.0),
-                precision_digits=2,
-            )
-            if suggested >= 1000:
-                weak.append(
-                    self.env._("the loss is ten times the net quantity or more")
-                )
-        # A gain on a line without planned scrap: nothing to lower.
-        kind = not weak and suggested != bom_line.scrap_percent and "scrap"
+        if rules.WEAK_EXTREME in result.weak:
+            weak.append(self.env._("the loss is ten times the net quantity or more"))
         counts = sorted(component["counts"])
         vals = {
             "bom_line_id": bom_line.id,
@@ -634,27 +629,23 @@ class MrpBomBackflushAdvice(models.TransientModel):
             "count_count": len(counts),
             "date_from": counts[0],
             "date_to": counts[-1],
-            "backflushed_qty": to_line._compute_quantity(
-                booked, bom_line.product_uom_id, round=False
-            ),
+            "backflushed_qty": to_line._compute_quantity(booked, uom, round=False),
             "net_qty": net_line,
             "outflow_qty": to_line._compute_quantity(
-                component["outflow"], bom_line.product_uom_id, round=False
+                component["outflow"], uom, round=False
             ),
             "count_variance_qty": to_line._compute_quantity(
-                component["variance"], bom_line.product_uom_id, round=False
+                component["variance"], uom, round=False
             ),
-            "attributed_qty": to_line._compute_quantity(
-                variance, bom_line.product_uom_id, round=False
-            ),
+            "attributed_qty": to_line._compute_quantity(variance, uom, round=False),
             "share_percent": booked / component["outflow"] * 100.0
             if component["outflow"]
             else 0.0,
-            "deviation_percent": deviation,
+            "deviation_percent": result.deviation_percent,
             "weak": bool(weak),
-            "suggestion_type": kind,
+            "suggestion_type": result.kind,
             "current_value": bom_line.scrap_percent,
-            "suggested_value": suggested,
+            "suggested_value": result.suggested,
         }
         vals["explanation"] = self._count_explanation(bom_line, counts, vals, weak, fmt)
         return vals

@@ -1,13 +1,18 @@
 # Copyright 2026 mrp_backflush authors
 # License LGPL-3.0 or later (https://www.gnu.org/licenses/lgpl).
-from odoo import fields, models
+from markupsafe import Markup
+
+from odoo import api, fields, models
 from odoo.exceptions import AccessError, UserError
+from odoo.tools import formatLang
 
 
 class MrpBomBackflushAdviceLine(models.TransientModel):
     _name = "mrp.bom.backflush.advice.line"
     _description = "BOM Accuracy Advice Line"
-    _order = "bom_id, deviation_percent desc, id"
+    # useful rows first: suggestions, then evidence without one, then
+    # components counted only once
+    _order = "priority, bom_id, deviation_percent desc, id"
 
     advice_id = fields.Many2one(
         "mrp.bom.backflush.advice", required=True, ondelete="cascade", index=True
@@ -55,11 +60,17 @@ class MrpBomBackflushAdviceLine(models.TransientModel):
     deviation_percent = fields.Float("Deviation (%)", digits=(16, 1), readonly=True)
     suggestion_type = fields.Selection(
         [("qty", "Quantity"), ("scrap", "Planned scrap (%)")],
-        string="Change",
+        string="Suggestion",
         readonly=True,
     )
     current_value = fields.Float("Current", digits=(16, 4), readonly=True)
     suggested_value = fields.Float("Suggested", digits=(16, 4), readonly=True)
+    change = fields.Char(
+        compute="_compute_change",
+        store=True,
+        help="What applying the suggestion changes on the BOM line.",
+    )
+    priority = fields.Integer(compute="_compute_priority", store=True)
     # Counts basis: the evidence, quantities in the line's unit
     count_count = fields.Integer("Counts", readonly=True)
     date_from = fields.Datetime("First Count", readonly=True)
@@ -103,6 +114,50 @@ class MrpBomBackflushAdviceLine(models.TransientModel):
     explanation = fields.Char(readonly=True)
     applied = fields.Boolean(readonly=True)
 
+    @api.depends("suggestion_type", "current_value", "suggested_value")
+    def _compute_change(self):
+        for advice_line in self:
+            advice_line.change = (
+                advice_line._change_text(
+                    advice_line.current_value, advice_line.suggested_value
+                )
+                if advice_line.suggestion_type
+                else False
+            )
+
+    @api.depends("suggestion_type", "basis", "count_count")
+    def _compute_priority(self):
+        for advice_line in self:
+            if advice_line.suggestion_type:
+                advice_line.priority = 0
+            elif advice_line.basis == "counts" and advice_line.count_count < 2:
+                advice_line.priority = 2
+            else:
+                advice_line.priority = 1
+
+    def _change_text(self, old, new):
+        """"Planned scrap 0.00 % → 5.00 %" or "Quantity 4 → 5 Units per 1
+        Units": what changes, with its unit."""
+        self.ensure_one()
+        if self.suggestion_type == "scrap":
+            return self.env._(
+                "Planned scrap %(old)s %% → %(new)s %%",
+                old=formatLang(self.env, old, digits=2),
+                new=formatLang(self.env, new, digits=2),
+            )
+        line = self.bom_line_id
+        uom = line.product_uom_id
+        return self.env._(
+            "Quantity %(old)s → %(new)s %(uom)s per %(bom_qty)s %(bom_uom)s",
+            old=uom._backflush_format_qty(old),
+            new=uom._backflush_format_qty(new),
+            uom=uom.name,
+            bom_qty=line.bom_id.product_uom_id._backflush_format_qty(
+                line.bom_id.product_qty
+            ),
+            bom_uom=line.bom_id.product_uom_id.name,
+        )
+
     def action_apply(self):
         if not self.env.user.has_group("mrp.group_mrp_manager"):
             raise AccessError(
@@ -110,6 +165,7 @@ class MrpBomBackflushAdviceLine(models.TransientModel):
                     "Only a manufacturing manager can apply a BOM accuracy suggestion."
                 )
             )
+        applied = []
         for advice_line in self:
             if advice_line.applied or not advice_line.suggestion_type:
                 raise UserError(
@@ -119,25 +175,61 @@ class MrpBomBackflushAdviceLine(models.TransientModel):
                         bom=advice_line.bom_id.display_name,
                     )
                 )
-            field = (
-                "product_qty"
-                if advice_line.suggestion_type == "qty"
-                else "scrap_percent"
+            applied.append(advice_line._apply())
+        message = " ".join(applied)
+        reopen = self.advice_id[:1]._reopen()
+        return {
+            "type": "ir.actions.client",
+            "tag": "display_notification",
+            "params": {
+                "title": self.env._("BOM accuracy advice applied"),
+                "message": message,
+                "type": "success",
+                "sticky": False,
+                "next": reopen,
+            },
+        }
+
+    def _apply(self):
+        """Write the suggestion on the BOM line, log it in the BOM's chatter
+        (a note: no email needed) and return what was done, open
+        manufacturing orders of the BOM included."""
+        self.ensure_one()
+        field = "product_qty" if self.suggestion_type == "qty" else "scrap_percent"
+        line = self.bom_line_id
+        change = self._change_text(line[field], self.suggested_value)
+        line.write({field: self.suggested_value})
+        self.applied = True
+        open_mos = self.env["mrp.production"].search(
+            [
+                ("bom_id", "=", self.bom_id.id),
+                ("state", "not in", ("done", "cancel")),
+            ]
+        )
+        summary = self.env._(
+            "%(product)s on %(bom)s: %(change)s.",
+            product=line.product_id.display_name,
+            bom=self.bom_id.display_name,
+            change=change,
+        )
+        if open_mos:
+            summary += " " + self.env._(
+                "%(count)s open manufacturing orders of this BOM keep the old "
+                "quantities (%(orders)s): their components were planned from "
+                "the BOM before the change; update them by hand if needed.",
+                count=len(open_mos),
+                orders=", ".join(open_mos[:10].mapped("name"))
+                + (", …" if len(open_mos) > 10 else ""),
             )
-            line = advice_line.bom_line_id
-            old = line[field]
-            line.write({field: advice_line.suggested_value})
-            advice_line.bom_id.message_post(
-                body=self.env._(
-                    "BOM accuracy advice applied by %(user)s on %(product)s: "
-                    "%(field)s %(old)s -> %(new)s. %(explanation)s",
+        self.bom_id._message_log(
+            body=Markup("<p>%s</p><p>%s</p><p>%s</p>")
+            % (
+                self.env._(
+                    "BOM accuracy advice applied by %(user)s.",
                     user=self.env.user.name,
-                    product=line.product_id.display_name,
-                    field=line._fields[field]._description_string(self.env),
-                    old=old,
-                    new=advice_line.suggested_value,
-                    explanation=advice_line.explanation,
-                )
+                ),
+                summary,
+                self.explanation or "",
             )
-            advice_line.applied = True
-        return self.advice_id[:1]._reopen()
+        )
+        return summary
