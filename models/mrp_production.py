@@ -42,6 +42,23 @@ class MrpProduction(models.Model):
         index="btree_not_null",
         help="Set while the order waits to be marked done in the background.",
     )
+    backflush_queue_round_user_id = fields.Many2one(
+        "res.users",
+        string="Mark Done Round Of",
+        copy=False,
+        readonly=True,
+        index="btree_not_null",
+        help="Who queued the order to be marked done in the background; kept "
+        "until all the orders that person queued are processed, to tell them "
+        "how many were done and which need them.",
+    )
+    backflush_queue_error = fields.Text(
+        "Mark Done Failed",
+        copy=False,
+        readonly=True,
+        help="Why the order could not be marked done in the background; "
+        "cleared when it is queued again.",
+    )
 
     @api.constrains("bom_id", "company_id")
     def _check_backflush_bom_company(self):
@@ -258,7 +275,13 @@ class MrpProduction(models.Model):
             )
         )
         productions.check_access("write")
-        productions.backflush_queue_user_id = self.env.user
+        productions.write(
+            {
+                "backflush_queue_user_id": self.env.user.id,
+                "backflush_queue_round_user_id": self.env.user.id,
+                "backflush_queue_error": False,
+            }
+        )
         productions._message_log_batch(
             bodies=dict.fromkeys(
                 productions.ids,
@@ -277,7 +300,8 @@ class MrpProduction(models.Model):
                 "title": self.env._("Mark Done queued"),
                 "message": self.env._(
                     "%(count)s manufacturing orders will be marked done in the "
-                    "background; each order's chatter says when it is done.",
+                    "background. You will be notified when they are; the orders "
+                    "that need you get an activity (filter: Mark Done failed).",
                     count=len(productions),
                 ),
                 "next": {"type": "ir.actions.client", "tag": "soft_reload"},
@@ -290,6 +314,7 @@ class MrpProduction(models.Model):
         calls again while ``remaining`` is reported."""
         domain = [("backflush_queue_user_id", "!=", False)]
         batch = self.search(domain, order="id", limit=batch_size)
+        users = batch.backflush_queue_user_id
         closed = batch.filtered(lambda p: p.state in ("done", "cancel"))
         closed.backflush_queue_user_id = False
         for (user, company), productions in (
@@ -303,6 +328,7 @@ class MrpProduction(models.Model):
         self.env["ir.cron"]._notify_progress(
             done=len(batch), remaining=self.search_count(domain)
         )
+        self._backflush_queue_notify(users)
 
     def _backflush_mark_done_queued(self):
         """Mark ``self`` done in one call (one user, one company); if that
@@ -314,9 +340,10 @@ class MrpProduction(models.Model):
                 if stuck:
                     raise UserError(
                         self.env._(
-                            "Mark Done needs a decision (consumption warning, "
-                            "backorder or serial numbers): open the order and "
-                            "mark it done."
+                            "Producing it needs a decision the background cannot "
+                            "take (consumption warning, backorder or serial "
+                            "numbers): open the order and click %(button)s.",
+                            button=stuck._backflush_produce_button_label(),
                         )
                     )
         except Exception as error:  # noqa: BLE001 (any failure: rolled back, told)
@@ -325,11 +352,8 @@ class MrpProduction(models.Model):
                     production._backflush_mark_done_queued()
                 return
             _logger.info("Background Mark Done of %s failed: %s", self.name, error)
-            self._backflush_log_queue_result(
-                self.env._(
-                    "Mark Done in the background failed, nothing was posted: %(error)s",
-                    error=error.args[0] if isinstance(error, UserError) else error,
-                )
+            self._backflush_queue_failed(
+                error.args[0] if isinstance(error, UserError) else str(error)
             )
             return
         self._backflush_log_queue_result(self.env._("Marked done in the background."))
@@ -337,6 +361,112 @@ class MrpProduction(models.Model):
     def _backflush_log_queue_result(self, body):
         self.backflush_queue_user_id = False
         self._message_log_batch(bodies=dict.fromkeys(self.ids, body))
+
+    def _backflush_produce_button_label(self):
+        """The words of the form's button that marks the order done."""
+        if all(self.mapped("show_produce_all")):
+            return self.env._("Produce All")
+        return self.env._("Produce")
+
+    def _backflush_queue_failed(self, reason):
+        """The order stays as it was: say why in its chatter, flag it for the
+        filter *Mark Done failed* and give the person who queued it a to-do."""
+        self.ensure_one()
+        user = self.backflush_queue_user_id
+        self._backflush_log_queue_result(
+            self.env._(
+                "Mark Done in the background failed, nothing was posted: %(error)s",
+                error=reason,
+            )
+        )
+        self.backflush_queue_error = reason
+        self.activity_schedule(
+            "mail.mail_activity_data_todo",
+            user_id=user.id,
+            summary=self.env._("Mark Done failed"),
+            note=reason,
+        )
+
+    @api.model
+    def _backflush_queue_notify(self, users):
+        """Tell each of ``users`` how their queued orders are going: a
+        notification after each batch, and at the end of their round (none
+        of theirs queued any more) a message in their inbox with how many
+        are done and which need them."""
+        if not users:
+            return
+        rounds = self.search(
+            [("backflush_queue_round_user_id", "in", users.ids)]
+        ).grouped("backflush_queue_round_user_id")
+        for user in users:
+            productions = rounds.get(user, self.browse())
+            queued = productions.filtered("backflush_queue_user_id")
+            processed = productions - queued
+            done = processed.filtered(lambda p: p.state == "done")
+            failed = processed.filtered("backflush_queue_error")
+            values = {
+                "done": len(done),
+                "total": len(productions),
+                "failed": len(failed),
+                "queued": len(queued),
+            }
+            if queued:
+                user._bus_send(
+                    "simple_notification",
+                    {
+                        "type": "info",
+                        "title": self.env._("Mark Done in the background"),
+                        "message": self.env._(
+                            "%(done)s of %(total)s orders done, %(failed)s "
+                            "failed; %(queued)s still queued.",
+                            **values,
+                        ),
+                    },
+                )
+                continue
+            productions.backflush_queue_round_user_id = False
+            summary = self.env._(
+                "Mark Done in the background finished: %(done)s of %(total)s "
+                "orders done, %(failed)s failed.",
+                **values,
+            )
+            if failed:
+                summary += " " + self.env._(
+                    "Each failed order has a to-do with the reason (filter: "
+                    "Mark Done failed)."
+                )
+            user._bus_send(
+                "simple_notification",
+                {
+                    "type": "warning" if failed else "success",
+                    "title": self.env._("Mark Done in the background"),
+                    "message": summary,
+                    "sticky": bool(failed),
+                },
+            )
+            self._backflush_queue_send_summary(user, summary, failed)
+
+    @api.model
+    def _backflush_queue_send_summary(self, user, summary, failed):
+        """The end of a round in the user's inbox, each failed order linked
+        with its reason (its to-do says the same)."""
+        body = Markup("<p>%s</p>") % summary
+        if failed:
+            body += Markup("<ul>%s</ul>") % Markup().join(
+                Markup(
+                    '<li><a href="#" data-oe-model="mrp.production" '
+                    'data-oe-id="%s">%s</a>: %s</li>'
+                )
+                % (production.id, production.name, production.backflush_queue_error)
+                for production in failed
+            )
+        # As OdooBot: the user need not be able to send mail (no email address).
+        self.env["mail.thread"].sudo().message_notify(
+            partner_ids=user.partner_id.ids,
+            author_id=self.env.ref("base.partner_root").id,
+            subject=self.env._("Mark Done in the background"),
+            body=body,
+        )
 
     # ------------------------------------------------------------------
     # Backflush: selection, planning, posting

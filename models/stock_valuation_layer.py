@@ -10,8 +10,10 @@ class StockValuationLayer(models.Model):
     _inherit = ["stock.valuation.layer", "mrp.backflush.protected.mixin"]
     _backflush_protected_fields = ("backflush_role", "backflush_production_id")
 
+    # "finished": the goods a backflushed order produced, so grouping the
+    # valuation by role names them instead of "None".
     backflush_role = fields.Selection(
-        BACKFLUSH_ROLES,
+        BACKFLUSH_ROLES + [("finished", "Finished goods")],
         compute="_compute_backflush_role",
         store=True,
         readonly=False,
@@ -41,7 +43,8 @@ class StockValuationLayer(models.Model):
     def _compute_backflush_role(self):
         for layer in self:
             move = layer.stock_move_id
-            layer.backflush_role = move.backflush_role
+            role = move.backflush_role or layer._backflush_finished_role()
+            layer.backflush_role = role
             # A returned leftover is no raw move: its MO is the one of the
             # move it returns.
             layer.backflush_production_id = (
@@ -49,6 +52,15 @@ class StockValuationLayer(models.Model):
                 or move.production_id
                 or move.unbuild_id.mo_id
                 or move.origin_returned_move_id.raw_material_production_id
-                if move.backflush_role
+                if role
                 else False
             )
+
+    def _backflush_finished_role(self):
+        """``finished`` for what an order the backflush posted for produced
+        (its runs exist before the finished moves are done)."""
+        move = self.stock_move_id
+        production = move.production_id
+        if production and not move.scrapped and production.backflush_run_ids:
+            return "finished"
+        return False
