@@ -13,7 +13,9 @@ class MrpBomBackflushAdviceLine(models.TransientModel):
         "mrp.bom.backflush.advice", required=True, ondelete="cascade", index=True
     )
     bom_line_id = fields.Many2one("mrp.bom.line", required=True, readonly=True)
-    bom_id = fields.Many2one(related="bom_line_id.bom_id", store=True)
+    bom_id = fields.Many2one(
+        related="bom_line_id.bom_id", store=True, string="Bill of Materials"
+    )
     product_id = fields.Many2one(related="bom_line_id.product_id", string="Component")
     product_uom_id = fields.Many2one(
         related="bom_line_id.product_uom_id", string="Unit"
