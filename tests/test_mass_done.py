@@ -132,6 +132,7 @@ class TestMassDone(BackflushCase):
         )
 
     def _bus(self, user):
+        self.env.cr.precommit.run()  # notifications are written at commit
         return self.env["bus.bus"].search(
             [
                 ("channel", "like", f'"res.partner", {user.partner_id.id}]'),
