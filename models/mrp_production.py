@@ -301,7 +301,7 @@ class MrpProduction(models.Model):
                 "message": self.env._(
                     "%(count)s manufacturing orders will be marked done in the "
                     "background. You will be notified when they are; the orders "
-                    "that need you get an activity (filter: Mark Done failed).",
+                    "that need you get a to-do (filter: Mark Done failed).",
                     count=len(productions),
                 ),
                 "next": {"type": "ir.actions.client", "tag": "soft_reload"},
@@ -399,6 +399,7 @@ class MrpProduction(models.Model):
             [("backflush_queue_round_user_id", "in", users.ids)]
         ).grouped("backflush_queue_round_user_id")
         for user in users:
+            _ = self.with_context(lang=user.lang).env._  # in the user's language
             productions = rounds.get(user, self.browse())
             queued = productions.filtered("backflush_queue_user_id")
             processed = productions - queued
@@ -415,8 +416,8 @@ class MrpProduction(models.Model):
                     "simple_notification",
                     {
                         "type": "info",
-                        "title": self.env._("Mark Done in the background"),
-                        "message": self.env._(
+                        "title": _("Mark Done in the background"),
+                        "message": _(
                             "%(done)s of %(total)s orders done, %(failed)s "
                             "failed; %(queued)s still queued.",
                             **values,
@@ -425,13 +426,13 @@ class MrpProduction(models.Model):
                 )
                 continue
             productions.backflush_queue_round_user_id = False
-            summary = self.env._(
+            summary = _(
                 "Mark Done in the background finished: %(done)s of %(total)s "
                 "orders done, %(failed)s failed.",
                 **values,
             )
             if failed:
-                summary += " " + self.env._(
+                summary += " " + _(
                     "Each failed order has a to-do with the reason (filter: "
                     "Mark Done failed)."
                 )
@@ -439,15 +440,17 @@ class MrpProduction(models.Model):
                 "simple_notification",
                 {
                     "type": "warning" if failed else "success",
-                    "title": self.env._("Mark Done in the background"),
+                    "title": _("Mark Done in the background"),
                     "message": summary,
                     "sticky": bool(failed),
                 },
             )
-            self._backflush_queue_send_summary(user, summary, failed)
+            self._backflush_queue_send_summary(
+                user, _("Mark Done in the background"), summary, failed
+            )
 
     @api.model
-    def _backflush_queue_send_summary(self, user, summary, failed):
+    def _backflush_queue_send_summary(self, user, subject, summary, failed):
         """The end of a round in the user's inbox, each failed order linked
         with its reason (its to-do says the same)."""
         body = Markup("<p>%s</p>") % summary
@@ -464,7 +467,7 @@ class MrpProduction(models.Model):
         self.env["mail.thread"].sudo().message_notify(
             partner_ids=user.partner_id.ids,
             author_id=self.env.ref("base.partner_root").id,
-            subject=self.env._("Mark Done in the background"),
+            subject=subject,
             body=body,
         )
 
