@@ -14,6 +14,7 @@
         "security/mrp_backflush_security.xml",
         "security/ir.model.access.csv",
         "data/ir_cron.xml",
+        "data/stock_scrap_reason_tag_data.xml",
         "views/mrp_backflush_run_views.xml",
         "views/mrp_backflush_exception_views.xml",
         "views/mrp_bom_views.xml",

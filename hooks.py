@@ -4,8 +4,9 @@ from odoo.tools.sql import column_exists, create_column
 
 # Stored computed fields added to a big table: created empty here, so that
 # installing on a live database does not compute them for every existing
-# valuation layer (none of which was backflushed).
+# valuation layer or stock move (none of which was backflushed).
 PRECREATED_COLUMNS = [
+    ("stock_move", "backflush_sort_rank", "int4"),
     ("stock_valuation_layer", "backflush_role", "varchar"),
     ("stock_valuation_layer", "backflush_production_id", "int4"),
     ("stock_valuation_layer", "backflush_bom_id", "int4"),

@@ -42,7 +42,12 @@ class MrpBackflushException(models.Model):
 
     name = fields.Char(compute="_compute_name")
     production_id = fields.Many2one(
-        "mrp.production", required=True, index=True, readonly=True, ondelete="restrict"
+        "mrp.production",
+        "Manufacturing Order",
+        required=True,
+        index=True,
+        readonly=True,
+        ondelete="restrict",
     )
     company_id = fields.Many2one(related="production_id.company_id", store=True)
     move_id = fields.Many2one(

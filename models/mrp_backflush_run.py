@@ -14,7 +14,12 @@ class MrpBackflushRun(models.Model):
 
     name = fields.Char(compute="_compute_name")
     production_id = fields.Many2one(
-        "mrp.production", required=True, index=True, ondelete="restrict", readonly=True
+        "mrp.production",
+        "Manufacturing Order",
+        required=True,
+        index=True,
+        ondelete="restrict",
+        readonly=True,
     )
     company_id = fields.Many2one(related="production_id.company_id", store=True)
     product_id = fields.Many2one(related="production_id.product_id", store=True)
@@ -64,8 +69,24 @@ class MrpBackflushRun(models.Model):
     currency_id = fields.Many2one(related="company_id.currency_id")
 
     def _compute_name(self):
+        # "WH/MO/00007 · Consumption corrected #2": the order, what posted,
+        # and which of the order's runs it is.
+        run_ids = dict(
+            self.sudo()._read_group(
+                [("production_id", "in", self.production_id.ids)],
+                ["production_id"],
+                ["id:array_agg"],
+            )
+        )
+        triggers = dict(self._fields["trigger"]._description_selection(self.env))
         for run in self:
-            run.name = f"{run.production_id.name} / {run.id}"
+            ids = sorted(run_ids.get(run.production_id, []))
+            run.name = self.env._(
+                "%(mo)s · %(trigger)s #%(number)s",
+                mo=run.production_id.name,
+                trigger=triggers.get(run.trigger, ""),
+                number=ids.index(run.id) + 1 if run.id in ids else len(ids) + 1,
+            )
 
     @api.depends("line_ids.shortage_qty")
     def _compute_state(self):

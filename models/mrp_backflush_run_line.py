@@ -23,7 +23,11 @@ class MrpBackflushRunLine(models.Model):
     # Copies of the run's, written with the line (cheaper than related
     # fields recomputed after the insert of every posting).
     production_id = fields.Many2one(
-        "mrp.production", required=True, index=True, readonly=True
+        "mrp.production",
+        "Manufacturing Order",
+        required=True,
+        index=True,
+        readonly=True,
     )
     company_id = fields.Many2one("res.company", required=True, readonly=True)
     date = fields.Datetime(default=fields.Datetime.now, required=True, readonly=True)

@@ -44,6 +44,23 @@ class MrpProduction(models.Model):
         index="btree_not_null",
         help="Set while the order waits to be marked done in the background.",
     )
+    backflush_queue_round_user_id = fields.Many2one(
+        "res.users",
+        string="Mark Done Round Of",
+        copy=False,
+        readonly=True,
+        index="btree_not_null",
+        help="Who queued the order to be marked done in the background; kept "
+        "until all the orders that person queued are processed, to tell them "
+        "how many were done and which need them.",
+    )
+    backflush_queue_error = fields.Text(
+        "Mark Done Failed",
+        copy=False,
+        readonly=True,
+        help="Why the order could not be marked done in the background; "
+        "cleared when it is queued again.",
+    )
 
     @api.constrains("bom_id", "company_id")
     def _check_backflush_bom_company(self):
@@ -318,7 +335,13 @@ class MrpProduction(models.Model):
             )
         )
         productions.check_access("write")
-        productions._backflush_write({"backflush_queue_user_id": self.env.user.id})
+        productions._backflush_write(
+            {
+                "backflush_queue_user_id": self.env.user.id,
+                "backflush_queue_round_user_id": self.env.user.id,
+                "backflush_queue_error": False,
+            }
+        )
         productions._message_log_batch(
             bodies=dict.fromkeys(
                 productions.ids,
@@ -340,7 +363,8 @@ class MrpProduction(models.Model):
                 "title": self.env._("Mark Done queued"),
                 "message": self.env._(
                     "%(count)s manufacturing orders will be marked done in the "
-                    "background; each order's chatter says when it is done.",
+                    "background. You will be notified when they are; the orders "
+                    "that need you get a to-do (filter: Mark Done failed).",
                     count=len(productions),
                 ),
                 "next": {"type": "ir.actions.client", "tag": "soft_reload"},
@@ -371,8 +395,10 @@ class MrpProduction(models.Model):
         closed.filtered("backflush_queue_user_id")._backflush_write(
             {"backflush_queue_user_id": False}
         )
+        users = self.backflush_queue_user_id
         if self - closed:
             (self - closed)._backflush_mark_done_queued()
+        self._backflush_queue_notify(users)
 
     @api.model
     def _cron_backflush_mark_done(self, batch_size=20):
@@ -380,6 +406,7 @@ class MrpProduction(models.Model):
         calls again while ``remaining`` is reported."""
         domain = [("backflush_queue_user_id", "!=", False)]
         batch = self.search(domain, order="id", limit=batch_size)
+        users = batch.backflush_queue_user_id
         closed = batch.filtered(lambda p: p.state in ("done", "cancel"))
         closed._backflush_write({"backflush_queue_user_id": False})
         for (user, company), productions in (
@@ -393,6 +420,7 @@ class MrpProduction(models.Model):
         self.env["ir.cron"]._notify_progress(
             done=len(batch), remaining=self.search_count(domain)
         )
+        self._backflush_queue_notify(users)
 
     def _backflush_mark_done_queued(self):
         """Mark ``self`` done in one call (one user, one company); if that
@@ -408,9 +436,10 @@ class MrpProduction(models.Model):
             if stuck:
                 raise UserError(
                     self.env._(
-                        "Mark Done needs a decision (consumption warning, "
-                        "backorder or serial numbers): open the order and "
-                        "mark it done."
+                        "Producing it needs a decision the background cannot "
+                        "take (consumption warning, backorder or serial "
+                        "numbers): open the order and click %(button)s.",
+                        button=stuck._backflush_produce_button_label(),
                     )
                 )
         if not failure.message:
@@ -424,16 +453,120 @@ class MrpProduction(models.Model):
             _logger.info(
                 "Background Mark Done of %s failed: %s", self.name, failure.message
             )
-            self._backflush_log_queue_result(
-                self.env._(
-                    "Mark Done in the background failed, nothing was posted: %(error)s",
-                    error=failure.message,
-                )
-            )
+            self._backflush_queue_failed(failure.message)
 
     def _backflush_log_queue_result(self, body):
         self._backflush_write({"backflush_queue_user_id": False})
         self._message_log_batch(bodies=dict.fromkeys(self.ids, body))
+
+    def _backflush_produce_button_label(self):
+        """The words of the form's button that marks the order done."""
+        if all(self.mapped("show_produce_all")):
+            return self.env._("Produce All")
+        return self.env._("Produce")
+
+    def _backflush_queue_failed(self, reason):
+        """The order stays as it was: say why in its chatter, flag it for the
+        filter *Mark Done failed* and give the person who queued it a to-do."""
+        self.ensure_one()
+        user = self.backflush_queue_user_id
+        self._backflush_log_queue_result(
+            self.env._(
+                "Mark Done in the background failed, nothing was posted: %(error)s",
+                error=reason,
+            )
+        )
+        self.backflush_queue_error = reason
+        self.activity_schedule(
+            "mail.mail_activity_data_todo",
+            user_id=user.id,
+            summary=self.env._("Mark Done failed"),
+            note=reason,
+        )
+
+    @api.model
+    def _backflush_queue_notify(self, users):
+        """Tell each of ``users`` how their queued orders are going: a
+        notification after each batch, and at the end of their round (none
+        of theirs queued any more) a message in their inbox with how many
+        are done and which need them."""
+        if not users:
+            return
+        rounds = self.search(
+            [("backflush_queue_round_user_id", "in", users.ids)]
+        ).grouped("backflush_queue_round_user_id")
+        for user in users:
+            _ = self.with_context(lang=user.lang).env._  # in the user's language
+            productions = rounds.get(user, self.browse())
+            queued = productions.filtered("backflush_queue_user_id")
+            processed = productions - queued
+            done = processed.filtered(lambda p: p.state == "done")
+            failed = processed.filtered("backflush_queue_error")
+            values = {
+                "done": len(done),
+                "total": len(productions),
+                "failed": len(failed),
+                "queued": len(queued),
+            }
+            if queued:
+                user._bus_send(
+                    "simple_notification",
+                    {
+                        "type": "info",
+                        "title": _("Mark Done in the background"),
+                        "message": _(
+                            "%(done)s of %(total)s orders done, %(failed)s "
+                            "failed; %(queued)s still queued.",
+                            **values,
+                        ),
+                    },
+                )
+                continue
+            productions.backflush_queue_round_user_id = False
+            summary = _(
+                "Mark Done in the background finished: %(done)s of %(total)s "
+                "orders done, %(failed)s failed.",
+                **values,
+            )
+            if failed:
+                summary += " " + _(
+                    "Each failed order has a to-do with the reason (filter: "
+                    "Mark Done failed)."
+                )
+            user._bus_send(
+                "simple_notification",
+                {
+                    "type": "warning" if failed else "success",
+                    "title": _("Mark Done in the background"),
+                    "message": summary,
+                    "sticky": bool(failed),
+                },
+            )
+            self._backflush_queue_send_summary(
+                user, _("Mark Done in the background"), summary, failed
+            )
+
+    @api.model
+    def _backflush_queue_send_summary(self, user, subject, summary, failed):
+        """The end of a round in the user's inbox, each failed order linked
+        with its reason (its to-do says the same)."""
+        body = Markup("<p>%s</p>") % summary
+        if failed:
+            body += Markup("<ul>%s</ul>") % Markup().join(
+                Markup(
+                    '<li><a href="#" data-oe-model="mrp.production" '
+                    'data-oe-id="%s">%s</a>: %s</li>'
+                )
+                % (production.id, production.name, production.backflush_queue_error)
+                for production in failed
+            )
+        # As OdooBot: the user need not be able to send mail (no email address).
+        self.env["mail.thread"].sudo().message_notify(
+            partner_ids=user.partner_id.ids,
+            author_id=self.env.ref("base.partner_root").id,
+            subject=subject,
+            body=body,
+        )
 
     # ------------------------------------------------------------------
     # Backflush: selection, planning, posting

@@ -49,6 +49,85 @@ class StockMove(models.Model):
         copy=False,
         help="For a substitute: the component move it stands in for.",
     )
+    backflush_returned_qty = fields.Float(
+        "Returned",
+        digits="Product Unit of Measure",
+        compute="_compute_backflush_returned_qty",
+        help="Given back to stock after the order was done: leftovers returned "
+        "by a consumption correction, components recovered by an unbuild.",
+    )
+    backflush_pending_qty = fields.Float(
+        "Pending",
+        digits="Product Unit of Measure",
+        compute="_compute_backflush_pending_qty",
+        help="Short when the order was produced and deferred: still owed, "
+        "posted when the stock arrives (Pending Backflush).",
+    )
+    backflush_sort_rank = fields.Integer(
+        compute="_compute_backflush_sort_rank",
+        store=True,
+        help="Place of the move among the moves of its BOM line on the "
+        "order: the component, then its planned scrap, substitutes, deferred "
+        "postings and corrections.",
+    )
+
+    @api.depends("backflush_role")
+    def _compute_backflush_sort_rank(self):
+        ranks = {
+            role: rank
+            for rank, role in enumerate(
+                (
+                    "component",
+                    "planned_scrap",
+                    "substitute",
+                    "deferred",
+                    "actual_scrap",
+                    "correction",
+                )
+            )
+        }
+        for move in self:
+            move.backflush_sort_rank = ranks.get(move.backflush_role, 0)
+
+    def _compute_backflush_returned_qty(self):
+        returned = self._backflush_sum_by_move(
+            "stock.move",
+            [
+                ("origin_returned_move_id", "in", self.ids),
+                ("raw_material_production_id", "=", False),
+                ("state", "=", "done"),
+            ],
+            "origin_returned_move_id",
+            "product_uom",
+            "quantity",
+        )
+        for move in self:
+            move.backflush_returned_qty = returned.get(move, 0.0)
+
+    def _compute_backflush_pending_qty(self):
+        pending = self._backflush_sum_by_move(
+            "mrp.backflush.exception",
+            [("move_id", "in", self.ids), ("state", "=", "pending")],
+            "move_id",
+            "product_uom_id",
+            "quantity",
+        )
+        for move in self:
+            move.backflush_pending_qty = pending.get(move, 0.0)
+
+    def _backflush_sum_by_move(self, model, domain, move_field, uom_field, qty_field):
+        """``{move: sum of qty_field}`` of the ``model`` records of
+        ``domain``, in each move's unit: one grouped read."""
+        if not self.ids:
+            return {}
+        totals = defaultdict(float)
+        for move, uom, qty in (
+            self.env[model]
+            .sudo()
+            ._read_group(domain, [move_field, uom_field], [f"{qty_field}:sum"])
+        ):
+            totals[move] += uom._compute_quantity(qty, move.product_uom, round=False)
+        return totals
 
     def _backflush_write_protected_fields(self):
         # The BOM explosion sets the unit quantity and rewrites it while the

@@ -10,8 +10,10 @@ class StockValuationLayer(models.Model):
     _inherit = ["stock.valuation.layer", "mrp.backflush.protected.mixin"]
     _backflush_protected_fields = ("backflush_role", "backflush_production_id")
 
+    # "finished": the goods a backflushed order produced, so grouping the
+    # valuation by role names them instead of "None".
     backflush_role = fields.Selection(
-        BACKFLUSH_ROLES,
+        BACKFLUSH_ROLES + [("finished", "Finished goods")],
         compute="_compute_backflush_role",
         store=True,
         readonly=False,
@@ -40,7 +42,9 @@ class StockValuationLayer(models.Model):
     @api.depends("stock_move_id")
     def _compute_backflush_role(self):
         for layer in self:
-            layer.backflush_role = layer.stock_move_id.backflush_role
+            layer.backflush_role = (
+                layer.stock_move_id.backflush_role or layer._backflush_finished_role()
+            )
 
     # A layer's role may also be given after it is created (an edit of a
     # done MO audited as a correction): its MO follows the role.
@@ -58,3 +62,12 @@ class StockValuationLayer(models.Model):
                 if layer.backflush_role
                 else False
             )
+
+    def _backflush_finished_role(self):
+        """``finished`` for what an order the backflush posted for produced
+        (its runs exist before the finished moves are done)."""
+        move = self.stock_move_id
+        production = move.production_id
+        if production and not move.scrapped and production.backflush_run_ids:
+            return "finished"
+        return False

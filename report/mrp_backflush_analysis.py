@@ -173,7 +173,8 @@ class MrpBackflushAnalysis(models.Model):
     qty_variance = fields.Float(
         digits="Product Unit of Measure",
         readonly=True,
-        help="Qty Consumed - BOM Standard Qty.",
+        help="Qty Consumed - BOM Standard Qty. A deferred shortage still "
+        "pending is owed, not saved: see Still Pending.",
     )
     replaced_qty = fields.Float(
         "Qty Replaced",
@@ -225,7 +226,8 @@ class MrpBackflushAnalysis(models.Model):
     cost_variance = fields.Monetary(
         readonly=True,
         groups=COST_GROUP,
-        help="Value Consumed - BOM Standard Cost.",
+        help="Value Consumed - BOM Standard Cost. A deferred shortage still "
+        "pending is owed, not saved: see Still Pending.",
     )
     substitution_variance = fields.Monetary(
         readonly=True,

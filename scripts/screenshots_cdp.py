@@ -29,6 +29,7 @@ def shots(ids):
     mo_url = "/odoo/action-mrp.mrp_production_action"
     bom_url = f"/odoo/action-mrp.mrp_bom_form_action/{ids['bom_chair']}"
     analysis = "/odoo/action-mrp_backflush.mrp_backflush_analysis_action"
+    count_variance = "/odoo/action-mrp_backflush.mrp_backflush_count_variance_action"
     preview_multi = (
         "const env = odoo.__WOWL_DEBUG__.root.env;"
         "const action = await env.services.orm.call('mrp.production',"
@@ -147,6 +148,40 @@ def shots(ids):
                 ("click", ".modal button[name=action_compute]"),
                 ("wait", ".modal .o_data_row, .modal .alert-success"),
             ],
+        ),
+        (
+            "18_mo_pending_components",
+            "demo",
+            f"{mo_url}/{ids['mo_bicycle']}",
+            [("wait", ".o_field_widget[name=move_raw_ids] .o_data_row")],
+        ),
+        (
+            "19_run_correction",
+            "admin",
+            "/odoo/action-mrp_backflush.mrp_backflush_run_action/"
+            f"{ids['run_correction']}",
+            [("wait", ".o_form_view .o_data_row")],
+        ),
+        (
+            "20_correction_dialog",
+            "admin",
+            f"{mo_url}/{ids['mo_chair']}",
+            [
+                ("click", "button[name=action_backflush_correct]"),
+                ("wait", ".modal .o_field_widget[name=reason_tag_ids]"),
+            ],
+        ),
+        (
+            "21_count_variance_list",
+            "admin",
+            f"{count_variance}?view_type=list",
+            [("wait", ".o_list_renderer")],
+        ),
+        (
+            "22_count_variance_graph",
+            "admin",
+            f"{count_variance}?view_type=graph",
+            [("wait", ".o_graph_renderer canvas")],
         ),
         (
             "17_valuation_by_role",

@@ -92,6 +92,20 @@ for _i in range(3):
     ).action_validate()
     mo.with_context(skip_backorder=True).button_mark_done()
 
+# The floor used 6 more legs and had 2 seat frames left on the 100 chairs:
+# the Components tab shows the correction and the return.
+correction = env["mrp.backflush.correction"].browse(
+    mo_chair.action_backflush_correct()["res_id"]
+)
+seat_frame = ref("mrp_backflush.product_seat_frame")
+for line in correction.line_ids:
+    if line.product_id == leg:
+        line.qty_used = line.consumed_qty + 6
+    elif line.product_id == seat_frame:
+        line.qty_used = line.consumed_qty - 2
+correction.reason_tag_ids = ref("mrp_backflush.scrap_reason_tag_broken")
+correction.action_confirm()
+
 # Still to produce, previewed together: 100 chairs (planned scrap), 200 more
 # chairs (legs short: the beech substitute fills in, the rest blocks), 50
 # bicycles (no wheels left: deferred) and 10 stools (nothing to post).
@@ -118,6 +132,9 @@ print(
                 lambda r: r.trigger == "retry"
             )[:1].id,
             "exception": exception.id,
+            "run_correction": mo_chair.backflush_run_ids.filtered(
+                lambda r: r.trigger == "correction"
+            )[:1].id,
             "bom_chair": chair_bom.id,
             "leg_line": ref("mrp_backflush.bom_chair_line_leg").id,
             "demo_login": demo.login,

@@ -440,6 +440,8 @@ class TestAnalysis(BackflushCase):
             [("backflush_production_id", "in", mos.ids)]
         ):
             move = layer.stock_move_id
+            if layer.backflush_role == "finished":
+                continue  # the finished goods themselves
             if move.production_id and not move.scrapped:
                 finished_side |= layer  # deferred value added to the finished goods
                 continue

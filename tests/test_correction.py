@@ -350,7 +350,7 @@ class TestCorrection(BackflushCase):
         roles = set(
             mo.move_finished_ids.stock_valuation_layer_ids.mapped("backflush_role")
         )
-        self.assertEqual(roles, {False, "finished_value"})
+        self.assertEqual(roles, {"finished", "finished_value"})
         self._assert_reconciled(mo)
         # Inventory > Valuation grouped by role: no role nets out (issue 12)
         totals = dict(

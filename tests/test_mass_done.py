@@ -167,3 +167,81 @@ class TestMassDone(BackflushCase):
         self.assertEqual(queued.backflush_run_ids.user_id, self.operator)
         self.assertFalse(queued.backflush_queue_user_id)
         self.assertEqual(free.state, "confirmed")
+
+    def _inbox(self, user):
+        return self.env["mail.message"].search(
+            [("notified_partner_ids", "in", user.partner_id.ids)]
+        )
+
+    def _bus(self, user):
+        self.env.cr.precommit.run()  # notifications are written at commit
+        return self.env["bus.bus"].search(
+            [
+                ("channel", "like", f'"res.partner", {user.partner_id.id}]'),
+                ("message", "like", "simple_notification"),
+            ]
+        )
+
+    def test_failed_order_gets_an_activity_and_the_filter(self):
+        self.bom_stool.backflush_shortage_policy = "block"
+        mos = self._mos(2)
+        big = self._mo(self.bom_stool, 200)
+        self._mark_done_from_list(mos | big)
+        self._run_cron()
+        activity = big.activity_ids
+        self.assertEqual(activity.user_id, self.operator)
+        self.assertEqual(activity.summary, "Mark Done failed")
+        self.assertIn("Not enough components", activity.note)
+        self.assertIn("Not enough components", big.backflush_queue_error)
+        self.assertFalse(mos.activity_ids)
+        self.assertEqual(
+            self.env["mrp.production"].search(
+                [
+                    ("backflush_queue_error", "!=", False),
+                    ("state", "not in", ("done", "cancel")),
+                    ("id", "in", (mos | big).ids),
+                ]
+            ),
+            big,
+        )
+        # Queued again: the old reason no longer applies.
+        self._mark_done_from_list(big | self._mos(2))
+        self.assertFalse(big.backflush_queue_error)
+
+    def test_order_needing_a_decision_says_the_form_s_button(self):
+        self.bom_stool.consumption = "warning"
+        mos = self._mos(3)
+        for mo in mos:
+            mo.qty_producing = 2
+            mo._set_qty_producing()
+        # The BOM changed after the orders were created: Odoo's consumption
+        # warning is a decision the background cannot take.
+        self.bom_stool.bom_line_ids.filtered(
+            lambda li: li.product_id == self.leg
+        ).product_qty = 4
+        self._mark_done_from_list(mos)
+        self._run_cron()
+        self.assertNotIn("done", mos.mapped("state"))
+        for mo in mos:
+            self.assertIn("click Produce All", mo.backflush_queue_error)
+            self.assertNotIn("Mark Done needs", mo.backflush_queue_error)
+
+    def test_person_who_queued_sees_progress_and_the_end(self):
+        self.bom_stool.backflush_shortage_policy = "block"
+        mos = self._mos(2)
+        big = self._mo(self.bom_stool, 200)
+        self._mark_done_from_list(mos | big)
+        self._run_cron(batch_size=2)
+        progress = self._bus(self.operator)
+        self.assertEqual(len(progress), 1)
+        self.assertIn("2 of 3 orders done, 0 failed; 1 still queued", progress.message)
+        self.assertFalse(self._inbox(self.operator))
+        self._run_cron(batch_size=2)
+        end = self._bus(self.operator) - progress
+        self.assertIn("finished: 2 of 3 orders done, 1 failed", end.message)
+        inbox = self._inbox(self.operator)
+        self.assertEqual(len(inbox), 1)
+        self.assertIn("2 of 3 orders done, 1 failed", inbox.body)
+        self.assertIn(big.name, inbox.body)
+        self.assertIn("Not enough components", inbox.body)
+        self.assertFalse((mos | big).backflush_queue_round_user_id)

@@ -261,6 +261,37 @@ class TestPreview(BackflushCase):
         self.assertEqual(mo.state, "confirmed")
         self.assertFalse(mo.backflush_run_ids)
 
+    def test_preview_status_words(self):
+        """Each line says what producing does with it (issue 27): a
+        substitute standing in for part of a shortfall is no "Covered", nor
+        is any line of a blocked order."""
+        self._stock(self.leg, 30)
+        self._stock(self.beech, 5)
+        self._stock(self.oak, 100)
+        self._stock(self.seat, 100)
+        self._stock(self.glue, 0.2)
+        mo = self._mo(self.bom, 10)
+        preview = self._preview(mo)
+        statuses = {
+            (line.product_id, line.role): line.status for line in preview.line_ids
+        }
+        self.assertEqual(
+            statuses,
+            {
+                (self.leg, "component"): "replaced",
+                (self.beech, "substitute"): "partial",
+                (self.oak, "substitute"): "substitute",
+                (self.seat, "component"): "covered",
+                (self.glue, "component"): "defer",
+            },
+        )
+        self.bom.backflush_shortage_policy = "block"
+        preview = self._preview(mo)
+        glue = self._preview_line(preview, self.glue)
+        self.assertEqual(glue.status, "block")
+        for line in preview.line_ids - glue:
+            self.assertEqual(line.status, "waits", line.product_id.name)
+
     def test_preview_writes_nothing(self):
         self._stock(self.leg, 30)
         self._stock(self.beech, 5)

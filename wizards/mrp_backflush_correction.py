@@ -18,7 +18,11 @@ class MrpBackflushCorrection(models.TransientModel):
     _check_company_auto = True
 
     production_id = fields.Many2one(
-        "mrp.production", required=True, readonly=True, ondelete="cascade"
+        "mrp.production",
+        "Manufacturing Order",
+        required=True,
+        readonly=True,
+        ondelete="cascade",
     )
     company_id = fields.Many2one(related="production_id.company_id")
     bom_id = fields.Many2one(related="production_id.bom_id")

@@ -23,5 +23,21 @@ class MrpBackflushExceptionCancel(models.TransientModel):
                 )
 
     def action_confirm(self):
-        self.exception_ids._cancel(self.reason)
-        return {"type": "ir.actions.act_window_close"}
+        exceptions = self.exception_ids
+        exceptions._cancel(self.reason)
+        return {
+            "type": "ir.actions.client",
+            "tag": "display_notification",
+            "params": {
+                "type": "success",
+                "title": self.env._("Backflush exceptions cancelled"),
+                "message": self.env._(
+                    "%(exceptions)s: cancelled, their quantity will not be "
+                    "consumed. The reason is in each exception's chatter.",
+                    exceptions=", ".join(exceptions.mapped("name"))
+                    if len(exceptions) <= 3
+                    else self.env._("%(count)s exceptions", count=len(exceptions)),
+                ),
+                "next": {"type": "ir.actions.act_window_close"},
+            },
+        }

@@ -1,6 +1,7 @@
 # Copyright 2026 mrp_backflush authors
 # License LGPL-3.0 or later (https://www.gnu.org/licenses/lgpl).
-from odoo import fields, models
+from odoo import api, fields, models
+from odoo.tools import float_compare, float_is_zero
 
 
 class MrpBackflushPreviewLine(models.TransientModel):
@@ -77,7 +78,7 @@ class MrpBackflushPreviewLine(models.TransientModel):
             ("block", "Blocks"),
             ("lot_required", "Lot Needed"),
             ("archived", "Archived"),
-            ("negative", "Negative stock"),
+            ("negative", "Goes negative"),
             ("defer", "Deferred"),
         ],
         string="Outcome",
@@ -88,6 +89,59 @@ class MrpBackflushPreviewLine(models.TransientModel):
         "archived), posted into negative stock, or the shortage deferred to "
         "a backflush exception.",
     )
+    status = fields.Selection(
+        [
+            ("covered", "In stock"),
+            ("nothing", "Nothing to post"),
+            ("substitute", "Stands in"),
+            ("partial", "Partly stands in"),
+            ("replaced", "With substitutes"),
+            ("recorded", "Recorded"),
+            ("block", "Blocks"),
+            ("lot_required", "Lot needed"),
+            ("archived", "Archived"),
+            ("waits", "Order blocked"),
+            ("negative", "Goes negative"),
+            ("defer", "Deferred"),
+        ],
+        compute="_compute_status",
+        help="What producing does with this line: posted from stock, nothing "
+        "left to post, a component (partly) replaced by substitutes, a "
+        "substitute standing in for (part of) the component's shortfall, "
+        "refused (blocks the order; its other lines wait), posted into "
+        "negative stock, or the shortage deferred to a backflush "
+        "exception.",
+    )
+
+    @api.depends(
+        "action", "role", "required_qty", "to_post_qty", "preview_id.line_ids.action"
+    )
+    def _compute_status(self):
+        blocked = self.preview_id.line_ids.filtered(
+            lambda ln: ln.action == "block"
+        ).production_id
+        for line in self:
+            rounding = line.product_uom_id.rounding or 0.01
+            if line.action != "none":
+                line.status = line.action
+            elif line.production_id in blocked:
+                line.status = "waits"
+            elif float_is_zero(line.required_qty, precision_rounding=rounding):
+                line.status = "nothing"
+            elif line.role != "substitute":
+                short = float_compare(
+                    line.to_post_qty, line.required_qty, precision_rounding=rounding
+                )
+                line.status = "replaced" if short < 0 else "covered"
+            elif (
+                float_compare(
+                    line.to_post_qty, line.required_qty, precision_rounding=rounding
+                )
+                < 0
+            ):
+                line.status = "partial"
+            else:
+                line.status = "substitute"
 
     def _refusal_note(self):
         """Why this line keeps its order from being produced."""

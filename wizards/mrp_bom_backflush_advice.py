@@ -677,7 +677,8 @@ class MrpBomBackflushAdvice(models.TransientModel):
         dates = [fmt.date(date) for date in counts]
         text = self.env._(
             "%(count)s counts from %(first)s to %(last)s (%(dates)s): this line "
-            "backflushed %(booked)s (net %(net)s), %(share)s %% of the "
+            "backflushed %(booked)s, planned scrap and corrections included "
+            "(the BOM's net quantity: %(net)s), %(share)s %% of the "
             "%(outflow)s booked out of the warehouse between the counts. The "
             "counts found %(variance)s against the books (counted - booked); "
             "the line's share is %(attributed)s, %(deviation)s %% of what it "

@@ -18,7 +18,9 @@ class MrpBomBackflushAdviceLine(models.TransientModel):
         "mrp.bom.backflush.advice", required=True, ondelete="cascade", index=True
     )
     bom_line_id = fields.Many2one("mrp.bom.line", required=True, readonly=True)
-    bom_id = fields.Many2one(related="bom_line_id.bom_id", store=True)
+    bom_id = fields.Many2one(
+        related="bom_line_id.bom_id", store=True, string="Bill of Materials"
+    )
     product_id = fields.Many2one(related="bom_line_id.product_id", string="Component")
     product_uom_id = fields.Many2one(
         related="bom_line_id.product_uom_id", string="Unit"
@@ -136,7 +138,7 @@ class MrpBomBackflushAdviceLine(models.TransientModel):
                 advice_line.priority = 1
 
     def _change_text(self, old, new):
-        """"Planned scrap 0.00 % → 5.00 %" or "Quantity 4 → 5 Units per 1
+        """ "Planned scrap 0.00 % → 5.00 %" or "Quantity 4 → 5 Units per 1
         Units": what changes, with its unit."""
         self.ensure_one()
         if self.suggestion_type == "scrap":

@@ -1,0 +1,182 @@
+# Copyright 2026 mrp_backflush authors
+# License LGPL-3.0 or later (https://www.gnu.org/licenses/lgpl).
+"""What the screens show of a backflushed order (issue 27): the Components
+tab (order, pending, returned), runs, valuation roles, correction reasons,
+exception cancellation."""
+
+from lxml import etree
+
+from odoo import Command
+from odoo.tests import Form, new_test_user, tagged
+
+from .common import BackflushCase
+
+
+@tagged("post_install", "-at_install")
+class TestScreens(BackflushCase):
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        cls.chair = cls._product("Screen Chair", 0.0)
+        cls.leg = cls._product("Screen Leg", 2.0)
+        cls.oak = cls._product("Screen Oak Leg", 3.0)
+        cls.seat = cls._product("Screen Seat", 10.0)
+        cls.bom = cls._bom(
+            cls.chair,
+            [(cls.seat, 1), (cls.leg, 4, {"scrap_percent": 10})],
+            backflush_substitution="priority",
+        )
+        cls.leg_line = cls.bom.bom_line_ids.filtered(
+            lambda ln: ln.product_id == cls.leg
+        )
+        cls.leg_line.substitute_ids = [Command.create({"product_id": cls.oak.id})]
+        cls._stock(cls.seat, 100)
+        cls.manager = new_test_user(
+            cls.env,
+            "bf_screen_manager",
+            groups="mrp.group_mrp_manager,stock.group_stock_manager",
+        )
+
+    def _components_tab(self, mo):
+        """The order's raw moves as the form's Components tab lists them."""
+        arch = etree.fromstring(
+            mo.get_views([(False, "form")])["views"]["form"]["arch"]
+        )
+        order = arch.xpath("//field[@name='move_raw_ids']/list")[0].get("default_order")
+        return self.env["stock.move"].search(
+            [("raw_material_production_id", "=", mo.id)], order=order
+        )
+
+    def _correct(self, mo, used):
+        action = mo.with_user(self.manager).action_backflush_correct()
+        wizard = (
+            self.env["mrp.backflush.correction"]
+            .with_user(self.manager)
+            .browse(action["res_id"])
+        )
+        for line in wizard.line_ids:
+            if line.product_id in used:
+                line.qty_used = used[line.product_id]
+        wizard.action_confirm()
+
+    def test_components_tab_groups_a_component_s_lines(self):
+        # 10 chairs: 44 legs needed, 30 in stock, oak stands in for the rest
+        self._stock(self.leg, 30)
+        self._stock(self.oak, 100)
+        mo = self._mo(self.bom, 10)
+        mo.button_mark_done()
+        self._correct(mo, {self.seat: 11})
+        lines = self._components_tab(mo)
+        self.assertEqual(
+            [(m.product_id, m.backflush_role) for m in lines],
+            [
+                (self.seat, "component"),
+                (self.seat, "correction"),
+                (self.leg, "component"),
+                (self.oak, "planned_scrap"),
+                (self.oak, "substitute"),
+            ],
+        )
+
+    def test_components_tab_of_an_order_not_backflushed_keeps_odoo_s_order(self):
+        self.bom.backflush_mode = "manual"
+        self._stock(self.leg, 100)
+        mo = self._mo(self.bom, 1)
+        tab = self._components_tab(mo)
+        odoo_order = self.env["stock.move"].search(
+            [("raw_material_production_id", "=", mo.id)],
+            order="is_done, manual_consumption desc, sequence, id",
+        )
+        self.assertEqual(tab, odoo_order)
+
+    def test_deferred_shortage_shows_pending_on_the_component(self):
+        self.bom.backflush_shortage_policy = "defer"
+        self.bom.backflush_substitution = "none"
+        self._stock(self.leg, 30)
+        mo = self._mo(self.bom, 10)
+        mo.button_mark_done()
+        leg = self._raw(mo, self.leg)
+        self.assertEqual(leg.backflush_pending_qty, 14)
+        self.assertFalse(self._raw(mo, self.seat).backflush_pending_qty)
+        self._stock(self.leg, 10)
+        mo.backflush_exception_ids.action_retry()
+        leg.invalidate_recordset(["backflush_pending_qty"])
+        self.assertEqual(leg.backflush_pending_qty, 4)
+
+    def test_returned_leftovers_show_on_the_component(self):
+        self._stock(self.leg, 100)
+        mo = self._mo(self.bom, 10)
+        mo.button_mark_done()
+        seat = self._raw(mo, self.seat)
+        self.assertFalse(seat.backflush_returned_qty)
+        self._correct(mo, {self.seat: 8})
+        seat.invalidate_recordset(["backflush_returned_qty"])
+        self.assertEqual(seat.backflush_returned_qty, 2)
+        # the return is no raw move of the order: the tab lists the seat once
+        self.assertEqual(
+            self._components_tab(mo).filtered(lambda m: m.product_id == self.seat), seat
+        )
+
+    def test_run_names_say_the_order_and_what_posted(self):
+        self._stock(self.leg, 100)
+        mo = self._mo(self.bom, 10)
+        mo.button_mark_done()
+        self._correct(mo, {self.seat: 8})
+        runs = mo.backflush_run_ids.sorted("id")
+        self.assertEqual(
+            runs.mapped("name"),
+            [
+                f"{mo.name} · Order produced #1",
+                f"{mo.name} · Consumption corrected #2",
+            ],
+        )
+
+    def test_finished_goods_have_a_valuation_role(self):
+        self._stock(self.leg, 100)
+        mo = self._mo(self.bom, 2)
+        mo.button_mark_done()
+        finished = mo.move_finished_ids.stock_valuation_layer_ids
+        self.assertEqual(finished.mapped("backflush_role"), ["finished"])
+        self.assertEqual(finished.backflush_production_id, mo)
+        # an order the backflush posted nothing for stays Odoo's
+        self.bom.backflush_mode = "manual"
+        manual = self._mo(self.bom, 1)
+        for move in manual.move_raw_ids:
+            move.quantity = move.product_uom_qty
+            move.picked = True
+        manual.button_mark_done()
+        self.assertFalse(manual.backflush_run_ids)
+        layers = manual.move_finished_ids.stock_valuation_layer_ids
+        self.assertEqual(layers.mapped("backflush_role"), [False])
+
+    def test_correction_reasons_can_be_created(self):
+        self.assertTrue(self.env.ref("mrp_backflush.scrap_reason_tag_broken"))
+        arch = self.env.ref("mrp_backflush.mrp_backflush_correction_view_form").arch
+        tags = etree.fromstring(arch).xpath("//field[@name='reason_tag_ids']")[0]
+        self.assertNotIn("'no_create': True", tags.get("options"))
+        tag_id, _name = (
+            self.env["stock.scrap.reason.tag"]
+            .with_user(self.manager)
+            .name_create("Legs dropped by the forklift")
+        )
+        self.assertTrue(tag_id)
+
+    def test_cancelling_an_exception_says_so(self):
+        self.bom.backflush_shortage_policy = "defer"
+        self.bom.backflush_substitution = "none"
+        mo = self._mo(self.bom, 10)
+        mo.button_mark_done()
+        exc = mo.backflush_exception_ids
+        wizard = Form(
+            self.env["mrp.backflush.exception.cancel"]
+            .with_user(self.manager)
+            .with_context(**exc.with_user(self.manager).action_cancel()["context"])
+        )
+        wizard.reason = "legs written off"
+        action = wizard.save().action_confirm()
+        self.assertEqual(exc.state, "cancel")
+        self.assertEqual(action["tag"], "display_notification")
+        self.assertIn(exc.name, action["params"]["message"])
+        self.assertEqual(
+            action["params"]["next"], {"type": "ir.actions.act_window_close"}
+        )
