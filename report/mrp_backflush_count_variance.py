@@ -124,7 +124,6 @@ class MrpBackflushCountVariance(models.Model):
         "Count Variance.",
     )
     variance_value = fields.Monetary(
-        "Variance Value",
         readonly=True,
         groups=COST_GROUP,
         help="Same share of the value of the count's adjustment.",

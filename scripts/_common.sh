@@ -7,6 +7,7 @@
 #   .odoo/*.log, .odoo/logs/   install and bootstrap logs
 #   .odoo/venv/                Python with Odoo 18.0 and the test tools
 #   .odoo/src/odoo/            Odoo source, when cloned from a git URL
+#   .odoo/node/                prettier and eslint (npm), pinned in NODE_TOOLS
 #
 # Environment:
 #   PYTHON       interpreter that imports Odoo 18.0 (default: python3 when it
@@ -21,6 +22,10 @@ ODOO_STATE="$REPO_ROOT/.odoo"
 ADDONS_LINK_DIR="$ODOO_STATE/addons"
 DATA_DIR="$ODOO_STATE/data"
 VENV_DIR="$ODOO_STATE/venv"
+NODE_DIR="$ODOO_STATE/node"
+# OCA's versions for 18.0 (oca-addons-repo-template); keep .pre-commit-config.yaml
+# in step.
+NODE_TOOLS=(prettier@3.3.3 @prettier/plugin-xml@3.4.1 eslint@9.12.0 globals@16.0.0)
 PYTHON_SET="${PYTHON:+1}"
 PYTHON="${PYTHON:-python3}"
 
@@ -119,6 +124,65 @@ step() {
         die "Step '$name' failed after $(($(now) - t0))s: see $log."
     fi
     info "$name: done in $(($(now) - t0))s"
+}
+
+# Copy the working tree (tracked and untracked files, not the ignored ones such
+# as .odoo/) into DIR/mrp_backflush: tools that take the add-on's name from its
+# folder (whool, pylint-odoo) then see the right name, whatever the clone is
+# called.
+stage_addon() {
+    local dest="$1/$MODULE"
+    rm -rf "$dest"
+    mkdir -p "$dest"
+    if git -C "$REPO_ROOT" rev-parse --is-inside-work-tree >/dev/null 2>&1; then
+        # --ignore-failed-read: files deleted but not yet committed are listed
+        git -C "$REPO_ROOT" ls-files -z --cached --others --exclude-standard |
+            tar -C "$REPO_ROOT" --null --ignore-failed-read -T - -cf - 2>/dev/null |
+            tar -C "$dest" -xf -
+    else
+        tar -C "$REPO_ROOT" --exclude=./.odoo --exclude=./.git --exclude=__pycache__ \
+            --exclude=./build --exclude=./dist -cf - . | tar -C "$dest" -xf -
+    fi
+    [ -f "$dest/__manifest__.py" ] || die "Could not copy the add-on into $dest."
+}
+
+# Files of the repository that match the shell patterns given (git's list when
+# this is a git checkout, without ignored files), one per line.
+repo_files() {
+    if git -C "$REPO_ROOT" rev-parse --is-inside-work-tree >/dev/null 2>&1; then
+        git -C "$REPO_ROOT" ls-files --cached --others --exclude-standard -- "$@" |
+            while IFS= read -r f; do [ -f "$REPO_ROOT/$f" ] && printf '%s\n' "$f"; done
+    else
+        local args=() p
+        for p in "$@"; do args+=(${args[0]+-o} -name "$p"); done
+        (cd "$REPO_ROOT" && find . -path ./.odoo -prune -o -type f \( "${args[@]}" \) -print |
+            sed 's|^\./||')
+    fi
+}
+
+# prettier, @prettier/plugin-xml and eslint (NODE_TOOLS) in .odoo/node, from the
+# npm registry, once; node and npm come from the system (apt-get install npm).
+ensure_node_tools() {
+    local stamp="$NODE_DIR/.installed" want="${NODE_TOOLS[*]}"
+    if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ]; then
+        return 0
+    fi
+    if ! command -v npm >/dev/null 2>&1 || ! command -v node >/dev/null 2>&1; then
+        ensure_system_packages npm
+    fi
+    mkdir -p "$NODE_DIR" "$ODOO_STATE/logs"
+    rm -rf "$NODE_DIR/node_modules" "$stamp"
+    step "Installing ${NODE_TOOLS[*]} into .odoo/node (npm)" "$ODOO_STATE/logs/npm.log" \
+        npm install --prefix "$NODE_DIR" --no-audit --no-fund --no-save "${NODE_TOOLS[@]}"
+    echo "$want" >"$stamp"
+}
+
+# node_tool NAME ARGS...: run a tool of .odoo/node; NODE_PATH lets the repository's
+# prettier.config.cjs and eslint.config.cjs require the plugins installed there.
+node_tool() {
+    local name="$1"
+    shift
+    NODE_PATH="$NODE_DIR/node_modules" "$NODE_DIR/node_modules/.bin/$name" "$@"
 }
 
 # Build .odoo/venv with Odoo 18.0 and its requirements, once. The source comes

@@ -16,7 +16,8 @@ registry.category("web_tour.tours").add("mrp_backflush_operator_mark_done", {
         },
         {
             content: "The MO is done",
-            trigger: ".o_statusbar_status button[data-value=done].o_arrow_button_current",
+            trigger:
+                ".o_statusbar_status button[data-value=done].o_arrow_button_current",
         },
         {
             content: "Open the backflush runs",
@@ -57,7 +58,8 @@ registry.category("web_tour.tours").add("mrp_backflush_operator_preview_produce"
         },
         {
             content: "The MO is done",
-            trigger: ".o_statusbar_status button[data-value=done].o_arrow_button_current",
+            trigger:
+                ".o_statusbar_status button[data-value=done].o_arrow_button_current",
         },
         {
             content: "The Components tab tells the planned scrap line apart",
@@ -119,7 +121,8 @@ registry.category("web_tour.tours").add("mrp_backflush_manager_retry", {
         },
         {
             content: "A notification says what was posted and what is still pending",
-            trigger: ".o_notification:contains('15.00 Units posted'):contains('still pending')",
+            trigger:
+                ".o_notification:contains('15.00 Units posted'):contains('still pending')",
         },
         {
             content: "The form shows what was posted since",
@@ -141,7 +144,8 @@ registry.category("web_tour.tours").add("mrp_backflush_manager_advice_apply", {
         },
         {
             content: "Apply the suggestion",
-            trigger: ".modal .o_data_row:contains('Tour Leg') button[name=action_apply]",
+            trigger:
+                ".modal .o_data_row:contains('Tour Leg') button[name=action_apply]",
             run: "click",
         },
         {
