@@ -140,7 +140,6 @@ class MrpBackflushException(models.Model):
     )
     currency_id = fields.Many2one(related="company_id.currency_id")
     before_lock_date = fields.Boolean(
-        "Before Lock Date",
         compute="_compute_before_lock_date",
         help="Pending since before the accounting lock date: a retry posts "
         "at today's date, in the open period.",

@@ -496,7 +496,7 @@ class MrpProduction(models.Model):
             [("backflush_queue_round_user_id", "in", users.ids)]
         ).grouped("backflush_queue_round_user_id")
         for user in users:
-            _ = self.with_context(lang=user.lang).env._  # in the user's language
+            env = self.with_context(lang=user.lang).env  # in the user's language
             productions = rounds.get(user, self.browse())
             queued = productions.filtered("backflush_queue_user_id")
             processed = productions - queued
@@ -513,8 +513,8 @@ class MrpProduction(models.Model):
                     "simple_notification",
                     {
                         "type": "info",
-                        "title": _("Mark Done in the background"),
-                        "message": _(
+                        "title": env._("Mark Done in the background"),
+                        "message": env._(
                             "%(done)s of %(total)s orders done, %(failed)s "
                             "failed; %(queued)s still queued.",
                             **values,
@@ -523,13 +523,13 @@ class MrpProduction(models.Model):
                 )
                 continue
             productions.backflush_queue_round_user_id = False
-            summary = _(
+            summary = env._(
                 "Mark Done in the background finished: %(done)s of %(total)s "
                 "orders done, %(failed)s failed.",
                 **values,
             )
             if failed:
-                summary += " " + _(
+                summary += " " + env._(
                     "Each failed order has a to-do with the reason (filter: "
                     "Mark Done failed)."
                 )
@@ -537,13 +537,13 @@ class MrpProduction(models.Model):
                 "simple_notification",
                 {
                     "type": "warning" if failed else "success",
-                    "title": _("Mark Done in the background"),
+                    "title": env._("Mark Done in the background"),
                     "message": summary,
                     "sticky": bool(failed),
                 },
             )
             self._backflush_queue_send_summary(
-                user, _("Mark Done in the background"), summary, failed
+                user, env._("Mark Done in the background"), summary, failed
             )
 
     @api.model
@@ -1015,11 +1015,11 @@ class MrpProduction(models.Model):
             if plan_by_move[move.id].action == planning.POLICY_DEFER
         ]
         if vals_list:
-            Exception = self.env["mrp.backflush.exception"].sudo()
-            causes = Exception._shortage_causes(moves.product_id, moves.location_id)
+            Exceptions = self.env["mrp.backflush.exception"].sudo()
+            causes = Exceptions._shortage_causes(moves.product_id, moves.location_id)
             for vals in vals_list:
                 vals["cause"] = causes[vals["product_id"], vals["location_id"]]
-            Exception.create(vals_list)
+            Exceptions.create(vals_list)
 
     def _backflush_notify_body(self, run):
         """Chatter line of one posting, counted as the BOM reads: one

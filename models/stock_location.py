@@ -10,7 +10,6 @@ class StockLocation(models.Model):
 
     backflush_shortage_policy = fields.Selection(
         SHORTAGE_POLICIES,
-        string="Backflush Shortage Policy",
         help="What the backflush does when a component consumed from this "
         "location (or its sublocations) is short; overrides the BOM's policy. "
         "Empty: the BOM's policy. E.g. line-side bins replenished by kanban may "

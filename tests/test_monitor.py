@@ -47,8 +47,8 @@ class TestMonitor(BackflushCase):
         self.assertEqual((exc.state, exc.cause), ("pending", "product_archived"))
         self.leg.active = True
         # a defect during the retry: cause error, with what it ran into
-        Exception = self.env.registry["mrp.backflush.exception"]
-        with patch.object(Exception, "_post_available", side_effect=UserError("Boom")):
+        Exceptions = self.env.registry["mrp.backflush.exception"]
+        with patch.object(Exceptions, "_post_available", side_effect=UserError("Boom")):
             exc.action_retry()
         self.assertEqual((exc.cause, exc.cause_detail), ("error", "Boom"))
         # stock arrives: posted
@@ -128,12 +128,12 @@ class TestMonitor(BackflushCase):
         self.company.backflush_pending_alert_days = 3
         mo, exc = self._deferred()
         mo.user_id = self.manager
-        Exception = self.env["mrp.backflush.exception"]
-        Exception._cron_retry()
+        Exceptions = self.env["mrp.backflush.exception"]
+        Exceptions._cron_retry()
         self.assertFalse(mo.activity_ids)
         self._age(exc, 4)
-        Exception._cron_retry()
-        Exception._cron_retry()
+        Exceptions._cron_retry()
+        Exceptions._cron_retry()
         self.assertEqual(len(mo.activity_ids), 1)
         self.assertEqual(mo.activity_ids.user_id, self.manager)
         self.assertIn(self.leg.display_name, mo.activity_ids.note)

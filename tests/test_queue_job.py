@@ -76,9 +76,9 @@ class TestQueueJob(BackflushCase):
         exc = mo.backflush_exception_ids
         self.assertEqual(exc.quantity, 4)
         self._stock(short, 10)
-        Exception = self.env["mrp.backflush.exception"]
+        Exceptions = self.env["mrp.backflush.exception"]
         with self._trap() as trap:
-            Exception._cron_retry()
+            Exceptions._cron_retry()
             trap.assert_jobs_count(1)
             self.assertEqual(trap.enqueued_jobs[0].channel, "root.mrp_backflush")
             self.assertEqual(exc.state, "pending")
