@@ -174,7 +174,7 @@ class MrpBackflushCountVariance(models.Model):
                     last = min(last, value) if last else value
             elif fname == "product_id" and operator in ("=", "in"):
                 ids = value if isinstance(value, (list, tuple)) else [value]
-                if not all(isinstance(i, int) for i in ids):
+                if not all(type(i) is int for i in ids):  # not records, names, False
                     continue
                 products = set(ids) if products is None else products & set(ids)
         if first is None and last is None and products is None:

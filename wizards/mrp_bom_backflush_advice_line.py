@@ -138,8 +138,8 @@ class MrpBomBackflushAdviceLine(models.TransientModel):
                 advice_line.priority = 1
 
     def _change_text(self, old, new):
-        """ "Planned scrap 0.00 % → 5.00 %" or "Quantity 4 → 5 Units per 1
-        Units": what changes, with its unit."""
+        """What changes, with its unit: "Planned scrap 0.00 % → 5.00 %" or
+        "Quantity 4 → 5 Units per 1 Units"."""
         self.ensure_one()
         if self.suggestion_type == "scrap":
             return self.env._(

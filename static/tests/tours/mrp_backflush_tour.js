@@ -149,6 +149,10 @@ registry.category("web_tour.tours").add("mrp_backflush_manager_advice_apply", {
             run: "click",
         },
         {
+            content: "A notification says what changed",
+            trigger: ".o_notification:contains('Planned scrap 0.00 % → 10.00 %')",
+        },
+        {
             content: "Applied: no Apply button left on the line",
             trigger:
                 ".modal .o_data_row:contains('Tour Leg'):not(:has(button[name=action_apply]))",
