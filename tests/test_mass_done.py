@@ -177,7 +177,7 @@ class TestMassDone(BackflushCase):
         self.env.cr.precommit.run()  # notifications are written at commit
         return self.env["bus.bus"].search(
             [
-                ("channel", "like", f'"res.partner", {user.partner_id.id}]'),
+                ("channel", "like", f'"res.partner",{user.partner_id.id}]'),
                 ("message", "like", "simple_notification"),
             ]
         )
