@@ -317,7 +317,10 @@ class BackflushMachine(RuleBasedStateMachine):
         ):
             mo.qty_producing = min(producing, mo.product_qty - mo.qty_produced)
             mo._set_qty_producing(False)
-        workorder = todo[index % len(todo)]
+        self._finish(family, mo, todo[index % len(todo)])
+
+    def _finish(self, family, mo, workorder):
+        """Finish ``workorder`` of ``mo``; False when it was refused."""
         qty = mo.qty_producing or mo.product_qty - mo.qty_produced
         before = self._snapshot()
         try:
@@ -330,14 +333,15 @@ class BackflushMachine(RuleBasedStateMachine):
                 before,
                 family.spec["policy"] == "block",
             )
-            return
+            return False
         family.mos[mo.id]["wo"][workorder.operation_id.id] = qty
+        return True
 
     def _can_backorder_after_workorder(self, family):
         mo = self._open_mo(family)
         return (
             mo
-            and mo.workorder_ids.filtered(lambda w: w.state == "done")
+            and mo.workorder_ids
             and mo.product_qty - mo.qty_produced > 1
             and not family.mos[mo.id]["recorded"]
         )
@@ -345,11 +349,17 @@ class BackflushMachine(RuleBasedStateMachine):
     @precondition(lambda self: self._pick(0, self._can_backorder_after_workorder))
     @rule(pick=st.integers(0, 5), qty=st.integers(1, 7), wizard=st.booleans())
     def backorder_after_workorder(self, pick, qty, wizard):
-        """A work order finished (for the whole order, say), then part of
-        the order is marked done with a backorder (issue 22)."""
+        """The work orders finished (for the whole order when nothing is
+        being produced yet), then part of the order is marked done with a
+        backorder (issue 22)."""
         family = self._pick(pick, self._can_backorder_after_workorder)
         mo = self._open_mo(family)
         self._step()
+        for workorder in mo.workorder_ids.filtered(
+            lambda w: w.state not in ("done", "cancel")
+        ):
+            if not self._finish(family, mo, workorder):
+                return
         mo.qty_producing = min(qty, mo.product_qty - mo.qty_produced - 1)
         mo._set_qty_producing(False)
         self._mark_done([family], mo, True, wizard)
