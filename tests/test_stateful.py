@@ -344,7 +344,21 @@ class BackflushMachine(RuleBasedStateMachine):
             and mo.workorder_ids
             and mo.product_qty - mo.qty_produced > 1
             and not family.mos[mo.id]["recorded"]
+            and self._workorders_post_what_they_pick(family)
         )
+
+    def _workorders_post_what_they_pick(self, family):
+        """Finishing a work order picks the components of its operation; a
+        line it does not post (another timing, a kit) then keeps that
+        quantity when the quantity producing is lowered, as in Odoo: a
+        quantity recorded by hand, which this model does not follow."""
+        for line in family.spec["lines"]:
+            if line["operation"] is None:
+                continue
+            mode = family.spec["timing"] if line["mode"] == "bom" else line["mode"]
+            if line["key"] == "K" or mode not in ("operation", "manual"):
+                return False
+        return True
 
     @precondition(lambda self: self._pick(0, self._can_backorder_after_workorder))
     @rule(pick=st.integers(0, 5), qty=st.integers(1, 7), wizard=st.booleans())
