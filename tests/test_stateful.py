@@ -197,7 +197,16 @@ class BackflushMachine(RuleBasedStateMachine):
         )
 
     def _can_unbuild(self, family):
-        return any(
+        # Known gap: once a work order posted for more than its MO then
+        # produced (a backorder split off after it), the ledger reads the
+        # done MO's share from its produced quantity only and an unbuild
+        # returns as Odoo does; left out until the ledger reads the runs.
+        covered_beyond = any(
+            mo["produced"] and qty > mo["produced"]
+            for mo in family.mos.values()
+            for qty in mo["wo"].values()
+        )
+        return not covered_beyond and any(
             mo["produced"] and mo["produced"] > family.unbuilt[mo_id]
             for mo_id, mo in family.mos.items()
         )
@@ -317,7 +326,10 @@ class BackflushMachine(RuleBasedStateMachine):
         ):
             mo.qty_producing = min(producing, mo.product_qty - mo.qty_produced)
             mo._set_qty_producing(False)
-        workorder = todo[index % len(todo)]
+        self._finish(family, mo, todo[index % len(todo)])
+
+    def _finish(self, family, mo, workorder):
+        """Finish ``workorder`` of ``mo``; False when it was refused."""
         qty = mo.qty_producing or mo.product_qty - mo.qty_produced
         before = self._snapshot()
         try:
@@ -330,26 +342,47 @@ class BackflushMachine(RuleBasedStateMachine):
                 before,
                 family.spec["policy"] == "block",
             )
-            return
+            return False
         family.mos[mo.id]["wo"][workorder.operation_id.id] = qty
+        return True
 
     def _can_backorder_after_workorder(self, family):
         mo = self._open_mo(family)
         return (
             mo
-            and mo.workorder_ids.filtered(lambda w: w.state == "done")
+            and mo.workorder_ids
             and mo.product_qty - mo.qty_produced > 1
             and not family.mos[mo.id]["recorded"]
+            and self._workorders_post_what_they_pick(family)
         )
+
+    def _workorders_post_what_they_pick(self, family):
+        """Finishing a work order picks the components of its operation; a
+        line it does not post (another timing, a kit) then keeps that
+        quantity when the quantity producing is lowered, as in Odoo: a
+        quantity recorded by hand, which this model does not follow."""
+        for line in family.spec["lines"]:
+            if line["operation"] is None:
+                continue
+            mode = family.spec["timing"] if line["mode"] == "bom" else line["mode"]
+            if line["key"] == "K" or mode not in ("operation", "manual"):
+                return False
+        return True
 
     @precondition(lambda self: self._pick(0, self._can_backorder_after_workorder))
     @rule(pick=st.integers(0, 5), qty=st.integers(1, 7), wizard=st.booleans())
     def backorder_after_workorder(self, pick, qty, wizard):
-        """A work order finished (for the whole order, say), then part of
-        the order is marked done with a backorder (issue 22)."""
+        """The work orders finished (for the whole order when nothing is
+        being produced yet), then part of the order is marked done with a
+        backorder (issue 22)."""
         family = self._pick(pick, self._can_backorder_after_workorder)
         mo = self._open_mo(family)
         self._step()
+        for workorder in mo.workorder_ids.filtered(
+            lambda w: w.state not in ("done", "cancel")
+        ):
+            if not self._finish(family, mo, workorder):
+                return
         mo.qty_producing = min(qty, mo.product_qty - mo.qty_produced - 1)
         mo._set_qty_producing(False)
         self._mark_done([family], mo, True, wizard)
