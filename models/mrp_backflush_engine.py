@@ -153,24 +153,30 @@ class MrpBackflushEngine(models.AbstractModel):
 
     @api.model
     def _lines_by_order(self, plan):
-        Move = self.env["stock.move"]
+        moves = self._moves_by_id(plan.lines.lines)
         by_order = {}
         for line in plan.lines.lines:
-            production = Move.browse(line.requirement.key).raw_material_production_id
+            production = moves[line.requirement.key].raw_material_production_id
             by_order.setdefault(production, []).append(line)
         return by_order
+
+    @api.model
+    def _moves_by_id(self, lines):
+        """The moves of plan ``lines``, read together."""
+        moves = self.env["stock.move"].browse([line.requirement.key for line in lines])
+        return {move.id: move for move in moves}
 
     @api.model
     def _refused_orders(self, plan, lines):
         """Orders whose posting is refused: by a blocked line of ``lines``,
         a component that needs a lot, or an archived component of
         ``plan``."""
-        Move = self.env["stock.move"]
-        moves = Move.browse(
+        by_id = self._moves_by_id(lines)
+        moves = self.env["stock.move"].browse(
             line.requirement.key
             for line in lines
             if line.action == planning.POLICY_BLOCK
-            or self._lot_missing_qty(Move.browse(line.requirement.key), line)
+            or self._lot_missing_qty(by_id[line.requirement.key], line)
         )
         moves |= plan.recorded.filtered(lambda m: self._lot_missing_qty(m))
         moves |= (plan.moves | plan.recorded).filtered(
