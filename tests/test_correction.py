@@ -527,7 +527,8 @@ class TestCorrection(BackflushCase):
 
     def test_advice_counts_corrections(self):
         """Two MOs of 10 chairs really used 46 legs each: the BOM's 4 legs
-        per chair are 15 % short."""
+        per chair are 15 % short; legs are whole parts, so the advice is
+        15 % planned scrap, not 4.6 legs a chair."""
         for _i in range(2):
             self._correct(self._done_mo(), {self.leg: 46})
         advice = self.env["mrp.bom.backflush.advice"].create(
@@ -537,7 +538,8 @@ class TestCorrection(BackflushCase):
         line = advice.line_ids
         self.assertEqual(line.bom_line_id, self.leg_line)
         self.assertAlmostEqual(line.observed_per_unit, 4.6)
-        self.assertAlmostEqual(line.suggested_value, 4.6)
+        self.assertEqual(line.suggestion_type, "scrap")
+        self.assertAlmostEqual(line.suggested_value, 15.0)
 
     def test_component_added_to_an_unlocked_done_mo_names_its_mo(self):
         """Issue 22 item 11: a component added to an unlocked done MO is a
