@@ -6,7 +6,6 @@ from odoo.tools.sql import column_exists, create_column
 # installing on a live database does not compute them for every existing
 # valuation layer or stock move (none of which was backflushed).
 PRECREATED_COLUMNS = [
-    ("stock_move", "backflush_sort_rank", "int4"),
     ("stock_valuation_layer", "backflush_role", "varchar"),
     ("stock_valuation_layer", "backflush_production_id", "int4"),
     ("stock_valuation_layer", "backflush_bom_id", "int4"),

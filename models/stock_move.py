@@ -63,31 +63,6 @@ class StockMove(models.Model):
         help="Short when the order was produced and deferred: still owed, "
         "posted when the stock arrives (Pending Backflush).",
     )
-    backflush_sort_rank = fields.Integer(
-        compute="_compute_backflush_sort_rank",
-        store=True,
-        help="Place of the move among the moves of its BOM line on the "
-        "order: the component, then its planned scrap, substitutes, deferred "
-        "postings and corrections.",
-    )
-
-    @api.depends("backflush_role")
-    def _compute_backflush_sort_rank(self):
-        ranks = {
-            role: rank
-            for rank, role in enumerate(
-                (
-                    "component",
-                    "planned_scrap",
-                    "substitute",
-                    "deferred",
-                    "actual_scrap",
-                    "correction",
-                )
-            )
-        }
-        for move in self:
-            move.backflush_sort_rank = ranks.get(move.backflush_role, 0)
 
     def _compute_backflush_returned_qty(self):
         returned = self._backflush_sum_by_move(
