@@ -180,14 +180,22 @@ class StockMove(models.Model):
 
     def _backflush_shortage_policy(self):
         """The shortage policy of this move: its location's (nearest up the
-        tree), else its BOM's. A tracked component cannot go negative
-        without a lot to put it on: its shortage waits instead."""
+        tree), else its BOM's. A tracked component with no valid lot
+        reserved or recorded (none in stock, or only expired ones) cannot go
+        negative without a lot to put it on: its shortage waits instead.
+        Lots a person recorded are posted as Odoo posts them."""
         self.ensure_one()
         policy = (
             self.location_id._get_backflush_shortage_policy()
             or self.raw_material_production_id.bom_id.backflush_shortage_policy
         )
-        if policy == "negative" and self.has_tracking != "none":
+        if (
+            policy == "negative"
+            and self.has_tracking != "none"
+            and not self.move_line_ids.lot_id.filtered(
+                lambda lot: not lot._backflush_is_expired()
+            )
+        ):
             return "defer"
         return policy
 

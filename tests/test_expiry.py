@@ -69,9 +69,10 @@ class TestExpiry(BackflushCase):
         self.assertTrue(later)
 
     def test_expired_lot_never_consumed_default_policy(self):
+        """Odoo reserved the expired lot; a fresh lot arrived since."""
         expired = self._lot("OLD", -1, 100)
-        fresh = self._lot("FRESH", 30, 10)
         mo = self._mo(self.bom, 10)  # 40 needed
+        fresh = self._lot("FRESH", 30, 10)
         mo.button_mark_done()
         self.assertEqual(mo.state, "done")
         self.assertEqual(self._consumed_by_lot(mo), {fresh: 10})

@@ -597,9 +597,8 @@ class TestPreview(BackflushCase):
         )
 
     def test_tracked_component_without_lot_announced(self):
-        """A tracked component cannot go negative without a lot for the
-        missing part: the preview says that part waits (deferred), and
-        Mark Done posts the lot in stock and defers the rest."""
+        """A tracked component posted into negative stock has no lot for
+        the missing part: Odoo refuses it, the preview says so first."""
         self.env.user.groups_id += self.env.ref("stock.group_production_lot")
         self.leg.tracking = "lot"
         self.bom.backflush_shortage_policy = "negative"
@@ -610,13 +609,12 @@ class TestPreview(BackflushCase):
         mo = self._mo(self.bom, 10)  # 42 legs, 30 with a lot
         preview = self._preview(mo)
         leg = self._preview_line(preview, self.leg)
-        self.assertEqual((leg.action, leg.shortage_qty), ("defer", 12))
-        self.assertFalse(preview.blocked_production_ids)
-        mo.button_mark_done()
-        self.assertEqual(mo.state, "done")
-        exc = mo.backflush_exception_ids
-        self.assertEqual((exc.product_id, exc.quantity), (self.leg, 12))
-        self.assertEqual(self._qty(self.leg), 0)
+        self.assertEqual((leg.action, leg.shortage_qty), ("lot_required", 12))
+        self.assertEqual(preview.blocked_production_ids, mo)
+        self.assertIn("needs a lot/serial number", preview.blocked_note)
+        with self.assertRaisesRegex(UserError, "Lot/Serial Number"):
+            with self.env.cr.savepoint():
+                mo.button_mark_done()
 
     def test_agree_several_mos_recorded_zero_demand_and_operation(self):
         """The general property: the preview of several orders lists what
