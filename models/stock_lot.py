@@ -8,7 +8,8 @@ class StockLot(models.Model):
 
     def _backflush_is_expired(self):
         """The lot's removal date has passed (product_expiry installed):
-        a backflush never consumes it by itself."""
-        self.ensure_one() if self else None
-        removal = self and "removal_date" in self._fields and self.removal_date
-        return bool(removal and removal <= fields.Datetime.now())
+        a backflush never consumes it by itself. No lot is not expired."""
+        if not self or "removal_date" not in self._fields:
+            return False
+        self.ensure_one()
+        return bool(self.removal_date and self.removal_date <= fields.Datetime.now())
