@@ -108,6 +108,41 @@ class TestBackorderRegressions(BackflushCase):
         self._mark_done(backorder)
         self.assertAlmostEqual(self._consumed(mo, self.leg), 23)
 
+    def test_manual_strict_partial_share_in_grams_does_not_warn(self):
+        """Seed 4242: glue kept to 0.01 kg, 150 g a chair with 33.3 % and
+        50 g fixed scrap, timing manual, consumption strict. Producing 3 of
+        7, Odoo sets its share of the 1,450 g demand, 621.43 g, which it
+        reads as 0.63 kg against an expected 0.6214: no warning, nobody
+        changed anything."""
+        kg, gram = (
+            self.env.ref("uom.product_uom_kgm"),
+            self.env.ref("uom.product_uom_gram"),
+        )
+        kg.rounding = 0.01
+        glue = self._product("Backorder Glue", 5.0, uom_id=kg.id, uom_po_id=kg.id)
+        self._stock(glue, 10)
+        bom = self._bom(
+            self.chair,
+            [
+                (
+                    glue,
+                    150,
+                    {
+                        "product_uom_id": gram.id,
+                        "scrap_percent": 33.3,
+                        "scrap_fixed_qty": 50,
+                    },
+                )
+            ],
+            backflush_mode="manual",
+            consumption="strict",
+        )
+        mo = self._mo(bom, 7)
+        self.assertEqual(mo.move_raw_ids.product_uom_qty, 1450)
+        backorder = self._backorder(mo, 3)
+        self.assertAlmostEqual(self._consumed(mo, glue), 621.43)
+        self._mark_done(backorder)
+
     def _exact_stock_bom(self):
         return self._bom(
             self.chair,
