@@ -260,6 +260,7 @@ class MrpBackflushEngine(models.AbstractModel):
         for move in recorded:
             move._backflush_write({"backflush_line_qty": move.quantity})
         new_moves = productions._backflush_create_extra_moves(moves, plan_by_move)
+        (moves | new_moves)._backflush_align_lines()
         runs = productions._backflush_create_runs(
             trigger,
             moves | recorded,

@@ -525,6 +525,41 @@ class StockMove(models.Model):
         for kept, lines in trimmed.items():
             lines.with_context(quants_cache=quants_cache).write({"quantity": kept})
 
+    def _backflush_align_lines(self):
+        """Move lines in steps the product's unit can hold. Odoo posts each
+        line at the product's precision, half-up: 125 g and 375 g of a
+        product kept to 0.01 kg post 0.13 + 0.38 kg for a 500 g move. The
+        lines keep their total, each rounded on the running sum."""
+        Line = self.env["stock.move.line"]
+        by_qty, dropped = defaultdict(lambda: Line), Line
+        for move in self:
+            step = move._backflush_rounding()
+            lines = move.move_line_ids.sorted("id")
+            if step <= move.product_uom.rounding or lines.product_uom_id != (
+                move.product_uom
+            ):
+                continue
+            total = aligned = 0.0
+            for line in lines:
+                total += line.quantity
+                qty = float_round(
+                    float_round(total, precision_rounding=step) - aligned,
+                    precision_rounding=move.product_uom.rounding,
+                )
+                aligned += qty
+                if float_is_zero(qty, precision_rounding=move.product_uom.rounding):
+                    dropped |= line
+                elif float_compare(
+                    qty, line.quantity, precision_rounding=move.product_uom.rounding
+                ):
+                    by_qty[qty] |= line
+        if not (by_qty or dropped):
+            return
+        quants_cache = self._backflush_quants_cache()
+        dropped.with_context(quants_cache=quants_cache).unlink()
+        for qty, lines in by_qty.items():
+            lines.with_context(quants_cache=quants_cache).write({"quantity": qty})
+
     def _backflush_run_line_vals(self, plan_line, extra_moves):
         """Run lines of one planned move: the component itself, its planned
         scrap and the substitutes that stood in for it. Each line adds up:
