@@ -5,7 +5,6 @@ import {Component, onMounted, onWillStart, useRef, useState} from "@odoo/owl";
 import {ConnectionLostError, RPCError} from "@web/core/network/rpc";
 import {isSameGtin, loadGs1Parser, readGs1} from "./gs1";
 import {useBus, useService} from "@web/core/utils/hooks";
-import {DateTime} from "luxon";
 import {_t} from "@web/core/l10n/translation";
 import {barcodeService} from "@barcodes/barcode_service";
 import {formatDate} from "@web/core/l10n/dates";
@@ -143,7 +142,7 @@ export class BackflushStation extends Component {
     }
 
     formatExpiry(expiry) {
-        return formatDate(DateTime.fromJSDate(expiry));
+        return formatDate(luxon.DateTime.fromJSDate(expiry));
     }
 
     productKey(line) {
