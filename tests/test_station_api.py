@@ -3,11 +3,16 @@
 """The station's and integrations' RPC methods: backflush_station_read and
 backflush_report (SPEC §3)."""
 
+import threading
+import time
+import uuid
 from datetime import timedelta
 
-from odoo import fields
+from odoo import SUPERUSER_ID, Command, api, fields
 from odoo.exceptions import AccessError, UserError
-from odoo.tests import new_test_user, tagged
+from odoo.service.model import retrying
+from odoo.tests import TransactionCase, new_test_user, tagged
+from odoo.tools import mute_logger
 
 from .common import BackflushCase
 
@@ -297,3 +302,118 @@ class TestStationApi(BackflushCase):
         with self.assertRaises(AccessError):
             self.Production.with_user(stock_user).backflush_report(self._values(mo, 1))
         self.assertEqual(mo.state, "confirmed")
+
+
+@tagged("post_install", "-at_install")
+class TestStationApiConcurrency(TransactionCase):
+    """Two requests with one key at once, on real cursors (committed data,
+    unique to the test)."""
+
+    def _env(self, cr):
+        return api.Environment(cr, SUPERUSER_ID, {})
+
+    def _setup(self):
+        tag = uuid.uuid4().hex[:8]
+        with self.registry.cursor() as cr:
+            env = self._env(cr)
+            chair, leg = env["product.product"].create(
+                [
+                    {"name": f"Station Chair {tag}", "is_storable": True},
+                    {"name": f"Station Leg {tag}", "is_storable": True},
+                ]
+            )
+            bom = env["mrp.bom"].create(
+                {
+                    "product_tmpl_id": chair.product_tmpl_id.id,
+                    "bom_line_ids": [
+                        Command.create({"product_id": leg.id, "product_qty": 4})
+                    ],
+                }
+            )
+            location = (
+                env["stock.warehouse"]
+                .search([("company_id", "=", env.company.id)], limit=1)
+                .lot_stock_id
+            )
+            env["stock.quant"]._update_available_quantity(leg, location, 100)
+            mo = env["mrp.production"].create(
+                {"product_id": chair.id, "bom_id": bom.id, "product_qty": 10}
+            )
+            mo.action_confirm()
+            return mo.id, mo.name, f"key-{tag}"
+
+    def _race(self, values, end_first):
+        """Report ``values`` on a first cursor, then from a second request
+        served as Odoo serves RPC (a concurrency error retries it) while the
+        first is open; ``end_first(cursor)`` ends the first. Return the
+        first answer and the second request's outcome."""
+        outcome = {"tries": 0}
+
+        def second_request():
+            with self.registry.cursor() as cr:
+                cr.execute("SET lock_timeout = '20s'")
+                env = self._env(cr)
+
+                def report():
+                    outcome["tries"] += 1
+                    return env["mrp.production"].backflush_report(values)
+
+                try:
+                    outcome["answer"] = retrying(report, env)
+                except Exception as error:  # noqa: BLE001 - reported to the test
+                    outcome["error"] = error
+
+        cr_a = self.registry.cursor()
+        try:
+            first = self._env(cr_a)["mrp.production"].backflush_report(values)
+            thread = threading.Thread(target=second_request)
+            thread.start()
+            time.sleep(1.0)
+            # The second request waits for the key, before posting anything.
+            with self.registry.cursor() as cr:
+                cr.execute(
+                    """
+                    SELECT count(*) FROM pg_stat_activity
+                     WHERE wait_event_type = 'Lock'
+                       AND query LIKE '%%INSERT INTO mrp_backflush_report%%'
+                    """
+                )
+                self.assertEqual(cr.fetchone()[0], 1)
+            self.assertTrue(thread.is_alive())
+            end_first(cr_a)
+            thread.join(30)
+        finally:
+            cr_a.close()
+        self.assertNotIn("error", outcome)
+        return first, outcome
+
+    def _check_posted_once(self, mo_id, key):
+        with self.registry.cursor() as cr:
+            env = self._env(cr)
+            mo = env["mrp.production"].browse(mo_id)
+            self.assertEqual(mo.state, "done")
+            self.assertEqual(len(mo.backflush_run_ids), 1)
+            self.assertEqual(sum(mo.move_raw_ids.mapped("quantity")), 40)
+            reports = env["mrp.backflush.report"].search([("key", "=", key)])
+            self.assertEqual(len(reports), 1)
+            return reports.answer
+
+    @mute_logger("odoo.sql_db")
+    def test_same_key_at_once_posts_once(self):
+        mo_id, name, key = self._setup()
+        values = {"production": name, "qty": 10, "idempotency_key": key}
+        first, outcome = self._race(values, lambda cr: cr.commit())
+        self.assertEqual(outcome["answer"], first)
+        # Its first try was refused (serialization failure), the retry read
+        # the stored answer.
+        self.assertEqual(outcome["tries"], 2)
+        self.assertEqual(self._check_posted_once(mo_id, key), first)
+
+    @mute_logger("odoo.sql_db")
+    def test_same_key_first_fails_second_posts(self):
+        mo_id, name, key = self._setup()
+        values = {"production": name, "qty": 10, "idempotency_key": key}
+        _first, outcome = self._race(values, lambda cr: cr.rollback())
+        self.assertEqual(outcome["tries"], 1)
+        self.assertEqual(outcome["answer"]["state"], "done")
+        self.assertEqual(self._check_posted_once(mo_id, key), outcome["answer"])
