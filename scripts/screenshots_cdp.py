@@ -21,6 +21,8 @@ import requests
 import websocket
 
 SIZES = [(1600, 1000), (1280, 800)]
+# The station runs on a 10-inch tablet, portrait and landscape
+STATION_SIZES = [(800, 1280), (1280, 800)]
 PASSWORDS = {"admin": "admin", "demo": "demo"}
 
 
@@ -30,6 +32,12 @@ def shots(ids):
     bom_url = f"/odoo/action-mrp.mrp_bom_form_action/{ids['bom_chair']}"
     analysis = "/odoo/action-mrp_backflush.mrp_backflush_analysis_action"
     count_variance = "/odoo/action-mrp_backflush.mrp_backflush_count_variance_action"
+    station = "/odoo/action-mrp_backflush.mrp_backflush_station_action"
+    # what a keyboard-wedge scanner does through Odoo's barcode service
+    scan_bicycle2 = (
+        "odoo.__WOWL_DEBUG__.root.env.services.barcode.bus.trigger("
+        f"'barcode_scanned', {{barcode: {json.dumps(ids['mo_bicycle2_name'])}}});"
+    )
     preview_multi = (
         "const env = odoo.__WOWL_DEBUG__.root.env;"
         "const action = await env.services.orm.call('mrp.production',"
@@ -184,6 +192,16 @@ def shots(ids):
             [("wait", ".o_graph_renderer canvas")],
         ),
         (
+            "23_station",
+            "demo",
+            station,
+            [
+                ("wait", ".o_bf_station_scan_input"),
+                ("js", scan_bicycle2),
+                ("wait", ".o_bf_station_line"),
+            ],
+        ),
+        (
             "17_valuation_by_role",
             "admin",
             "/odoo/action-stock_account.stock_valuation_layer_action",
@@ -319,6 +337,8 @@ def main():
                 path="/",
             )
             sizes = SIZES[:1] if "retry_notification" in name else SIZES
+            if "station" in name:
+                sizes = STATION_SIZES
             for width, height in sizes:
                 path = os.path.join(out_dir, f"{name}_{width}x{height}.png")
                 try:

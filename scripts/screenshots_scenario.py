@@ -126,6 +126,7 @@ print(
             "mo_chair": mo_chair.id,
             "mo_bicycle": mo_bicycle.id,
             "mo_chair2": mo_chair2.id,
+            "mo_bicycle2_name": mo_bicycle2.name,
             "multi_ids": [mo_chair2.id, mo_chair_big.id, mo_bicycle2.id, mo_stool.id],
             "run_chair": mo_chair.backflush_run_ids[:1].id,
             "run_retry": mo_bicycle.backflush_run_ids.filtered(

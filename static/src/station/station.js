@@ -8,6 +8,7 @@ import {useBus, useService} from "@web/core/utils/hooks";
 import {_t} from "@web/core/l10n/translation";
 import {barcodeService} from "@barcodes/barcode_service";
 import {formatDate} from "@web/core/l10n/dates";
+import {hasTouch} from "@web/core/browser/feature_detection";
 import {playTone} from "./tone";
 import {registry} from "@web/core/registry";
 import {standardActionServiceProps} from "@web/webclient/actions/action_service";
@@ -154,7 +155,11 @@ export class BackflushStation extends Component {
     // ------------------------------------------------------------------
 
     focusScan() {
-        this.scanInput.el?.focus();
+        // On a tablet a focused field opens the on-screen keyboard over the
+        // order: there Odoo's barcode service reads the scanner without it.
+        if (!hasTouch()) {
+            this.scanInput.el?.focus();
+        }
     }
 
     onScanKeydown(ev) {
