@@ -33,11 +33,14 @@ def shots(ids):
     analysis = "/odoo/action-mrp_backflush.mrp_backflush_analysis_action"
     count_variance = "/odoo/action-mrp_backflush.mrp_backflush_count_variance_action"
     station = "/odoo/action-mrp_backflush.mrp_backflush_station_action"
-    # what a keyboard-wedge scanner does through Odoo's barcode service
-    scan_bicycle2 = (
-        "odoo.__WOWL_DEBUG__.root.env.services.barcode.bus.trigger("
-        f"'barcode_scanned', {{barcode: {json.dumps(ids['mo_bicycle2_name'])}}});"
-    )
+
+    def scan(barcode):
+        """What a keyboard-wedge scanner does, through Odoo's barcode service."""
+        return (
+            "odoo.__WOWL_DEBUG__.root.env.services.barcode.bus.trigger("
+            f"'barcode_scanned', {{barcode: {json.dumps(barcode)}}});"
+        )
+
     preview_multi = (
         "const env = odoo.__WOWL_DEBUG__.root.env;"
         "const action = await env.services.orm.call('mrp.production',"
@@ -197,8 +200,11 @@ def shots(ids):
             station,
             [
                 ("wait", ".o_bf_station_scan_input"),
-                ("js", scan_bicycle2),
+                ("js", scan(ids["mo_scooter_name"])),
                 ("wait", ".o_bf_station_line"),
+                # the saddle's GS1-128 label: GTIN, expiry, 12 units, FNC1, lot
+                ("js", scan("0102000000077123172806303012#10SAD-2027-01")),
+                ("wait", ".o_bf_station_lot_entry"),
             ],
         ),
         (

@@ -239,7 +239,10 @@ export class BackflushStation extends Component {
     }
 
     showPreviewBanner() {
-        const {production, blocked, messages} = this.order;
+        const {production, lines, blocked, messages} = this.order;
+        const withLots =
+            this.finishedTracked || lines.some((line) => this.isTracked(line));
+        const short = lines.some((line) => this.outcomeTone(line) === "warning");
         this.state.banner = blocked
             ? {
                   tone: "danger",
@@ -247,12 +250,21 @@ export class BackflushStation extends Component {
                   messages,
               }
             : {
-                  tone: messages.length ? "warning" : "info",
-                  title: _t(
-                      "%s: check the quantity and lots, then press Done",
-                      production.name
-                  ),
-                  messages,
+                  tone: short || messages.length ? "warning" : "info",
+                  title: withLots
+                      ? _t(
+                            "%s: check the quantity and lots, then press Done",
+                            production.name
+                        )
+                      : _t("%s: check the quantity, then press Done", production.name),
+                  messages: short
+                      ? [
+                            _t(
+                                "Short components are in amber: each line says what happens to them."
+                            ),
+                            ...messages,
+                        ]
+                      : messages,
               };
     }
 
@@ -332,7 +344,11 @@ export class BackflushStation extends Component {
         const entered = this.state.lots
             .filter((lot) => lot.key === key)
             .reduce((total, lot) => total + (parseQty(lot.qty) || 0), 0);
-        const rest = line.tracking === "serial" ? 1 : Math.max(needed - entered, 0);
+        // rounded: 12.24 - 12 must read 0.24
+        const rest =
+            line.tracking === "serial"
+                ? 1
+                : Math.max(Number((needed - entered).toFixed(6)), 0);
         this.state.lots.push({
             id: ++this.lotSequence,
             key,
