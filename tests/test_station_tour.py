@@ -76,12 +76,16 @@ class TestStationTour(HttpCase):
             [("pending", 20)],
         )
 
-    def test_unknown_barcode(self):
+    def test_unknown_barcode_and_refusal(self):
+        self.bom.backflush_shortage_policy = "block"
         mo = self._mo(5, "BF/STATION/3")
+        blocked = self._mo(30, "BF/STATION/5")  # 120 legs, 100 in stock
         self.start_tour(
             STATION_URL, "mrp_backflush_station_unknown", login=self.operator.login
         )
         self.assertEqual(mo.state, "confirmed", "the tour only opens the order")
+        self.assertEqual(blocked.state, "confirmed")
+        self.assertFalse(blocked.backflush_run_ids)
 
     def test_gs1_component_lot(self):
         """A GS1-128 label (product, expiry, quantity, lot) records the lot the

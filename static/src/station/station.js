@@ -14,9 +14,8 @@ import {registry} from "@web/core/registry";
 import {standardActionServiceProps} from "@web/webclient/actions/action_service";
 import {useDebounced} from "@web/core/utils/timing";
 
-// Tone of each outcome of the engine's preview (the words come from outcomeLabel)
+// Colour of each outcome of the engine's preview (its words come from the server)
 const OUTCOME_TONES = {
-    none: "success",
     covered: "success",
     recorded: "success",
     substitute: "success",
@@ -125,21 +124,6 @@ export class BackflushStation extends Component {
 
     outcomeLabel(line) {
         return line.outcome_label || line.outcome || "";
-    }
-
-    roleLabel(role) {
-        const labels = {
-            substitute: _t("Substitute"),
-            planned_scrap: _t("Planned scrap"),
-            deferred: _t("Deferred"),
-        };
-        return labels[role] || "";
-    }
-
-    lotNames(line) {
-        return (line.lots || []).map((lot) =>
-            typeof lot === "string" ? lot : lot.name
-        );
     }
 
     formatExpiry(expiry) {
@@ -437,7 +421,7 @@ export class BackflushStation extends Component {
             if (!(error instanceof ConnectionLostError)) {
                 this.attemptKey = null;
             }
-            this.refuse(error, _t("Refused"));
+            this.refuse(error, _t("%s refused: nothing was posted", values.production));
         } finally {
             this.state.posting = false;
             this.focusScan();

@@ -42,6 +42,10 @@ const waiting = {
 
 registry.category("web_tour.tours").add("mrp_backflush_station_done", {
     steps: () => [
+        {
+            content: "The operator finds the station in the Manufacturing menu",
+            trigger: ".o_main_navbar .o_nav_entry:contains('Backflush Station')",
+        },
         waiting,
         ...typeCode("BF/STATION/1"),
         {
@@ -113,6 +117,30 @@ registry.category("web_tour.tours").add("mrp_backflush_station_unknown", {
             content: "An unknown barcode keeps the open order",
             trigger:
                 ".o_bf_station_banner[data-tone=danger]:contains('NO-SUCH-ORDER') ~ section .o_bf_station_order_name:contains('BF/STATION/3')",
+        },
+        scanCode("Scan an order the BOM blocks", "BF/STATION/5"),
+        {
+            content: "The station says in red that it is blocked",
+            trigger:
+                ".o_bf_station_banner[data-tone=danger]:contains('BF/STATION/5'):contains('blocked')",
+        },
+        {
+            content: "and which component is short",
+            trigger: ".o_bf_station_line.o_bf_tone_danger:contains('Station Leg')",
+        },
+        {
+            content: "Done anyway",
+            trigger: ".o_bf_station_done",
+            run: "click",
+        },
+        {
+            content: "Refused in red, with the reason",
+            trigger:
+                ".o_bf_station_banner[data-tone=danger]:contains('refused'):contains('Station Leg')",
+        },
+        {
+            content: "The order stays open to fix and retry",
+            trigger: ".o_bf_station_order_name:contains('BF/STATION/5')",
         },
     ],
 });
