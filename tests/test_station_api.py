@@ -40,6 +40,11 @@ class TestStationApi(BackflushCase):
             {"production": mo.name, "qty": qty, "idempotency_key": key}, **extra
         )
 
+    def _reports(self, productions):
+        return self.env["mrp.backflush.report"].search(
+            [("production_id", "in", productions.ids)]
+        )
+
     def _lot(self, product, name):
         return self.env["stock.lot"].create({"name": name, "product_id": product.id})
 
@@ -159,7 +164,7 @@ class TestStationApi(BackflushCase):
             with self.env.cr.savepoint():
                 self.Production.backflush_report(self._values(mo, 30))
         self.assertEqual(mo.state, "confirmed")
-        self.assertFalse(self.env["mrp.backflush.report"].search([]))
+        self.assertFalse(self._reports(mo))
         self.assertEqual(self._qty(self.leg), 100)
 
     def test_report_component_lots_kept(self):
@@ -275,8 +280,79 @@ class TestStationApi(BackflushCase):
                         self.Production.backflush_report(values)
         self.assertEqual((mo.state, seat_bom_mo.state), ("confirmed", "confirmed"))
         self.assertFalse(mo.backflush_run_ids)
-        self.assertFalse(self.env["mrp.backflush.report"].search([]))
+        self.assertFalse(self._reports(mo | seat_bom_mo))
         self.assertEqual(self._qty(self.leg), 100)
+
+    def test_read_work_order_barcode(self):
+        workcenter = self.env["mrp.workcenter"].create({"name": "Station WC"})
+        bom = self._bom(
+            self.chair,
+            [(self.leg, 4)],
+            operation_ids=[
+                Command.create({"name": "Assemble", "workcenter_id": workcenter.id})
+            ],
+        )
+        mo = self._mo(bom, 2)
+        data = self.Production.backflush_station_read(mo.workorder_ids.barcode)
+        self.assertEqual(data["production"]["name"], mo.name)
+        self.assertEqual(data["lines"][0]["qty"], 8)
+
+    def test_report_serial_one_unit_at_a_time(self):
+        sensor = self._product("Sensor Box", 0.0, tracking="serial")
+        mo = self._mo(self._bom(sensor, [(self.leg, 1)]), 3)
+        with self.assertRaisesRegex(UserError, "qty: .* serial number"):
+            self.Production.backflush_report(self._values(mo, 2, finished_lot="SN-1"))
+        answer = self.Production.backflush_report(
+            self._values(mo, 1, finished_lot="SN-1")
+        )
+        self.assertEqual(mo.lot_producing_id.name, "SN-1")
+        self.assertEqual(len(answer["backorders"]), 1)
+        backorder = self.Production.search([("name", "=", answer["backorders"][0])])
+        with self.assertRaisesRegex(UserError, "already been produced"):
+            with self.env.cr.savepoint():
+                self.Production.backflush_report(
+                    self._values(backorder, 1, key="K-2", finished_lot="SN-1")
+                )
+        self.assertEqual(backorder.state, "confirmed")
+
+    def test_report_finished_lot_generated_when_missing(self):
+        chair = self._product("Lot Chair", 0.0, tracking="lot")
+        mo = self._mo(self._bom(chair, [(self.leg, 4)]), 2)
+        self.Production.backflush_report(self._values(mo, 2))
+        self.assertTrue(mo.lot_producing_id)
+        self.assertEqual(mo.move_finished_ids.move_line_ids.lot_id, mo.lot_producing_id)
+
+    def test_report_finished_lot_not_created_when_type_forbids(self):
+        chair = self._product("Lot Chair", 0.0, tracking="lot")
+        mo = self._mo(self._bom(chair, [(self.leg, 4)]), 2)
+        mo.picking_type_id.use_create_lots = False
+        with self.assertRaisesRegex(UserError, "finished_lot: NEW-LOT is no lot"):
+            self.Production.backflush_report(
+                self._values(mo, 2, finished_lot="NEW-LOT")
+            )
+        self._lot(chair, "OLD-LOT")
+        self.Production.backflush_report(self._values(mo, 2, finished_lot="OLD-LOT"))
+        self.assertEqual(mo.lot_producing_id.name, "OLD-LOT")
+
+    def test_report_consumption_strict_and_warning(self):
+        mo = self._mo(self.bom, 10)
+        mo.consumption = "strict"
+        recorded = [{"product": "LEG-01", "qty": 42}]
+        with self.assertRaisesRegex(UserError, "component_lots: .* strict"):
+            with self.env.cr.savepoint():
+                self.Production.backflush_report(
+                    self._values(mo, 10, component_lots=recorded)
+                )
+        self.assertEqual(mo.state, "confirmed")
+        self.Production.backflush_report(self._values(mo, 10))  # as the BOM says
+        self.assertEqual(mo.state, "done")
+        mo = self._mo(self.bom, 10)
+        mo.consumption = "warning"
+        answer = self.Production.backflush_report(
+            self._values(mo, 10, key="K-2", component_lots=recorded)
+        )
+        self.assertEqual(mo.move_raw_ids.quantity, 42)
+        self.assertIn("consumed as reported", answer["messages"][-1])
 
     def test_rights_and_companies(self):
         other_company = self.env["res.company"].create({"name": "Station Other Co"})
@@ -293,6 +369,13 @@ class TestStationApi(BackflushCase):
             with self.assertRaisesRegex(UserError, "in your companies"):
                 call()
         self.assertEqual(other_mo.state, "confirmed")
+        # An operator of both companies reports the other company's order.
+        self.operator.company_ids += other_company
+        self.Production.with_user(self.operator).with_context(
+            allowed_company_ids=[self.company.id, other_company.id]
+        ).backflush_report(self._values(other_mo, 1))
+        self.assertEqual(other_mo.state, "done")
+        self.assertEqual(other_mo.backflush_run_ids.company_id, other_company)
         stock_user = new_test_user(
             self.env, "bf_station_stock_only", groups="stock.group_stock_user"
         )
