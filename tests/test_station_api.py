@@ -388,6 +388,64 @@ class TestStationApi(BackflushCase):
 
 
 @tagged("post_install", "-at_install")
+class TestStationApiQueries(BackflushCase):
+    """The station adds no query per component (SPEC §6)."""
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        cls.components = cls.env["product.product"].concat(
+            *(cls._product(f"Station QC {i}", 1.0) for i in range(8))
+        )
+        for component in cls.components:
+            cls._stock(component, 1000)
+        cls.finished = cls._product("Station QC finished", 0.0)
+
+    def _queries(self, lines, call):
+        bom = self._bom(self.finished, [(c, 2) for c in self.components[:lines]])
+        mo = self._mo(bom, 10)
+        mo.action_assign()
+        self.env.flush_all()
+        self.env.invalidate_all()
+        before = self.env.cr.sql_log_count
+        call(mo)
+        self.env.flush_all()
+        return self.env.cr.sql_log_count - before
+
+    def _per_line(self, call, small=2, big=6):
+        counts = {}
+        for size in (small, small, big):  # the first warms the caches
+            with self.env.cr.savepoint(flush=False) as savepoint:
+                counts[size] = self._queries(size, call)
+                savepoint.rollback()
+            self.env.invalidate_all(flush=False)
+        return (counts[big] - counts[small]) / (big - small)
+
+    def test_read_costs_no_query_per_component(self):
+        Production = self.env["mrp.production"]
+        self.assertEqual(
+            self._per_line(lambda mo: Production.backflush_station_read(mo.name)), 0
+        )
+        self.assertEqual(
+            self._per_line(
+                lambda mo: Production.backflush_station_read(mo.name, qty=4)
+            ),
+            0,
+        )
+
+    def test_report_costs_what_mark_done_costs_per_component(self):
+        def report(mo):
+            self.env["mrp.production"].backflush_report(
+                {"production": mo.name, "qty": 10, "idempotency_key": mo.name}
+            )
+
+        def mark_done(mo):
+            mo.button_mark_done()
+
+        self.assertLessEqual(self._per_line(report), self._per_line(mark_done))
+
+
+@tagged("post_install", "-at_install")
 class TestStationApiConcurrency(TransactionCase):
     """Two requests with one key at once, on real cursors (committed data,
     unique to the test)."""
