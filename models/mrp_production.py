@@ -2,6 +2,7 @@
 # License LGPL-3.0 or later (https://www.gnu.org/licenses/lgpl).
 import logging
 import math
+import re
 from collections import defaultdict
 from contextlib import closing
 
@@ -270,7 +271,8 @@ class MrpProduction(models.Model):
 
         ``code`` is what was scanned or typed: an MO's name (its barcode)
         or a work order's barcode (``<MO name>/<id>``), which stands for its
-        MO. ``qty``: preview producing that quantity (the order's unit)
+        MO; the name an MO had before a partial production finds its first
+        open backorder. ``qty``: preview producing that quantity (the order's unit)
         instead of what is set on the order. Nothing is written.
         """
         production = self._backflush_station_production(code, "code")
@@ -303,38 +305,26 @@ class MrpProduction(models.Model):
         with a ``UserError`` naming the field, and nothing is posted.
         """
         values = self._backflush_report_check_values(values)
-        key = values["idempotency_key"]
-        production = self._backflush_station_production(
-            values["production"], "production"
-        )
+        code, key = values["production"], values["idempotency_key"]
         Report = self.env["mrp.backflush.report"]
-        report = Report._backflush_find(production.company_id, key)
+        # Before the order is looked up: a partial report renames it (Odoo
+        # numbers the order and its backorder -001, -002).
+        report = Report._backflush_find(code, key)
         if not report:
+            production = self._backflush_station_production(code, "production")
             production._backflush_station_check_open()
             todo = production._backflush_report_prepare(values)
-            report = Report._backflush_claim(production, key)
-            if report:
-                report._backflush_write(
-                    {"answer": production._backflush_report_post(**todo)}
+            report = Report._backflush_claim(production, code, key)
+            if not report:  # taken by a call committed since this one began
+                raise UserError(
+                    self.env._(
+                        "idempotency_key: a report with %(key)s is being posted "
+                        "right now: ask again in a moment for its answer.",
+                        key=key,
+                    )
                 )
-            else:  # taken by a call committed since this one began
-                report = Report._backflush_find(production.company_id, key)
-        if not report:
-            raise UserError(
-                self.env._(
-                    "idempotency_key: a report with %(key)s is being posted "
-                    "right now: ask again in a moment for its answer.",
-                    key=key,
-                )
-            )
-        if report.production_id != production:
-            raise UserError(
-                self.env._(
-                    "idempotency_key: %(key)s was already used to report "
-                    "%(mo)s: use a new key for each report.",
-                    key=key,
-                    mo=report.production_id.name,
-                )
+            report._backflush_write(
+                {"answer": production._backflush_report_post(**todo)}
             )
         return report.answer
 
@@ -402,8 +392,9 @@ class MrpProduction(models.Model):
     # ------------------------------------------------------------------
     @api.model
     def _backflush_station_production(self, code, field):
-        """The open order ``code`` names among the user's companies: an
-        MO's name, else a work order's barcode."""
+        """The order ``code`` names among the user's companies: an MO's
+        name, else a work order's barcode, else the name an MO had before
+        a partial production (its first open backorder)."""
         if not isinstance(code, str) or not code.strip():
             raise UserError(
                 self.env._(
@@ -417,6 +408,18 @@ class MrpProduction(models.Model):
                 self.env["mrp.workorder"]
                 .search([("barcode", "=", code)], limit=1)
                 .production_id
+            )
+        if not productions:
+            # The name printed before a partial production: Odoo renamed the
+            # order -001 and numbered its backorders; the first open one.
+            pattern = re.sub(r"([\\%_])", r"\\\1", code) + "-%"
+            productions = self.search(
+                [
+                    ("name", "=like", pattern),
+                    ("state", "not in", ("done", "cancel")),
+                ],
+                order="id",
+                limit=1,
             )
         if len(productions) > 1:  # one name in two companies
             productions = productions.filtered(
@@ -559,6 +562,14 @@ class MrpProduction(models.Model):
                     expected=", ".join(REPORT_FIELDS),
                 )
             )
+        production = values.get("production")
+        if not isinstance(production, str) or not production.strip():
+            raise UserError(
+                self.env._(
+                    "production: the name or barcode of a manufacturing order "
+                    "is required."
+                )
+            )
         key = values.get("idempotency_key")
         if not isinstance(key, str) or not key.strip() or len(key) > 255:
             raise UserError(
@@ -616,7 +627,7 @@ class MrpProduction(models.Model):
                 }
             )
         return {
-            "production": values.get("production"),
+            "production": production.strip(),
             "qty": self._backflush_station_qty(values["qty"], "qty"),
             "finished_lot": finished_lot.strip(),
             "component_lots": components,

@@ -141,12 +141,20 @@ class TestStationApi(BackflushCase):
 
     def test_report_partial_makes_backorder(self):
         mo = self._mo(self.bom, 10)
-        answer = self.Production.backflush_report(self._values(mo, 4))
+        name, values = mo.name, self._values(mo, 4)
+        answer = self.Production.backflush_report(values)
         backorder = mo.procurement_group_id.mrp_production_ids - mo
         self.assertEqual((mo.state, mo.qty_produced), ("done", 4))
         self.assertEqual(answer["backorders"], [backorder.name])
         self.assertEqual(backorder.product_qty, 6)
         self.assertEqual(self._qty(self.leg), 84)
+        # Odoo renamed the order (-001): the same report again still
+        # answers the same, and its printed name finds the backorder.
+        self.assertNotEqual(mo.name, name)
+        self.assertEqual(self.Production.backflush_report(values), answer)
+        self.assertEqual(len(mo.backflush_run_ids), 1)
+        data = self.Production.backflush_station_read(name)
+        self.assertEqual(data["production"]["name"], backorder.name)
 
     def test_report_shortage_deferred(self):
         self.bom.backflush_shortage_policy = "defer"
