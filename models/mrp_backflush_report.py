@@ -13,8 +13,15 @@ class MrpBackflushReport(models.Model):
     _description = "Backflush Report over RPC"
     _order = "id desc"
     _rec_name = "key"
-    # What was answered is the module's record of the posting.
-    _backflush_protected_fields = ("answer",)
+    # The module's record of a posting: written by backflush_report only.
+    _backflush_protected_fields = (
+        "key",
+        "code",
+        "company_id",
+        "production_id",
+        "user_id",
+        "answer",
+    )
 
     key = fields.Char("Idempotency Key", required=True, readonly=True)
     company_id = fields.Many2one("res.company", required=True, readonly=True)
@@ -68,8 +75,9 @@ class MrpBackflushReport(models.Model):
         that call commits, PostgreSQL refuses this one's snapshot (a
         serialization failure in REPEATABLE READ) and Odoo retries the
         request, which then finds the stored answer. If that call failed,
-        this one goes on."""
-        self.check_access("create")
+        this one goes on. Written as the module writes its records (see
+        ``_backflush_write``); the caller then marks the order done with
+        its own rights."""
         self.env.cr.execute(
             """
             INSERT INTO mrp_backflush_report

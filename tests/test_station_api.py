@@ -142,7 +142,7 @@ class TestStationApi(BackflushCase):
     def test_report_partial_makes_backorder(self):
         mo = self._mo(self.bom, 10)
         name, values = mo.name, self._values(mo, 4)
-        answer = self.Production.backflush_report(values)
+        answer = self.Production.with_user(self.operator).backflush_report(values)
         backorder = mo.procurement_group_id.mrp_production_ids - mo
         self.assertEqual((mo.state, mo.qty_produced), ("done", 4))
         self.assertEqual(answer["backorders"], [backorder.name])
@@ -151,15 +151,19 @@ class TestStationApi(BackflushCase):
         # Odoo renamed the order (-001): the same report again still
         # answers the same, and its printed name finds the backorder.
         self.assertNotEqual(mo.name, name)
-        self.assertEqual(self.Production.backflush_report(values), answer)
+        self.assertEqual(
+            self.Production.with_user(self.operator).backflush_report(values), answer
+        )
         self.assertEqual(len(mo.backflush_run_ids), 1)
-        data = self.Production.backflush_station_read(name)
+        data = self.Production.with_user(self.operator).backflush_station_read(name)
         self.assertEqual(data["production"]["name"], backorder.name)
 
     def test_report_shortage_deferred(self):
         self.bom.backflush_shortage_policy = "defer"
         mo = self._mo(self.bom, 30)  # 120 legs needed, 100 there
-        answer = self.Production.backflush_report(self._values(mo, 30))
+        answer = self.Production.with_user(self.operator).backflush_report(
+            self._values(mo, 30)
+        )
         exception = mo.backflush_exception_ids
         self.assertEqual(answer["exceptions"], exception.ids)
         self.assertEqual(exception.quantity, 20)
@@ -182,7 +186,7 @@ class TestStationApi(BackflushCase):
         self._stock(self.seat, 10, lot=new)
         quant_old.in_date = fields.Datetime.now() - timedelta(days=10)
         mo = self._mo(bom, 3)
-        self.Production.backflush_report(
+        self.Production.with_user(self.operator).backflush_report(
             self._values(
                 mo,
                 3,
@@ -214,7 +218,9 @@ class TestStationApi(BackflushCase):
         chair = self._product("Tracked Chair", 0.0, tracking="lot")
         bom = self._bom(chair, [(self.leg, 4)])
         mo = self._mo(bom, 2)
-        self.Production.backflush_report(self._values(mo, 2, finished_lot="CH-0001"))
+        self.Production.with_user(self.operator).backflush_report(
+            self._values(mo, 2, finished_lot="CH-0001")
+        )
         self.assertEqual(mo.lot_producing_id.name, "CH-0001")
         self.assertEqual(mo.move_finished_ids.move_line_ids.lot_id.name, "CH-0001")
 
@@ -309,16 +315,20 @@ class TestStationApi(BackflushCase):
         sensor = self._product("Sensor Box", 0.0, tracking="serial")
         mo = self._mo(self._bom(sensor, [(self.leg, 1)]), 3)
         with self.assertRaisesRegex(UserError, "qty: .* serial number"):
-            self.Production.backflush_report(self._values(mo, 2, finished_lot="SN-1"))
-        answer = self.Production.backflush_report(
+            self.Production.with_user(self.operator).backflush_report(
+                self._values(mo, 2, finished_lot="SN-1")
+            )
+        answer = self.Production.with_user(self.operator).backflush_report(
             self._values(mo, 1, finished_lot="SN-1")
         )
         self.assertEqual(mo.lot_producing_id.name, "SN-1")
         self.assertEqual(len(answer["backorders"]), 1)
-        backorder = self.Production.search([("name", "=", answer["backorders"][0])])
+        backorder = self.Production.with_user(self.operator).search(
+            [("name", "=", answer["backorders"][0])]
+        )
         with self.assertRaisesRegex(UserError, "already been produced"):
             with self.env.cr.savepoint():
-                self.Production.backflush_report(
+                self.Production.with_user(self.operator).backflush_report(
                     self._values(backorder, 1, key="K-2", finished_lot="SN-1")
                 )
         self.assertEqual(backorder.state, "confirmed")
@@ -361,6 +371,21 @@ class TestStationApi(BackflushCase):
         )
         self.assertEqual(mo.move_raw_ids.quantity, 42)
         self.assertIn("consumed as reported", answer["messages"][-1])
+
+    def test_reports_are_written_by_the_module_only(self):
+        mo = self._mo(self.bom, 1)
+        Report = self.env["mrp.backflush.report"].with_user(self.operator)
+        with self.assertRaises(AccessError):
+            Report.create(
+                {"key": "K-1", "company_id": self.company.id, "production_id": mo.id}
+            )
+        Report.env["mrp.production"].backflush_report(self._values(mo, 1))
+        report = Report.search([("production_id", "=", mo.id)])
+        self.assertEqual(report.answer["state"], "done")
+        with self.assertRaises(AccessError):
+            report.write({"answer": {"state": "cancel"}})
+        with self.assertRaises(AccessError):
+            report.unlink()
 
     def test_rights_and_companies(self):
         other_company = self.env["res.company"].create({"name": "Station Other Co"})
