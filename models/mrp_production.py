@@ -496,6 +496,8 @@ class MrpProduction(models.Model):
                 "id": self.id,
                 "name": self.name,
                 "product": self.product_id.display_name,
+                "product_id": self.product_id.id,
+                "barcode": self.product_id.barcode or "",
                 "qty": self.product_qty,
                 "qty_producing": self._backflush_produced_qty(),
                 "uom": uom.name,
@@ -506,6 +508,7 @@ class MrpProduction(models.Model):
             "lines": [
                 {
                     "product": line.product_id.display_name,
+                    "product_id": line.product_id.id,
                     "barcode": line.product_id.barcode or "",
                     "default_code": line.product_id.default_code or "",
                     "location": line.location_id.display_name,

@@ -58,6 +58,8 @@ class TestStationApi(BackflushCase):
                 "id": mo.id,
                 "name": mo.name,
                 "product": self.chair.display_name,
+                "product_id": self.chair.id,
+                "barcode": "CHAIR-STATION",
                 "qty": 10.0,
                 "qty_producing": 10.0,
                 "uom": self.uom_unit.name,
@@ -68,6 +70,7 @@ class TestStationApi(BackflushCase):
         )
         (line,) = data["lines"]
         self.assertEqual(line["product"], self.leg.display_name)
+        self.assertEqual(line["product_id"], self.leg.id)
         self.assertEqual(line["default_code"], "LEG-01")
         self.assertEqual(line["qty"], 40.0)
         self.assertEqual(line["qty_display"], f"40.00 {self.uom_unit.name}")
