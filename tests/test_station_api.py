@@ -478,7 +478,9 @@ class TestStationApiQueries(BackflushCase):
         def mark_done(mo):
             mo.button_mark_done()
 
-        self.assertLessEqual(self._per_line(report), self._per_line(mark_done))
+        # Within half a query per component: a query or two of cache noise
+        # between the runs passes, one more query per component does not.
+        self.assertLessEqual(self._per_line(report), self._per_line(mark_done) + 0.5)
 
 
 @tagged("post_install", "-at_install")
@@ -519,11 +521,11 @@ class TestStationApiConcurrency(TransactionCase):
             mo.action_confirm()
             return mo.id, mo.name, f"key-{tag}"
 
-    def _race(self, values, end_first):
+    def _race(self, values, commit_first):
         """Report ``values`` on a first cursor, then from a second request
         served as Odoo serves RPC (a concurrency error retries it) while the
-        first is open; ``end_first(cursor)`` ends the first. Return the
-        first answer and the second request's outcome."""
+        first is open; the first then commits (``commit_first``) or rolls
+        back. Return the first answer and the second request's outcome."""
         outcome = {"tries": 0}
 
         def second_request():
@@ -557,7 +559,10 @@ class TestStationApiConcurrency(TransactionCase):
                 )
                 self.assertEqual(cr.fetchone()[0], 1)
             self.assertTrue(thread.is_alive())
-            end_first(cr_a)
+            if commit_first:
+                cr_a.commit()
+            else:
+                cr_a.rollback()
             thread.join(30)
         finally:
             cr_a.close()
@@ -579,7 +584,7 @@ class TestStationApiConcurrency(TransactionCase):
     def test_same_key_at_once_posts_once(self):
         mo_id, name, key = self._setup()
         values = {"production": name, "qty": 10, "idempotency_key": key}
-        first, outcome = self._race(values, lambda cr: cr.commit())
+        first, outcome = self._race(values, commit_first=True)
         self.assertEqual(outcome["answer"], first)
         # Its first try was refused (serialization failure), the retry read
         # the stored answer.
@@ -590,7 +595,7 @@ class TestStationApiConcurrency(TransactionCase):
     def test_same_key_first_fails_second_posts(self):
         mo_id, name, key = self._setup()
         values = {"production": name, "qty": 10, "idempotency_key": key}
-        _first, outcome = self._race(values, lambda cr: cr.rollback())
+        _first, outcome = self._race(values, commit_first=False)
         self.assertEqual(outcome["tries"], 1)
         self.assertEqual(outcome["answer"]["state"], "done")
         self.assertEqual(self._check_posted_once(mo_id, key), outcome["answer"])
