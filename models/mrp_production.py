@@ -272,8 +272,9 @@ class MrpProduction(models.Model):
         ``code`` is what was scanned or typed: an MO's name (its barcode)
         or a work order's barcode (``<MO name>/<id>``), which stands for its
         MO; the name an MO had before a partial production finds its first
-        open backorder. ``qty``: preview producing that quantity (the order's unit)
-        instead of what is set on the order. Nothing is written.
+        open backorder. ``qty``: preview producing that quantity (the
+        order's unit) instead of what is set on the order. Nothing is
+        written.
         """
         production = self._backflush_station_production(code, "code")
         production._backflush_station_check_open()
@@ -655,20 +656,25 @@ class MrpProduction(models.Model):
                     product=self.product_id.display_name,
                 )
             )
+        finished_lot, new_lot = self._backflush_report_finished_lot(
+            values["finished_lot"]
+        )
         return {
             "qty": qty,
-            "finished_lot": self._backflush_report_finished_lot(values["finished_lot"]),
+            "finished_lot": finished_lot,
+            "new_lot": new_lot,
             "components": self._backflush_report_components(values["component_lots"]),
         }
 
     def _backflush_report_finished_lot(self, name):
-        """The finished lot named ``name``: an existing one of the product,
-        else a new name to create as Odoo's form does when the operator
-        types one (only when the operation type creates lots)."""
+        """The finished lot named ``name``, as (lot, name to create): an
+        existing lot of the product, else a new one, as Odoo's form creates
+        the name an operator types (when the operation type creates lots)."""
         self.ensure_one()
         product = self.product_id
+        Lot = self.env["stock.lot"]
         if not name:
-            return self.env["stock.lot"]
+            return Lot, ""
         if product.tracking == "none":
             raise UserError(
                 self.env._(
@@ -677,7 +683,7 @@ class MrpProduction(models.Model):
                     product=product.display_name,
                 )
             )
-        lot = self.env["stock.lot"].search(
+        lot = Lot.search(
             [
                 ("name", "=", name),
                 ("product_id", "=", product.id),
@@ -686,7 +692,7 @@ class MrpProduction(models.Model):
             limit=1,
         )
         if lot:
-            return lot
+            return lot, ""
         if not self.picking_type_id.use_create_lots:
             raise UserError(
                 self.env._(
@@ -697,7 +703,7 @@ class MrpProduction(models.Model):
                     operation=self.picking_type_id.display_name,
                 )
             )
-        return name
+        return Lot, name
 
     def _backflush_report_components(self, entries):
         """Resolve the component lots reported against the order's open
@@ -798,17 +804,17 @@ class MrpProduction(models.Model):
             result.append((move, lot, entry["qty"]))
         return result
 
-    def _backflush_report_post(self, qty, finished_lot, components):
+    def _backflush_report_post(self, qty, finished_lot, new_lot, components):
         """Produce ``qty`` of ``self`` as reported and mark it done; return
         the answer of backflush_report."""
         self.ensure_one()
         runs_before = self.backflush_run_ids
         exceptions_before = self.backflush_exception_ids
         family_before = self.procurement_group_id.mrp_production_ids
-        if isinstance(finished_lot, str):
-            finished_lot = self.env["stock.lot"].create(
+        if new_lot:
+            finished_lot = finished_lot.create(
                 {
-                    "name": finished_lot,
+                    "name": new_lot,
                     "product_id": self.product_id.id,
                     "company_id": self.company_id.id,
                 }
