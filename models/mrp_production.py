@@ -423,10 +423,19 @@ class MrpProduction(models.Model):
                 limit=1,
             )
         if len(productions) > 1:  # one name in two companies
-            productions = productions.filtered(
-                lambda p: p.company_id == self.env.company
-            )
-        if len(productions) != 1:
+            current = productions.filtered(lambda p: p.company_id == self.env.company)
+            if not current:
+                raise UserError(
+                    self.env._(
+                        "%(field)s: %(code)s is an order of %(companies)s: "
+                        "switch to the company it is for.",
+                        field=field,
+                        code=code,
+                        companies=", ".join(productions.company_id.mapped("name")),
+                    )
+                )
+            productions = current
+        if not productions:
             raise UserError(
                 self.env._(
                     "%(field)s: no manufacturing order or work order %(code)s "

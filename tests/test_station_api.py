@@ -375,6 +375,28 @@ class TestStationApi(BackflushCase):
         self.assertEqual(mo.move_raw_ids.quantity, 42)
         self.assertIn("consumed as reported", answer["messages"][-1])
 
+    def test_one_name_in_two_companies(self):
+        other_company = self.env["res.company"].create({"name": "Station Twin Co"})
+        other_bom = self._bom(self.chair, [(self.leg, 4)], company_id=other_company.id)
+        mo = self._mo(self.bom, 1)
+        twin = self.Production.with_company(other_company).create(
+            {"product_id": self.chair.id, "bom_id": other_bom.id, "product_qty": 1}
+        )
+        twin.action_confirm()
+        twin.name = mo.name
+        both = self.Production.with_context(
+            allowed_company_ids=[self.company.id, other_company.id]
+        )
+        data = both.backflush_station_read(mo.name)
+        self.assertEqual(data["production"]["id"], mo.id)  # the current company's
+        data = both.with_company(other_company).backflush_station_read(mo.name)
+        self.assertEqual(data["production"]["id"], twin.id)
+        third = self.env["res.company"].create({"name": "Station Third Co"})
+        with self.assertRaisesRegex(UserError, "code: .* switch to the company"):
+            self.Production.with_context(
+                allowed_company_ids=[third.id, self.company.id, other_company.id]
+            ).backflush_station_read(mo.name)
+
     def test_reports_are_written_by_the_module_only(self):
         mo = self._mo(self.bom, 1)
         Report = self.env["mrp.backflush.report"].with_user(self.operator)
