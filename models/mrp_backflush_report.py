@@ -1,6 +1,7 @@
 # Copyright 2026 mrp_backflush authors
 # License LGPL-3.0 or later (https://www.gnu.org/licenses/lgpl).
 from odoo import api, fields, models
+from odoo.exceptions import UserError
 
 
 class MrpBackflushReport(models.Model):
@@ -12,8 +13,15 @@ class MrpBackflushReport(models.Model):
     _description = "Backflush Report over RPC"
     _order = "id desc"
     _rec_name = "key"
-    # What was answered is the module's record of the posting.
-    _backflush_protected_fields = ("answer",)
+    # The module's record of a posting: written by backflush_report only.
+    _backflush_protected_fields = (
+        "key",
+        "code",
+        "company_id",
+        "production_id",
+        "user_id",
+        "answer",
+    )
 
     key = fields.Char("Idempotency Key", required=True, readonly=True)
     company_id = fields.Many2one("res.company", required=True, readonly=True)
@@ -24,6 +32,9 @@ class MrpBackflushReport(models.Model):
         readonly=True,
         index=True,
         ondelete="cascade",
+    )
+    code = fields.Char(
+        "Reported Order", readonly=True, help="The order as the report named it."
     )
     user_id = fields.Many2one("res.users", "Reported By", readonly=True)
     answer = fields.Json(readonly=True)
@@ -37,13 +48,26 @@ class MrpBackflushReport(models.Model):
     ]
 
     @api.model
-    def _backflush_find(self, company, key):
-        return self.search(
-            [("company_id", "=", company.id), ("key", "=", key)], limit=1
-        )
+    def _backflush_find(self, code, key):
+        """The report stored with ``key`` in the user's companies; a key
+        used for another order is refused."""
+        reports = self.search([("key", "=", key)])
+        if not reports:
+            return reports
+        same = reports.filtered(lambda r: r.code == code)[:1]
+        if not same:
+            raise UserError(
+                self.env._(
+                    "idempotency_key: %(key)s was already used to report "
+                    "%(mo)s: use a new key for each report.",
+                    key=key,
+                    mo=reports[0].code,
+                )
+            )
+        return same
 
     @api.model
-    def _backflush_claim(self, production, key):
+    def _backflush_claim(self, production, code, key):
         """Take ``key`` for ``production`` before anything is posted; return
         the new record, or an empty one when the key was taken meanwhile.
 
@@ -51,14 +75,15 @@ class MrpBackflushReport(models.Model):
         that call commits, PostgreSQL refuses this one's snapshot (a
         serialization failure in REPEATABLE READ) and Odoo retries the
         request, which then finds the stored answer. If that call failed,
-        this one goes on."""
-        self.check_access("create")
+        this one goes on. Written as the module writes its records (see
+        ``_backflush_write``); the caller then marks the order done with
+        its own rights."""
         self.env.cr.execute(
             """
             INSERT INTO mrp_backflush_report
-                (key, company_id, production_id, user_id,
+                (key, code, company_id, production_id, user_id,
                  create_uid, write_uid, create_date, write_date)
-            VALUES (%(key)s, %(company)s, %(production)s, %(uid)s,
+            VALUES (%(key)s, %(code)s, %(company)s, %(production)s, %(uid)s,
                     %(uid)s, %(uid)s, now() at time zone 'UTC',
                     now() at time zone 'UTC')
             ON CONFLICT (company_id, key) DO NOTHING
@@ -66,6 +91,7 @@ class MrpBackflushReport(models.Model):
             """,
             {
                 "key": key,
+                "code": code,
                 "company": production.company_id.id,
                 "production": production.id,
                 "uid": self.env.uid,

@@ -2,6 +2,7 @@
 # License LGPL-3.0 or later (https://www.gnu.org/licenses/lgpl).
 import logging
 import math
+import re
 from collections import defaultdict
 from contextlib import closing
 
@@ -270,8 +271,10 @@ class MrpProduction(models.Model):
 
         ``code`` is what was scanned or typed: an MO's name (its barcode)
         or a work order's barcode (``<MO name>/<id>``), which stands for its
-        MO. ``qty``: preview producing that quantity (the order's unit)
-        instead of what is set on the order. Nothing is written.
+        MO; the name an MO had before a partial production finds its first
+        open backorder. ``qty``: preview producing that quantity (the
+        order's unit) instead of what is set on the order. Nothing is
+        written.
         """
         production = self._backflush_station_production(code, "code")
         production._backflush_station_check_open()
@@ -303,38 +306,26 @@ class MrpProduction(models.Model):
         with a ``UserError`` naming the field, and nothing is posted.
         """
         values = self._backflush_report_check_values(values)
-        key = values["idempotency_key"]
-        production = self._backflush_station_production(
-            values["production"], "production"
-        )
+        code, key = values["production"], values["idempotency_key"]
         Report = self.env["mrp.backflush.report"]
-        report = Report._backflush_find(production.company_id, key)
+        # Before the order is looked up: a partial report renames it (Odoo
+        # numbers the order and its backorder -001, -002).
+        report = Report._backflush_find(code, key)
         if not report:
+            production = self._backflush_station_production(code, "production")
             production._backflush_station_check_open()
             todo = production._backflush_report_prepare(values)
-            report = Report._backflush_claim(production, key)
-            if report:
-                report._backflush_write(
-                    {"answer": production._backflush_report_post(**todo)}
+            report = Report._backflush_claim(production, code, key)
+            if not report:  # taken by a call committed since this one began
+                raise UserError(
+                    self.env._(
+                        "idempotency_key: a report with %(key)s is being posted "
+                        "right now: ask again in a moment for its answer.",
+                        key=key,
+                    )
                 )
-            else:  # taken by a call committed since this one began
-                report = Report._backflush_find(production.company_id, key)
-        if not report:
-            raise UserError(
-                self.env._(
-                    "idempotency_key: a report with %(key)s is being posted "
-                    "right now: ask again in a moment for its answer.",
-                    key=key,
-                )
-            )
-        if report.production_id != production:
-            raise UserError(
-                self.env._(
-                    "idempotency_key: %(key)s was already used to report "
-                    "%(mo)s: use a new key for each report.",
-                    key=key,
-                    mo=report.production_id.name,
-                )
+            report._backflush_write(
+                {"answer": production._backflush_report_post(**todo)}
             )
         return report.answer
 
@@ -402,8 +393,9 @@ class MrpProduction(models.Model):
     # ------------------------------------------------------------------
     @api.model
     def _backflush_station_production(self, code, field):
-        """The open order ``code`` names among the user's companies: an
-        MO's name, else a work order's barcode."""
+        """The order ``code`` names among the user's companies: an MO's
+        name, else a work order's barcode, else the name an MO had before
+        a partial production (its first open backorder)."""
         if not isinstance(code, str) or not code.strip():
             raise UserError(
                 self.env._(
@@ -418,11 +410,32 @@ class MrpProduction(models.Model):
                 .search([("barcode", "=", code)], limit=1)
                 .production_id
             )
-        if len(productions) > 1:  # one name in two companies
-            productions = productions.filtered(
-                lambda p: p.company_id == self.env.company
+        if not productions:
+            # The name printed before a partial production: Odoo renamed the
+            # order -001 and numbered its backorders; the first open one.
+            pattern = re.sub(r"([\\%_])", r"\\\1", code) + "-%"
+            productions = self.search(
+                [
+                    ("name", "=like", pattern),
+                    ("state", "not in", ("done", "cancel")),
+                ],
+                order="id",
+                limit=1,
             )
-        if len(productions) != 1:
+        if len(productions) > 1:  # one name in two companies
+            current = productions.filtered(lambda p: p.company_id == self.env.company)
+            if not current:
+                raise UserError(
+                    self.env._(
+                        "%(field)s: %(code)s is an order of %(companies)s: "
+                        "switch to the company it is for.",
+                        field=field,
+                        code=code,
+                        companies=", ".join(productions.company_id.mapped("name")),
+                    )
+                )
+            productions = current
+        if not productions:
             raise UserError(
                 self.env._(
                     "%(field)s: no manufacturing order or work order %(code)s "
@@ -493,6 +506,8 @@ class MrpProduction(models.Model):
                 "id": self.id,
                 "name": self.name,
                 "product": self.product_id.display_name,
+                "product_id": self.product_id.id,
+                "barcode": self.product_id.barcode or "",
                 "qty": self.product_qty,
                 "qty_producing": self._backflush_produced_qty(),
                 "uom": uom.name,
@@ -503,6 +518,7 @@ class MrpProduction(models.Model):
             "lines": [
                 {
                     "product": line.product_id.display_name,
+                    "product_id": line.product_id.id,
                     "barcode": line.product_id.barcode or "",
                     "default_code": line.product_id.default_code or "",
                     "location": line.location_id.display_name,
@@ -557,6 +573,14 @@ class MrpProduction(models.Model):
                     "%(fields)s: unknown field; expected %(expected)s.",
                     fields=", ".join(sorted(map(str, unknown))),
                     expected=", ".join(REPORT_FIELDS),
+                )
+            )
+        production = values.get("production")
+        if not isinstance(production, str) or not production.strip():
+            raise UserError(
+                self.env._(
+                    "production: the name or barcode of a manufacturing order "
+                    "is required."
                 )
             )
         key = values.get("idempotency_key")
@@ -616,7 +640,7 @@ class MrpProduction(models.Model):
                 }
             )
         return {
-            "production": values.get("production"),
+            "production": production.strip(),
             "qty": self._backflush_station_qty(values["qty"], "qty"),
             "finished_lot": finished_lot.strip(),
             "component_lots": components,
@@ -641,20 +665,25 @@ class MrpProduction(models.Model):
                     product=self.product_id.display_name,
                 )
             )
+        finished_lot, new_lot = self._backflush_report_finished_lot(
+            values["finished_lot"]
+        )
         return {
             "qty": qty,
-            "finished_lot": self._backflush_report_finished_lot(values["finished_lot"]),
+            "finished_lot": finished_lot,
+            "new_lot": new_lot,
             "components": self._backflush_report_components(values["component_lots"]),
         }
 
     def _backflush_report_finished_lot(self, name):
-        """The finished lot named ``name``: an existing one of the product,
-        else a new name to create as Odoo's form does when the operator
-        types one (only when the operation type creates lots)."""
+        """The finished lot named ``name``, as (lot, name to create): an
+        existing lot of the product, else a new one, as Odoo's form creates
+        the name an operator types (when the operation type creates lots)."""
         self.ensure_one()
         product = self.product_id
+        Lot = self.env["stock.lot"]
         if not name:
-            return self.env["stock.lot"]
+            return Lot, ""
         if product.tracking == "none":
             raise UserError(
                 self.env._(
@@ -663,7 +692,7 @@ class MrpProduction(models.Model):
                     product=product.display_name,
                 )
             )
-        lot = self.env["stock.lot"].search(
+        lot = Lot.search(
             [
                 ("name", "=", name),
                 ("product_id", "=", product.id),
@@ -672,7 +701,7 @@ class MrpProduction(models.Model):
             limit=1,
         )
         if lot:
-            return lot
+            return lot, ""
         if not self.picking_type_id.use_create_lots:
             raise UserError(
                 self.env._(
@@ -683,7 +712,7 @@ class MrpProduction(models.Model):
                     operation=self.picking_type_id.display_name,
                 )
             )
-        return name
+        return Lot, name
 
     def _backflush_report_components(self, entries):
         """Resolve the component lots reported against the order's open
@@ -784,17 +813,17 @@ class MrpProduction(models.Model):
             result.append((move, lot, entry["qty"]))
         return result
 
-    def _backflush_report_post(self, qty, finished_lot, components):
+    def _backflush_report_post(self, qty, finished_lot, new_lot, components):
         """Produce ``qty`` of ``self`` as reported and mark it done; return
         the answer of backflush_report."""
         self.ensure_one()
         runs_before = self.backflush_run_ids
         exceptions_before = self.backflush_exception_ids
         family_before = self.procurement_group_id.mrp_production_ids
-        if isinstance(finished_lot, str):
-            finished_lot = self.env["stock.lot"].create(
+        if new_lot:
+            finished_lot = finished_lot.create(
                 {
-                    "name": finished_lot,
+                    "name": new_lot,
                     "product_id": self.product_id.id,
                     "company_id": self.company_id.id,
                 }
