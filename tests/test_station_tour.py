@@ -6,8 +6,9 @@ from odoo import Command, fields
 from odoo.tests import HttpCase, new_test_user, tagged
 
 STATION_URL = "/odoo/action-mrp_backflush.mrp_backflush_station_action"
-# An EAN-13 (valid check digit): the tour scans it as GTIN 02000000077123
+# EAN-13s (valid check digits): the tour scans them as GTINs 0200000007712x
 POWDER_BARCODE = "2000000077123"
+CAKE_BARCODE = "2000000077130"
 
 
 @tagged("post_install", "-at_install")
@@ -89,7 +90,8 @@ class TestStationTour(HttpCase):
 
     def test_gs1_component_lot(self):
         """A GS1-128 label (product, expiry, quantity, lot) records the lot the
-        operator took, not the one the removal strategy would pick."""
+        operator took, not the one the removal strategy would pick; the
+        finished product's label gives the lot produced."""
         if "expiration_date" not in self.env["stock.lot"]._fields:
             self.skipTest("product_expiry is not installed")
         powder = self.env["product.product"].create(
@@ -102,7 +104,12 @@ class TestStationTour(HttpCase):
             }
         )
         cake = self.env["product.product"].create(
-            {"name": "Station Cake", "is_storable": True}
+            {
+                "name": "Station Cake",
+                "is_storable": True,
+                "tracking": "lot",
+                "barcode": CAKE_BARCODE,
+            }
         )
         bom = self.env["mrp.bom"].create(
             {
@@ -132,6 +139,7 @@ class TestStationTour(HttpCase):
             STATION_URL, "mrp_backflush_station_gs1", login=self.operator.login
         )
         self.assertEqual(mo.state, "done")
+        self.assertEqual(mo.lot_producing_id.name, "CAKE-0001")
         consumed = mo.move_raw_ids.filtered(lambda m: m.state == "done").move_line_ids
         self.assertEqual(
             consumed.mapped(lambda ml: (ml.lot_id.name, ml.quantity)), [("PWD-A1", 20)]

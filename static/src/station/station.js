@@ -118,6 +118,15 @@ export class BackflushStation extends Component {
         return line.tracking === "lot" || line.tracking === "serial";
     }
 
+    /** backflush_report takes the lots of components named by barcode or reference. */
+    canRecordLot(line) {
+        return (
+            this.isTracked(line) &&
+            line.role !== "substitute" &&
+            Boolean(line.barcode || line.default_code)
+        );
+    }
+
     outcomeTone(line) {
         return OUTCOME_TONES[line.outcome] || "secondary";
     }
@@ -130,8 +139,17 @@ export class BackflushStation extends Component {
         return formatDate(luxon.DateTime.fromJSDate(expiry));
     }
 
+    lotNeedsCode(line) {
+        return (
+            this.isTracked(line) &&
+            line.role !== "substitute" &&
+            !line.barcode &&
+            !line.default_code
+        );
+    }
+
     productKey(line) {
-        return line.barcode || line.default_code || line.product;
+        return line.barcode || line.default_code;
     }
 
     // ------------------------------------------------------------------
@@ -259,7 +277,12 @@ export class BackflushStation extends Component {
             );
             return;
         }
-        const line = this.order.lines.find((ln) => isSameGtin(gs1.gtin, ln.barcode));
+        if (isSameGtin(gs1.gtin, this.order.production.barcode)) {
+            this.fillFinishedFromGs1(gs1);
+            return;
+        }
+        const lines = this.order.lines.filter((ln) => isSameGtin(gs1.gtin, ln.barcode));
+        const line = lines.find((ln) => this.canRecordLot(ln)) || lines[0];
         if (!line) {
             this.error(
                 gs1.gtin
@@ -272,9 +295,14 @@ export class BackflushStation extends Component {
             );
             return;
         }
-        if (!gs1.lot) {
+        if (!gs1.lot || !this.canRecordLot(line)) {
             this.error(
-                _t("This label of %s has no lot or serial number.", line.product)
+                gs1.lot
+                    ? _t(
+                          "%s takes no lot here: only tracked components do.",
+                          line.product
+                      )
+                    : _t("This label of %s has no lot or serial number.", line.product)
             );
             return;
         }
@@ -304,6 +332,30 @@ export class BackflushStation extends Component {
             messages: [],
         };
         playTone(expired ? "warning" : "scan");
+    }
+
+    /** The finished product's own label: the quantity and lot produced. */
+    fillFinishedFromGs1(gs1) {
+        if (gs1.lot && this.finishedTracked) {
+            this.state.finishedLot = gs1.lot;
+        }
+        if (gs1.qty) {
+            this.state.qty = String(gs1.qty);
+            this.refreshPreview();
+        }
+        this.state.banner = {
+            tone: "success",
+            title: _t(
+                "%s: %s %s produced",
+                this.order.production.product,
+                this.state.qty,
+                this.order.production.uom
+            ),
+            messages: this.state.finishedLot
+                ? [_t("Lot: %s", this.state.finishedLot)]
+                : [],
+        };
+        playTone("scan");
     }
 
     // ------------------------------------------------------------------

@@ -180,6 +180,14 @@ registry.category("web_tour.tours").add("mrp_backflush_station_gs1", {
                 trigger:
                     ".o_bf_station_lot_entry[data-product='Station Powder'] .o_bf_station_lot_name:value(PWD-A1)",
             },
+            scanCode(
+                "Scan the label of the cake produced",
+                "010200000007713010CAKE-0001"
+            ),
+            {
+                content: "The lot produced is filled in",
+                trigger: ".o_bf_station_finished_lot:value(CAKE-0001)",
+            },
             {
                 content: "Done",
                 trigger: ".o_bf_station_done",
