@@ -88,6 +88,17 @@ class TestStationTour(HttpCase):
         self.assertEqual(blocked.state, "confirmed")
         self.assertFalse(blocked.backflush_run_ids)
 
+    def test_done_again_after_lost_answer(self):
+        """The answer of Done is lost on the way back: Done again sends the
+        same idempotency key and gets the first answer, nothing posted twice."""
+        mo = self._mo(5, "BF/STATION/6")
+        self.start_tour(
+            STATION_URL, "mrp_backflush_station_lost_answer", login=self.operator.login
+        )
+        self.assertEqual(mo.state, "done")
+        self.assertEqual(len(mo.backflush_run_ids), 1)
+        self.assertEqual(mo.backflush_run_ids.line_ids.consumed_qty, 20)
+
     def test_gs1_component_lot(self):
         """A GS1-128 label (product, expiry, quantity, lot) records the lot the
         operator took, not the one the removal strategy would pick; the

@@ -1,6 +1,7 @@
 /** @odoo-module **/
 /* Copyright 2026 mrp_backflush authors
  * License LGPL-3.0 or later (https://www.gnu.org/licenses/lgpl). */
+import {ConnectionLostError, rpc} from "@web/core/network/rpc";
 import {registry} from "@web/core/registry";
 
 /** Type the code in the scan field and press Enter, as a person or a wedge scanner into it. */
@@ -201,4 +202,47 @@ registry.category("web_tour.tours").add("mrp_backflush_station_gs1", {
             waiting,
         ];
     },
+});
+
+registry.category("web_tour.tours").add("mrp_backflush_station_lost_answer", {
+    steps: () => [
+        ...typeCode("BF/STATION/6"),
+        {
+            content: "The network will lose the answer of the next report",
+            trigger: ".o_bf_station_done",
+            run() {
+                const send = rpc._rpc;
+                rpc._rpc = function (url, params, settings) {
+                    const answer = send.call(this, url, params, settings);
+                    if (params.method !== "backflush_report") {
+                        return answer;
+                    }
+                    rpc._rpc = send;
+                    return answer.then(() => {
+                        throw new ConnectionLostError(url);
+                    });
+                };
+            },
+        },
+        {
+            content: "Done: posted, but the answer is lost",
+            trigger: ".o_bf_station_done",
+            run: "click",
+        },
+        {
+            content: "The station says nothing was confirmed and keeps the order",
+            trigger:
+                ".o_bf_station_banner[data-tone=danger]:contains('No connection') ~ section .o_bf_station_order_name:contains('BF/STATION/6')",
+        },
+        {
+            content: "Done again",
+            trigger: ".o_bf_station_done",
+            run: "click",
+        },
+        {
+            content: "The first answer comes back: posted once",
+            trigger: ".o_bf_station_banner[data-tone=success]:contains('BF/STATION/6')",
+        },
+        waiting,
+    ],
 });
