@@ -201,6 +201,7 @@ export class BackflushStation extends Component {
                 {qty: null}
             );
             this.attemptKey = null;
+            this.previewSequence++;
             this.state.code = code;
             this.state.order = read;
             const production = read.production;
@@ -220,10 +221,12 @@ export class BackflushStation extends Component {
     /** The engine's preview for the quantity typed in, when it changed. */
     async loadPreview() {
         const qty = parseQty(this.state.qty);
-        if (!this.order || !(qty > 0)) {
+        if (!this.order || this.state.posting || !(qty > 0)) {
             return;
         }
+        // An answer arriving after another scan, a newer quantity or Done is stale
         const sequence = ++this.previewSequence;
+        const isCurrent = () => sequence === this.previewSequence && this.order;
         try {
             const read = await this.orm.call(
                 "mrp.production",
@@ -231,12 +234,14 @@ export class BackflushStation extends Component {
                 [this.state.code],
                 {qty}
             );
-            if (sequence === this.previewSequence && this.order) {
+            if (isCurrent()) {
                 this.state.order = read;
                 this.showPreviewBanner();
             }
         } catch (error) {
-            this.refuse(error, _t("The preview could not be read."));
+            if (isCurrent()) {
+                this.refuse(error, _t("The preview could not be read."));
+            }
         }
     }
 
@@ -412,6 +417,33 @@ export class BackflushStation extends Component {
         this.focusScan();
     }
 
+    /** A GS1 label scanned into a lot field, to read as if scanned on the station. */
+    labelTypedIn(ev, value) {
+        if (ev.key !== "Enter") {
+            return null;
+        }
+        const gs1 = readGs1(this.parser, barcodeService.cleanBarcode(value));
+        return gs1 && gs1.gtin ? gs1 : null;
+    }
+
+    onLotKeydown(ev, entry) {
+        const gs1 = this.labelTypedIn(ev, entry.lot);
+        if (gs1) {
+            this.state.lots = this.state.lots.filter((lot) => lot.id !== entry.id);
+            this.fillFromGs1(gs1);
+        }
+        this.onFieldKeydown(ev);
+    }
+
+    onFinishedLotKeydown(ev) {
+        const gs1 = this.labelTypedIn(ev, this.state.finishedLot);
+        if (gs1) {
+            this.state.finishedLot = "";
+            this.fillFromGs1(gs1);
+        }
+        this.onFieldKeydown(ev);
+    }
+
     onFieldKeydown(ev) {
         if (ev.key === "Enter") {
             ev.preventDefault();
@@ -461,6 +493,7 @@ export class BackflushStation extends Component {
             values.finished_lot = this.state.finishedLot.trim();
         }
         this.state.posting = true;
+        this.previewSequence++;
         this.state.banner = {tone: "info", title: _t("Posting…"), messages: []};
         try {
             const result = await this.orm.call("mrp.production", "backflush_report", [

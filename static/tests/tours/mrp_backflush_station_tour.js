@@ -60,7 +60,7 @@ registry.category("web_tour.tours").add("mrp_backflush_station_done", {
         },
         {
             content: "The quantity produced is the order's",
-            trigger: ".o_bf_station_qty:value(5)",
+            trigger: ".o_bf_station_qty:value(/^5$/)",
         },
         {
             content: "Done",
@@ -169,7 +169,7 @@ registry.category("web_tour.tours").add("mrp_backflush_station_gs1", {
             {
                 content: "with its quantity",
                 trigger:
-                    ".o_bf_station_lot_entry[data-product='Station Powder'] .o_bf_station_lot_qty:value(20)",
+                    ".o_bf_station_lot_entry[data-product='Station Powder'] .o_bf_station_lot_qty:value(/^20$/)",
             },
             {
                 content: "and its expiry date",
@@ -179,15 +179,21 @@ registry.category("web_tour.tours").add("mrp_backflush_station_gs1", {
             {
                 content: "The lot field holds the lot",
                 trigger:
-                    ".o_bf_station_lot_entry[data-product='Station Powder'] .o_bf_station_lot_name:value(PWD-A1)",
+                    ".o_bf_station_lot_entry[data-product='Station Powder'] .o_bf_station_lot_name:value(/^PWD-A1$/)",
             },
-            scanCode(
-                "Scan the label of the cake produced",
-                "010200000007713010CAKE-0001"
-            ),
+            {
+                content: "Scan the label of the cake produced into its lot field",
+                trigger: ".o_bf_station_finished_lot",
+                run: "edit 010200000007713010CAKE-0001",
+            },
+            {
+                content: "The scanner's Enter",
+                trigger: ".o_bf_station_finished_lot",
+                run: "press Enter",
+            },
             {
                 content: "The lot produced is filled in",
-                trigger: ".o_bf_station_finished_lot:value(CAKE-0001)",
+                trigger: ".o_bf_station_finished_lot:value(/^CAKE-0001$/)",
             },
             {
                 content: "Done",
