@@ -197,8 +197,7 @@ export class BackflushStation extends Component {
             const read = await this.orm.call(
                 "mrp.production",
                 "backflush_station_read",
-                [code],
-                {qty: null}
+                [code]
             );
             this.attemptKey = null;
             this.previewSequence++;
