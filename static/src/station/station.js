@@ -549,7 +549,15 @@ export class BackflushStation extends Component {
                 ),
             ]);
         } else if (error instanceof RPCError) {
-            this.error(title, [error.data?.message || error.message]);
+            // one line of the server's message per line on the screen
+            const message = error.data?.message || error.message;
+            this.error(
+                title,
+                message
+                    .split("\n")
+                    .map((line) => line.replace(/^\s*-\s*/, "").trim())
+                    .filter(Boolean)
+            );
         } else {
             throw error;
         }
