@@ -183,12 +183,40 @@ export class BackflushStation extends Component {
         if (!code || this.state.posting) {
             return;
         }
+        // A plain product barcode may also read as GS1 (one starting with 10 or 21)
+        const component = this.order?.lines.find((ln) => ln.barcode === code);
+        if (component) {
+            this.onComponentScanned(component);
+            return;
+        }
         const gs1 = readGs1(this.parser, code);
         if (gs1) {
             this.fillFromGs1(gs1);
             return;
         }
         await this.loadOrder(code);
+    }
+
+    /** A component's plain barcode: its lot comes next, scanned or typed. */
+    onComponentScanned(line) {
+        if (!this.canRecordLot(line)) {
+            this.state.banner = {
+                tone: "info",
+                title: _t(
+                    "%s is a component of this order: no lot to record",
+                    line.product
+                ),
+                messages: [],
+            };
+            return;
+        }
+        this.addLot(line);
+        this.state.banner = {
+            tone: "info",
+            title: _t("Scan or type the lot of %s", line.product),
+            messages: [],
+        };
+        playTone("scan");
     }
 
     async loadOrder(code) {

@@ -158,6 +158,22 @@ registry.category("web_tour.tours").add("mrp_backflush_station_gs1", {
                 trigger:
                     ".o_bf_station_line:contains('Station Powder') .o_bf_station_add_lot",
             },
+            scanCode("Scan the powder's plain barcode", "2000000077123"),
+            {
+                content: "A lot line opens for the powder",
+                trigger:
+                    ".o_bf_station_banner:contains('Scan or type the lot of Station Powder')",
+            },
+            {
+                content: "Remove it: the label has the lot",
+                trigger:
+                    ".o_bf_station_lot_entry[data-product='Station Powder'] .o_bf_station_lot_remove",
+                run: "click",
+            },
+            {
+                content: "No lot line left",
+                trigger: ".o_bf_station:not(:has(.o_bf_station_lot_entry))",
+            },
             scanCode(
                 "Scan the label of the powder's lot",
                 `010200000007712317${expiry}3020#10PWD-A1`
