@@ -9,7 +9,7 @@
     "website": "https://github.com/mrp-backflush/mrp_backflush",
     "author": "mrp_backflush authors",
     "license": "LGPL-3",
-    "depends": ["mrp_account"],
+    "depends": ["mrp_account", "barcodes_gs1_nomenclature"],
     "data": [
         "security/mrp_backflush_security.xml",
         "security/ir.model.access.csv",
@@ -27,11 +27,17 @@
         "views/mrp_backflush_analysis_views.xml",
         "views/mrp_backflush_count_variance_views.xml",
         "wizards/mrp_bom_backflush_advice_views.xml",
+        "views/mrp_backflush_station_views.xml",
         "views/menus.xml",
     ],
     "demo": ["demo/mrp_backflush_demo.xml"],
     "pre_init_hook": "pre_init_hook",
     "assets": {
+        "web.assets_backend": [
+            "mrp_backflush/static/src/station/*.js",
+            "mrp_backflush/static/src/station/*.xml",
+            "mrp_backflush/static/src/station/*.scss",
+        ],
         "web.assets_tests": ["mrp_backflush/static/tests/tours/*.js"],
     },
 }

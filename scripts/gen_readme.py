@@ -8,7 +8,9 @@ the same layout: title, summary, table of contents, then the fragments, and
 Credits. A Quick start section (readme/INSTALL.md) comes first, because the
 README must open with the two commands. The converter knows the Markdown the
 fragments use: paragraphs, headings, bullet and numbered lists (nested),
-fenced code blocks, **bold**, *italic*/_italic_, `code` and [links](url).
+fenced code blocks, **bold**, *italic*/_italic_, `code`, [links](url) and
+images alone on their line, ``![alt](../static/description/x.png){width=360}``
+(the path relative to readme/, the width optional, Pandoc's syntax).
 
     python3 scripts/gen_readme.py          # write README.rst
     python3 scripts/gen_readme.py --check  # exit 1 if README.rst is stale
@@ -79,6 +81,7 @@ def _fill(text, first, rest):
 
 _LIST_RE = re.compile(r"^(\s*)([-*+]|\d+[.)])\s+(.*)$")
 _HEADING_RE = re.compile(r"^(#{1,4})\s+(.*?)\s*#*\s*$")
+_IMAGE_RE = re.compile(r"^!\[([^\]]*)\]\(\.\./([^)\s]+)\)(?:\{width=(\d+)\})?\s*$")
 
 
 class _Converter:
@@ -132,6 +135,14 @@ class _Converter:
         title = _inline(title)
         self.out += [title, HEADING_CHARS[level] * len(title), ""]
 
+    def image(self, alt, path, width):
+        self.flush_para()
+        self.close_lists()
+        self.out += [".. image:: " + path, "   :alt: " + alt]
+        if width:
+            self.out.append("   :width: %spx" % width)
+        self.out.append("")
+
     def list_item(self, md_indent, marker, text):
         self.flush_para()
         self.flush_item()
@@ -175,11 +186,14 @@ class _Converter:
             fence = re.match(r"^\s*```\s*(\w*)\s*$", line)
             heading = _HEADING_RE.match(line)
             listed = _LIST_RE.match(line)
+            image = _IMAGE_RE.match(line)
             if fence:
                 i = self.fence(i, fence.group(1))
                 continue
             if heading:
                 self.heading(heading.group(1), heading.group(2))
+            elif image:
+                self.image(*image.groups())
             elif listed:
                 self.list_item(len(listed.group(1)), listed.group(2), listed.group(3))
             elif not line.strip():

@@ -21,6 +21,8 @@ import requests
 import websocket
 
 SIZES = [(1600, 1000), (1280, 800)]
+# The station runs on a 10-inch tablet, portrait and landscape
+STATION_SIZES = [(800, 1280), (1280, 800)]
 PASSWORDS = {"admin": "admin", "demo": "demo"}
 
 
@@ -30,6 +32,15 @@ def shots(ids):
     bom_url = f"/odoo/action-mrp.mrp_bom_form_action/{ids['bom_chair']}"
     analysis = "/odoo/action-mrp_backflush.mrp_backflush_analysis_action"
     count_variance = "/odoo/action-mrp_backflush.mrp_backflush_count_variance_action"
+    station = "/odoo/action-mrp_backflush.mrp_backflush_station_action"
+
+    def scan(barcode):
+        """What a keyboard-wedge scanner does, through Odoo's barcode service."""
+        return (
+            "odoo.__WOWL_DEBUG__.root.env.services.barcode.bus.trigger("
+            f"'barcode_scanned', {{barcode: {json.dumps(barcode)}}});"
+        )
+
     preview_multi = (
         "const env = odoo.__WOWL_DEBUG__.root.env;"
         "const action = await env.services.orm.call('mrp.production',"
@@ -184,6 +195,19 @@ def shots(ids):
             [("wait", ".o_graph_renderer canvas")],
         ),
         (
+            "23_station",
+            "demo",
+            station,
+            [
+                ("wait", ".o_bf_station_scan_input"),
+                ("js", scan(ids["mo_scooter_name"])),
+                ("wait", ".o_bf_station_line"),
+                # the saddle's GS1-128 label: GTIN, expiry, 12 units, FNC1, lot
+                ("js", scan("0102000000077123172806303012#10SAD-2027-01")),
+                ("wait", ".o_bf_station_lot_entry"),
+            ],
+        ),
+        (
             "17_valuation_by_role",
             "admin",
             "/odoo/action-stock_account.stock_valuation_layer_action",
@@ -319,6 +343,8 @@ def main():
                 path="/",
             )
             sizes = SIZES[:1] if "retry_notification" in name else SIZES
+            if "station" in name:
+                sizes = STATION_SIZES
             for width, height in sizes:
                 path = os.path.join(out_dir, f"{name}_{width}x{height}.png")
                 try:

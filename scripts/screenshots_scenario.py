@@ -113,6 +113,47 @@ mo_chair2 = new_mo(chair, chair_bom, 100)
 mo_chair_big = new_mo(chair, chair_bom, 200)
 mo_bicycle2 = new_mo(bicycle, bicycle_bom, 50)
 mo_stool = new_mo(stool, stool_bom, 10)
+# A scooter for the Backflush Station: lot-tracked, with a lot-tracked saddle
+# whose GS1 label the operator scans; its wheels are short (deferred).
+scooter, saddle = env["product.product"].create(
+    [
+        {
+            "name": "Scooter",
+            "is_storable": True,
+            "tracking": "lot",
+            "categ_id": categ.id,
+        },
+        {
+            "name": "Scooter Saddle",
+            "default_code": "SAD-01",
+            "barcode": "2000000077123",
+            "is_storable": True,
+            "tracking": "lot",
+            "categ_id": categ.id,
+            "standard_price": 12.0,
+        },
+    ]
+)
+scooter_bom = env["mrp.bom"].create(
+    {
+        "product_tmpl_id": scooter.product_tmpl_id.id,
+        "backflush_shortage_policy": "defer",
+        "bom_line_ids": [
+            Command.create({"product_id": saddle.id, "product_qty": 1}),
+            Command.create({"product_id": wheel.id, "product_qty": 2}),
+        ],
+    }
+)
+saddle_lot = env["stock.lot"].create({"name": "SAD-2026-11", "product_id": saddle.id})
+Quant.with_context(inventory_mode=True).create(
+    {
+        "product_id": saddle.id,
+        "location_id": stock.id,
+        "lot_id": saddle_lot.id,
+        "inventory_quantity": 40,
+    }
+).action_apply_inventory()
+mo_scooter = new_mo(scooter, scooter_bom, 12)
 # 3 more wheels arrive: a retry from the exception form posts 3 of the 5.
 set_stock(wheel, 3)
 
@@ -126,6 +167,7 @@ print(
             "mo_chair": mo_chair.id,
             "mo_bicycle": mo_bicycle.id,
             "mo_chair2": mo_chair2.id,
+            "mo_scooter_name": mo_scooter.name,
             "multi_ids": [mo_chair2.id, mo_chair_big.id, mo_bicycle2.id, mo_stool.id],
             "run_chair": mo_chair.backflush_run_ids[:1].id,
             "run_retry": mo_bicycle.backflush_run_ids.filtered(

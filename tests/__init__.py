@@ -15,8 +15,10 @@ from . import test_preview
 from . import test_scrap
 from . import test_screens
 from . import test_shortage
+from . import test_station_api
 from . import test_stateful
 from . import test_substitute
+from . import test_station_tour
 from . import test_tour
 from . import test_unbuild_value
 from . import test_odoo_outcome

@@ -143,6 +143,37 @@ class MrpBackflushPreviewLine(models.TransientModel):
             else:
                 line.status = "substitute"
 
+    def _backflush_station_message(self):
+        """One sentence on what producing does with this line, for the
+        station (no costs); empty when it is simply posted."""
+        self.ensure_one()
+        if self.action in ("block", "lot_required", "archived"):
+            return self._refusal_note()
+        uom = self.product_uom_id
+        short = uom._backflush_format_qty(self.shortage_qty)
+        if self.action == "defer":
+            return self.env._(
+                "Short by %(qty)s %(uom)s: deferred, posted when the stock is there.",
+                qty=short,
+                uom=uom.name,
+            )
+        if self.action == "negative":
+            return self.env._(
+                "Short by %(qty)s %(uom)s: posted into negative stock.",
+                qty=short,
+                uom=uom.name,
+            )
+        if self.status == "waits":
+            return self.env._("Waits: another line blocks the order.")
+        if self.role == "substitute":
+            return self.env._(
+                "Stands in for %(component)s.",
+                component=self.component_id.display_name,
+            )
+        if self.action == "recorded":
+            return self.env._("Posted as recorded.")
+        return ""
+
     def _refusal_note(self):
         """Why this line keeps its order from being produced."""
         self.ensure_one()
