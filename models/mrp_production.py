@@ -36,6 +36,10 @@ class MrpProduction(models.Model):
         search="_search_backflush_pending_count",
         string="Pending Backflush Exceptions",
     )
+    backflush_is_staged = fields.Boolean(
+        compute="_compute_backflush_is_staged",
+        help="Components are picked to pre-production for this order.",
+    )
     backflush_queue_user_id = fields.Many2one(
         "res.users",
         string="Mark Done Queued By",
@@ -89,6 +93,13 @@ class MrpProduction(models.Model):
         )
         for production in self:
             production.backflush_run_count = counts.get(production, 0)
+
+    @api.depends("move_raw_ids.move_orig_ids")
+    def _compute_backflush_is_staged(self):
+        for production in self:
+            production.backflush_is_staged = bool(
+                production.move_raw_ids.move_orig_ids.picking_id
+            )
 
     @api.depends("backflush_exception_ids.state")
     def _compute_backflush_pending_count(self):
@@ -192,6 +203,9 @@ class MrpProduction(models.Model):
             cancel_backorder=cancel_backorder
         )
         runs._notify_productions()
+        self.env["mrp.backflush.staging"]._return_leftovers(
+            self._backflush_is_managed().filtered(lambda p: p.state == "done"), runs
+        )
         return res
 
     # ------------------------------------------------------------------
@@ -679,6 +693,7 @@ class MrpProduction(models.Model):
         """Turn raw moves into planner requirements, in move order: each
         posts what its family's ledger still owes its BOM line."""
         ledger = self.env["mrp.backflush.ledger"]
+        staging = self.env["mrp.backflush.staging"]
         moves_by_key = {}
         for move in moves:
             family = ledger._family_key(move.raw_material_production_id)
@@ -716,6 +731,9 @@ class MrpProduction(models.Model):
                     substitutes=move._backflush_substitutes()
                     if bom.backflush_substitution != "none"
                     else (),
+                    staged_key=staging._staged_key(
+                        ledger._family_key(production), move.location_id
+                    ),
                 )
             )
         return requirements
@@ -767,6 +785,12 @@ class MrpProduction(models.Model):
                 pool[ml.product_id.id, ml.move_id.location_id.id] += (
                     ml.quantity_product_uom
                 )
+        # Staged for another order: not free; staged for these: theirs.
+        shares = self.env["mrp.backflush.staging"]._pool_shares(
+            moves, products, own_moves
+        )
+        for key, qty in shares.items():
+            pool[key] += qty
         for product in products.filtered(lambda p: not p.is_storable):
             for location in locations:
                 pool[product.id, location.id] = float("inf")

@@ -64,6 +64,38 @@ class StockMove(models.Model):
         "posted when the stock arrives (Pending Backflush).",
     )
 
+    backflush_staged_qty = fields.Float(
+        "Staged",
+        digits="Product Unit of Measure",
+        compute="_compute_backflush_staged_qty",
+        help="Picked to pre-production for this order (manufacture in 2 or 3 "
+        "steps): the transfers of the component done so far.",
+    )
+    backflush_staged_returned_qty = fields.Float(
+        "Returned to Stock",
+        digits="Product Unit of Measure",
+        compute="_compute_backflush_staged_qty",
+        help="Staged for this order, not consumed, and returned to where it "
+        "was picked from (the BOM's leftover policy, or a return by hand).",
+    )
+
+    def _compute_backflush_staged_qty(self):
+        picks = self.env["mrp.backflush.staging"]._pick_moves(
+            self.filtered(lambda m: m.raw_material_production_id)
+        )
+        for move in self:
+            staged = picks & move.move_orig_ids
+            returned = staged.returned_move_ids.filtered(lambda m: m.state == "done")
+            move.backflush_staged_qty, move.backflush_staged_returned_qty = (
+                sum(
+                    m.product_uom._compute_quantity(
+                        m.quantity, move.product_uom, round=False
+                    )
+                    for m in moves
+                )
+                for moves in (staged, returned)
+            )
+
     def _compute_backflush_returned_qty(self):
         returned = self._backflush_sum_by_move(
             "stock.move",
@@ -148,6 +180,12 @@ class StockMove(models.Model):
             and move.raw_material_production_id.backflush_run_ids
             for move in self
         )
+
+    def _action_done(self, cancel_backorder=False):
+        moves = super()._action_done(cancel_backorder=cancel_backorder)
+        # A shortage deferred for want of its pick is posted when it arrives.
+        self.env["mrp.backflush.staging"]._retry_arrived(moves)
+        return moves
 
     @api.model
     def _determine_is_manual_consumption(self, bom_line):
