@@ -892,6 +892,9 @@ class MrpProduction(models.Model):
         tracked.picked = False
         tracked._recompute_state()
         tracked._action_assign()
+        tracked.filtered("move_orig_ids")._backflush_reserve_beyond_pick(
+            {move.id: plan_by_move[move.id].required_qty for move in tracked}
+        )
         quantities = {
             move.id: plan_by_move[move.id].qty(
                 planning.ROLE_COMPONENT, move.product_id.id

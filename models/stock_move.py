@@ -433,6 +433,24 @@ class StockMove(models.Model):
             )
         self.filtered(lambda m: not m.picked).picked = True
 
+    def _backflush_reserve_beyond_pick(self, quantities):
+        """Odoo reserves a move fed by a pick (2- and 3-step manufacturing)
+        only from what the pick brought; what the plan takes beyond it
+        (``quantities``, move unit) is the location's free stock, reserved
+        as for any other move, so its lots are known. Only moves still
+        short: an under-pick, an order not picked yet."""
+        for move in self:
+            need = move.product_uom._compute_quantity(
+                quantities[move.id] - move.quantity, move.product_id.uom_id
+            )
+            if (
+                float_compare(
+                    need, 0.0, precision_rounding=move.product_id.uom_id.rounding
+                )
+                > 0
+            ):
+                move._update_reserved_quantity(need, move.location_id, strict=False)
+
     def _backflush_quants_cache(self):
         """Quants of the moves' products under their source locations, read
         once: Odoo's own ``quants_cache`` spares a search per reservation."""

@@ -112,20 +112,49 @@ class TestStaging(BackflushCase):
         picked = self._mo(self.bom, 5)
         waiting = self._mo(self.bom, 5)
         # Picked more than needed: the extra is the picked order's too.
-        self._pick(picked, {(self.leg, self.lot1): 24, self.seat: 8})
+        self._pick(picked, {(self.leg, self.lot1): 24, self.seat: 10})
         with self.assertRaisesRegex(UserError, "Staged Seat needs 5"):
             self._mark_done_request(waiting)
         self.assertEqual(waiting.state, "confirmed")
         picked.button_mark_done()
         self.assertEqual(self._lots_consumed(picked, self.leg), {self.lot1: 20})
         # Done, its leftovers (kept) are free for the next order.
-        self.assertEqual(self._qty(self.seat, self.pre), 3)
+        self.bom.backflush_shortage_policy = "defer"
+        waiting.button_mark_done()
+        self.assertEqual(waiting.state, "done")
+        self.assertEqual(self._lots_consumed(waiting, self.leg), {self.lot1: 4})
+        self.assertEqual(waiting.backflush_exception_ids.quantity, 16)
+        self.assertEqual(self._qty(self.seat, self.pre), 0)
+        self._assert_balanced(waiting)
+
+    def test_orders_done_together_each_take_their_own(self):
+        # the order not picked comes first in the selection
+        waiting = self._mo(self.bom, 5)
+        picked = self._mo(self.bom, 5)
+        self._pick(picked, {(self.leg, self.lot1): 20, self.seat: 5})
+        (waiting | picked).button_mark_done()
+        self.assertEqual(picked.state, "done")
+        self.assertEqual(waiting.state, "done")
+        lines = (waiting | picked).backflush_run_ids.line_ids
+        short = {
+            (line.production_id, line.product_id): line.shortage_action
+            for line in lines
+            if line.shortage_qty
+        }
+        # negative for the seat, deferred for the lot-tracked leg (no lot)
+        self.assertEqual(
+            short, {(waiting, self.seat): "negative", (waiting, self.leg): "defer"}
+        )
+        self.assertEqual(self._lots_consumed(picked, self.leg), {self.lot1: 20})
+        self.assertEqual(self._lots_consumed(waiting, self.leg), {})
+        self._assert_balanced(waiting)
+        self._assert_balanced(picked)
 
     def test_preview_shows_the_staged_stock_only_to_its_order(self):
         self.bom.backflush_shortage_policy = "defer"
         picked = self._mo(self.bom, 5)
         waiting = self._mo(self.bom, 5)
-        self._pick(picked, {(self.leg, self.lot1): 20, self.seat: 5})
+        self._pick(picked, {(self.leg, self.lot1): 20, self.seat: 10})
         engine = self.env["mrp.backflush.engine"]
         plan = engine._plan(waiting, "mark_done")
         self.assertEqual({line.available_qty for line in plan.lines.lines}, {0.0})
@@ -136,7 +165,7 @@ class TestStaging(BackflushCase):
         seats = (picked | waiting).move_raw_ids.filtered(
             lambda m: m.product_id == self.seat
         )
-        self.assertIn((seats[0].id, 5.0), available)
+        self.assertIn((seats[0].id, 10.0), available)
         self.assertIn((seats[1].id, 0.0), available)
 
     # ------------------------------------------------------------------
