@@ -250,11 +250,10 @@ class TestStaging(BackflushCase):
             },
         )
         self.assertEqual(self._qty(self.seat), 100 - 5)
-        self.assertIn(
-            "returned to WH/Stock",
-            mo.message_ids[:3].mapped("body")[0]
-            + "".join(mo.message_ids[:3].mapped("body")),
-        )
+        message = mo.message_ids.filtered(lambda m: "Leftovers" in m.body)
+        self.assertIn("returned to WH/Stock", message.body)
+        self.assertIn(ret.name, message.body)
+        self.assertIn("Staged Leg, lot LEG-1: 2.00 Units", message.body)
         legs = mo.move_raw_ids.filtered(lambda m: m.product_id == self.leg)
         self.assertEqual(legs.backflush_staged_qty, 26)
         self.assertEqual(legs.backflush_staged_returned_qty, 6)
@@ -268,6 +267,50 @@ class TestStaging(BackflushCase):
         ret.button_validate()
         self.assertEqual(self._qty(self.leg, self.pre), 0)
         self.assertEqual(self._qty(self.seat, self.pre), 0)
+
+    def test_leftovers_returned_when_the_last_work_order_finishes(self):
+        self.env.user.groups_id += self.env.ref("mrp.group_mrp_routings")
+        workcenter = self.env["mrp.workcenter"].create(
+            {"name": "Staged cell", "time_start": 0}
+        )
+        bom = self._bom(
+            self.chair,
+            [(self.leg, 4), (self.seat, 1)],
+            backflush_mode="operation",
+            backflush_leftover_policy="return",
+            operation_ids=[
+                Command.create({"name": "Legs", "workcenter_id": workcenter.id}),
+                Command.create({"name": "Seat", "workcenter_id": workcenter.id}),
+            ],
+        )
+        legs_op, seat_op = bom.operation_ids
+        bom.bom_line_ids[0].operation_id = legs_op
+        mo = self._mo(bom, 5)
+        self._pick(mo, {(self.leg, self.lot1): 22, self.seat: 7})
+        legs_wo, seat_wo = mo.workorder_ids
+        legs_wo.button_start()
+        legs_wo.button_finish()
+        # not the last work order: nothing goes back yet
+        self.assertFalse(self._returns(mo))
+        seat_wo.button_start()
+        seat_wo.button_finish()
+        # the legs were consumed in their operation; the seats (no
+        # operation) are consumed at Mark Done, their leftovers then
+        ret = self._returns(mo)
+        self.assertEqual(
+            {(ml.product_id, ml.quantity) for ml in ret.move_line_ids}, {(self.leg, 2)}
+        )
+        self.assertEqual(ret.state, "done")
+        mo.button_mark_done()
+        ret = self._returns(mo)
+        self.assertEqual(len(ret), 2)
+        self.assertEqual(
+            {(ml.product_id, ml.quantity) for ml in ret.move_line_ids},
+            {(self.leg, 2), (self.seat, 2)},
+        )
+        self.assertEqual(self._qty(self.leg, self.pre), 0)
+        self.assertEqual(self._qty(self.seat, self.pre), 0)
+        self._assert_balanced(mo)
 
     def test_leftovers_never_more_than_staged_for_the_order(self):
         self.bom.backflush_leftover_policy = "return"
