@@ -60,13 +60,15 @@ class MrpBackflushStaging(models.AbstractModel):
     def _pick_moves(self, raw_moves):
         """Done transfers that brought components of ``raw_moves`` into
         their source location."""
+        locations = {raw.id: raw.location_id for raw in raw_moves}
         return raw_moves.move_orig_ids.filtered(
             lambda m: (
                 m.state == "done"
                 and m.picking_id
                 and any(
-                    _under(m.location_dest_id, raw.location_id)
-                    for raw in m.move_dest_ids & raw_moves
+                    _under(m.location_dest_id, locations[raw_id])
+                    for raw_id in m.move_dest_ids.ids
+                    if raw_id in locations
                 )
             )
         )
@@ -156,6 +158,7 @@ class MrpBackflushStaging(models.AbstractModel):
             ).items():
                 families.setdefault(key, productions)
         balances = self._balances(families)
+        own_ids = set(own_moves.ids)
         shares = defaultdict(float)
         for key, stock in balances.items():
             by_parent = defaultdict(float)
@@ -164,7 +167,7 @@ class MrpBackflushStaging(models.AbstractModel):
                     if _under(location, parent):
                         by_parent[product.id, parent] += staged.left
             reserving = families[key].move_raw_ids.filtered(
-                lambda m: m.state not in ("done", "cancel") and m not in own_moves
+                lambda m: m.state not in ("done", "cancel") and m.id not in own_ids
             )
             for ml in reserving.move_line_ids:
                 for parent in locations:
