@@ -127,17 +127,13 @@ class MrpBackflushStaging(models.AbstractModel):
     # Availability: the engine's stock read
     # ------------------------------------------------------------------
     @api.model
-    def _pool_shares(self, moves, products, own_moves):
-        """How the stock staged at the locations of ``moves`` changes the
-        engine's pool (``mrp.production._backflush_stock_pool``): {pool key:
-        quantity to add}, product units.
-
-        What is staged for another open order and not reserved by it (the
-        pool already leaves reserved stock out) is taken out of the free
-        stock; what is staged for the families of ``moves`` moves from the
-        free stock to their own key (see ``_staged_key``), which only their
-        requirements draw from. Their reservations (``own_moves``), counted
-        free by the pool, are part of it."""
+    def _unreserved(self, moves, products, own_moves):
+        """Stock staged at the locations of ``moves`` (children included)
+        for their families and for the other open orders, not reserved by
+        moves other than ``own_moves`` (the stock read counts those
+        reserved): ``({family key: {(product, lot, location): qty}}, keys of
+        the families of moves)``, product units. One search and a few
+        batched reads, whatever the number of components."""
         locations = moves.location_id
         own = self._families(moves.raw_material_production_id)
         others = self.env["stock.move"].search(
@@ -157,28 +153,57 @@ class MrpBackflushStaging(models.AbstractModel):
                 )
             ).items():
                 families.setdefault(key, productions)
-        balances = self._balances(families)
         own_ids = set(own_moves.ids)
-        shares = defaultdict(float)
-        for key, stock in balances.items():
-            by_parent = defaultdict(float)
-            for (product, _lot, location), staged in stock.items():
-                for parent in locations:
-                    if _under(location, parent):
-                        by_parent[product.id, parent] += staged.left
+        unreserved = {}
+        for key, stock in self._balances(families).items():
+            left = {
+                k: staged.left
+                for k, staged in stock.items()
+                if any(_under(k[2], parent) for parent in locations)
+            }
             reserving = families[key].move_raw_ids.filtered(
                 lambda m: m.state not in ("done", "cancel") and m.id not in own_ids
             )
             for ml in reserving.move_line_ids:
-                for parent in locations:
-                    if _under(ml.location_id, parent):
-                        by_parent[ml.product_id.id, parent] -= ml.quantity_product_uom
-            for (product_id, parent), qty in by_parent.items():
-                if qty <= 0:
-                    continue
-                shares[product_id, parent.id] -= qty
-                if key in own:
-                    shares[product_id, self._staged_key(key, parent)] += qty
+                k = (ml.product_id, ml.lot_id, ml.location_id)
+                if k in left:
+                    left[k] -= ml.quantity_product_uom
+            unreserved[key] = {k: qty for k, qty in left.items() if qty > 0}
+        return unreserved, own
+
+    @api.model
+    def _held_for_others(self, moves):
+        """Lots staged for other open orders at the locations of ``moves``
+        and free in stock: {(product, lot, location): qty}."""
+        unreserved, own = self._unreserved(moves, moves.product_id, moves)
+        held = defaultdict(float)
+        for key, stock in unreserved.items():
+            if key not in own:
+                for k, qty in stock.items():
+                    held[k] += qty
+        return held
+
+    @api.model
+    def _pool_shares(self, moves, products, own_moves):
+        """How the stock staged at the locations of ``moves`` changes the
+        engine's pool (``mrp.production._backflush_stock_pool``): {pool key:
+        quantity to add}, product units.
+
+        What is staged for another open order and not reserved by it (the
+        pool already leaves reserved stock out) is taken out of the free
+        stock; what is staged for the families of ``moves`` moves from the
+        free stock to their own key (see ``_staged_key``), which only their
+        requirements draw from. Their reservations (``own_moves``), counted
+        free by the pool, are part of it."""
+        unreserved, own = self._unreserved(moves, products, own_moves)
+        shares = defaultdict(float)
+        for key, stock in unreserved.items():
+            for (product, _lot, location), qty in stock.items():
+                for parent in moves.location_id:
+                    if _under(location, parent):
+                        shares[product.id, parent.id] -= qty
+                        if key in own:
+                            shares[product.id, self._staged_key(key, parent)] += qty
         return shares
 
     @api.model

@@ -437,19 +437,47 @@ class StockMove(models.Model):
         """Odoo reserves a move fed by a pick (2- and 3-step manufacturing)
         only from what the pick brought; what the plan takes beyond it
         (``quantities``, move unit) is the location's free stock, reserved
-        as for any other move, so its lots are known. Only moves still
+        in removal order as for any other move, so its lots are known,
+        leaving out what was staged for other orders. Only moves still
         short: an under-pick, an order not picked yet."""
-        for move in self:
-            need = move.product_uom._compute_quantity(
-                quantities[move.id] - move.quantity, move.product_id.uom_id
-            )
-            if (
+        short = self.filtered(
+            lambda m: (
                 float_compare(
-                    need, 0.0, precision_rounding=move.product_id.uom_id.rounding
+                    quantities[m.id],
+                    m.quantity,
+                    precision_rounding=m.product_uom.rounding,
                 )
                 > 0
-            ):
-                move._update_reserved_quantity(need, move.location_id, strict=False)
+            )
+        )
+        if not short:
+            return
+        held = self.env["mrp.backflush.staging"]._held_for_others(short)
+        Quant = self.env["stock.quant"]
+        for move in short:
+            unit = move.product_id.uom_id
+            need = move.product_uom._compute_quantity(
+                quantities[move.id] - move.quantity, unit
+            )
+            for quant in Quant._gather(move.product_id, move.location_id):
+                if not quant.lot_id:
+                    continue
+                free = (
+                    quant.quantity
+                    - quant.reserved_quantity
+                    - held.get((quant.product_id, quant.lot_id, quant.location_id), 0.0)
+                )
+                if float_compare(free, 0.0, precision_rounding=unit.rounding) <= 0:
+                    continue
+                need -= move._update_reserved_quantity(
+                    min(free, need),
+                    quant.location_id,
+                    lot_id=quant.lot_id,
+                    package_id=quant.package_id,
+                    owner_id=quant.owner_id,
+                )
+                if float_compare(need, 0.0, precision_rounding=unit.rounding) <= 0:
+                    break
 
     def _backflush_quants_cache(self):
         """Quants of the moves' products under their source locations, read

@@ -127,6 +127,23 @@ class TestStaging(BackflushCase):
         self.assertEqual(self._qty(self.seat, self.pre), 0)
         self._assert_balanced(waiting)
 
+    def test_an_order_not_picked_takes_free_lots_not_staged_ones(self):
+        self.bom.backflush_shortage_policy = "defer"
+        picked = self._mo(self.bom, 5)
+        waiting = self._mo(self.bom, 5)
+        self._pick(picked, {(self.leg, self.lot1): 24, self.seat: 5})
+        self._stock(self.leg, 4, self.pre, lot=self.lot2)  # staged for no one
+        waiting.button_mark_done()
+        self.assertEqual(self._lots_consumed(waiting, self.leg), {self.lot2: 4})
+        self.assertEqual(
+            {(e.product_id, e.quantity) for e in waiting.backflush_exception_ids},
+            {(self.leg, 16), (self.seat, 5)},
+        )
+        picked.button_mark_done()
+        self.assertEqual(self._lots_consumed(picked, self.leg), {self.lot1: 20})
+        self._assert_balanced(waiting)
+        self._assert_balanced(picked)
+
     def test_orders_done_together_each_take_their_own(self):
         # the order not picked comes first in the selection
         waiting = self._mo(self.bom, 5)
