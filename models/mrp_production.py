@@ -892,7 +892,7 @@ class MrpProduction(models.Model):
         tracked.picked = False
         tracked._recompute_state()
         tracked._action_assign()
-        tracked.filtered("move_orig_ids")._backflush_reserve_beyond_pick(
+        tracked.filtered("move_orig_ids")._backflush_reserve_free(
             {move.id: plan_by_move[move.id].required_qty for move in tracked}
         )
         quantities = {

@@ -412,7 +412,18 @@ class StockMove(models.Model):
         batch; the rest is reserved by Odoo (removal strategy, lots)."""
         self._action_confirm(merge=False)
         quants_cache = self._backflush_quants_cache()
-        taken = self._backflush_take_released(quants_cache)
+        # Lots staged for other orders are theirs (2- and 3-step manufacturing).
+        tracked = self.filtered(lambda m: m.has_tracking != "none")
+        held = (
+            self.env["mrp.backflush.staging"]._held_for_others(tracked)
+            if tracked
+            else {}
+        )
+        if held:
+            # Odoo reserved them at confirmation in removal order: again,
+            # without the held lots.
+            tracked._do_unreserve()
+        taken = self._backflush_take_released(quants_cache, held)
         rest = self.filtered(
             lambda m: (
                 float_compare(
@@ -427,19 +438,23 @@ class StockMove(models.Model):
             # mrp marks raw moves created on a running MO as picked, which
             # would make _action_assign skip them.
             rest.picked = False
-            rest.with_context(quants_cache=quants_cache)._action_assign()
+            by_lot = rest & tracked if held else rest.browse()
+            by_lot._backflush_reserve_free(
+                {move.id: move.product_uom_qty for move in by_lot}, held
+            )
+            (rest - by_lot).with_context(quants_cache=quants_cache)._action_assign()
             rest._backflush_set_quantities(
                 {move.id: move.product_uom_qty for move in rest}
             )
         self.filtered(lambda m: not m.picked).picked = True
 
-    def _backflush_reserve_beyond_pick(self, quantities):
-        """Odoo reserves a move fed by a pick (2- and 3-step manufacturing)
-        only from what the pick brought; what the plan takes beyond it
-        (``quantities``, move unit) is the location's free stock, reserved
-        in removal order as for any other move, so its lots are known,
-        leaving out what was staged for other orders. Only moves still
-        short: an under-pick, an order not picked yet."""
+    def _backflush_reserve_free(self, quantities, held=None):
+        """Reserve tracked moves up to ``quantities`` (move unit) from the
+        location's free lots in removal order, leaving out those ``held``
+        ({(product, lot, location): qty}, by default read) for other orders
+        (2- and 3-step manufacturing). Odoo reserves a move fed by a pick
+        only from what the pick brought: what the plan takes beyond it (an
+        under-pick, an order not picked yet) is reserved here too."""
         short = self.filtered(
             lambda m: (
                 float_compare(
@@ -452,7 +467,8 @@ class StockMove(models.Model):
         )
         if not short:
             return
-        held = self.env["mrp.backflush.staging"]._held_for_others(short)
+        if held is None:
+            held = self.env["mrp.backflush.staging"]._held_for_others(short)
         Quant = self.env["stock.quant"]
         for move in short:
             unit = move.product_id.uom_id
@@ -486,10 +502,13 @@ class StockMove(models.Model):
             self.product_id, self.location_id
         )
 
-    def _backflush_take_released(self, quants_cache):
+    def _backflush_take_released(self, quants_cache, held=None):
         """Reserve, for each planned-scrap move, the free stock of the quants
-        its component holds; {move id: quantity taken, in product units}."""
+        its component holds, less what is ``held`` for other orders
+        ({(product, lot, location): qty}); {move id: quantity taken, in
+        product units}."""
         taken = defaultdict(float)
+        held = dict(held or {})
         free = {}
         vals_list = []
         for move in self:
@@ -510,7 +529,10 @@ class StockMove(models.Model):
             for location, lot, package, owner in keys:
                 for quant in quants_cache[product.id, location, lot, package, owner]:
                     available = free.setdefault(
-                        quant.id, quant.quantity - quant.reserved_quantity
+                        quant.id,
+                        quant.quantity
+                        - quant.reserved_quantity
+                        - held.pop((product, quant.lot_id, quant.location_id), 0.0),
                     )
                     qty = min(need, available)
                     if float_compare(qty, 0.0, precision_rounding=rounding) <= 0:

@@ -77,7 +77,10 @@ class TestStaging(BackflushCase):
         lines = mo.move_raw_ids.filtered(
             lambda m: m.product_id == product and m.state == "done"
         ).move_line_ids
-        return {line.lot_id: line.quantity for line in lines}
+        consumed = {}
+        for line in lines:
+            consumed[line.lot_id] = consumed.get(line.lot_id, 0.0) + line.quantity
+        return consumed
 
     def _returns(self, mo):
         return mo.picking_ids.filtered(lambda p: p.return_id)
@@ -210,7 +213,10 @@ class TestStaging(BackflushCase):
     def test_under_pick_deferred_is_posted_when_the_rest_is_picked(self):
         self.bom.backflush_shortage_policy = "defer"
         mo = self._mo(self.bom, 5)
+        other = self._mo(self.bom, 5)
         self._pick(mo, {(self.leg, self.lot1): 12, self.seat: 5}, backorder=True)
+        # picked beyond its need: the 4 extra legs of lot 1 are its own too
+        self._pick(other, {(self.leg, self.lot1): 24, self.seat: 5})
         mo.button_mark_done()
         self.assertEqual(mo.state, "done")
         exception = mo.backflush_exception_ids
@@ -223,7 +229,7 @@ class TestStaging(BackflushCase):
         self.assertEqual(
             self._lots_consumed(mo, self.leg), {self.lot1: 12, self.lot2: 8}
         )
-        self.assertEqual(self._qty(self.leg, self.pre), 0)
+        self.assertEqual(self._qty(self.leg, self.pre), 24)
         self._assert_balanced(mo)
 
     # ------------------------------------------------------------------
