@@ -277,9 +277,15 @@ class TestStaging(BackflushCase):
         self.assertIn("returned to WH/Stock", message.body)
         self.assertIn(ret.name, message.body)
         self.assertIn("Staged Leg, lot LEG-1: 2.00 Units", message.body)
+        # the Components tab: staged, consumed, returned
+        self.assertTrue(mo.backflush_is_staged)
         legs = mo.move_raw_ids.filtered(lambda m: m.product_id == self.leg)
         self.assertEqual(legs.backflush_staged_qty, 26)
+        self.assertEqual(legs.quantity, 20)
         self.assertEqual(legs.backflush_staged_returned_qty, 6)
+        arch = mo.get_views([(False, "form")])["views"]["form"]["arch"]
+        for name in ("backflush_staged_qty", "backflush_staged_returned_qty"):
+            self.assertIn(f'name="{name}"', arch)
 
     def test_over_pick_proposed(self):
         mo = self._over_picked("propose")
