@@ -8,7 +8,6 @@ from odoo import Command
 from odoo.exceptions import UserError
 from odoo.tests import Form, tagged
 
-from . import test_ledger
 from .common import BackflushCase
 
 
@@ -85,11 +84,6 @@ class TestStaging(BackflushCase):
     def _returns(self, mo):
         return mo.picking_ids.filtered(lambda p: p.return_id)
 
-    # the ledger checks of test_ledger (the module, not its class: pytest
-    # would run its tests again)
-    _family = test_ledger.TestLedger._family
-    _assert_balanced = test_ledger.TestLedger._assert_balanced
-
     # ------------------------------------------------------------------
     # whose stock
     # ------------------------------------------------------------------
@@ -107,8 +101,8 @@ class TestStaging(BackflushCase):
         self.assertEqual(self._lots_consumed(mo_a, self.leg), {self.lot1: 20})
         self.assertEqual(self._lots_consumed(mo_b, self.leg), {self.lot2: 20})
         self.assertEqual(self._qty(self.leg, self.pre), 0)
-        self._assert_balanced(mo_a)
-        self._assert_balanced(mo_b)
+        self._assert_ledger_balanced(mo_a)
+        self._assert_ledger_balanced(mo_b)
 
     def test_an_order_not_picked_never_takes_staged_stock(self):
         self.bom.backflush_shortage_policy = "block"
@@ -128,7 +122,7 @@ class TestStaging(BackflushCase):
         self.assertEqual(self._lots_consumed(waiting, self.leg), {self.lot1: 4})
         self.assertEqual(waiting.backflush_exception_ids.quantity, 16)
         self.assertEqual(self._qty(self.seat, self.pre), 0)
-        self._assert_balanced(waiting)
+        self._assert_ledger_balanced(waiting)
 
     def test_an_order_not_picked_takes_free_lots_not_staged_ones(self):
         self.bom.backflush_shortage_policy = "defer"
@@ -144,8 +138,8 @@ class TestStaging(BackflushCase):
         )
         picked.button_mark_done()
         self.assertEqual(self._lots_consumed(picked, self.leg), {self.lot1: 20})
-        self._assert_balanced(waiting)
-        self._assert_balanced(picked)
+        self._assert_ledger_balanced(waiting)
+        self._assert_ledger_balanced(picked)
 
     def test_orders_done_together_each_take_their_own(self):
         # the order not picked comes first in the selection
@@ -167,8 +161,8 @@ class TestStaging(BackflushCase):
         )
         self.assertEqual(self._lots_consumed(picked, self.leg), {self.lot1: 20})
         self.assertEqual(self._lots_consumed(waiting, self.leg), {})
-        self._assert_balanced(waiting)
-        self._assert_balanced(picked)
+        self._assert_ledger_balanced(waiting)
+        self._assert_ledger_balanced(picked)
 
     def test_preview_shows_the_staged_stock_only_to_its_order(self):
         self.bom.backflush_shortage_policy = "defer"
@@ -208,7 +202,7 @@ class TestStaging(BackflushCase):
         self.assertEqual(seat_line.shortage_qty, 2)
         self.assertEqual(seat_line.shortage_action, "negative")
         self.assertEqual(self._qty(self.seat, self.pre), -2)
-        self._assert_balanced(mo)
+        self._assert_ledger_balanced(mo)
 
     def test_under_pick_deferred_is_posted_when_the_rest_is_picked(self):
         self.bom.backflush_shortage_policy = "defer"
@@ -222,7 +216,7 @@ class TestStaging(BackflushCase):
         exception = mo.backflush_exception_ids
         self.assertEqual(exception.product_id, self.leg)
         self.assertEqual(exception.quantity, 8)
-        self._assert_balanced(mo)
+        self._assert_ledger_balanced(mo)
         # the pick's backorder arrives: the shortage is posted at once
         self._pick(mo, {(self.leg, self.lot2): 8})
         self.assertEqual(exception.state, "done")
@@ -230,7 +224,7 @@ class TestStaging(BackflushCase):
             self._lots_consumed(mo, self.leg), {self.lot1: 12, self.lot2: 8}
         )
         self.assertEqual(self._qty(self.leg, self.pre), 24)
-        self._assert_balanced(mo)
+        self._assert_ledger_balanced(mo)
 
     # ------------------------------------------------------------------
     # leftovers
@@ -243,7 +237,7 @@ class TestStaging(BackflushCase):
         )
         mo.button_mark_done()
         self.assertEqual(mo.state, "done")
-        self._assert_balanced(mo)
+        self._assert_ledger_balanced(mo)
         return mo
 
     def test_over_pick_kept(self):
@@ -339,7 +333,7 @@ class TestStaging(BackflushCase):
         )
         self.assertEqual(self._qty(self.leg, self.pre), 0)
         self.assertEqual(self._qty(self.seat, self.pre), 0)
-        self._assert_balanced(mo)
+        self._assert_ledger_balanced(mo)
 
     def test_leftovers_never_more_than_staged_for_the_order(self):
         self.bom.backflush_leftover_policy = "return"
@@ -368,7 +362,7 @@ class TestStaging(BackflushCase):
         self.assertEqual(store.move_ids.product_id, self.chair)
         store.button_validate()
         self.assertEqual(self._qty(self.chair), 5)
-        self._assert_balanced(mo)
+        self._assert_ledger_balanced(mo)
 
     def test_pick_in_several_transfers(self):
         self.bom.backflush_leftover_policy = "return"
@@ -384,7 +378,7 @@ class TestStaging(BackflushCase):
             {(ml.lot_id, ml.quantity) for ml in ret.move_line_ids}, {(self.lot2, 2)}
         )
         self.assertEqual(self._qty(self.leg, self.pre), 0)
-        self._assert_balanced(mo)
+        self._assert_ledger_balanced(mo)
 
     def test_order_backorder_returns_once_the_family_is_done(self):
         self.bom.backflush_leftover_policy = "return"
@@ -393,20 +387,20 @@ class TestStaging(BackflushCase):
         backorder = self._backorder(mo, 4)
         self.assertFalse(self._returns(mo))
         self.assertEqual(self._qty(self.leg, self.pre), 28)
-        self._assert_balanced(mo)
+        self._assert_ledger_balanced(mo)
         backorder.button_mark_done()
         self.assertEqual(self._lots_consumed(backorder, self.leg), {self.lot1: 24})
         ret = self._returns(backorder)
         self.assertEqual(sum(ret.move_ids.mapped("quantity")), 4)
         self.assertEqual(self._qty(self.leg, self.pre), 0)
-        self._assert_balanced(backorder)
+        self._assert_ledger_balanced(backorder)
 
     def test_unbuild_and_correction_keep_the_ledger(self):
         self.bom.backflush_leftover_policy = "return"
         mo = self._mo(self.bom, 5)
         self._pick(mo, {(self.leg, self.lot1): 22, self.seat: 5})
         mo.button_mark_done()
-        self._assert_balanced(mo)
+        self._assert_ledger_balanced(mo)
         manager = self.env.ref("base.user_admin")
         wizard = self.env["mrp.backflush.correction"].browse(
             mo.with_user(manager).action_backflush_correct()["res_id"]
@@ -414,7 +408,7 @@ class TestStaging(BackflushCase):
         wizard.line_ids.filtered(lambda ln: ln.product_id == self.seat).qty_used = 6
         wizard.reason_tag_ids = [Command.create({"name": "Broken seat"})]
         wizard.action_confirm()
-        self._assert_balanced(mo)
+        self._assert_ledger_balanced(mo)
         self._unbuild(mo, 2)
-        self._assert_balanced(mo)
+        self._assert_ledger_balanced(mo)
         self.assertEqual(self._qty(self.leg, self.pre), 0)
