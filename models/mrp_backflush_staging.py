@@ -57,14 +57,22 @@ class MrpBackflushStaging(models.AbstractModel):
         return families
 
     @api.model
+    def _transfers(self, raw_moves):
+        """The transfers that pick components of ``raw_moves`` for them.
+        Internal transfers only: goods received on order for the MO are not
+        staged (a return would send them back to the vendor)."""
+        return raw_moves.move_orig_ids.filtered(
+            lambda m: m.picking_id and m.location_id.usage == "internal"
+        )
+
+    @api.model
     def _pick_moves(self, raw_moves):
         """Done transfers that brought components of ``raw_moves`` into
         their source location."""
         locations = {raw.id: raw.location_id for raw in raw_moves}
-        return raw_moves.move_orig_ids.filtered(
+        return self._transfers(raw_moves).filtered(
             lambda m: (
                 m.state == "done"
-                and m.picking_id
                 and any(
                     _under(m.location_dest_id, locations[raw_id])
                     for raw_id in m.move_dest_ids.ids
@@ -140,6 +148,7 @@ class MrpBackflushStaging(models.AbstractModel):
             [
                 ("state", "=", "done"),
                 ("picking_id", "!=", False),
+                ("location_id.usage", "=", "internal"),
                 ("product_id", "in", products.ids),
                 ("location_dest_id", "child_of", locations.ids),
                 ("move_dest_ids.raw_material_production_id.state", "in", OPEN_STATES),

@@ -96,9 +96,10 @@ class MrpProduction(models.Model):
 
     @api.depends("move_raw_ids.move_orig_ids")
     def _compute_backflush_is_staged(self):
+        staging = self.env["mrp.backflush.staging"]
         for production in self:
             production.backflush_is_staged = bool(
-                production.move_raw_ids.move_orig_ids.picking_id
+                staging._transfers(production.move_raw_ids)
             )
 
     @api.depends("backflush_exception_ids.state")

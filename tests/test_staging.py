@@ -344,6 +344,44 @@ class TestStaging(BackflushCase):
         self.assertEqual(sum(self._returns(mo).move_ids.mapped("quantity")), 1)
         self.assertEqual(self._qty(self.seat, self.pre), 10)
 
+    def test_goods_received_for_the_order_are_not_staged(self):
+        self.warehouse.manufacture_steps = "mrp_one_step"
+        self.bom.backflush_leftover_policy = "return"
+        mo = self._mo(self.bom, 5)
+        seats = mo.move_raw_ids.filtered(lambda m: m.product_id == self.seat)
+        receipt = self.env["stock.picking"].create(
+            {
+                "picking_type_id": self.warehouse.in_type_id.id,
+                "location_id": self.env.ref("stock.stock_location_suppliers").id,
+                "location_dest_id": self.stock_location.id,
+                "move_ids": [
+                    Command.create(
+                        {
+                            "name": "Seats for the order",
+                            "product_id": self.seat.id,
+                            "product_uom_qty": 8,
+                            "location_id": self.env.ref(
+                                "stock.stock_location_suppliers"
+                            ).id,
+                            "location_dest_id": self.stock_location.id,
+                            "move_dest_ids": [Command.link(seats.id)],
+                        }
+                    )
+                ],
+            }
+        )
+        receipt.action_confirm()
+        receipt.move_ids.quantity = 8
+        receipt.move_ids.picked = True
+        receipt.button_validate()
+        self.assertEqual(receipt.state, "done")
+        mo.button_mark_done()
+        self.assertEqual(mo.state, "done")
+        self.assertFalse(mo.backflush_is_staged)
+        self.assertFalse(
+            self.env["stock.picking"].search([("return_id", "=", receipt.id)])
+        )
+
     # ------------------------------------------------------------------
     # steps, transfers and backorders
     # ------------------------------------------------------------------
