@@ -84,6 +84,9 @@ class Requirement:
     substitution: str = SUBSTITUTION_NONE
     substitutes: tuple = ()
     fixed_scrap_qty: float = 0.0  # part of scrap_qty, reported apart
+    # Pool location key of the stock staged for this requirement's order
+    # (picked to pre-production for it): drawn first, and only by it.
+    staged_key: object = None
 
 
 @dataclass
@@ -104,6 +107,7 @@ class PlanLine:
     moves: list = field(default_factory=list)
     shortage_qty: float = 0.0
     action: str = "none"  # none / block / negative / defer
+    staged_qty: float = 0.0  # pool units the component took from its staged stock
 
     @property
     def net_required_qty(self):
@@ -149,6 +153,18 @@ class Plan:
 def _take(pool, product_id, location_id, qty_in_pool):
     key = (product_id, location_id)
     pool[key] = pool.get(key, 0.0) - qty_in_pool
+
+
+def _take_component(pool, req, qty_in_pool):
+    """Take the component from the stock staged for ``req`` first, then
+    from the location's free stock; return what came from the staged."""
+    staged = 0.0
+    if req.staged_key is not None:
+        key = (req.product_id, req.staged_key)
+        staged = min(max(pool.get(key, 0.0), 0.0), qty_in_pool)
+        pool[key] = pool.get(key, 0.0) - staged
+    _take(pool, req.product_id, req.location_id, qty_in_pool - staged)
+    return staged
 
 
 def _split_component(req, from_component):
@@ -237,12 +253,14 @@ def plan(requirements, pool):
     lines = []
     for req in requirements:
         required = round_up(req.net_qty + req.scrap_qty, req.rounding)
-        key = (req.product_id, req.location_id)
-        available = max(round_down(pool.get(key, 0.0) / req.to_pool, req.rounding), 0.0)
+        in_pool = max(pool.get((req.product_id, req.location_id), 0.0), 0.0)
+        if req.staged_key is not None:
+            in_pool += max(pool.get((req.product_id, req.staged_key), 0.0), 0.0)
+        available = round_down(in_pool / req.to_pool, req.rounding)
         line = PlanLine(req, required, available)
         lines.append(line)
         from_component = min(required, available)
-        _take(pool, req.product_id, req.location_id, from_component * req.to_pool)
+        line.staged_qty = _take_component(pool, req, from_component * req.to_pool)
         shortfall = required - from_component
         sub_moves = []
         if (

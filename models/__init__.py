@@ -23,5 +23,6 @@ from . import mrp_workcenter
 from . import mrp_workorder
 from . import mrp_backflush_ledger
 from . import mrp_backflush_engine
+from . import mrp_backflush_staging
 from . import mrp_unbuild
 from . import uom_uom

@@ -215,6 +215,12 @@ class MrpBackflushEngine(models.AbstractModel):
                 key = (move.product_id, req.location_id)
                 qty = move.qty * to_pool.get(move.product_id, req.to_pool)
                 taken[key] = taken.get(key, 0.0) + qty
+            if line.staged_qty:
+                # what came from the order's staged stock, not the free stock
+                staged_key = (req.product_id, req.staged_key)
+                taken[staged_key] = taken.get(staged_key, 0.0) + line.staged_qty
+                key = (req.product_id, req.location_id)
+                taken[key] -= line.staged_qty
         for move in plan.recorded:
             key = (move.product_id.id, move.location_id.id)
             taken[key] = taken.get(key, 0.0) + move.product_uom._compute_quantity(

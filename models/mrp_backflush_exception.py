@@ -592,6 +592,8 @@ class MrpBackflushException(models.Model):
         if blocked:
             return (self - blocked)._post_available()
         Production = self.env["mrp.production"]
+        ledger = self.env["mrp.backflush.ledger"]
+        staging = self.env["mrp.backflush.staging"]
         origin_moves = self.move_id
         pool = Production._backflush_stock_pool(
             origin_moves, self.product_id, own_moves=self.env["stock.move"]
@@ -607,6 +609,9 @@ class MrpBackflushException(models.Model):
                     1.0, exc.product_id.uom_id, round=False
                 ),
                 policy=planning.POLICY_DEFER,
+                staged_key=staging._staged_key(
+                    ledger._family_key(exc.production_id), exc.location_id
+                ),
             )
             for exc in self
         ]

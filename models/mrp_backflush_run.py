@@ -60,6 +60,13 @@ class MrpBackflushRun(models.Model):
         SUBSTITUTIONS, "Substitutes", readonly=True
     )
     line_ids = fields.One2many("mrp.backflush.run.line", "run_id", readonly=True)
+    leftover_picking_ids = fields.Many2many(
+        "stock.picking",
+        string="Leftovers Returned",
+        readonly=True,
+        help="Return transfers of the components staged for the order and "
+        "not consumed (the BOM's leftover policy).",
+    )
     move_ids = fields.One2many("stock.move", "backflush_run_id", readonly=True)
     value = fields.Monetary(
         compute="_compute_value",

@@ -37,6 +37,21 @@ class MrpBom(models.Model):
         help="Whether the substitutes of a short BOM line may be consumed "
         "instead of it.",
     )
+    backflush_leftover_policy = fields.Selection(
+        [
+            ("keep", "Keep in pre-production"),
+            ("return", "Return to stock"),
+            ("propose", "Propose a return"),
+        ],
+        string="Leftovers",
+        required=True,
+        default="keep",
+        tracking=True,
+        help="Components picked to pre-production for an order (manufacture "
+        "in 2 or 3 steps) and not consumed when it is done: left there, "
+        "returned to where they were picked from, or a return transfer made "
+        "ready for the store keeper to validate.",
+    )
 
     @api.constrains("product_tmpl_id", "product_id", "type", "active")
     def _check_backflush_substitutes(self):

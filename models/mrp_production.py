@@ -55,6 +55,10 @@ class MrpProduction(models.Model):
         search="_search_backflush_pending_count",
         string="Pending Backflush Exceptions",
     )
+    backflush_is_staged = fields.Boolean(
+        compute="_compute_backflush_is_staged",
+        help="Components are picked to pre-production for this order.",
+    )
     backflush_queue_user_id = fields.Many2one(
         "res.users",
         string="Mark Done Queued By",
@@ -108,6 +112,14 @@ class MrpProduction(models.Model):
         )
         for production in self:
             production.backflush_run_count = counts.get(production, 0)
+
+    @api.depends("move_raw_ids.move_orig_ids")
+    def _compute_backflush_is_staged(self):
+        staging = self.env["mrp.backflush.staging"]
+        for production in self:
+            production.backflush_is_staged = bool(
+                staging._transfers(production.move_raw_ids)
+            )
 
     @api.depends("backflush_exception_ids.state")
     def _compute_backflush_pending_count(self):
@@ -232,6 +244,9 @@ class MrpProduction(models.Model):
             cancel_backorder=cancel_backorder
         )
         runs._notify_productions()
+        self.env["mrp.backflush.staging"]._return_leftovers(
+            self._backflush_is_managed().filtered(lambda p: p.state == "done"), runs
+        )
         return res
 
     # ------------------------------------------------------------------
@@ -1386,6 +1401,7 @@ class MrpProduction(models.Model):
         """Turn raw moves into planner requirements, in move order: each
         posts what its family's ledger still owes its BOM line."""
         ledger = self.env["mrp.backflush.ledger"]
+        staging = self.env["mrp.backflush.staging"]
         moves_by_key = {}
         for move in moves:
             family = ledger._family_key(move.raw_material_production_id)
@@ -1423,6 +1439,9 @@ class MrpProduction(models.Model):
                     substitutes=move._backflush_substitutes()
                     if bom.backflush_substitution != "none"
                     else (),
+                    staged_key=staging._staged_key(
+                        ledger._family_key(production), move.location_id
+                    ),
                 )
             )
         return requirements
@@ -1474,6 +1493,12 @@ class MrpProduction(models.Model):
                 pool[ml.product_id.id, ml.move_id.location_id.id] += (
                     ml.quantity_product_uom
                 )
+        # Staged for another order: not free; staged for these: theirs.
+        shares = self.env["mrp.backflush.staging"]._pool_shares(
+            moves, products, own_moves
+        )
+        for key, qty in shares.items():
+            pool[key] += qty
         for product in products.filtered(lambda p: not p.is_storable):
             for location in locations:
                 pool[product.id, location.id] = float("inf")
@@ -1575,6 +1600,9 @@ class MrpProduction(models.Model):
         tracked.picked = False
         tracked._recompute_state()
         tracked._action_assign()
+        tracked.filtered("move_orig_ids")._backflush_reserve_free(
+            {move.id: plan_by_move[move.id].required_qty for move in tracked}
+        )
         quantities = {
             move.id: plan_by_move[move.id].qty(
                 planning.ROLE_COMPONENT, move.product_id.id

@@ -9,6 +9,18 @@ class MrpWorkorder(models.Model):
     def button_finish(self):
         finishing = self.filtered(lambda w: w.state not in ("done", "cancel"))
         res = super().button_finish()
-        runs = finishing.production_id._backflush("operation", workorders=finishing)
+        productions = finishing.production_id
+        runs = productions._backflush("operation", workorders=finishing)
         runs._notify_productions()
+        # The last work order of the whole quantity: leftovers of what the
+        # operations consumed go back now (what Mark Done consumes, then).
+        self.env["mrp.backflush.staging"]._return_leftovers(
+            productions.filtered(
+                lambda p: (
+                    all(w.state in ("done", "cancel") for w in p.workorder_ids)
+                    and p._backflush_is_finishing()
+                )
+            ),
+            runs,
+        )
         return res

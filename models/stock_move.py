@@ -64,6 +64,38 @@ class StockMove(models.Model):
         "posted when the stock arrives (Pending Backflush).",
     )
 
+    backflush_staged_qty = fields.Float(
+        "Staged",
+        digits="Product Unit of Measure",
+        compute="_compute_backflush_staged_qty",
+        help="Picked to pre-production for this order (manufacture in 2 or 3 "
+        "steps): the transfers of the component done so far.",
+    )
+    backflush_staged_returned_qty = fields.Float(
+        "Returned to Stock",
+        digits="Product Unit of Measure",
+        compute="_compute_backflush_staged_qty",
+        help="Staged for this order, not consumed, and returned to where it "
+        "was picked from (the BOM's leftover policy, or a return by hand).",
+    )
+
+    def _compute_backflush_staged_qty(self):
+        picks = self.env["mrp.backflush.staging"]._pick_moves(
+            self.filtered(lambda m: m.raw_material_production_id)
+        )
+        for move in self:
+            staged = picks & move.move_orig_ids
+            returned = staged.returned_move_ids.filtered(lambda m: m.state == "done")
+            move.backflush_staged_qty, move.backflush_staged_returned_qty = (
+                sum(
+                    m.product_uom._compute_quantity(
+                        m.quantity, move.product_uom, round=False
+                    )
+                    for m in moves
+                )
+                for moves in (staged, returned)
+            )
+
     def _compute_backflush_returned_qty(self):
         returned = self._backflush_sum_by_move(
             "stock.move",
@@ -148,6 +180,12 @@ class StockMove(models.Model):
             and move.raw_material_production_id.backflush_run_ids
             for move in self
         )
+
+    def _action_done(self, cancel_backorder=False):
+        moves = super()._action_done(cancel_backorder=cancel_backorder)
+        # A shortage deferred for want of its pick is posted when it arrives.
+        self.env["mrp.backflush.staging"]._retry_arrived(moves)
+        return moves
 
     @api.model
     def _determine_is_manual_consumption(self, bom_line):
@@ -374,7 +412,18 @@ class StockMove(models.Model):
         batch; the rest is reserved by Odoo (removal strategy, lots)."""
         self._action_confirm(merge=False)
         quants_cache = self._backflush_quants_cache()
-        taken = self._backflush_take_released(quants_cache)
+        # Lots staged for other orders are theirs (2- and 3-step manufacturing).
+        tracked = self.filtered(lambda m: m.has_tracking != "none")
+        held = (
+            self.env["mrp.backflush.staging"]._held_for_others(tracked)
+            if tracked
+            else {}
+        )
+        if held:
+            # Odoo reserved them at confirmation in removal order: again,
+            # without the held lots.
+            tracked._do_unreserve()
+        taken = self._backflush_take_released(quants_cache, held)
         rest = self.filtered(
             lambda m: (
                 float_compare(
@@ -389,11 +438,62 @@ class StockMove(models.Model):
             # mrp marks raw moves created on a running MO as picked, which
             # would make _action_assign skip them.
             rest.picked = False
-            rest.with_context(quants_cache=quants_cache)._action_assign()
+            by_lot = rest & tracked if held else rest.browse()
+            by_lot._backflush_reserve_free(
+                {move.id: move.product_uom_qty for move in by_lot}, held
+            )
+            (rest - by_lot).with_context(quants_cache=quants_cache)._action_assign()
             rest._backflush_set_quantities(
                 {move.id: move.product_uom_qty for move in rest}
             )
         self.filtered(lambda m: not m.picked).picked = True
+
+    def _backflush_reserve_free(self, quantities, held=None):
+        """Reserve tracked moves up to ``quantities`` (move unit) from the
+        location's free lots in removal order, leaving out those ``held``
+        ({(product, lot, location): qty}, by default read) for other orders
+        (2- and 3-step manufacturing). Odoo reserves a move fed by a pick
+        only from what the pick brought: what the plan takes beyond it (an
+        under-pick, an order not picked yet) is reserved here too."""
+        short = self.filtered(
+            lambda m: (
+                float_compare(
+                    quantities[m.id],
+                    m.quantity,
+                    precision_rounding=m.product_uom.rounding,
+                )
+                > 0
+            )
+        )
+        if not short:
+            return
+        if held is None:
+            held = self.env["mrp.backflush.staging"]._held_for_others(short)
+        Quant = self.env["stock.quant"]
+        for move in short:
+            unit = move.product_id.uom_id
+            need = move.product_uom._compute_quantity(
+                quantities[move.id] - move.quantity, unit
+            )
+            for quant in Quant._gather(move.product_id, move.location_id):
+                if not quant.lot_id:
+                    continue
+                free = (
+                    quant.quantity
+                    - quant.reserved_quantity
+                    - held.get((quant.product_id, quant.lot_id, quant.location_id), 0.0)
+                )
+                if float_compare(free, 0.0, precision_rounding=unit.rounding) <= 0:
+                    continue
+                need -= move._update_reserved_quantity(
+                    min(free, need),
+                    quant.location_id,
+                    lot_id=quant.lot_id,
+                    package_id=quant.package_id,
+                    owner_id=quant.owner_id,
+                )
+                if float_compare(need, 0.0, precision_rounding=unit.rounding) <= 0:
+                    break
 
     def _backflush_quants_cache(self):
         """Quants of the moves' products under their source locations, read
@@ -402,10 +502,13 @@ class StockMove(models.Model):
             self.product_id, self.location_id
         )
 
-    def _backflush_take_released(self, quants_cache):
+    def _backflush_take_released(self, quants_cache, held=None):
         """Reserve, for each planned-scrap move, the free stock of the quants
-        its component holds; {move id: quantity taken, in product units}."""
+        its component holds, less what is ``held`` for other orders
+        ({(product, lot, location): qty}); {move id: quantity taken, in
+        product units}."""
         taken = defaultdict(float)
+        held = dict(held or {})
         free = {}
         vals_list = []
         for move in self:
@@ -426,7 +529,10 @@ class StockMove(models.Model):
             for location, lot, package, owner in keys:
                 for quant in quants_cache[product.id, location, lot, package, owner]:
                     available = free.setdefault(
-                        quant.id, quant.quantity - quant.reserved_quantity
+                        quant.id,
+                        quant.quantity
+                        - quant.reserved_quantity
+                        - held.pop((product, quant.lot_id, quant.location_id), 0.0),
                     )
                     qty = min(need, available)
                     if float_compare(qty, 0.0, precision_rounding=rounding) <= 0:

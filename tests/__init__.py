@@ -15,6 +15,7 @@ from . import test_preview
 from . import test_scrap
 from . import test_screens
 from . import test_shortage
+from . import test_staging
 from . import test_station_api
 from . import test_stateful
 from . import test_substitute

@@ -133,6 +133,25 @@ class BackflushCase(TransactionCase):
             }
         ).action_unbuild()
 
+    def _assert_ledger_balanced(self, mo):
+        """posted + pending + cancelled = required, per BOM line of the
+        family of ``mo``."""
+        ledger = self.env["mrp.backflush.ledger"]
+        family = mo.procurement_group_id.mrp_production_ids
+        components = family.move_raw_ids.filtered(
+            lambda m: m.backflush_role == "component"
+        )
+        keys = {(ledger._family_key(mo), move.bom_line_id): move for move in components}
+        entries = ledger._entries(family, components.bom_line_id, keys)
+        for (_family_key, line), entry in entries.items():
+            self.assertAlmostEqual(
+                entry.settled_qty,
+                entry.required(),
+                places=6,
+                msg=f"{line.product_id.display_name}: settled vs required",
+            )
+        return entries
+
     def _qty(self, product, location=None):
         return product.with_context(
             location=(location or self.stock_location).id
