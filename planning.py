@@ -84,6 +84,10 @@ class Requirement:
     substitution: str = SUBSTITUTION_NONE
     substitutes: tuple = ()
     fixed_scrap_qty: float = 0.0  # part of scrap_qty, reported apart
+    # Serial-tracked: what the serial numbers reserved or recorded for it
+    # cover, all it may consume (serials are never picked for it). None:
+    # not serial-tracked, the pool is its limit.
+    serial_qty: float = None
 
 
 @dataclass
@@ -239,6 +243,8 @@ def plan(requirements, pool):
         required = round_up(req.net_qty + req.scrap_qty, req.rounding)
         key = (req.product_id, req.location_id)
         available = max(round_down(pool.get(key, 0.0) / req.to_pool, req.rounding), 0.0)
+        if req.serial_qty is not None:
+            available = min(available, round_down(req.serial_qty, req.rounding))
         line = PlanLine(req, required, available)
         lines.append(line)
         from_component = min(required, available)
@@ -254,7 +260,10 @@ def plan(requirements, pool):
         if not is_zero(shortfall, req.rounding):
             line.shortage_qty = shortfall
             line.action = req.policy
-            if req.policy == POLICY_NEGATIVE:
+            if req.policy == POLICY_NEGATIVE and req.serial_qty is not None:
+                # No serial number to post it on: it waits for one.
+                line.action = POLICY_DEFER
+            if line.action == POLICY_NEGATIVE:
                 _take(pool, req.product_id, req.location_id, shortfall * req.to_pool)
                 from_component += shortfall
         component_moves = _split_component(req, from_component)
