@@ -60,11 +60,13 @@ class TestLots(BackflushCase):
         self.assertEqual(move.quantity, 20)
 
     def test_serial_numbers_one_per_unit(self):
+        """Serial numbers reserved for the MO are posted one per unit (see
+        test_serials: those not reserved or recorded are never picked)."""
         screw = self._product("Sensor", 5.0, tracking="serial")
         bom = self._bom(self.chair, [(screw, 1)])
-        mo = self._mo(bom, 3)
         for name in ("S1", "S2", "S3", "S4"):
             self._stock(screw, 1, lot=self._lot(screw, name))
+        mo = self._mo(bom, 3)
         mo.button_mark_done()
         lines = mo.move_raw_ids.move_line_ids
         self.assertEqual(len(lines), 3)
