@@ -335,3 +335,28 @@ class TestTraceability(BackflushCase):
             deferred_line
         )
         self.assertEqual(used.lot_id, mo.lot_producing_id)
+
+    def test_finished_lot_shows_lots_posted_by_a_work_order(self):
+        """Components posted when their work order finished (before Mark
+        Done) are under the finished lot too."""
+        self.env.user.groups_id += self.env.ref("mrp.group_mrp_routings")
+        workcenter = self.env["mrp.workcenter"].create({"name": "Traced Bench"})
+        self.bom.write(
+            {
+                "backflush_mode": "operation",
+                "operation_ids": [
+                    Command.create({"name": "Fit", "workcenter_id": workcenter.id})
+                ],
+            }
+        )
+        self.bom.bom_line_ids.operation_id = self.bom.operation_ids
+        self._lot(self.board, "BOARD-9", 10)
+        self._lot(self.battery, "BAT-9", 10)
+        mo = self._mo(self.bom, 2)
+        mo.action_generate_serial()  # the finished lot, before the work order
+        mo.workorder_ids.button_start()
+        mo.workorder_ids.button_finish()
+        mo.button_mark_done()
+        self.assertEqual(mo.state, "done")
+        self.assertEqual(set(mo.backflush_run_ids.mapped("trigger")), {"operation"})
+        self.assertEqual(self._traced(mo.lot_producing_id), {"BOARD-9": 2, "BAT-9": 2})
