@@ -124,6 +124,7 @@ class MrpBackflushException(models.Model):
         "Cause Details", readonly=True, help="What the last retry ran into."
     )
     cause_help = fields.Char("What Fixes It", compute="_compute_cause_help")
+    product_tracking = fields.Selection(related="product_id.tracking")
     lot_ids = fields.Many2many(
         "stock.lot",
         string="Serial Numbers",
@@ -323,6 +324,8 @@ class MrpBackflushException(models.Model):
                 "default_product_id": self.product_id.id,
             }
             return action
+        if self.cause == "lot_required" and self.product_tracking == "serial":
+            return self.action_record_serials()
         if self.cause in ("lot_expired", "lot_required"):
             action = self.env["ir.actions.actions"]._for_xml_id(
                 "stock.action_production_lot_form"
@@ -342,6 +345,49 @@ class MrpBackflushException(models.Model):
             "views": [(False, "form")],
             "target": "current",
         }
+
+    def action_record_serials(self):
+        """Record the serial numbers the order consumed, then post them."""
+        self.ensure_one()
+        return {
+            "type": "ir.actions.act_window",
+            "name": self.env._("Record Serial Numbers"),
+            "res_model": "mrp.backflush.exception.serials",
+            "view_mode": "form",
+            "target": "new",
+            "context": {
+                "default_exception_id": self.id,
+                "default_lot_ids": self.lot_ids.ids,
+            },
+        }
+
+    def _record_serials(self, lots):
+        """Record ``lots`` as the serial numbers the pending quantity is
+        consumed with (written in sudo: the exception is read-only for
+        users), say so in the chatter and post what is in stock."""
+        self.ensure_one()
+        if self.state != "pending":
+            raise UserError(
+                self.env._("Only pending backflush exceptions can be posted.")
+            )
+        wrong = lots.filtered(lambda lot: lot.product_id != self.product_id)
+        if wrong:
+            raise UserError(
+                self.env._(
+                    "%(lots)s are not serial numbers of %(product)s.",
+                    lots=", ".join(wrong.mapped("name")),
+                    product=self.product_id.display_name,
+                )
+            )
+        self.sudo().lot_ids = lots
+        self.sudo().message_post(
+            body=self.env._(
+                "Serial numbers recorded by %(user)s: %(lots)s.",
+                user=self.env.user.name,
+                lots=", ".join(lots.mapped("name")) or "-",
+            )
+        )
+        return self.action_retry()
 
     def action_cancel(self):
         return {
@@ -727,7 +773,8 @@ class MrpBackflushException(models.Model):
         for run in runs:
             production = run.production_id
             production._backflush_add_finished_value(
-                run.line_ids.move_id.stock_valuation_layer_ids,
+                # in sudo: operators retry, valuation is for stock managers
+                run.line_ids.move_id.sudo().stock_valuation_layer_ids,
                 self.env._(
                     "%(mo)s - deferred backflush of %(products)s",
                     mo=production.name,

@@ -7,7 +7,7 @@ from datetime import timedelta
 
 from odoo import Command, fields
 from odoo.exceptions import UserError
-from odoo.tests import tagged
+from odoo.tests import Form, new_test_user, tagged
 
 from .common import BackflushCase
 
@@ -249,6 +249,30 @@ class TestSerials(BackflushCase):
         self.assertFalse(exc.lot_ids)
         self.assertIn(self._missing(2), exc.cause_detail)
         self.assertEqual(self._qty(self.sensor), 3)
+
+    def test_operator_records_serials_on_the_pending_posting(self):
+        mo = self._mo(self.bom, 2)
+        lots = self._serials("W1", "W2", "W3")
+        mo.button_mark_done()
+        exc = mo.backflush_exception_ids
+        operator = new_test_user(
+            self.env,
+            login="serial_operator",
+            groups="mrp.group_mrp_user,stock.group_stock_user,stock.group_production_lot",
+        )
+        action = exc.with_user(operator).action_open_fix()
+        self.assertEqual(action["res_model"], "mrp.backflush.exception.serials")
+        wizard = Form(
+            self.env[action["res_model"]]
+            .with_user(operator)
+            .with_context(**action["context"])
+        )
+        wizard.lot_ids.add(lots[0])
+        wizard.lot_ids.add(lots[2])
+        wizard.save().action_confirm()
+        self.assertEqual(exc.state, "done")
+        self.assertEqual(exc.move_ids.move_line_ids.lot_id, lots[0] | lots[2])
+        self.assertEqual(self._qty(self.sensor), 1)
 
     # ------------------------------------------------------------------
     # Odoo's own behaviour where the backflush does not post
