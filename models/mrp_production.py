@@ -175,6 +175,28 @@ class MrpProduction(models.Model):
         (productions - self)._backflush_set_backorder_demand()
         return productions
 
+    def _set_quantities(self):
+        # Mark Done with nothing producing: Odoo picks every component, then
+        # refuses the tracked ones it takes as manual (lines with an
+        # operation) without a lot on every line. The backflush posts those
+        # by policy (see _backflush_set_component_quantities).
+        return super(
+            MrpProduction, self.with_context(backflush_set_quantities=True)
+        )._set_quantities()
+
+    def _set_qty_producing(self, pick_manual_consumption_moves=True):
+        res = super()._set_qty_producing(pick_manual_consumption_moves)
+        if self.env.context.get("backflush_set_quantities"):
+            # The lines without a lot Odoo just filled in are placeholders
+            # the backflush replaces: not picked, they are no record.
+            posted = self._backflush_get_moves("mark_done") | (
+                self._backflush_get_moves("operation")
+            )
+            posted.filtered(lambda m: m.has_tracking != "none").move_line_ids.filtered(
+                lambda ml: not ml.lot_id and ml.picked
+            ).picked = False
+        return res
+
     def _cal_price(self, consumed_moves):
         # Components posted when their work order finished are part of the
         # finished good's cost too, though done before Mark Done.

@@ -184,6 +184,28 @@ class TestSerials(BackflushCase):
             mo.move_raw_ids.filtered(lambda m: m.product_id == tracked_case)
         )
 
+    def test_line_with_an_operation_waits_too(self):
+        """Odoo marks lines with an operation manual and asks for their
+        serial numbers at Mark Done; the backflush posts them by policy."""
+        self.env.user.groups_id += self.env.ref("mrp.group_mrp_routings")
+        workcenter = self.env["mrp.workcenter"].create({"name": "Serial Bench"})
+        self.bom.operation_ids = [
+            Command.create({"name": "Fit", "workcenter_id": workcenter.id})
+        ]
+        self.bom.bom_line_ids.operation_id = self.bom.operation_ids
+        for mode, count in (("finish", 1), ("operation", 1), ("finish", 0)):
+            with self.subTest(mode=mode, reserved=count), self.env.cr.savepoint() as sp:
+                self.bom.backflush_mode = mode
+                reserved = self._serials(*(f"O{mode}{i}" for i in range(count)))
+                mo = self._mo(self.bom, 2)
+                self._serials(f"O{mode}-late")
+                mo.button_mark_done()
+                self.assertEqual(mo.state, "done")
+                self.assertEqual(self._consumed(mo), reserved)
+                exc = mo.backflush_exception_ids
+                self.assertEqual((exc.quantity, exc.cause), (2 - count, "lot_required"))
+                sp.rollback()
+
     # ------------------------------------------------------------------
     # The preview tells the same
     # ------------------------------------------------------------------
