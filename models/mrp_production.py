@@ -899,9 +899,10 @@ class MrpProduction(models.Model):
     @api.model
     def _backflush_link_consumed(self, move_lines):
         """Link component ``move_lines`` posted apart from Mark Done (by a
-        work order, or by a retry after it) to the finished goods of their
-        order, as Odoo links what Mark Done consumes: Odoo's traceability
-        report then shows them under the finished lot."""
+        work order before it, by a retry or a correction after it) to the
+        finished goods of their order, as Odoo links what Mark Done
+        consumes: Odoo's traceability report then shows them under the
+        finished lot."""
         for production, lines in move_lines.grouped(
             lambda ml: ml.move_id.raw_material_production_id
         ).items():
