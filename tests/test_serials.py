@@ -309,6 +309,24 @@ class TestSerials(BackflushCase):
             self._mark_done_request(mo)
         self.assertEqual(self._qty(self.sensor), 2)
 
+    def test_component_added_without_bom_keeps_odoo_serial_check(self):
+        """A component added to the order by hand (no BOM line) is not
+        backflushed: Odoo asks for its serial numbers."""
+        mo = self.env["mrp.production"].create(
+            {
+                "product_id": self.radio.id,
+                "product_qty": 2,
+                "move_raw_ids": [
+                    Command.create({"product_id": self.sensor.id, "product_uom_qty": 2})
+                ],
+            }
+        )
+        mo.action_confirm()
+        self._serials("N1", "N2")
+        with self.assertRaisesRegex(UserError, "Lot/Serial Number"):
+            self._mark_done_request(mo)
+        self.assertEqual(self._qty(self.sensor), 2)
+
 
 @tagged("post_install", "-at_install")
 class TestTraceability(BackflushCase):
