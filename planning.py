@@ -87,6 +87,10 @@ class Requirement:
     # Pool location key of the stock staged for this requirement's order
     # (picked to pre-production for it): drawn first, and only by it.
     staged_key: object = None
+    # Serial-tracked: what the serial numbers reserved or recorded for it
+    # cover, all it may consume (serials are never picked for it). None:
+    # not serial-tracked, the pool is its limit.
+    serial_qty: float = None
 
 
 @dataclass
@@ -257,6 +261,8 @@ def plan(requirements, pool):
         if req.staged_key is not None:
             in_pool += max(pool.get((req.product_id, req.staged_key), 0.0), 0.0)
         available = round_down(in_pool / req.to_pool, req.rounding)
+        if req.serial_qty is not None:
+            available = min(available, round_down(req.serial_qty, req.rounding))
         line = PlanLine(req, required, available)
         lines.append(line)
         from_component = min(required, available)
@@ -272,7 +278,10 @@ def plan(requirements, pool):
         if not is_zero(shortfall, req.rounding):
             line.shortage_qty = shortfall
             line.action = req.policy
-            if req.policy == POLICY_NEGATIVE:
+            if req.policy == POLICY_NEGATIVE and req.serial_qty is not None:
+                # No serial number to post it on: it waits for one.
+                line.action = POLICY_DEFER
+            if line.action == POLICY_NEGATIVE:
                 _take(pool, req.product_id, req.location_id, shortfall * req.to_pool)
                 from_component += shortfall
         component_moves = _split_component(req, from_component)

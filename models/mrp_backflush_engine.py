@@ -259,13 +259,17 @@ class MrpBackflushEngine(models.AbstractModel):
         plan_by_move = plan.plan_by_move
         # Components first: what they release is then reserved, in one
         # batch, by the planned-scrap and substitute moves.
-        productions._backflush_set_component_quantities(moves, plan_by_move, trigger)
+        released = productions._backflush_set_component_quantities(
+            moves, plan_by_move, trigger
+        )
         recorded._backflush_write(
             {"backflush_role": "component", "backflush_recorded": True}
         )
         for move in recorded:
             move._backflush_write({"backflush_line_qty": move.quantity})
-        new_moves = productions._backflush_create_extra_moves(moves, plan_by_move)
+        new_moves = productions._backflush_create_extra_moves(
+            moves, plan_by_move, released
+        )
         (moves | new_moves)._backflush_align_lines()
         runs = productions._backflush_create_runs(
             trigger,

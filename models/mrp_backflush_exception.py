@@ -124,6 +124,16 @@ class MrpBackflushException(models.Model):
         "Cause Details", readonly=True, help="What the last retry ran into."
     )
     cause_help = fields.Char("What Fixes It", compute="_compute_cause_help")
+    product_tracking = fields.Selection(related="product_id.tracking")
+    lot_ids = fields.Many2many(
+        "stock.lot",
+        string="Serial Numbers",
+        readonly=True,
+        copy=False,
+        help="Serial numbers recorded for the pending quantity: a retry "
+        "consumes those in stock. The backflush never picks serial numbers "
+        "by itself.",
+    )
     age_bucket = fields.Selection(
         AGE_BUCKETS,
         "Age",
@@ -168,7 +178,8 @@ class MrpBackflushException(models.Model):
                 "Only expired lots are there: receive valid lots, then retry."
             ),
             "lot_required": self.env._(
-                "Reserve or record the serial numbers on the order, then retry."
+                "Record the serial numbers consumed (Record Serial Numbers), "
+                "then retry."
             ),
             "product_archived": self.env._(
                 "The component is archived: restore it, or cancel with a reason."
@@ -313,6 +324,8 @@ class MrpBackflushException(models.Model):
                 "default_product_id": self.product_id.id,
             }
             return action
+        if self.cause == "lot_required" and self.product_tracking == "serial":
+            return self.action_record_serials()
         if self.cause in ("lot_expired", "lot_required"):
             action = self.env["ir.actions.actions"]._for_xml_id(
                 "stock.action_production_lot_form"
@@ -332,6 +345,49 @@ class MrpBackflushException(models.Model):
             "views": [(False, "form")],
             "target": "current",
         }
+
+    def action_record_serials(self):
+        """Record the serial numbers the order consumed, then post them."""
+        self.ensure_one()
+        return {
+            "type": "ir.actions.act_window",
+            "name": self.env._("Record Serial Numbers"),
+            "res_model": "mrp.backflush.exception.serials",
+            "view_mode": "form",
+            "target": "new",
+            "context": {
+                "default_exception_id": self.id,
+                "default_lot_ids": self.lot_ids.ids,
+            },
+        }
+
+    def _record_serials(self, lots):
+        """Record ``lots`` as the serial numbers the pending quantity is
+        consumed with (written in sudo: the exception is read-only for
+        users), say so in the chatter and post what is in stock."""
+        self.ensure_one()
+        if self.state != "pending":
+            raise UserError(
+                self.env._("Only pending backflush exceptions can be posted.")
+            )
+        wrong = lots.filtered(lambda lot: lot.product_id != self.product_id)
+        if wrong:
+            raise UserError(
+                self.env._(
+                    "%(lots)s are not serial numbers of %(product)s.",
+                    lots=", ".join(wrong.mapped("name")),
+                    product=self.product_id.display_name,
+                )
+            )
+        self.sudo().lot_ids = lots
+        self.sudo().message_post(
+            body=self.env._(
+                "Serial numbers recorded by %(user)s: %(lots)s.",
+                user=self.env.user.name,
+                lots=", ".join(lots.mapped("name")) or "-",
+            )
+        )
+        return self.action_retry()
 
     def action_cancel(self):
         return {
@@ -529,6 +585,66 @@ class MrpBackflushException(models.Model):
                 causes[product.id, location.id] = cause
         return causes
 
+    def _set_shortage_causes(self):
+        """Say why each of ``self`` is still short; for serial numbers,
+        how many are missing."""
+        causes = self._shortage_causes(self.product_id, self.location_id)
+        for cause, excs in self.grouped(
+            lambda e: causes[e.product_id.id, e.location_id.id]
+        ).items():
+            if cause != "lot_required":
+                excs._set_cause(cause)
+                continue
+            for exc in excs:
+                exc._set_cause(
+                    cause,
+                    self._serials_missing_detail(
+                        exc.product_id, exc.quantity, exc.product_uom_id
+                    ),
+                )
+
+    @api.model
+    def _serials_missing_detail(self, product, qty, uom):
+        return self.env._(
+            "%(product)s: %(qty)s %(uom)s without serial numbers reserved or "
+            "recorded; the backflush never picks serial numbers.",
+            product=product.display_name,
+            qty=uom._backflush_format_qty(qty),
+            uom=uom.name,
+        )
+
+    def _recorded_serial_qty(self):
+        """What the serial numbers recorded on each exception of a
+        serial-tracked product cover, free and valid under its location
+        ({exception id: qty in its unit}): one grouped read."""
+        serial = self.filtered(lambda e: e.product_id.tracking == "serial")
+        if not serial:
+            return {}
+        Quant = self.env["stock.quant"]
+        domain = [
+            ("lot_id", "in", serial.lot_ids.ids),
+            ("location_id", "child_of", serial.location_id.ids),
+        ]
+        if Quant._backflush_uses_expiry():
+            domain += Quant._backflush_valid_domain()
+        free = defaultdict(list)
+        for lot, location, qty, reserved in Quant.sudo()._read_group(
+            domain, ["lot_id", "location_id"], ["quantity:sum", "reserved_quantity:sum"]
+        ):
+            free[lot].append((location, qty - reserved))
+        result = {}
+        for exc in serial:
+            qty = sum(
+                max(free_qty, 0.0)
+                for lot in exc.lot_ids
+                for location, free_qty in free[lot]
+                if location.parent_path.startswith(exc.location_id.parent_path)
+            )
+            result[exc.id] = exc.product_id.uom_id._compute_quantity(
+                qty, exc.product_uom_id, round=False
+            )
+        return result
+
     def _set_cause(self, cause, detail=False):
         """Record why ``self`` is still pending, writing only what changes."""
         changed = self.filtered(
@@ -598,6 +714,7 @@ class MrpBackflushException(models.Model):
         pool = Production._backflush_stock_pool(
             origin_moves, self.product_id, own_moves=self.env["stock.move"]
         )
+        serial_qty = self._recorded_serial_qty()
         requirements = [
             planning.Requirement(
                 key=exc.id,
@@ -612,6 +729,7 @@ class MrpBackflushException(models.Model):
                 staged_key=staging._staged_key(
                     ledger._family_key(exc.production_id), exc.location_id
                 ),
+                serial_qty=serial_qty.get(exc.id),
             )
             for exc in self
         ]
@@ -622,12 +740,8 @@ class MrpBackflushException(models.Model):
             if line.qty(planning.ROLE_COMPONENT) > 0
         }
         exceptions = self.filtered(lambda e: e.id in to_post)
-        causes = self._shortage_causes(self.product_id, self.location_id)
-        for cause, excs in self.grouped(
-            lambda e: causes[e.product_id.id, e.location_id.id]
-        ).items():
-            excs._set_cause(cause)
         if not exceptions:
+            self._set_shortage_causes()
             return self.env["mrp.backflush.run"]
         moves = self.env["stock.move"]._backflush_create(
             [
@@ -641,21 +755,31 @@ class MrpBackflushException(models.Model):
                 for exc in exceptions
             ]
         )
-        moves.with_context(**{VALID_LOTS_ONLY: True})._backflush_pick_demand()
-        moves.with_context(skip_mo_check=True)._action_done()
         move_by_exc = dict(zip(exceptions, moves, strict=True))
+        moves.with_context(**{VALID_LOTS_ONLY: True})._backflush_pick_demand(
+            serials={move_by_exc[exc].id: exc.lot_ids for exc in exceptions}
+        )
+        moves.with_context(skip_mo_check=True)._action_done()
+        exceptions.production_id._backflush_link_consumed(moves.move_line_ids)
         for exc in exceptions:
+            move = move_by_exc[exc]
             exc.sudo().write(
                 dict(
                     exc._take_vals(to_post[exc.id], "posted_qty"),
-                    move_ids=[fields.Command.link(move_by_exc[exc].id)],
+                    move_ids=[fields.Command.link(move.id)],
+                    lot_ids=[
+                        fields.Command.unlink(lot.id)
+                        for lot in move.move_line_ids.lot_id & exc.lot_ids
+                    ],
                 )
             )
+        self.filtered(lambda e: e.state == "pending")._set_shortage_causes()
         runs = exceptions._create_retry_runs(move_by_exc)
         for run in runs:
             production = run.production_id
             production._backflush_add_finished_value(
-                run.line_ids.move_id.stock_valuation_layer_ids,
+                # in sudo: operators retry, valuation is for stock managers
+                run.line_ids.move_id.sudo().stock_valuation_layer_ids,
                 self.env._(
                     "%(mo)s - deferred backflush of %(products)s",
                     mo=production.name,

@@ -227,6 +227,28 @@ class MrpProduction(models.Model):
         (productions - self)._backflush_set_backorder_demand()
         return productions
 
+    def _set_quantities(self):
+        # Mark Done with nothing producing: Odoo picks every component, then
+        # refuses the tracked ones it takes as manual (lines with an
+        # operation) without a lot on every line. The backflush posts those
+        # by policy (see _backflush_set_component_quantities).
+        return super(
+            MrpProduction, self.with_context(backflush_set_quantities=True)
+        )._set_quantities()
+
+    def _set_qty_producing(self, pick_manual_consumption_moves=True):
+        res = super()._set_qty_producing(pick_manual_consumption_moves)
+        if self.env.context.get("backflush_set_quantities"):
+            # The lines without a lot Odoo just filled in are placeholders
+            # the backflush replaces: not picked, they are no record.
+            posted = self._backflush_get_moves("mark_done") | (
+                self._backflush_get_moves("operation")
+            )
+            posted.filtered(lambda m: m.has_tracking != "none").move_line_ids.filtered(
+                lambda ml: not ml.lot_id and ml.picked
+            ).picked = False
+        return res
+
     def _cal_price(self, consumed_moves):
         # Components posted when their work order finished are part of the
         # finished good's cost too, though done before Mark Done.
@@ -243,6 +265,12 @@ class MrpProduction(models.Model):
         res = super(MrpProduction, productions)._post_inventory(
             cancel_backorder=cancel_backorder
         )
+        # Odoo links only the components it posts now to the finished
+        # goods; those posted when their work order finished are theirs too.
+        early = self.move_raw_ids.filtered(
+            lambda m: m.state == "done" and m.backflush_run_id.trigger == "operation"
+        )
+        self._backflush_link_consumed(early.move_line_ids)
         runs._notify_productions()
         self.env["mrp.backflush.staging"]._return_leftovers(
             self._backflush_is_managed().filtered(lambda p: p.state == "done"), runs
@@ -1436,6 +1464,7 @@ class MrpProduction(models.Model):
                     policy=move._backflush_shortage_policy(),
                     substitution=bom.backflush_substitution,
                     fixed_scrap_qty=min(fixed, scrap),
+                    serial_qty=move._backflush_serial_qty(),
                     substitutes=move._backflush_substitutes()
                     if bom.backflush_substitution != "none"
                     else (),
@@ -1530,7 +1559,17 @@ class MrpProduction(models.Model):
                 "covered": self._backflush_format_qty(covered, uom),
                 "missing": self._backflush_format_qty(line.shortage_qty, uom),
             }
-            if float_is_zero(covered, precision_rounding=uom.rounding):
+            if move.has_tracking == "serial":
+                lines.append(
+                    self.env._(
+                        "- %(mo)s: %(product)s needs %(needed)s %(uom)s with serial "
+                        "numbers, %(available)s reserved or recorded: %(missing)s "
+                        "%(uom)s without serial numbers. The backflush never picks "
+                        "serial numbers: reserve or record them on the order.",
+                        **values,
+                    )
+                )
+            elif float_is_zero(covered, precision_rounding=uom.rounding):
                 lines.append(
                     self.env._(
                         "- %(mo)s: %(product)s needs %(needed)s %(uom)s in "
@@ -1589,20 +1628,47 @@ class MrpProduction(models.Model):
         engine = productions.env["mrp.backflush.engine"]
         return engine._post(engine._plan(productions, trigger, workorders))
 
+    @api.model
+    def _backflush_link_consumed(self, move_lines):
+        """Link component ``move_lines`` posted apart from Mark Done (by a
+        work order before it, by a retry or a correction after it) to the
+        finished goods of their order, as Odoo links what Mark Done
+        consumes: Odoo's traceability report then shows them under the
+        finished lot."""
+        for production, lines in move_lines.grouped(
+            lambda ml: ml.move_id.raw_material_production_id
+        ).items():
+            finished = production.move_finished_ids.move_line_ids.filtered(
+                lambda ml: ml.state == "done"
+            )
+            missing = finished - lines.produce_line_ids
+            if production and missing:
+                lines.produce_line_ids = [
+                    fields.Command.link(line.id) for line in missing
+                ]
+
     def _backflush_set_component_quantities(self, moves, plan_by_move, trigger):
+        """Set the components' quantities to the plan; return the serial
+        numbers each serial-tracked move gave back ({move id: lots}), which
+        its planned scrap takes."""
         # Tracked components: lines without a lot are only vanilla's
         # placeholders; reserve instead, so lots follow the removal strategy.
         # Expired lots Odoo reserved are never consumed automatically.
+        # Serial numbers are never picked: only those reserved or recorded
+        # are consumed (the plan counted them).
         tracked = moves.filtered(lambda m: m.has_tracking != "none")
         tracked.move_line_ids.filtered(
             lambda ml: not ml.lot_id or ml.lot_id._backflush_is_expired()
         ).unlink()
-        tracked.picked = False
-        tracked._recompute_state()
-        tracked._action_assign()
-        tracked.filtered("move_orig_ids")._backflush_reserve_free(
-            {move.id: plan_by_move[move.id].required_qty for move in tracked}
+        serials = tracked.filtered(lambda m: m.has_tracking == "serial")
+        lots = tracked - serials
+        lots.picked = False
+        lots._recompute_state()
+        lots._action_assign()
+        lots.filtered("move_orig_ids")._backflush_reserve_free(
+            {move.id: plan_by_move[move.id].required_qty for move in lots}
         )
+        held = {move.id: move.move_line_ids.lot_id for move in serials}
         quantities = {
             move.id: plan_by_move[move.id].qty(
                 planning.ROLE_COMPONENT, move.product_id.id
@@ -1636,9 +1702,12 @@ class MrpProduction(models.Model):
         # inverse of `picked` rewrites every move line.
         moves.filtered(lambda m: not m.picked).picked = True
         moves._backflush_write({"backflush_role": "component"})
+        return {move.id: held[move.id] - move.move_line_ids.lot_id for move in serials}
 
-    def _backflush_create_extra_moves(self, moves, plan_by_move):
-        """Planned-scrap and substitute moves, created in one call."""
+    def _backflush_create_extra_moves(self, moves, plan_by_move, released=None):
+        """Planned-scrap and substitute moves, created in one call. A
+        planned scrap with serial numbers takes those its component gave
+        back (``released``: {component move id: lots})."""
         vals_list = []
         Product = self.env["product.product"]
         for move in moves:
@@ -1663,7 +1732,14 @@ class MrpProduction(models.Model):
         if not vals_list:
             return self.env["stock.move"]
         new_moves = self.env["stock.move"]._backflush_create(vals_list)
-        new_moves.with_context(**{VALID_LOTS_ONLY: True})._backflush_pick_demand()
+        released = released or {}
+        new_moves.with_context(**{VALID_LOTS_ONLY: True})._backflush_pick_demand(
+            serials={
+                move.id: released[move.backflush_replaced_move_id.id]
+                for move in new_moves
+                if move.backflush_replaced_move_id.id in released
+            }
+        )
         return new_moves
 
     def _backflush_create_runs(
@@ -1754,6 +1830,12 @@ class MrpProduction(models.Model):
             causes = Exceptions._shortage_causes(moves.product_id, moves.location_id)
             for vals in vals_list:
                 vals["cause"] = causes[vals["product_id"], vals["location_id"]]
+                if vals["cause"] == "lot_required":
+                    vals["cause_detail"] = Exceptions._serials_missing_detail(
+                        self.env["product.product"].browse(vals["product_id"]),
+                        vals["quantity"],
+                        self.env["uom.uom"].browse(vals["product_uom_id"]),
+                    )
             Exceptions.create(vals_list)
 
     def _backflush_notify_body(self, run):

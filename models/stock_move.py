@@ -237,6 +237,21 @@ class StockMove(models.Model):
             return "defer"
         return policy
 
+    def _backflush_serial_qty(self):
+        """Serial-tracked: the quantity (move unit) its valid serial numbers
+        cover, reserved for the MO or recorded, which is all the backflush
+        may consume of it (it never picks serial numbers). None when the
+        product has no serial numbers."""
+        self.ensure_one()
+        if self.has_tracking != "serial":
+            return None
+        lines = self.move_line_ids.filtered(
+            lambda ml: ml.lot_id and not ml.lot_id._backflush_is_expired()
+        )
+        return self.product_id.uom_id._compute_quantity(
+            sum(lines.mapped("quantity_product_uom")), self.product_uom, round=False
+        )
+
     def _backflush_is_manual(self):
         """The operator records this consumption: the line is manual (Odoo's
         flag or the timing `manual`), or Odoo marked the move manual because
@@ -348,7 +363,9 @@ class StockMove(models.Model):
 
     def _backflush_substitutes(self):
         """The active substitutes of the move's BOM line, in order, with the
-        factor per unit of the move's own UoM."""
+        factor per unit of the move's own UoM. Not those with serial
+        numbers: none is reserved for a line they would stand in for, and
+        the backflush never picks serial numbers."""
         self.ensure_one()
         to_line_uom = self.product_uom._compute_quantity(
             1.0, self.bom_line_id.product_uom_id, round=False
@@ -366,7 +383,7 @@ class StockMove(models.Model):
             for sub in self.bom_line_id.substitute_ids.sorted(
                 lambda s: (s.sequence, s.id)
             )
-            if sub.product_id.active
+            if sub.product_id.active and sub.product_id.tracking != "serial"
         )
 
     def _backflush_extra_move_vals(self, role, product, uom, qty, line_qty):
@@ -404,16 +421,24 @@ class StockMove(models.Model):
         )
         return qty * origin.backflush_line_qty / origin.quantity
 
-    def _backflush_pick_demand(self):
+    def _backflush_pick_demand(self, serials=None):
         """Confirm new backflush moves and pick their whole demand.
 
         A planned-scrap move first takes the stock its component just gave
         back (same quants, so the same lots and removal order), in one
-        batch; the rest is reserved by Odoo (removal strategy, lots)."""
+        batch; the rest is reserved by Odoo (removal strategy, lots). Serial
+        numbers are never picked: a move with serial numbers takes only
+        those of ``serials`` ({move id: lots}, those its component gave back
+        or those recorded for it)."""
         self._action_confirm(merge=False)
+        with_serials = self.filtered(lambda m: m.has_tracking == "serial")
+        # Odoo reserves at confirmation by its removal strategy: not these.
+        with_serials.move_line_ids.unlink()
+        with_serials._backflush_take_serials(serials or {})
         quants_cache = self._backflush_quants_cache()
+        others = self - with_serials
         # Lots staged for other orders are theirs (2- and 3-step manufacturing).
-        tracked = self.filtered(lambda m: m.has_tracking != "none")
+        tracked = others.filtered(lambda m: m.has_tracking != "none")
         held = (
             self.env["mrp.backflush.staging"]._held_for_others(tracked)
             if tracked
@@ -423,8 +448,8 @@ class StockMove(models.Model):
             # Odoo reserved them at confirmation in removal order: again,
             # without the held lots.
             tracked._do_unreserve()
-        taken = self._backflush_take_released(quants_cache, held)
-        rest = self.filtered(
+        taken = others._backflush_take_released(quants_cache, held)
+        rest = others.filtered(
             lambda m: (
                 float_compare(
                     taken.get(m.id, 0.0),
@@ -502,6 +527,54 @@ class StockMove(models.Model):
             self.product_id, self.location_id
         )
 
+    def _backflush_take_serials(self, serials):
+        """Reserve for each move the free stock of its serial numbers
+        (``serials``: {move id: lots}) under its source location, valid ones
+        only: one read, one batch of move lines."""
+        lots = self.env["stock.lot"].union(*serials.values())
+        if not self or not lots:
+            return
+        Quant = self.env["stock.quant"]
+        domain = [
+            ("lot_id", "in", lots.ids),
+            ("location_id", "child_of", self.location_id.ids),
+            ("quantity", ">", 0),
+        ]
+        if Quant._backflush_uses_expiry():
+            domain += Quant._backflush_valid_domain()
+        quants = Quant.search(domain).grouped("lot_id")
+        free = {}
+        vals_list = []
+        for move in self:
+            need = move.product_qty
+            rounding = move.product_id.uom_id.rounding
+            for lot in serials.get(move.id, ()):
+                for quant in quants.get(lot, ()):
+                    if not quant.location_id.parent_path.startswith(
+                        move.location_id.parent_path
+                    ):
+                        continue
+                    available = free.setdefault(
+                        quant.id, quant.quantity - quant.reserved_quantity
+                    )
+                    qty = min(need, available)
+                    if float_compare(qty, 0.0, precision_rounding=rounding) <= 0:
+                        continue
+                    vals_list.append(move._backflush_reserved_line_vals(quant, qty))
+                    free[quant.id] -= qty
+                    need -= qty
+        self.env["stock.move.line"].create(vals_list)
+
+    def _backflush_reserved_line_vals(self, quant, qty):
+        """A picked move line reserving ``qty`` (product unit) of ``quant``."""
+        self.ensure_one()
+        return dict(
+            self._prepare_move_line_vals(quantity=qty, reserved_quant=quant),
+            production_id=self.raw_material_production_id.id,
+            workorder_id=self.workorder_id.id,
+            picked=True,
+        )
+
     def _backflush_take_released(self, quants_cache, held=None):
         """Reserve, for each planned-scrap move, the free stock of the quants
         its component holds, less what is ``held`` for other orders
@@ -514,11 +587,7 @@ class StockMove(models.Model):
         for move in self:
             component = move.backflush_replaced_move_id
             product = move.product_id
-            if (
-                component.product_id != product
-                or product.tracking == "serial"
-                or move._should_bypass_reservation()
-            ):
+            if component.product_id != product or move._should_bypass_reservation():
                 continue
             rounding = product.uom_id.rounding
             need = move.product_qty
@@ -537,16 +606,7 @@ class StockMove(models.Model):
                     qty = min(need, available)
                     if float_compare(qty, 0.0, precision_rounding=rounding) <= 0:
                         continue
-                    vals_list.append(
-                        dict(
-                            move._prepare_move_line_vals(
-                                quantity=qty, reserved_quant=quant
-                            ),
-                            production_id=move.raw_material_production_id.id,
-                            workorder_id=move.workorder_id.id,
-                            picked=True,
-                        )
-                    )
+                    vals_list.append(move._backflush_reserved_line_vals(quant, qty))
                     free[quant.id] -= qty
                     taken[move.id] += qty
                     need -= qty

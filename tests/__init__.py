@@ -14,6 +14,7 @@ from . import test_operation
 from . import test_preview
 from . import test_scrap
 from . import test_screens
+from . import test_serials
 from . import test_shortage
 from . import test_staging
 from . import test_station_api

@@ -117,3 +117,14 @@ class TestExpiry(BackflushCase):
         mo._backflush_mark_done_queued()
         self.assertEqual(mo.state, "done")
         self.assertEqual(self._consumed_by_lot(mo), {fresh: 40})
+
+    def test_reserved_lot_before_an_earlier_expiring_one(self):
+        """The lot reserved for the MO is consumed first, though a lot that
+        expires sooner arrived since; then FEFO for the rest."""
+        later = self._lot("RESERVED", 30, 30)
+        mo = self._mo(self.bom, 10)  # 40 needed, 30 reserved
+        self.assertEqual(mo.move_raw_ids.move_line_ids.lot_id, later)
+        sooner = self._lot("SOONER", 5, 100)
+        soonest = self._lot("SOONEST", 3, 5)
+        mo.button_mark_done()
+        self.assertEqual(self._consumed_by_lot(mo), {later: 30, soonest: 5, sooner: 5})

@@ -60,11 +60,13 @@ class TestLots(BackflushCase):
         self.assertEqual(move.quantity, 20)
 
     def test_serial_numbers_one_per_unit(self):
+        """Serial numbers reserved for the MO are posted one per unit (see
+        test_serials: those not reserved or recorded are never picked)."""
         screw = self._product("Sensor", 5.0, tracking="serial")
         bom = self._bom(self.chair, [(screw, 1)])
-        mo = self._mo(bom, 3)
         for name in ("S1", "S2", "S3", "S4"):
             self._stock(screw, 1, lot=self._lot(screw, name))
+        mo = self._mo(bom, 3)
         mo.button_mark_done()
         lines = mo.move_raw_ids.move_line_ids
         self.assertEqual(len(lines), 3)
@@ -96,3 +98,20 @@ class TestLots(BackflushCase):
         self.assertEqual(preview.line_ids.lot_ids, old | new)
         mo.button_mark_done()
         self.assertEqual(mo.backflush_run_ids.line_ids.lot_ids, old | new)
+
+    def test_line_with_an_operation_takes_lots_by_removal(self):
+        """Odoo takes lines with an operation as manual and asks for their
+        lots at Mark Done; the backflush picks them as for other lines."""
+        self.env.user.groups_id += self.env.ref("mrp.group_mrp_routings")
+        workcenter = self.env["mrp.workcenter"].create({"name": "Lot Bench"})
+        self.bom.operation_ids = [
+            fields.Command.create({"name": "Fit", "workcenter_id": workcenter.id})
+        ]
+        self.bom.bom_line_ids.operation_id = self.bom.operation_ids
+        mo = self._mo(self.bom, 5)  # nothing in stock yet: nothing reserved
+        lot = self._lot(self.leg, "OP-LOT")
+        self._stock(self.leg, 50, lot=lot)
+        mo.button_mark_done()
+        self.assertEqual(mo.state, "done")
+        self.assertEqual(mo.move_raw_ids.move_line_ids.lot_id, lot)
+        self.assertEqual(self._qty(self.leg), 30)

@@ -615,6 +615,24 @@ def test_shortage_policies(policy, moves, pool_after):
     assert (result.blocked == [line]) == (policy == BLOCK)
 
 
+@pytest.mark.parametrize(
+    "policy, action",
+    [(BLOCK, BLOCK), (DEFER, DEFER), (NEGATIVE, DEFER)],
+)
+def test_serials_only_those_reserved_and_never_negative(policy, action):
+    """3 of 4 serials reserved, 10 in stock: 3 post, 1 waits (a serial
+    number cannot go negative), or blocks; the stock stays for others."""
+    result = planning.plan(
+        [_req(net=4.0, rounding=1.0, policy=policy, serial_qty=3.0)],
+        {(1, LOC): 10},
+    )
+    line = result.lines[0]
+    assert line.available_qty == 3 and line.shortage_qty == 1
+    assert line.action == action
+    assert _moves(line) == [("component", 1, 3)]
+    assert result.left[1, LOC] == 7
+
+
 def test_priority_fills_from_first_then_second():
     subs = (Substitute(2, 1.0, 1.0), Substitute(3, 1.0, 1.0))
     line = planning.plan(

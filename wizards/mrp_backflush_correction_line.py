@@ -202,20 +202,10 @@ class MrpBackflushCorrectionLine(models.TransientModel):
                 self.env["stock.move.line"].create(line._move_line_vals(move))
         moves.picked = True
         moves.with_context(skip_mo_check=True)._action_done()
-        # Traceability: what was consumed later went into the same goods,
-        # as mrp links component lines added to a done MO.
-        for production, raw_moves in (
-            moves.filtered("raw_material_production_id")
-            .grouped("raw_material_production_id")
-            .items()
-        ):
-            raw_moves.move_line_ids.produce_line_ids = [
-                fields.Command.set(
-                    production.move_finished_ids.filtered(
-                        lambda m: m.state == "done"
-                    ).move_line_ids.ids
-                )
-            ]
+        # Traceability: what was consumed later went into the same goods.
+        self.env["mrp.production"]._backflush_link_consumed(
+            moves.filtered("raw_material_production_id").move_line_ids
+        )
         return moves
 
     def _return_move_vals(self, origin, qty, location):

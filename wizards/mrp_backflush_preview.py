@@ -230,7 +230,8 @@ class MrpBackflushPreview(models.TransientModel):
     @api.model
     def _preview_lots(self, move, plan_line):
         """Lots a tracked component would take: those already reserved, then
-        the location's removal strategy (FIFO, FEFO...), as Odoo reserves."""
+        the location's removal strategy (FIFO, FEFO...), as Odoo reserves.
+        Serial numbers: only those reserved or recorded, never picked."""
         lots = self.env["stock.lot"]
         if move.has_tracking == "none":
             return lots
@@ -240,6 +241,8 @@ class MrpBackflushPreview(models.TransientModel):
         reserved = move.move_line_ids.filtered("lot_id")
         lots |= reserved.lot_id
         needed -= sum(reserved.mapped("quantity_product_uom"))
+        if move.has_tracking == "serial":
+            return lots
         quants = self.env["stock.quant"]._gather(move.product_id, move.location_id)
         taken = reserved.lot_id
         for quant in quants.filtered(lambda q: q.lot_id and q.lot_id not in taken):

@@ -197,8 +197,14 @@ class MrpBackflushPreviewLine(models.TransientModel):
                 ),
                 **values,
             )
+        qty = self.product_uom_id._backflush_format_qty(self.shortage_qty)
+        if self.product_id.tracking == "serial":
+            return self.env._(
+                "%(mo)s: %(product)s needs serial numbers for %(qty)s %(uom)s "
+                "more: reserve or record them on the order",
+                qty=qty,
+                **values,
+            )
         return self.env._(
-            "%(mo)s: %(product)s is short by %(qty)s %(uom)s",
-            qty=self.product_uom_id._backflush_format_qty(self.shortage_qty),
-            **values,
+            "%(mo)s: %(product)s is short by %(qty)s %(uom)s", qty=qty, **values
         )
