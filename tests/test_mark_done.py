@@ -309,3 +309,42 @@ class TestMarkDone(BackflushCase):
                 [("backflush_pending_count", ">", 0), ("id", "=", mo.id)]
             )
         )
+
+    def test_lines_in_a_finer_unit_post_what_the_move_says(self):
+        """Glue kept to 0.01 kg, 500 g a chair, taken from two shelves as
+        125 g and 375 g: Odoo would post each line half-up, 0.13 + 0.38 kg.
+        The backflush posts its lines in 10 g steps: 0.5 kg leaves stock
+        and the layer says 0.5 kg."""
+        self.uom_kgm.rounding = 0.01
+        glue = self._product(
+            "Glue", 4.0, uom_id=self.uom_kgm.id, uom_po_id=self.uom_kgm.id
+        )
+        shelves = self.env["stock.location"].create(
+            [
+                {"name": name, "location_id": self.stock_location.id}
+                for name in ("Glue Shelf 1", "Glue Shelf 2")
+            ]
+        )
+        for shelf in shelves:
+            self._stock(glue, 5, location=shelf)
+        bom = self._bom(self.chair, [(glue, 500, {"product_uom_id": self.uom_gram.id})])
+        mo = self._mo(bom, 1)
+        move = mo.move_raw_ids
+        move.move_line_ids.unlink()
+        self.env["stock.move.line"].create(
+            [
+                dict(
+                    move._prepare_move_line_vals(),
+                    location_id=shelf.id,
+                    quantity=qty,
+                )
+                for shelf, qty in zip(shelves, (125, 375), strict=True)
+            ]
+        )
+        self.assertEqual(move.quantity, 500)
+        mo.button_mark_done()
+        self.assertEqual(mo.state, "done")
+        self.assertAlmostEqual(self._qty(glue), 9.5)
+        self.assertAlmostEqual(
+            sum(move.stock_valuation_layer_ids.mapped("quantity")), -0.5
+        )
