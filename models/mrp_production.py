@@ -1010,6 +1010,7 @@ class MrpProduction(models.Model):
     def _backflush_report_messages(self, runs, exceptions, backorders):
         """What the report did, in plain words, no costs."""
         self.ensure_one()
+        lot = self.lot_producing_id
         messages = [
             self.env._(
                 "%(mo)s is done: %(qty)s of %(product)s produced%(lot)s.",
@@ -1018,7 +1019,7 @@ class MrpProduction(models.Model):
                     self.qty_produced, self.product_uom_id
                 ),
                 product=self.product_id.display_name,
-                lot=f" ({self.lot_producing_id.name})" if self.lot_producing_id else "",
+                lot=" (%s)" % lot.name if lot else "",
             )
         ]
         for backorder in backorders:
