@@ -1,6 +1,7 @@
 # Copyright 2026 mrp_backflush authors
 # License LGPL-3.0 or later (https://www.gnu.org/licenses/lgpl).
 from odoo import models
+from odoo.tools import float_compare, float_is_zero, float_round
 
 # What an unbuild gives back: never the planned scrap, it was lost.
 RETURNED_ROLES = ("component", "deferred", "substitute")
@@ -115,6 +116,7 @@ class MrpUnbuild(models.Model):
                         "backflush_line_qty": raw_move.backflush_line_qty * factor,
                     }
                 )
+        moves = self._backflush_cap_odoo_returns(moves)
         unbuilt = self.product_uom_id._compute_quantity(
             self.product_qty, production.product_uom_id, round=False
         )
@@ -195,6 +197,52 @@ class MrpUnbuild(models.Model):
             )
             moves |= move
         return moves
+
+    def _backflush_cap_odoo_returns(self, moves):
+        """Odoo gives back each unbuild's share of what a raw move consumed,
+        rounded half-up: two halves of 0.67 give back 0.34 each, and
+        leftovers a correction returned come back again. Never more than
+        the raw move still holds: the last unbuild takes what is left.
+        Returns the moves left to post."""
+        raws = moves.origin_returned_move_id
+        if not raws:
+            return moves
+        returns = (
+            self.env["stock.move"]
+            .sudo()
+            .search(
+                [("origin_returned_move_id", "in", raws.ids), ("state", "=", "done")]
+            )
+        )
+        left = {raw: raw.quantity for raw in raws}
+        for ret in returns:
+            raw = ret.origin_returned_move_id
+            left[raw] -= ret.product_uom._compute_quantity(
+                ret.quantity, raw.product_uom, round=False
+            )
+        empty = self.env["stock.move"]
+        for move in moves:
+            raw = move.origin_returned_move_id
+            rounding = move.product_uom.rounding
+            held = float_round(
+                raw.product_uom._compute_quantity(
+                    max(left[raw], 0.0), move.product_uom, round=False
+                ),
+                precision_rounding=rounding,
+            )
+            wanted = float_round(move.product_uom_qty, precision_rounding=rounding)
+            if float_compare(wanted, held, precision_rounding=rounding) <= 0:
+                continue
+            if float_is_zero(held, precision_rounding=rounding):
+                empty |= move
+            else:
+                if move.backflush_line_qty:
+                    move._backflush_write(
+                        {"backflush_line_qty": move.backflush_line_qty * held / wanted}
+                    )
+                move.product_uom_qty = held
+        empty.unlink()
+        return moves - empty
 
     def _backflush_held_by_line(self, lines, backflushed, returned):
         """What the MO's goods still hold of each BOM line that an unbuild

@@ -514,3 +514,26 @@ class TestLedgerRegressions(BackflushCase):
         wizard.line_ids.qty_used = 0.54
         wizard.action_confirm()
         self.assertAlmostEqual(self._qty(seat), 10 - 3.1 + 1.56 + 1)
+
+    def test_unbuilds_one_by_one_never_give_back_more_than_consumed(self):
+        """Stateful seed 4242: 0.67 seats for 2 chairs on a line consumed by
+        hand beside a backflushed one, the 2 chairs unbuilt one by one:
+        Odoo's share of each, 0.335, is 0.34 rounded; the second unbuild
+        gives back the 0.33 left, so nothing comes back that was never
+        consumed."""
+        seat = self._product("Ledger Seat Halves", 3.0, categ=self.categ_avco)
+        leg = self._product("Ledger Leg Halves", 1.0)
+        self._stock(seat, 10)
+        self._stock(leg, 10)
+        bom = self._bom(
+            self.chair,
+            [(leg, 2), (seat, 0.67, {"backflush_mode": "manual"})],
+            qty=2.0,
+        )
+        mo = self._mo(bom, 2)
+        mo.button_mark_done()
+        self.assertAlmostEqual(self._qty(seat), 9.33)
+        self._unbuild(mo, 1)
+        self.assertAlmostEqual(self._qty(seat), 9.67)
+        self._unbuild(mo, 1)
+        self.assertAlmostEqual(self._qty(seat), 10)
