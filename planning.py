@@ -275,11 +275,24 @@ def plan(requirements, pool):
         ):
             sub_moves, shortfall = _substitute(req, shortfall, pool)
         shortfall = round_up(shortfall, req.rounding)
+        if req.policy == POLICY_NEGATIVE and req.serial_qty is not None:
+            # Serial numbers recorded beyond the stock go negative on their
+            # serial numbers (as Odoo posts them); the rest has none to post
+            # on: it waits for one.
+            on_serials = min(
+                shortfall,
+                max(round_down(req.serial_qty, req.rounding) - from_component, 0.0),
+            )
+            if not is_zero(on_serials, req.rounding):
+                _take(pool, req.product_id, req.location_id, on_serials * req.to_pool)
+                from_component += on_serials
+                shortfall = round_up(shortfall - on_serials, req.rounding)
+                line.shortage_qty = on_serials
+                line.action = POLICY_NEGATIVE
         if not is_zero(shortfall, req.rounding):
             line.shortage_qty = shortfall
             line.action = req.policy
             if req.policy == POLICY_NEGATIVE and req.serial_qty is not None:
-                # No serial number to post it on: it waits for one.
                 line.action = POLICY_DEFER
             if line.action == POLICY_NEGATIVE:
                 _take(pool, req.product_id, req.location_id, shortfall * req.to_pool)

@@ -203,9 +203,10 @@ class MrpUnbuild(models.Model):
         rounded half-up: two halves of 0.67 give back 0.34 each, and
         leftovers a correction returned come back again. Never more than
         the raw move still holds: the last unbuild takes what is left.
-        Returns the moves left to post."""
+        More unbuilt than was produced is beyond what the order consumed:
+        returned as Odoo does. Returns the moves left to post."""
         raws = moves.origin_returned_move_id
-        if not raws:
+        if not raws or self._backflush_unbuilds_more_than_produced():
             return moves
         returns = (
             self.env["stock.move"]
@@ -243,6 +244,27 @@ class MrpUnbuild(models.Model):
                 move.product_uom_qty = held
         empty.unlink()
         return moves - empty
+
+    def _backflush_unbuilds_more_than_produced(self):
+        self.ensure_one()
+        production = self.mo_id
+        unbuilds = (
+            self.search([("mo_id", "=", production.id), ("state", "=", "done")]) | self
+        )
+        unbuilt = sum(
+            unbuild.product_uom_id._compute_quantity(
+                unbuild.product_qty, production.product_uom_id, round=False
+            )
+            for unbuild in unbuilds
+        )
+        return (
+            float_compare(
+                unbuilt,
+                production.qty_produced,
+                precision_rounding=production.product_uom_id.rounding,
+            )
+            > 0
+        )
 
     def _backflush_held_by_line(self, lines, backflushed, returned):
         """What the MO's goods still hold of each BOM line that an unbuild

@@ -633,6 +633,20 @@ def test_serials_only_those_reserved_and_never_negative(policy, action):
     assert result.left[1, LOC] == 7
 
 
+def test_serials_recorded_beyond_stock_go_negative_on_them():
+    """Odoo's test_tracking_on_byproducts: 3 serial numbers recorded by
+    hand, 1 in stock, 4 required, policy negative: the 3 recorded post (2
+    into negative stock, on their serial numbers), the 4th waits."""
+    result = planning.plan(
+        [_req(net=4.0, rounding=1.0, policy="negative", serial_qty=3.0)],
+        {(1, LOC): 1},
+    )
+    line = result.lines[0]
+    assert _moves(line) == [("component", 1, 3)]
+    assert line.action == "defer" and line.shortage_qty == 1
+    assert result.left[1, LOC] == -2
+
+
 def test_priority_fills_from_first_then_second():
     subs = (Substitute(2, 1.0, 1.0), Substitute(3, 1.0, 1.0))
     line = planning.plan(
