@@ -400,8 +400,13 @@ class MrpBackflushStaging(models.AbstractModel):
     @api.model
     def _validate_returns(self, pickings):
         pickings.move_ids.picked = True
+        # Mark Done may run in the background: no dialog (backorder, an
+        # expired lot going back to stock, an SMS) may stop the return.
         pickings.with_context(
-            skip_backorder=True, picking_ids_not_to_backorder=pickings.ids
+            skip_backorder=True,
+            picking_ids_not_to_backorder=pickings.ids,
+            skip_expired=True,
+            skip_sms=True,
         ).button_validate()
 
     @api.model
