@@ -7,6 +7,7 @@ from . import mrp_backflush_run_line
 from . import mrp_backflush_exception
 from . import mrp_backflush_report
 from . import mrp_backflush_queue
+from . import mrp_backflush_valuation
 from . import mrp_bom
 from . import mrp_bom_line
 from . import mrp_bom_line_substitute

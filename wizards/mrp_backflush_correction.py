@@ -223,7 +223,8 @@ class MrpBackflushCorrection(models.TransientModel):
                 for line in run.line_ids
             ],
         )
-        production._backflush_add_finished_value(
+        self.env["mrp.backflush.valuation"]._backflush_add_finished_value(
+            production,
             layers,
             self.env._("%(mo)s - consumption corrected", mo=production.name),
         )
