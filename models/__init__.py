@@ -6,6 +6,8 @@ from . import mrp_backflush_run
 from . import mrp_backflush_run_line
 from . import mrp_backflush_exception
 from . import mrp_backflush_report
+from . import mrp_backflush_queue
+from . import mrp_backflush_valuation
 from . import mrp_bom
 from . import mrp_bom_line
 from . import mrp_bom_line_substitute

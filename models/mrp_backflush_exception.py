@@ -777,7 +777,8 @@ class MrpBackflushException(models.Model):
         runs = exceptions._create_retry_runs(move_by_exc)
         for run in runs:
             production = run.production_id
-            production._backflush_add_finished_value(
+            self.env["mrp.backflush.valuation"]._backflush_add_finished_value(
+                production,
                 # in sudo: operators retry, valuation is for stock managers
                 run.line_ids.move_id.sudo().stock_valuation_layer_ids,
                 self.env._(

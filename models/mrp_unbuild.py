@@ -402,7 +402,8 @@ class MrpUnbuild(models.Model):
             shift -= share
             in_stock -= layer.remaining_qty
         if not currency.is_zero(lost) and product.valuation == "real_time":
-            production._backflush_expense_gone_share(
+            self.env["mrp.backflush.valuation"]._backflush_expense_gone_share(
+                production,
                 production.move_finished_ids.filtered(
                     lambda m: m.product_id == product and m.state == "done"
                 )[-1],

@@ -51,7 +51,9 @@ def _record_edits(edits):
             )
         ]
         if line_vals:
-            production._backflush_record_correction(line_vals, layers)
+            production.env["mrp.backflush.correction"]._backflush_record_correction(
+                production, line_vals, layers
+            )
 
 
 class StockMoveLine(models.Model):

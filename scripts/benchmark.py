@@ -705,11 +705,12 @@ class Bench:
             )
             if not isinstance(res, dict) or res.get("tag") != "display_notification":
                 raise BenchmarkError(f"list Mark Done of {count} MOs was not queued")
-            cron = MO.with_env(self.su_env)
+            queued = MO.with_env(self.su_env)
+            cron = self.su_env["mrp.backflush.queue"]
 
             def run_queue():
                 domain = [("backflush_queue_user_id", "!=", False)]
-                while cron.search_count(domain):
+                while queued.search_count(domain):
                     cron._cron_backflush_mark_done(batch_size=20)
 
             background, _res = measure(self.su_env, run_queue)

@@ -7,6 +7,7 @@ from . import test_backorder_regressions
 from . import test_bad_input
 from . import test_concurrency
 from . import test_correction
+from . import test_finished_value
 from . import test_ledger_regressions
 from . import test_lots
 from . import test_mark_done

@@ -114,7 +114,7 @@ class TestExpiry(BackflushCase):
         self.assertEqual(mo.move_raw_ids.move_line_ids.lot_id, expired)
         expired.removal_date = fields.Datetime.now() - timedelta(days=1)
         fresh = self._lot("FRESH", 30, 100)
-        mo._backflush_mark_done_queued()
+        self.env["mrp.backflush.queue"]._backflush_mark_done_queued(mo)
         self.assertEqual(mo.state, "done")
         self.assertEqual(self._consumed_by_lot(mo), {fresh: 40})
 

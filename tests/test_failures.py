@@ -74,7 +74,7 @@ class TestFailures(BackflushCase):
             patch.object(self.Production, "button_mark_done", mark_done),
             self.assertLogs("odoo.addons.mrp_backflush.failures", "ERROR"),
         ):
-            mo._backflush_mark_done_queued()
+            self.env["mrp.backflush.queue"]._backflush_mark_done_queued(mo)
         body = mo.message_ids[:1].body
         self.assertIn("unexpected error", body)
         self.assertNotIn("internal-detail-43", body)
@@ -90,4 +90,4 @@ class TestFailures(BackflushCase):
             patch.object(self.Production, "button_mark_done", mark_done),
             self.assertRaises(errors.LockNotAvailable),
         ):
-            mo._backflush_mark_done_queued()
+            self.env["mrp.backflush.queue"]._backflush_mark_done_queued(mo)

@@ -459,7 +459,7 @@ class TestLedgerRegressions(BackflushCase):
         self.assertEqual(self._qty(self.leg), 94)
         self._unbuild(mo, 10)
         self.assertEqual(self._qty(self.leg), 99)
-        consumption = mo._backflush_consumption()
+        consumption = self.env["mrp.backflush.correction"]._backflush_consumption(mo)
         self.assertEqual([qty for qty, _moves in consumption.values()], [1.0])
 
     def test_partial_unbuilds_after_a_correction_share_what_is_left(self):

@@ -49,7 +49,7 @@ class TestMassDone(BackflushCase):
     def _run_cron(self, batch_size=20):
         """One call of the scheduler's job, reporting its progress."""
         progress = self.env["ir.cron.progress"].create({"cron_id": self.cron.id})
-        self.env["mrp.production"].with_context(
+        self.env["mrp.backflush.queue"].with_context(
             ir_cron_progress_id=progress.id
         )._cron_backflush_mark_done(batch_size=batch_size)
         return progress

@@ -62,8 +62,9 @@ class TestQueueJob(BackflushCase):
     def test_a_job_run_twice_posts_once(self):
         mos = self._mo(self.bom, 2) | self._mo(self.bom, 2) | self._mo(self.bom, 2)
         mos.sudo().backflush_queue_user_id = self.operator
-        mos._backflush_mark_done_job()
-        mos._backflush_mark_done_job()  # requeued after a crash
+        queue = self.env["mrp.backflush.queue"]
+        queue._backflush_mark_done_job(mos)
+        queue._backflush_mark_done_job(mos)  # requeued after a crash
         self.assertEqual(set(mos.mapped("state")), {"done"})
         self.assertEqual(len(mos.backflush_run_ids), 3)
 

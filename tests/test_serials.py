@@ -238,7 +238,7 @@ class TestSerials(BackflushCase):
         mo = self._mo(self.bom, 4)
         self._serials("G3", "G4", "G5")
         mo.backflush_queue_user_id = self.env.user
-        mo._backflush_mark_done_queued()
+        self.env["mrp.backflush.queue"]._backflush_mark_done_queued(mo)
         self.assertEqual(mo.state, "done")
         self.assertEqual(self._consumed(mo), reserved)
         exc = mo.backflush_exception_ids
@@ -250,7 +250,7 @@ class TestSerials(BackflushCase):
         mo = self._mo(self.bom, 2)
         self._serials("H1", "H2")
         mo.backflush_queue_user_id = self.env.user
-        mo._backflush_mark_done_queued()
+        self.env["mrp.backflush.queue"]._backflush_mark_done_queued(mo)
         self.assertNotEqual(mo.state, "done")
         self.assertIn("without serial numbers", mo.backflush_queue_error)
         self.assertEqual(self._qty(self.sensor), 2)

@@ -2,10 +2,15 @@
 # License LGPL-3.0 or later (https://www.gnu.org/licenses/lgpl).
 from odoo import api, fields, models
 from odoo.exceptions import AccessError, UserError, ValidationError
+from odoo.tools import format_list
 
 
 class MrpBackflushCorrection(models.TransientModel):
     """Correct what a done MO consumed: more used, or leftovers returned.
+
+    The corrections' business methods live here too: what a done MO
+    consumed, the lock, and the audit of a correction, whether made in this
+    wizard or by editing the done components of an unlocked MO.
 
     Reasons are ``stock.scrap.reason.tag``: what makes consumption differ
     from the BOM is what scrap reasons already name (damaged, badly cut,
@@ -66,7 +71,7 @@ class MrpBackflushCorrection(models.TransientModel):
                 }
             )
             for (product, bom_line, lot), (qty, _moves) in sorted(
-                production._backflush_consumption().items(),
+                self._backflush_consumption(production).items(),
                 key=lambda item: (item[0][1].sequence, item[0][1].id, item[0][0].id),
             )
         ]
@@ -114,9 +119,9 @@ class MrpBackflushCorrection(models.TransientModel):
         self.ensure_one()
         self._check_manager()
         production = self.production_id
-        production._backflush_lock_for_correction()
+        self._backflush_lock_for_correction(production)
         self._check_done(production)
-        consumption = production._backflush_consumption()
+        consumption = self._backflush_consumption(production)
         self.line_ids._check_against(consumption)
         changed = self.line_ids.filtered(lambda line: not line._is_unchanged())
         if not changed:
@@ -126,7 +131,114 @@ class MrpBackflushCorrection(models.TransientModel):
             line._run_line_vals(move, self.reason_tag_ids)
             for line, move in zip(changed, moves, strict=True)
         ]
-        production._backflush_record_correction(
-            line_vals, moves.sudo().stock_valuation_layer_ids, note=self.note
+        self._backflush_record_correction(
+            production,
+            line_vals,
+            moves.sudo().stock_valuation_layer_ids,
+            note=self.note,
         )
         return {"type": "ir.actions.act_window_close"}
+
+    # ------------------------------------------------------------------
+    # Corrections after Mark Done (this wizard, edits of done components)
+    # ------------------------------------------------------------------
+    @api.model
+    def _backflush_consumption(self, production):
+        """What the MO consumed net of returns, per (product, BOM line,
+        lot), in the product's unit: ``{key: (qty, consuming moves)}``.
+        Scrap is not consumption; corrections are; returns (corrections,
+        unbuilds) are moves linked to the raw move they return, counted
+        against its BOM line (Odoo's own unbuild names none)."""
+        production.ensure_one()
+        move_lines = self.env["stock.move.line"].search(
+            [
+                ("state", "=", "done"),
+                ("move_id.scrapped", "=", False),
+                "|",
+                ("move_id.raw_material_production_id", "=", production.id),
+                (
+                    "move_id.origin_returned_move_id.raw_material_production_id",
+                    "=",
+                    production.id,
+                ),
+            ]
+        )
+        consumption = {}
+        for ml in move_lines:
+            move = ml.move_id
+            returned = not move.raw_material_production_id
+            line = (
+                move.origin_returned_move_id.bom_line_id
+                if returned
+                else move.bom_line_id
+            )
+            key = (ml.product_id, line, ml.lot_id)
+            qty, moves = consumption.get(key, (0.0, self.env["stock.move"]))
+            sign = -1 if returned else 1
+            consumption[key] = (
+                qty + sign * ml.quantity_product_uom,
+                moves if returned else moves | move,
+            )
+        return consumption
+
+    @api.model
+    def _backflush_lock_for_correction(self, production):
+        """Lock the MO and mark its row changed: a second correction that
+        read the MO before this one commits then fails to serialize, and
+        Odoo's retry of its request sees what this one posted."""
+        self.env.cr.execute(
+            "UPDATE mrp_production SET write_date = NOW() AT TIME ZONE 'UTC', "
+            "write_uid = %s WHERE id IN %s",
+            [self.env.uid, tuple(production.ids)],
+        )
+
+    @api.model
+    def _backflush_record_correction(self, production, line_vals, layers, note=False):
+        """Audit a correction of the consumption of a done MO and let the
+        finished goods' value follow: one run (trigger ``correction``), the
+        catch-up of the value, a chatter line naming who, what and why.
+        ``line_vals``: run lines, ``consumed_qty`` signed (< 0: returned)."""
+        production.ensure_one()
+        run = (
+            self.env["mrp.backflush.run"]
+            .sudo()
+            .create(production._backflush_run_vals("correction", line_vals, note=note))
+        )
+        # Moves posted for the correction belong to it; an edited move
+        # stays with the run that posted it.
+        run.line_ids.move_id.filtered(
+            lambda m: m.backflush_role == "correction" and not m.backflush_run_id
+        )._backflush_write({"backflush_run_id": run.id})
+        changes = format_list(
+            self.env,
+            [
+                self.env._(
+                    "%(product)s%(lot)s %(qty)s %(uom)s",
+                    product=line.product_id.display_name,
+                    lot=" (%s)" % line.lot_id.name if line.lot_id else "",
+                    qty=("+" if line.consumed_qty > 0 else "")
+                    + line.product_uom_id._backflush_format_qty(line.consumed_qty),
+                    uom=line.product_uom_id.name,
+                )
+                for line in run.line_ids
+            ],
+        )
+        self.env["mrp.backflush.valuation"]._backflush_add_finished_value(
+            production,
+            layers,
+            self.env._("%(mo)s - consumption corrected", mo=production.name),
+        )
+        reasons = run.line_ids.scrap_reason_ids
+        body = self.env._(
+            "Consumption corrected by %(user)s: %(changes)s.",
+            user=self.env.user.name,
+            changes=changes,
+        )
+        if reasons:
+            body += " " + self.env._(
+                "Reason: %(reasons)s.", reasons=", ".join(reasons.mapped("name"))
+            )
+        if note:
+            body += " " + note
+        production._message_log(body=body)
+        return run.sudo(False)

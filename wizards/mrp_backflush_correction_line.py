@@ -51,7 +51,7 @@ class MrpBackflushCorrectionLine(models.TransientModel):
     @api.depends("wizard_id.production_id", "product_id", "bom_line_id", "lot_id")
     def _compute_consumed_qty(self):
         for wizard, lines in self.grouped("wizard_id").items():
-            consumption = wizard.production_id._backflush_consumption()
+            consumption = wizard._backflush_consumption(wizard.production_id)
             for line in lines:
                 line.consumed_qty = consumption.get(line._key(), (0.0, None))[0]
 

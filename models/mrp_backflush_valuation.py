@@ -1,0 +1,179 @@
+# Copyright 2026 mrp_backflush authors
+# License LGPL-3.0 or later (https://www.gnu.org/licenses/lgpl).
+from odoo import api, fields, models
+from odoo.tools import float_compare
+
+
+class MrpBackflushValuation(models.AbstractModel):
+    """The finished goods' value once components are posted after Mark Done
+    (deferred postings retried, corrections; a return removes value).
+
+    The share of the order's finished units still in stock is added through
+    Odoo's own revaluation (``stock.valuation.layer.revaluation``): it runs
+    down the order's finished layers (the last one takes the rounding
+    remainder), updates the average cost, and per lot for lot-valuated
+    products (the lot's layer and cost). The share of units already gone is
+    expensed against the production account. A standard-cost product keeps
+    its standard: the component postings already debited the production
+    account, Odoo's variance account for standard-cost production.
+    """
+
+    _name = "mrp.backflush.valuation"
+    _description = "Backflush: Value Added to Finished Goods"
+
+    @api.model
+    def _backflush_add_finished_value(self, production, layers, description):
+        """Add the value of component ``layers`` posted after Mark Done of
+        ``production`` to its finished goods (see the class). The layers
+        added carry role ``finished_value``: no consumption role ever nets
+        out against them."""
+        production.ensure_one()
+        company = production.company_id
+        currency = company.currency_id
+        value = -sum(layers.sudo().mapped("value"))
+        product = production.product_id.with_company(company)
+        finished_moves = self._backflush_finished_moves(production)
+        finished_layers = finished_moves.sudo().stock_valuation_layer_ids.filtered(
+            lambda svl: svl.quantity > 0
+        )
+        produced = sum(finished_layers.mapped("quantity"))
+        if currency.is_zero(value) or not produced or product.cost_method == "standard":
+            return
+        # The value goes to the units of the MO not unbuilt since: those
+        # still in stock carry it, the others are gone.
+        unbuilds = (
+            self.env["mrp.unbuild"]
+            .sudo()
+            .search([("mo_id", "=", production.id), ("state", "=", "done")])
+        )
+        left = produced - sum(
+            unbuild.product_uom_id._compute_quantity(
+                unbuild.product_qty, product.uom_id, round=False
+            )
+            for unbuild in unbuilds
+        )
+        rounding = product.uom_id.rounding
+        in_stock_layers = finished_layers.filtered(
+            lambda svl: (
+                float_compare(svl.remaining_qty, 0, precision_rounding=rounding) > 0
+            )
+        )
+        in_stock_qty = sum(in_stock_layers.mapped("remaining_qty"))
+        in_stock = 0.0
+        # Odoo revalues a stock that is there: none left of the product
+        # (negative elsewhere) leaves the whole value gone.
+        if in_stock_layers and left > 0 and product.sudo().quantity_svl > 0:
+            in_stock = currency.round(value * min(in_stock_qty / left, 1.0))
+        if not currency.is_zero(in_stock):
+            self._backflush_revalue(production, in_stock_layers, in_stock, description)
+        gone = currency.round(value - in_stock)
+        if not currency.is_zero(gone) and product.valuation == "real_time":
+            self._backflush_expense_gone_share(
+                production, finished_moves[-1], gone, description
+            )
+
+    @api.model
+    def _backflush_finished_moves(self, production):
+        return production.move_finished_ids.filtered(
+            lambda m: m.product_id == production.product_id and m.state == "done"
+        )
+
+    @api.model
+    def _backflush_revalue(self, production, layers, value, description):
+        """Add ``value`` to the finished ``layers`` still in stock with Odoo's
+        revaluation, once per lot of a lot-valuated product (each lot's share
+        by quantity, the last lot takes the remainder), and tag the layers it
+        creates as the order's."""
+        company = production.company_id
+        currency = company.currency_id
+        product = production.product_id.with_company(company)
+        Layer = self.env["stock.valuation.layer"].sudo()
+        Revaluation = (
+            self.env["stock.valuation.layer.revaluation"].sudo().with_company(company)
+        )
+        groups = (
+            layers.grouped("lot_id")
+            if product.lot_valuated
+            else {self.env["stock.lot"]: layers}
+        )
+        accounting = {}
+        if product.valuation == "real_time":
+            journal_id, acc_src, _acc_dest, _acc_valuation = layers[
+                -1
+            ].stock_move_id._get_accounting_data_for_valuation()
+            # The counterpart is the production account the finished move
+            # credited, as the finished goods' own entry.
+            accounting = {"account_journal_id": journal_id, "account_id": acc_src}
+        total_qty = sum(layers.mapped("remaining_qty"))
+        left = value
+        last = Layer.search([], order="id desc", limit=1).id
+        for index, (lot, group) in enumerate(groups.items()):
+            share = (
+                left
+                if index == len(groups) - 1
+                else currency.round(
+                    value * sum(group.mapped("remaining_qty")) / total_qty
+                )
+            )
+            left -= share
+            if currency.is_zero(share):
+                continue
+            Revaluation.create(
+                dict(
+                    accounting,
+                    company_id=company.id,
+                    product_id=product.id,
+                    lot_id=lot.id,
+                    adjusted_layer_ids=[fields.Command.set(group.ids)],
+                    added_value=share,
+                    reason=description,
+                )
+            ).action_validate_revaluation()
+            created = Layer.search(
+                [("product_id", "=", product.id), ("id", ">", last)], order="id"
+            )
+            last = created[-1:].id or last
+            created._backflush_write(
+                {
+                    "stock_move_id": group[-1].stock_move_id.id,
+                    "stock_valuation_layer_id": group[-1].id,
+                    "description": description,
+                    "backflush_role": "finished_value",
+                    "backflush_production_id": production.id,
+                }
+            )
+
+    @api.model
+    def _backflush_expense_gone_share(
+        self, production, finished_move, amount, description
+    ):
+        """Late component cost of finished units no longer in stock: expense
+        it against the production account the finished move credited."""
+        journal_id, acc_src, _acc_dest, _acc_valuation = (
+            finished_move._get_accounting_data_for_valuation()
+        )
+        expense = production.product_id.product_tmpl_id.with_company(
+            production.company_id
+        ).get_product_accounts()["expense"]
+        line = {"name": description, "product_id": production.product_id.id}
+        move = (
+            self.env["account.move"]
+            .sudo()
+            .create(
+                {
+                    "journal_id": journal_id,
+                    "company_id": production.company_id.id,
+                    "ref": description,
+                    "move_type": "entry",
+                    "line_ids": [
+                        fields.Command.create(
+                            dict(line, account_id=expense.id, balance=amount)
+                        ),
+                        fields.Command.create(
+                            dict(line, account_id=acc_src, balance=-amount)
+                        ),
+                    ],
+                }
+            )
+        )
+        move._post()
