@@ -4,7 +4,7 @@
     "name": "MRP Backflush",
     "summary": "Post component consumption from the BOM at Mark Done, "
     "with shortage, substitute and scrap policies, audit and valuation",
-    "version": "18.0.1.0.0",
+    "version": "18.0.1.1.0",
     "category": "Manufacturing/Manufacturing",
     "website": "https://github.com/mrp-backflush/mrp_backflush",
     "author": "mrp_backflush authors",
