@@ -41,7 +41,11 @@ class MrpProduction(models.Model):
     _name = "mrp.production"
     _inherit = ["mrp.production", "mrp.backflush.protected.mixin"]
     # The background Mark Done runs as this user: set by queueing only.
-    _backflush_protected_fields = ("backflush_queue_user_id",)
+    _backflush_protected_fields = (
+        "backflush_queue_user_id",
+        "backflush_queue_round_user_id",
+        "backflush_queue_error",
+    )
 
     backflush_run_ids = fields.One2many(
         "mrp.backflush.run", "production_id", string="Backflush Runs"
@@ -144,6 +148,10 @@ class MrpProduction(models.Model):
         return [("id", "in", pending.subselect("production_id"))]
 
     def write(self, vals):
+        if vals.get("is_locked") is False:  # Unlock written over RPC
+            self.filtered("is_locked")._backflush_check_no_pending(
+                self.env._("unlocked for editing")
+            )
         # The Components tab of an unlocked done MO saves every edited
         # move at once: one correction for the save.
         if (
@@ -291,7 +299,21 @@ class MrpProduction(models.Model):
 
     def action_cancel(self):
         self._backflush_check_no_pending(self.env._("cancelled"))
-        return super().action_cancel()
+        # What was staged for an order that will never consume it (the
+        # order, or the family's last open one, cancelled) is a leftover:
+        # read before Odoo unlinks the order's components from their picks.
+        staging = self.env["mrp.backflush.staging"]
+        open_orders = self._backflush_is_managed().filtered(
+            lambda p: p.state not in ("done", "cancel")
+        )
+        leftovers = staging._leftovers(open_orders, closing=open_orders)
+        res = super().action_cancel()
+        staging._send_leftovers(
+            open_orders.filtered(lambda p: p.state == "cancel"),
+            self.env["mrp.backflush.run"],
+            *leftovers,
+        )
+        return res
 
     def action_toggle_is_locked(self):
         self.filtered("is_locked")._backflush_check_no_pending(
@@ -542,8 +564,9 @@ class MrpProduction(models.Model):
                     value=repr(qty),
                 )
             )
+        # JSON carries integers of any size: 10**400 is no float.
         if (
-            not math.isfinite(qty)
+            (isinstance(qty, float) and not math.isfinite(qty))
             or qty < 0
             or (qty == 0 and not zero)
             or qty > MAX_QUANTITY
@@ -557,7 +580,9 @@ class MrpProduction(models.Model):
                     if zero
                     else self.env._("greater than 0"),
                     max=f"{MAX_QUANTITY:,.0f}",
-                    value=qty,
+                    value=qty
+                    if abs(qty) <= MAX_QUANTITY**2
+                    else self.env._("%(count)s digits", count=len(str(abs(qty)))),
                 )
             )
         return float(qty)
@@ -1227,7 +1252,7 @@ class MrpProduction(models.Model):
                 error=reason,
             )
         )
-        self.backflush_queue_error = reason
+        self._backflush_write({"backflush_queue_error": reason})
         self.activity_schedule(
             "mail.mail_activity_data_todo",
             user_id=user.id,
@@ -1273,7 +1298,7 @@ class MrpProduction(models.Model):
                     },
                 )
                 continue
-            productions.backflush_queue_round_user_id = False
+            productions._backflush_write({"backflush_queue_round_user_id": False})
             summary = env._(
                 "Mark Done in the background finished: %(done)s of %(total)s "
                 "orders done, %(failed)s failed.",
