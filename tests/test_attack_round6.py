@@ -354,3 +354,86 @@ class TestAttackRound6Staging(BackflushCase):
         mo.action_cancel()
         self.assertEqual(self._qty(self.leg, self.pre), 0)
         self.assertEqual(self._qty(self.leg), 100)
+
+
+@tagged("post_install", "-at_install")
+class TestAttackRound6Station(BackflushCase):
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        cls.env.user.groups_id += cls.env.ref("stock.group_production_lot")
+        cls.table = cls._product("Attack Table", 0.0)
+        cls.leg = cls._product("Attack Table Leg", 2.0, default_code="ATK-TLEG")
+        cls.operator = new_test_user(
+            cls.env,
+            "bf_attack_station_operator",
+            groups="mrp.group_mrp_user,stock.group_stock_user",
+        )
+
+    def test_report_component_on_two_lines_not_posted_twice(self):
+        """The component is on two lines of the BOM: the quantity reported
+        is what was consumed of it, not what the first line consumed."""
+        self._stock(self.leg, 100)
+        bom = self._bom(self.table, [(self.leg, 4), (self.leg, 2)])
+        mo = self._mo(bom, 1)
+        self.env["mrp.production"].with_user(self.operator).backflush_report(
+            {
+                "production": mo.name,
+                "qty": 1,
+                "idempotency_key": "TWO-LINES",
+                "component_lots": [{"product": "ATK-TLEG", "qty": 6}],
+            }
+        )
+        self.assertEqual(mo.state, "done")
+        self.assertEqual(self._qty(self.leg), 94)
+        self.assertEqual(
+            sorted(mo.move_raw_ids.mapped("quantity")),
+            [2.0, 4.0],
+            "each line its share",
+        )
+        self._assert_ledger_balanced(mo)
+
+    def test_report_expired_lot_not_consumed(self):
+        if "removal_date" not in self.env["stock.lot"]._fields:
+            self.skipTest("product_expiry is not installed")
+        from datetime import timedelta
+
+        from odoo import fields
+
+        milk = self._product(
+            "Attack Milk",
+            1.0,
+            tracking="lot",
+            use_expiration_date=True,
+            default_code="ATK-MILK",
+        )
+        past = fields.Datetime.now() - timedelta(days=2)
+        lot = self.env["stock.lot"].create(
+            {
+                "name": "ATK-OLD",
+                "product_id": milk.id,
+                "expiration_date": past,
+                "removal_date": past,
+            }
+        )
+        self._stock(milk, 10, lot=lot)
+        bom = self._bom(self.table, [(milk, 4)])
+        mo = self._mo(bom, 1)
+        try:
+            self.env["mrp.production"].with_user(self.operator).backflush_report(
+                {
+                    "production": mo.name,
+                    "qty": 1,
+                    "idempotency_key": "EXPIRED",
+                    "component_lots": [
+                        {"product": "ATK-MILK", "lot": "ATK-OLD", "qty": 4}
+                    ],
+                }
+            )
+        except CLEAR_ERRORS:
+            pass
+        self.assertEqual(
+            milk.with_context(lot_id=lot.id).qty_available,
+            10,
+            "an expired lot is never consumed",
+        )
