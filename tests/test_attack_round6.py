@@ -137,6 +137,22 @@ class TestAttackRound6(BackflushCase):
             mo.with_user(self.operator).write({"is_locked": False})
         self.assertTrue(mo.is_locked)
 
+    def test_edit_of_done_consumption_is_guarded_too(self):
+        """Editing a done component's move line over RPC is the edit the
+        unlock guard stands before: pending postings need a decision."""
+        seat = self._product("Attack Seat", 3.0)
+        self._stock(seat, 10)
+        bom = self._bom(
+            self.chair, [(self.leg, 4), (seat, 1)], backflush_shortage_policy="defer"
+        )
+        mo = self._mo(bom, 2)
+        mo.button_mark_done()
+        self.assertEqual(mo.backflush_exception_ids.state, "pending")
+        line = mo.move_raw_ids.filtered(lambda m: m.product_id == seat).move_line_ids
+        with self.assertRaisesRegex(UserError, "Backflush Monitor"):
+            line.with_user(self.operator).write({"quantity": 5})
+        self.assertEqual(self._qty(seat), 8)
+
     def test_retry_after_unbuild(self):
         mo, exc = self._deferred(2)
         self._unbuild(mo, 2)
