@@ -153,6 +153,59 @@ class TestAttackRound6(BackflushCase):
             line.with_user(self.operator).write({"quantity": 5})
         self.assertEqual(self._qty(seat), 8)
 
+    def test_bulk_retry_across_companies(self):
+        """A manager of two companies retries the pending postings of both
+        at once from the monitor."""
+        company_b = self.env["res.company"].create({"name": "Attack Retry B"})
+        self.env.user.company_ids += company_b
+        env_b = self.env(
+            context=dict(self.env.context, allowed_company_ids=[company_b.id])
+        )
+        wh_b = env_b["stock.warehouse"].search([("company_id", "=", company_b.id)])
+        stool = env_b["product.product"].create(
+            {"name": "Attack B Stool", "type": "consu", "is_storable": True}
+        )
+        bom_b = env_b["mrp.bom"].create(
+            {
+                "product_tmpl_id": stool.product_tmpl_id.id,
+                "company_id": company_b.id,
+                "backflush_shortage_policy": "defer",
+                "bom_line_ids": [
+                    Command.create({"product_id": self.leg.id, "product_qty": 2})
+                ],
+            }
+        )
+        mo_b = env_b["mrp.production"].create(
+            {
+                "product_id": stool.id,
+                "bom_id": bom_b.id,
+                "product_qty": 1,
+                "picking_type_id": wh_b.manu_type_id.id,
+            }
+        )
+        mo_b.action_confirm()
+        mo_b.button_mark_done()
+        mo_a, exc_a = self._deferred(1)
+        exc_b = mo_b.backflush_exception_ids
+        self.assertEqual(exc_b.state, "pending")
+        self._stock(self.leg, 10)
+        env_b["stock.quant"].with_context(inventory_mode=True).create(
+            {
+                "product_id": self.leg.id,
+                "location_id": wh_b.lot_stock_id.id,
+                "inventory_quantity": 10,
+            }
+        ).action_apply_inventory()
+        both = self.env(
+            context=dict(
+                self.env.context, allowed_company_ids=[self.company.id, company_b.id]
+            )
+        )["mrp.backflush.exception"].browse((exc_a | exc_b).ids)
+        both.action_retry()
+        self.assertEqual((exc_a | exc_b).mapped("state"), ["done", "done"])
+        self.assertEqual(self._qty(self.leg), 6)
+        self.assertEqual(self._qty(self.leg, wh_b.lot_stock_id), 8)
+
     def test_retry_after_unbuild(self):
         mo, exc = self._deferred(2)
         self._unbuild(mo, 2)
