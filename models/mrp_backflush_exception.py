@@ -379,6 +379,17 @@ class MrpBackflushException(models.Model):
                     product=self.product_id.display_name,
                 )
             )
+        foreign = lots.sudo().filtered(
+            lambda lot: lot.company_id and lot.company_id != self.company_id
+        )
+        if foreign:
+            raise UserError(
+                self.env._(
+                    "%(lots)s are serial numbers of another company than %(mo)s.",
+                    lots=", ".join(foreign.mapped("name")),
+                    mo=self.production_id.name,
+                )
+            )
         self.sudo().lot_ids = lots
         self.sudo().message_post(
             body=self.env._(

@@ -194,7 +194,7 @@ class MrpBackflushQueue(models.AbstractModel):
                 error=reason,
             ),
         )
-        production.backflush_queue_error = reason
+        production._backflush_write({"backflush_queue_error": reason})
         production.activity_schedule(
             "mail.mail_activity_data_todo",
             user_id=user.id,
@@ -241,7 +241,7 @@ class MrpBackflushQueue(models.AbstractModel):
                     },
                 )
                 continue
-            productions.backflush_queue_round_user_id = False
+            productions._backflush_write({"backflush_queue_round_user_id": False})
             summary = env._(
                 "Mark Done in the background finished: %(done)s of %(total)s "
                 "orders done, %(failed)s failed.",

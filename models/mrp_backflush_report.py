@@ -246,8 +246,9 @@ class MrpBackflushReport(models.Model):
                     value=repr(qty),
                 )
             )
+        # JSON carries integers of any size: 10**400 is no float.
         if (
-            not math.isfinite(qty)
+            (isinstance(qty, float) and not math.isfinite(qty))
             or qty < 0
             or (qty == 0 and not zero)
             or qty > MAX_QUANTITY
@@ -261,7 +262,9 @@ class MrpBackflushReport(models.Model):
                     if zero
                     else self.env._("greater than 0"),
                     max=f"{MAX_QUANTITY:,.0f}",
-                    value=qty,
+                    value=qty
+                    if abs(qty) <= MAX_QUANTITY**2
+                    else self.env._("%(count)s digits", count=len(str(abs(qty)))),
                 )
             )
         return float(qty)
@@ -625,7 +628,7 @@ class MrpBackflushReport(models.Model):
         production.qty_producing = qty
         # As the form does when the quantity is typed: the components follow.
         production._set_qty_producing(False)
-        self._backflush_record_components(components)
+        self._backflush_record_components(production, components)
         messages = self._backflush_report_check_consumption(production)
         backorder = (
             float_compare(
@@ -677,29 +680,60 @@ class MrpBackflushReport(models.Model):
         }
 
     @api.model
-    def _backflush_record_components(self, components):
+    def _backflush_record_components(self, production, components):
         """Record the reported lots and quantities on the raw moves, as an
         operator does in the form: replace their lines, pick them. The
-        backflush posts them as recorded."""
+        backflush posts them as recorded. A component on several lines:
+        what is reported of it is all that was consumed, shared out over
+        its moves by their demand (the last one takes the rest)."""
         if not components:
             return
-        moves = self.env["stock.move"].union(*(move for move, _lot, _qty in components))
-        moves.move_line_ids.unlink()
-        self.env["stock.move.line"].create(
-            [
-                {
-                    "move_id": move.id,
-                    "product_id": move.product_id.id,
-                    "product_uom_id": move.product_uom.id,
-                    "lot_id": lot.id,
-                    "quantity": qty,
-                    "location_id": move.location_id.id,
-                    "location_dest_id": move.location_dest_id.id,
-                    "picked": True,
-                }
-                for move, lot, qty in components
-            ]
+        reported = self.env["stock.move"].union(*(m for m, _lot, _qty in components))
+        moves = production.move_raw_ids.filtered(
+            lambda m: (
+                m.state not in ("done", "cancel")
+                and m.backflush_role in (False, "component")
+                and m.product_id in reported.product_id
+            )
         )
+        room = {
+            move: move.product_uom._compute_quantity(
+                move.product_uom_qty, move.product_id.uom_id, round=False
+            )
+            for move in moves
+        }
+        vals_list = []
+        for reported_move, lot, qty in components:
+            product = reported_move.product_id
+            left = reported_move.product_uom._compute_quantity(
+                qty, product.uom_id, round=False
+            )
+            targets = moves.filtered(lambda m, p=product: m.product_id == p)
+            for move in targets:
+                take = left if move == targets[-1] else min(left, room[move])
+                if (
+                    float_compare(take, 0.0, precision_rounding=product.uom_id.rounding)
+                    <= 0
+                ):
+                    continue
+                room[move] -= take
+                left -= take
+                vals_list.append(
+                    {
+                        "move_id": move.id,
+                        "product_id": product.id,
+                        "product_uom_id": move.product_uom.id,
+                        "lot_id": lot.id,
+                        "quantity": product.uom_id._compute_quantity(
+                            take, move.product_uom
+                        ),
+                        "location_id": move.location_id.id,
+                        "location_dest_id": move.location_dest_id.id,
+                        "picked": True,
+                    }
+                )
+        moves.move_line_ids.unlink()
+        self.env["stock.move.line"].create(vals_list)
         moves.picked = True
 
     @api.model

@@ -259,6 +259,15 @@ class MrpBackflushStaging(models.AbstractModel):
         ``propose`` leaves it ready. Never more than was staged for the
         family, nor than is still there. Linked to the MO's latest of
         ``runs`` and told in its chatter."""
+        self._send_leftovers(productions, runs, *self._leftovers(productions))
+
+    @api.model
+    def _leftovers(self, productions, closing=None):
+        """The leftovers of ``productions`` to return, not yet capped to
+        the stock: ``(families, {(family key, pick move, lot, location):
+        qty})``. The components of ``closing`` (orders being cancelled:
+        read before Odoo unlinks their picks) are no longer consumed."""
+        closing = closing or self.env["mrp.production"]
         productions = productions.filtered(
             lambda p: p.bom_id.backflush_leftover_policy in ("return", "propose")
         )
@@ -268,13 +277,18 @@ class MrpBackflushStaging(models.AbstractModel):
             if all(p.state in ("done", "cancel") or p in productions for p in family)
         }
         if not families:
-            return
+            return families, {}
         balances = self._balances(families)
         to_return = {}  # (family key, pick move, lot, location) -> qty
         for key, stock in balances.items():
             still_used = (
                 families[key]
-                .move_raw_ids.filtered(lambda m: m.state not in ("done", "cancel"))
+                .move_raw_ids.filtered(
+                    lambda m: (
+                        m.state not in ("done", "cancel")
+                        and m.raw_material_production_id not in closing
+                    )
+                )
                 .product_id
             )
             for (product, lot, location), staged in stock.items():
@@ -292,6 +306,12 @@ class MrpBackflushStaging(models.AbstractModel):
                     if qty > 0:
                         to_return[key, pick, lot, location] = qty
                         left -= qty
+        return families, to_return
+
+    @api.model
+    def _send_leftovers(self, productions, runs, families, to_return):
+        """Return or propose ``to_return`` (see _leftovers), one transfer
+        per route and family."""
         to_return = self._cap_to_stock(to_return)
         for key, family in families.items():
             lines = {k[1:]: qty for k, qty in to_return.items() if k[0] == key}

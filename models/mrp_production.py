@@ -24,7 +24,11 @@ class MrpProduction(models.Model):
     _name = "mrp.production"
     _inherit = ["mrp.production", "mrp.backflush.protected.mixin"]
     # The background Mark Done runs as this user: set by queueing only.
-    _backflush_protected_fields = ("backflush_queue_user_id",)
+    _backflush_protected_fields = (
+        "backflush_queue_user_id",
+        "backflush_queue_round_user_id",
+        "backflush_queue_error",
+    )
 
     backflush_run_ids = fields.One2many(
         "mrp.backflush.run", "production_id", string="Backflush Runs"
@@ -127,6 +131,10 @@ class MrpProduction(models.Model):
         return [("id", "in", pending.subselect("production_id"))]
 
     def write(self, vals):
+        if vals.get("is_locked") is False:  # Unlock written over RPC
+            self.filtered("is_locked")._backflush_check_no_pending(
+                self.env._("unlocked for editing")
+            )
         # The Components tab of an unlocked done MO saves every edited
         # move at once: one correction for the save.
         if (
@@ -275,7 +283,21 @@ class MrpProduction(models.Model):
 
     def action_cancel(self):
         self._backflush_check_no_pending(self.env._("cancelled"))
-        return super().action_cancel()
+        # What was staged for an order that will never consume it (the
+        # order, or the family's last open one, cancelled) is a leftover:
+        # read before Odoo unlinks the order's components from their picks.
+        staging = self.env["mrp.backflush.staging"]
+        open_orders = self._backflush_is_managed().filtered(
+            lambda p: p.state not in ("done", "cancel")
+        )
+        leftovers = staging._leftovers(open_orders, closing=open_orders)
+        res = super().action_cancel()
+        staging._send_leftovers(
+            open_orders.filtered(lambda p: p.state == "cancel"),
+            self.env["mrp.backflush.run"],
+            *leftovers,
+        )
+        return res
 
     def action_toggle_is_locked(self):
         self.filtered("is_locked")._backflush_check_no_pending(

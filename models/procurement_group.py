@@ -11,7 +11,7 @@ class ProcurementGroup(models.Model):
         # Mark Done of many MOs asks the same question for every move of a
         # component (one to three searches each): ask it once per call.
         cache = self.env.context.get("backflush_push_rule_cache")
-        if cache is None:
+        if not isinstance(cache, dict):  # none, or sent from outside
             return super()._get_push_rule(product_id, location_dest_id, values)
         routes = values.get("route_ids")
         packaging = values.get("product_packaging_id")

@@ -66,6 +66,7 @@ class StockMoveLine(models.Model):
         )
         if not moves._backflush_edits_done_consumption():
             return super().create(vals_list)
+        self._backflush_check_no_pending(moves)
         with backflush_collect_edits(self.env):
             return super().create(vals_list)
 
@@ -74,8 +75,20 @@ class StockMoveLine(models.Model):
             "quantity" not in vals and "lot_id" not in vals and "quant_id" not in vals
         ) or not self.move_id._backflush_edits_done_consumption():
             return super().write(vals)
+        self._backflush_check_no_pending(self.move_id)
         with backflush_collect_edits(self.env):
             return super().write(vals)
+
+    @api.model
+    def _backflush_check_no_pending(self, moves):
+        """An edit of done components (the Components tab of an unlocked
+        MO, or over RPC on a locked one) waits for a decision on the
+        order's pending postings, as the Unlock button does."""
+        moves.filtered(
+            lambda m: m.state == "done"
+        ).raw_material_production_id._backflush_check_no_pending(
+            self.env._("edited after done")
+        )
 
     def _create_correction_svl(self, move, diff):
         """Odoo's own edit of a done component move (unlocked MO, quantity or

@@ -9,6 +9,8 @@ def migrate(cr, version):
     if not version:
         return
     env = api.Environment(cr, SUPERUSER_ID, {})
-    cron = env.ref("mrp_backflush.ir_cron_backflush_mark_done", raise_if_not_found=False)
+    cron = env.ref(
+        "mrp_backflush.ir_cron_backflush_mark_done", raise_if_not_found=False
+    )
     if cron:
         cron.model_id = env.ref("mrp_backflush.model_mrp_backflush_queue")
