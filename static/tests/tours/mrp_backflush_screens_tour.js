@@ -109,7 +109,7 @@ registry.category("web_tour.tours").add("mrp_backflush_correction_return", {
         },
         {
             content: "Enter what was really used",
-            trigger: ".modal .o_data_row:contains('Tour Seat') td[name=qty_used] input",
+            trigger: ".modal .o_data_row.o_selected_row td[name=qty_used] input",
             run: "edit 8",
         },
         {
@@ -138,12 +138,12 @@ registry.category("web_tour.tours").add("mrp_backflush_mass_done_queue", {
         })),
         {
             content: "Open the actions",
-            trigger: ".o_control_panel .o_cp_action_menus button",
+            trigger: ".o_control_panel .o_cp_action_menus button:has(.fa-cog)",
             run: "click",
         },
         {
             content: "Mark as Done",
-            trigger: ".o-dropdown--menu .dropdown-item:contains('Mark as Done')",
+            trigger: ".o-dropdown--menu .o_menu_item:contains('Mark as Done')",
             run: "click",
         },
         {
