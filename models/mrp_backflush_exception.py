@@ -7,7 +7,7 @@ from psycopg2 import errors
 
 from odoo import api, fields, models
 from odoo.exceptions import AccessError, UserError
-from odoo.tools import float_is_zero
+from odoo.tools import SQL, float_is_zero, formatLang
 
 from .. import planning, queue_jobs
 from ..failures import savepoint_failure
@@ -225,6 +225,13 @@ class MrpBackflushException(models.Model):
         for exc in self:
             exc.initial_qty = exc.quantity + exc.posted_qty + exc.unbuilt_qty
 
+    @api.model_create_multi
+    def create(self, vals_list):
+        exceptions = super().create(vals_list)
+        # the monitor adds up and groups by value and age from the start
+        exceptions._refresh_monitor()
+        return exceptions
+
     # ------------------------------------------------------------------
     # Actions
     # ------------------------------------------------------------------
@@ -294,6 +301,7 @@ class MrpBackflushException(models.Model):
                 )
             )
         still = pending.filtered(lambda e: e.state == "pending")
+        still._refresh_monitor()
         kind = "danger" if failures else ("warning" if still else "success")
         return self._retry_notification(kind, "\n".join(messages))
 
@@ -309,6 +317,90 @@ class MrpBackflushException(models.Model):
                 "next": {"type": "ir.actions.client", "tag": "soft_reload"},
             },
         }
+
+    @api.model
+    def retrieve_monitor_figures(self):
+        """Headline of the Backflush Monitor, in a constant number of
+        queries: pending lines, their value at cost (stock managers only),
+        the oldest one's age, the negative quants left by backflushes and
+        the BOM lines the accuracy advice flags."""
+        show_value = self.env.user.has_group("stock.group_stock_manager")
+        rows = self._read_group(
+            [("state", "=", "pending")],
+            ["company_id"],
+            ["__count", "date:min"] + (["value:sum"] if show_value else []),
+        )
+        oldest = min((row[2] for row in rows if row[2]), default=False)
+        today = fields.Date.context_today(self)
+        days = (today - fields.Date.context_today(self, oldest)).days if oldest else 0
+        figures = {
+            "pending_count": sum(row[1] for row in rows),
+            "oldest_days": days,
+            "oldest_bucket": oldest
+            and next((name for name, limit in AGE_LIMITS if days < limit), "older"),
+            "negative_quant_count": len(self._monitor_negative_quants()),
+            "advice_count": len(self._monitor_advice()),
+            "show_value": show_value,
+        }
+        if show_value:
+            currency = self.env.company.currency_id
+            value = sum(
+                company.currency_id._convert(value, currency, self.env.company, today)
+                for company, _count, _date, value in rows
+            )
+            figures["value"] = value
+            figures["value_display"] = formatLang(
+                self.env, value, currency_obj=currency
+            )
+        return figures
+
+    @api.model
+    def action_open_monitor_figure(self, figure):
+        """What a headline figure counts: the negative quants, or the
+        BOM accuracy advice computed with its defaults."""
+        if figure == "negative_quants":
+            return {
+                "type": "ir.actions.act_window",
+                "name": self.env._("Negative Stock Left by Backflushes"),
+                "res_model": "stock.quant",
+                "view_mode": "list",
+                "views": [(False, "list")],
+                "domain": [("id", "in", self._monitor_negative_quants().ids)],
+            }
+        if figure == "advice":
+            advice = self.env["mrp.bom.backflush.advice"].create({})
+            return advice.action_compute()
+        raise UserError(self.env._("Unknown figure %(figure)s.", figure=figure))
+
+    @api.model
+    def _monitor_negative_quants(self):
+        """Quants below zero in internal locations where a backflush posted
+        a shortage into negative stock: one query."""
+        Quant = self.env["stock.quant"]
+        self.env["mrp.backflush.run.line"].flush_model(
+            ["shortage_action", "product_id", "location_id"]
+        )
+        query = Quant._search(
+            [("quantity", "<", 0), ("location_id.usage", "=", "internal")]
+        )
+        query.add_where(
+            SQL(
+                "EXISTS (SELECT 1 FROM mrp_backflush_run_line line "
+                "WHERE line.shortage_action = 'negative' "
+                "AND line.product_id = %s AND line.location_id = %s)",
+                SQL.identifier(query.table, "product_id"),
+                SQL.identifier(query.table, "location_id"),
+            )
+        )
+        return Quant.browse(query.get_result_ids())
+
+    @api.model
+    def _monitor_advice(self):
+        """The advice lines of the BOM accuracy advice with its defaults
+        that carry a suggestion (values, not records)."""
+        Advice = self.env["mrp.bom.backflush.advice"]
+        advice = Advice.new(Advice.default_get(list(Advice._fields)))
+        return [vals for vals in advice._advice_line_vals() if vals["suggestion_type"]]
 
     def action_open_fix(self):
         """Open what fixes the cause: the product's replenishment, its lots,

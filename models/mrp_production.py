@@ -145,6 +145,27 @@ class MrpProduction(models.Model):
         with backflush_collect_edits(self.env):
             return super().write(vals)
 
+    def web_read(self, specification):
+        # The Components tab of a done order lists each component's lines
+        # together, the component first. Display only: an order in the
+        # view's arch (default_order) would also be the order the form
+        # creates the raw moves of a new MO in.
+        result = super().web_read(specification)
+        if "move_raw_ids" not in specification:
+            return result
+        for production, values in zip(self, result, strict=True):
+            lines = values.get("move_raw_ids")
+            moves = production.move_raw_ids
+            if (
+                production.state == "done"
+                and lines
+                and isinstance(lines[0], dict)
+                and any(moves.mapped("backflush_role"))
+            ):
+                rank = moves._backflush_display_rank()
+                lines.sort(key=lambda line: rank.get(line["id"], (math.inf,)))
+        return result
+
     # ------------------------------------------------------------------
     # Odoo hooks
     # ------------------------------------------------------------------

@@ -831,6 +831,27 @@ class StockMove(models.Model):
             }
         ]
 
+    def _backflush_display_rank(self):
+        """{move id: sort key} that lists the lines of one component
+        together where its first line is, the component line first, then
+        its substitutes, planned scrap, scrap, deferred postings and
+        corrections, each in posting order."""
+        roles = [role for role, _label in BACKFLUSH_ROLES]
+        groups = {}
+        for move in self:
+            group = move.bom_line_id or move.product_id
+            groups.setdefault(group, len(groups))
+        return {
+            move.id: (
+                groups[move.bom_line_id or move.product_id],
+                roles.index(move.backflush_role)
+                if move.backflush_role in roles
+                else len(roles),
+                move.id,
+            )
+            for move in self
+        }
+
     def _backflush_exception_vals(self, plan_line):
         self.ensure_one()
         return {

@@ -208,6 +208,12 @@ def shots(ids):
             ],
         ),
         (
+            "24_monitor",
+            "admin",
+            "/odoo/action-mrp_backflush.mrp_backflush_exception_action_monitor",
+            [("wait", ".o_backflush_monitor_headline"), ("wait", ".o_list_renderer")],
+        ),
+        (
             "17_valuation_by_role",
             "admin",
             "/odoo/action-stock_account.stock_valuation_layer_action",

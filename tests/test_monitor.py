@@ -5,7 +5,7 @@ from unittest.mock import patch
 
 from odoo import fields
 from odoo.exceptions import UserError
-from odoo.tests import new_test_user, tagged
+from odoo.tests import Form, new_test_user, tagged
 
 from .common import BackflushCase
 
@@ -147,3 +147,105 @@ class TestMonitor(BackflushCase):
         with patch.object(Company, "_get_user_fiscal_lock_date", return_value=lock):
             exc.invalidate_recordset(["before_lock_date"])
             self.assertTrue(exc.before_lock_date)
+
+    # ------------------------------------------------------------------
+    # headline figures
+    # ------------------------------------------------------------------
+    def _figures(self, user):
+        Monitor = self.env["mrp.backflush.exception"].with_user(user)
+        Monitor.env.invalidate_all()
+        return Monitor.retrieve_monitor_figures()
+
+    def _negative_and_flagged(self):
+        """A component posted into negative stock; a BOM line whose 3 last
+        orders scrapped 10 % more than it plans."""
+        bolt = self._product("Monitor Bolt", 0.1)
+        seat = self._product("Monitor Seat", 4.0)
+        self._stock(seat, 100)
+        bench = self._product("Monitor Bench", 0.0)
+        bom = self._bom(
+            bench, [(bolt, 1), (seat, 4)], backflush_shortage_policy="negative"
+        )
+        seat_line = bom.bom_line_ids.filtered(lambda li: li.product_id == seat)
+        for _i in range(3):
+            mo = self._mo(bom, 5)
+            action = mo.button_scrap()
+            form = Form(
+                self.env["stock.scrap"].with_context(**action["context"]),
+                view=action["views"][0][0],
+            )
+            form.product_id = seat
+            form.scrap_qty = 2
+            form.save().action_validate()
+            mo.button_mark_done()
+        return bolt, seat_line
+
+    def test_headline_figures(self):
+        operator = new_test_user(
+            self.env, "bf_monitor_headline_op", groups="mrp.group_mrp_user"
+        )
+        before = self._figures(self.manager)
+        self.assertNotIn(
+            "value", self._figures(operator), "costs are not for operators"
+        )
+        _mo, exc_new = self._deferred(2)  # 8 legs at 2.5
+        _mo, exc_old = self._deferred(3)  # 12 legs at 2.5
+        self._age(exc_old, 40)
+        bolt, seat_line = self._negative_and_flagged()
+        figures = self._figures(self.manager)
+        self.assertEqual(figures["pending_count"], before["pending_count"] + 2)
+        self.assertAlmostEqual(figures["value"], before["value"] + 20 * 2.5)
+        self.assertIn("50.00", figures["value_display"])
+        self.assertGreaterEqual(figures["oldest_days"], 40)
+        self.assertEqual(figures["oldest_bucket"], "older")
+        self.assertEqual(
+            figures["negative_quant_count"], before["negative_quant_count"] + 1
+        )
+        self.assertEqual(figures["advice_count"], before["advice_count"] + 1)
+        self.assertIn(
+            seat_line.id,
+            [
+                vals["bom_line_id"]
+                for vals in self.env["mrp.backflush.exception"]._monitor_advice()
+            ],
+        )
+        seen = self._figures(operator)
+        self.assertEqual(seen["pending_count"], figures["pending_count"])
+        self.assertFalse(seen["show_value"])
+        self.assertNotIn("value", seen)
+        self.assertNotIn("value_display", seen)
+        # each figure opens what it counts
+        Monitor = self.env["mrp.backflush.exception"].with_user(self.manager)
+        quants = self.env["stock.quant"].search(
+            Monitor.action_open_monitor_figure("negative_quants")["domain"]
+        )
+        self.assertIn(bolt, quants.product_id)
+        self.assertTrue(all(q.quantity < 0 for q in quants))
+        action = Monitor.action_open_monitor_figure("advice")
+        advice = self.env[action["res_model"]].browse(action["res_id"])
+        self.assertIn(seat_line, advice.line_ids.bom_line_id)
+
+    def test_headline_query_count(self):
+        """The same number of queries for 1 pending posting as for 6, with
+        one negative quant or two and one flagged BOM line or two."""
+        Monitor = self.env["mrp.backflush.exception"].with_user(self.manager)
+        self._deferred(1)
+        self._negative_and_flagged()
+        Monitor.env.invalidate_all()
+        # warm the registry's caches (access rules) that new records clear
+        Monitor.retrieve_monitor_figures()
+        Monitor.env.invalidate_all()
+        start = self.cr.sql_log_count
+        Monitor.retrieve_monitor_figures()
+        few = self.cr.sql_log_count - start
+        for qty in range(1, 6):
+            self._deferred(qty)
+        self._negative_and_flagged()
+        Monitor.env.invalidate_all()
+        Monitor.retrieve_monitor_figures()
+        Monitor.env.invalidate_all()
+        start = self.cr.sql_log_count
+        Monitor.retrieve_monitor_figures()
+        many = self.cr.sql_log_count - start
+        self.assertEqual(many, few)
+        self.assertLessEqual(few, 20)

@@ -72,6 +72,38 @@ class TestScreens(BackflushCase):
         self.assertEqual(tab, odoo_order)
         self.assertEqual(mo.move_raw_ids.product_id, self.seat | self.leg)
 
+    def test_components_tab_groups_a_component_s_lines(self):
+        """On a done order, the tab lists the lines of one component
+        together, the component first (display only: the moves keep the
+        order Odoo created them in)."""
+        self._stock(self.leg, 100)
+        bom = self._bom(
+            self.chair, [(self.leg, 4, {"scrap_percent": 10}), (self.seat, 1)]
+        )
+        mo = self._mo(bom, 10)
+        mo.button_mark_done()
+        self._correct(mo, {self.leg: 50})
+        self.assertEqual(
+            mo.move_raw_ids.mapped(lambda m: (m.product_id, m.backflush_role))[1],
+            (self.seat, "component"),
+        )
+        spec = {
+            "move_raw_ids": {
+                "fields": {"product_id": {}, "backflush_role": {}},
+                "order": "is_done, manual_consumption desc, sequence",
+            }
+        }
+        lines = mo.web_read(spec)[0]["move_raw_ids"]
+        self.assertEqual(
+            [(line["product_id"], line["backflush_role"]) for line in lines],
+            [
+                (self.leg.id, "component"),
+                (self.leg.id, "planned_scrap"),
+                (self.leg.id, "correction"),
+                (self.seat.id, "component"),
+            ],
+        )
+
     def test_deferred_shortage_shows_pending_on_the_component(self):
         self.bom.backflush_shortage_policy = "defer"
         self.bom.backflush_substitution = "none"

@@ -387,9 +387,9 @@ class MrpBomBackflushAdvice(models.TransientModel):
     def _advice_whole_units(self, uom):
         """Parts counted in whole units (pieces, or a unit rounded to 1 or
         more): 4.05 legs per chair is no quantity a BOM should say."""
-        return uom.rounding >= 1 or uom.category_id == self.env.ref(
-            "uom.product_uom_categ_unit"
-        )
+        # the id is cached; env.ref would check it exists for each line
+        unit = self.env["ir.model.data"]._xmlid_to_res_id("uom.product_uom_categ_unit")
+        return uom.rounding >= 1 or uom.category_id.id == unit
 
     def _advice_explanation(self, line, mo_count, produced, result):
         bom = line.bom_id
