@@ -257,6 +257,7 @@ class MrpBackflushEngine(models.AbstractModel):
         productions = plan.productions
         trigger, workorders = plan.trigger, plan.workorders
         plan_by_move = plan.plan_by_move
+        moves._backflush_prefetch_quants()
         # Components first: what they release is then reserved, in one
         # batch, by the planned-scrap and substitute moves.
         released = productions._backflush_set_component_quantities(

@@ -9,7 +9,9 @@ class ProcurementGroup(models.Model):
     @api.model
     def _get_push_rule(self, product_id, location_dest_id, values):
         # Mark Done of many MOs asks the same question for every move of a
-        # component (one to three searches each): ask it once per call.
+        # component (one to three searches each): ask it once per call. The
+        # product matters only through its routes (_search_rule), so
+        # components without routes of their own share one answer.
         cache = self.env.context.get("backflush_push_rule_cache")
         if not isinstance(cache, dict):  # none, or sent from outside
             return super()._get_push_rule(product_id, location_dest_id, values)
@@ -17,7 +19,7 @@ class ProcurementGroup(models.Model):
         packaging = values.get("product_packaging_id")
         warehouse = values.get("warehouse_id")
         key = (
-            product_id.id,
+            tuple((product_id.route_ids | product_id.categ_id.total_route_ids).ids),
             location_dest_id.id,
             tuple(routes.ids) if routes else (),
             packaging.id if packaging else False,

@@ -390,7 +390,13 @@ class StockMove(models.Model):
         """A raw move of the same MO, BOM line and operation as ``self``,
         covering ``line_qty`` units of the line's component. Added after
         the MO's confirmation (``additional``): Odoo leaves it out of
-        backorders, the ledger says what a backorder still owes."""
+        backorders, the ledger says what a backorder still owes.
+
+        Born confirmed, not through ``_action_confirm`` (its work is per
+        move): it is taken from stock now (the component's demand already
+        procured it), it is no kit (the component was exploded when the MO
+        was confirmed, kits are refused as substitutes) and it is merged
+        with nothing; it is reserved by :meth:`_backflush_pick_demand`."""
         self.ensure_one()
         return self.copy_data(
             {
@@ -405,7 +411,8 @@ class StockMove(models.Model):
                 "additional": True,
                 "move_orig_ids": [],
                 "move_dest_ids": [],
-                "state": "draft",
+                "procure_method": "make_to_stock",
+                "state": "confirmed",
             }
         )[0]
 
@@ -422,7 +429,8 @@ class StockMove(models.Model):
         return qty * origin.backflush_line_qty / origin.quantity
 
     def _backflush_pick_demand(self, serials=None):
-        """Confirm new backflush moves and pick their whole demand.
+        """Pick the whole demand of new backflush moves (confirmed, see
+        :meth:`_backflush_extra_move_vals`).
 
         A planned-scrap move first takes the stock its component just gave
         back (same quants, so the same lots and removal order), in one
@@ -430,10 +438,7 @@ class StockMove(models.Model):
         numbers are never picked: a move with serial numbers takes only
         those of ``serials`` ({move id: lots}, those its component gave back
         or those recorded for it)."""
-        self._action_confirm(merge=False)
         with_serials = self.filtered(lambda m: m.has_tracking == "serial")
-        # Odoo reserves at confirmation by its removal strategy: not these.
-        with_serials.move_line_ids.unlink()
         with_serials._backflush_take_serials(serials or {})
         quants_cache = self._backflush_quants_cache()
         others = self - with_serials
@@ -444,10 +449,6 @@ class StockMove(models.Model):
             if tracked
             else {}
         )
-        if held:
-            # Odoo reserved them at confirmation in removal order: again,
-            # without the held lots.
-            tracked._do_unreserve()
         taken = others._backflush_take_released(quants_cache, held)
         rest = others.filtered(
             lambda m: (
@@ -522,10 +523,26 @@ class StockMove(models.Model):
 
     def _backflush_quants_cache(self):
         """Quants of the moves' products under their source locations, read
-        once: Odoo's own ``quants_cache`` spares a search per reservation."""
-        return self.env["stock.quant"]._get_quants_by_products_locations(
+        once: Odoo's own ``quants_cache`` spares a search per reservation,
+        and reading them together a read per quant."""
+        cache = self.env["stock.quant"]._get_quants_by_products_locations(
             self.product_id, self.location_id
         )
+        self.env["stock.quant"].union(*cache.values()).mapped("quantity")
+        return cache
+
+    def _backflush_prefetch_quants(self):
+        """Read at once the quants the moves' lines reserve: Odoo reads each
+        one on its own when it reserves and posts them (every group of its
+        quants cache is a recordset of its own)."""
+        lines = self.move_line_ids
+        if lines:
+            self.env["stock.quant"].search(
+                [
+                    ("product_id", "in", lines.product_id.ids),
+                    ("location_id", "in", lines.location_id.ids),
+                ]
+            ).mapped("quantity")
 
     def _backflush_take_serials(self, serials):
         """Reserve for each move the free stock of its serial numbers
