@@ -58,7 +58,7 @@ class TestMaterialRegressions(BackflushCase):
             lambda p: p.picking_type_id == self.warehouse.pbm_type_id
         )
         picking.do_unreserve()
-        move = picking.move_ids
+        move = picking.move_ids.filtered(lambda m: m.product_id == self.milk)
         self.env["stock.move.line"].create(
             dict(
                 move._prepare_move_line_vals(quantity=qty),
@@ -77,7 +77,9 @@ class TestMaterialRegressions(BackflushCase):
         self.assertEqual(picking.state, "done")
 
     def _consumed_lots(self, mo):
-        return mo.move_raw_ids.filtered(lambda m: m.state == "done").move_line_ids.lot_id
+        return mo.move_raw_ids.filtered(
+            lambda m: m.state == "done"
+        ).move_line_ids.lot_id
 
     def test_staged_expired_lot_never_consumed(self):
         """An expired lot picked to pre-production for the order is its
@@ -118,3 +120,33 @@ class TestMaterialRegressions(BackflushCase):
                     exc = mo.backflush_exception_ids
                     self.assertEqual((exc.quantity, exc.cause), (3, "lot_expired"))
                 savepoint.rollback()
+
+    def test_backorder_of_an_order_with_a_staged_expired_lot(self):
+        """Mark Done of part of an order whose staged lot expired: the
+        expired lot's reservation moves to the backorder on its own quant
+        (no second quant reserved below zero, which the stock read then
+        counted as free stock), and the backorder consumes no expired lot
+        either (found by the stateful material test)."""
+        self.bom.backflush_shortage_policy = "defer"
+        expired = self._lot("OLD-SPLIT", -1, 20)
+        mo = self._mo(self.bom, 2)
+        self._pick(mo, expired, 6)
+        backorder = self._backorder(mo.with_context(skip_expired=True), 1)
+        quants = self.env["stock.quant"].search(
+            [("product_id", "=", self.milk.id), ("location_id", "=", self.pre.id)]
+        )
+        self.assertEqual(
+            [(q.lot_id, q.quantity, q.reserved_quantity) for q in quants],
+            [(expired, 6, 3)],
+        )
+        backorder.with_context(skip_expired=True).button_mark_done()
+        self.assertEqual(backorder.state, "done")
+        self.assertFalse(self._consumed_lots(mo | backorder))
+        self.assertEqual(
+            sorted(
+                mo.procurement_group_id.mrp_production_ids.backflush_exception_ids.mapped(
+                    "quantity"
+                )
+            ),
+            [3, 3],
+        )

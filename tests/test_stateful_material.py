@@ -120,9 +120,9 @@ class MaterialMachine(RuleBasedStateMachine):
         return family.group.mrp_production_ids
 
     def _open_mo(self, family):
-        return self._mos(family).filtered(
-            lambda m: m.state not in ("done", "cancel")
-        )[:1]
+        return self._mos(family).filtered(lambda m: m.state not in ("done", "cancel"))[
+            :1
+        ]
 
     def _is_open(self, family):
         return bool(self._open_mo(family))
@@ -196,12 +196,14 @@ class MaterialMachine(RuleBasedStateMachine):
                 break
             model = res["res_model"]
             if model == "stock.backorder.confirmation":
-                wizard = Form(
-                    self.env[model].with_context(**res["context"])
-                ).save()
-                res = wizard.process() if backorder else wizard.process_cancel_backorder()
+                wizard = Form(self.env[model].with_context(**res["context"])).save()
+                res = (
+                    wizard.process() if backorder else wizard.process_cancel_backorder()
+                )
             elif model == "expiry.picking.confirmation":
-                res = self.env[model].with_context(**res["context"]).create({}).process()
+                res = (
+                    self.env[model].with_context(**res["context"]).create({}).process()
+                )
             else:
                 raise AssertionError(f"unexpected dialog {model} validating a pick")
 
@@ -317,14 +319,18 @@ class MaterialMachine(RuleBasedStateMachine):
                 if qty <= 0:
                     continue
                 if lot:
-                    location = self.env["stock.quant"].search(
-                        [
-                            ("lot_id", "=", lot.id),
-                            ("location_id", "child_of", source.id),
-                            ("quantity", ">", 0),
-                        ],
-                        limit=1,
-                    ).location_id
+                    location = (
+                        self.env["stock.quant"]
+                        .search(
+                            [
+                                ("lot_id", "=", lot.id),
+                                ("location_id", "child_of", source.id),
+                                ("quantity", ">", 0),
+                            ],
+                            limit=1,
+                        )
+                        .location_id
+                    )
                 else:
                     location = source
                 vals.append(
@@ -508,7 +514,6 @@ class MaterialMachine(RuleBasedStateMachine):
             )
             case._stock(case.lotted, 15, lot=lot)
 
-
     @precondition(lambda self: self._pick(0, lambda f: self._proposed_returns(f)))
     @rule(pick=st.integers(0, 5))
     def validate_proposed_return(self, pick):
@@ -605,20 +610,26 @@ class MaterialMachine(RuleBasedStateMachine):
                 )
 
     # -- rules: after the fact ----------------------------------
-    def _can_unbuild(self, family):
-        return any(
-            mo.state == "done" and mo.qty_produced - family.unbuilt[mo.id] >= 1
-            for mo in self._mos(family)
+    def _unbuildable(self, family):
+        """Done orders with units left to unbuild. Serial numbers: one
+        unbuild of the whole order, as Odoo's unbuild gives back the first
+        serial numbers consumed each time (vanilla, whatever the backflush)."""
+        serial = "S" in family.spec["keys"]
+        return self._mos(family).filtered(
+            lambda m: (
+                m.state == "done"
+                and m.qty_produced - family.unbuilt[m.id] >= 1
+                and not (serial and family.unbuilt[m.id])
+            )
         )
 
-    @precondition(lambda self: self._pick(0, self._can_unbuild))
+    @precondition(lambda self: self._pick(0, self._unbuildable))
     @rule(pick=st.integers(0, 5))
     def unbuild(self, pick):
-        family = self._pick(pick, self._can_unbuild)
-        mo = self._mos(family).filtered(
-            lambda m: m.state == "done" and m.qty_produced - family.unbuilt[m.id] >= 1
-        )[:1]
-        self._step(f"unbuild 1 of {mo.name}")
+        family = self._pick(pick, self._unbuildable)
+        mo = self._unbuildable(family)[:1]
+        qty = mo.qty_produced if "S" in family.spec["keys"] else 1
+        self._step(f"unbuild {qty} of {mo.name}")
         try:
             with self.env.cr.savepoint():
                 self.env["mrp.unbuild"].create(
@@ -626,7 +637,7 @@ class MaterialMachine(RuleBasedStateMachine):
                         "product_id": mo.product_id.id,
                         "bom_id": mo.bom_id.id,
                         "mo_id": mo.id,
-                        "product_qty": 1,
+                        "product_qty": qty,
                         "product_uom_id": mo.product_uom_id.id,
                         "location_id": mo.location_dest_id.id,
                         "location_dest_id": self.case.stock_location.id,
@@ -635,13 +646,15 @@ class MaterialMachine(RuleBasedStateMachine):
         except UserError as error:
             self.failures.append(f"[refusal] unbuild of {mo.name} refused: {error}")
             return
-        family.unbuilt[mo.id] += 1
+        family.unbuilt[mo.id] += qty
 
     def _done_mos(self, family):
         return self._mos(family).filtered(lambda m: m.state == "done")
 
     @precondition(lambda self: self._pick(0, self._done_mos))
-    @rule(pick=st.integers(0, 5), index=st.integers(0, 3), delta=st.sampled_from((1, -1)))
+    @rule(
+        pick=st.integers(0, 5), index=st.integers(0, 3), delta=st.sampled_from((1, -1))
+    )
     def correct(self, pick, index, delta):
         """A manager corrects a done order: one more used, or one back."""
         family = self._pick(pick, self._done_mos)
@@ -753,8 +766,7 @@ class TestStatefulMaterial(BackflushCase):
             )
         finally:
             _logger.warning(
-                "stateful material, profile %s %s: %s examples, %s steps in %.0fs "
-                "(%s)",
+                "stateful material, profile %s %s: %s examples, %s steps in %.0fs (%s)",
                 profile,
                 budget,
                 machine.examples,
@@ -791,7 +803,10 @@ class TestStatefulMaterial(BackflushCase):
         mos = family.group.mrp_production_ids
         failures = []
         for mo in mos.filtered(lambda m: m.id in family.produced):
-            if mo.state != "done" or abs(mo.qty_produced - family.produced[mo.id]) > EPS:
+            if (
+                mo.state != "done"
+                or abs(mo.qty_produced - family.produced[mo.id]) > EPS
+            ):
                 failures.append(
                     f"[produced] {family}: {mo.name} is {mo.state} with "
                     f"{mo.qty_produced}, Mark Done produced {family.produced[mo.id]}"
@@ -801,13 +816,18 @@ class TestStatefulMaterial(BackflushCase):
         exceptions = mos.backflush_exception_ids
         for bom_line in family.bom.bom_line_ids:
             moves = done_raw.filtered(
-                lambda m, bl=bom_line: m.bom_line_id == bl
-                and m.backflush_role in SETTLING_ROLES
+                lambda m, bl=bom_line: (
+                    m.bom_line_id == bl and m.backflush_role in SETTLING_ROLES
+                )
             )
             posted = sum(moves.mapped("product_qty"))
             excs = exceptions.filtered(lambda e, bl=bom_line: e.bom_line_id == bl)
-            pending = sum(excs.filtered(lambda e: e.state == "pending").mapped("quantity"))
-            cancelled = sum(excs.filtered(lambda e: e.state == "cancel").mapped("quantity"))
+            pending = sum(
+                excs.filtered(lambda e: e.state == "pending").mapped("quantity")
+            )
+            cancelled = sum(
+                excs.filtered(lambda e: e.state == "cancel").mapped("quantity")
+            )
             cancelled += sum(excs.mapped("unbuilt_qty"))
             required = produced * bom_line.product_qty
             if abs(posted + pending + cancelled - required) > 1e-4:
@@ -950,7 +970,9 @@ class TestStatefulMaterial(BackflushCase):
         for (product, lot), qty in owed.items():
             there = sum(
                 self.env["stock.quant"]
-                .search([("lot_id", "=", lot.id), ("location_id", "child_of", self.pre.id)])
+                .search(
+                    [("lot_id", "=", lot.id), ("location_id", "child_of", self.pre.id)]
+                )
                 .mapped("quantity")
             )
             if there < qty - 1e-4:
@@ -1021,9 +1043,14 @@ class TestStatefulMaterial(BackflushCase):
         back = self.env["stock.move"].search(
             [("origin_returned_move_id", "in", done_raw.ids), ("state", "=", "done")]
         )
-        consumed = -sum((done_raw | back).sudo().stock_valuation_layer_ids.mapped("value"))
+        consumed = -sum(
+            (done_raw | back).sudo().stock_valuation_layer_ids.mapped("value")
+        )
         finished_moves = mos.move_finished_ids.filtered(
-            lambda m: m.state == "done" and m.product_id == family.bom.product_tmpl_id.product_variant_id
+            lambda m: (
+                m.state == "done"
+                and m.product_id == family.bom.product_tmpl_id.product_variant_id
+            )
         )
         finished = sum(finished_moves.sudo().stock_valuation_layer_ids.mapped("value"))
         slack = 0.01 * (len(done_raw) + len(finished_moves) + 1)
