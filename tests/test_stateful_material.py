@@ -986,7 +986,6 @@ class TestStatefulMaterial(BackflushCase):
         """Stock in pre-production + returned + consumed = picked (+ what
         unbuilds and corrections gave back): nothing else moves it."""
         expected = defaultdict(float)
-        known = self.env["stock.move"]
         for flow in flows.values():
             for key, qty in flow["picked"].items():
                 expected[key] += qty
