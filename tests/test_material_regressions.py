@@ -150,3 +150,22 @@ class TestMaterialRegressions(BackflushCase):
             ),
             [3, 3],
         )
+
+    def test_preview_lists_no_lot_staged_for_another_order(self):
+        """The preview of an order not picked yet lists no lot another order
+        over-picked, nor an expired one: Mark Done takes neither."""
+        self.bom.backflush_shortage_policy = "defer"
+        theirs = self._lot("THEIRS", 30, 20)
+        mo_picked = self._mo(self.bom, 1)
+        waiting = self._mo(self.bom, 1)
+        self._pick(mo_picked, theirs, 6)  # 3 over its need
+        self._stock(self.milk, 5, self.pre, lot=self._lot("EXPIRED-PRE", -1, 0))
+        free = self._lot("FREE", 60, 0)
+        self._stock(self.milk, 2, self.pre, lot=free)  # staged for no one
+        waiting.do_unreserve()
+        preview = self.env["mrp.backflush.preview"].create(
+            {"production_ids": [fields.Command.set(waiting.ids)]}
+        )
+        self.assertEqual(preview.line_ids.lot_ids, free)
+        waiting.button_mark_done()
+        self.assertEqual(self._consumed_lots(waiting), free)
