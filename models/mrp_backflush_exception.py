@@ -482,6 +482,7 @@ class MrpBackflushException(models.Model):
                     mo=self.production_id.name,
                 )
             )
+        self._check_serials_free(lots)
         self.sudo().lot_ids = lots
         self.sudo().message_post(
             body=self.env._(
@@ -491,6 +492,32 @@ class MrpBackflushException(models.Model):
             )
         )
         return self.action_retry()
+
+    def _check_serials_free(self, lots):
+        """A serial number waits on one pending posting only: a retry posts
+        it once and would count it for each."""
+        others = self.sudo().search(
+            [
+                ("state", "=", "pending"),
+                ("id", "!=", self.id),
+                ("lot_ids", "in", lots.ids),
+            ]
+        )
+        if not others:
+            return
+        raise UserError(
+            "\n".join(
+                self.env._(
+                    "%(lot)s is already recorded on %(exception)s (%(mo)s): "
+                    "a serial number is consumed by one order only.",
+                    lot=lot.name,
+                    exception=exc.name,
+                    mo=exc.production_id.name,
+                )
+                for exc in others
+                for lot in exc.lot_ids & lots
+            )
+        )
 
     def action_cancel(self):
         return {

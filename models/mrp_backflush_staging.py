@@ -165,10 +165,12 @@ class MrpBackflushStaging(models.AbstractModel):
         own_ids = set(own_moves.ids)
         unreserved = {}
         for key, stock in self._balances(families).items():
+            # expired lots are never consumed: the pool never counted them
             left = {
                 k: staged.left
                 for k, staged in stock.items()
                 if any(_under(k[2], parent) for parent in locations)
+                and not k[1]._backflush_is_expired()
             }
             reserving = families[key].move_raw_ids.filtered(
                 lambda m: m.state not in ("done", "cancel") and m.id not in own_ids

@@ -31,6 +31,16 @@ class StockQuant(models.Model):
         return domain
 
     @api.model
+    def _update_available_quantity(self, product_id, location_id, *args, **kwargs):
+        # Stock and reservations change on the quant they are on, expired
+        # or not: hidden, Odoo would make a second quant of the lot.
+        if self.env.context.get(VALID_LOTS_ONLY):
+            self = self.with_context(**{VALID_LOTS_ONLY: False})
+        return super()._update_available_quantity(
+            product_id, location_id, *args, **kwargs
+        )
+
+    @api.model
     def _backflush_uses_expiry(self):
         """Lots have removal dates (product_expiry, optional, is installed)."""
         return "removal_date" in self._fields

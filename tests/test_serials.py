@@ -296,6 +296,48 @@ class TestSerials(BackflushCase):
         self.assertEqual(exc.move_ids.move_line_ids.lot_id, lots[0] | lots[2])
         self.assertEqual(self._qty(self.sensor), 1)
 
+    def test_serials_recorded_for_part_wait_for_the_rest(self):
+        """Two of three serial numbers recorded: those two are posted, the
+        posting waits for the last one and says how many are missing."""
+        mo = self._mo(self.bom, 3)
+        lots = self._serials("PR1", "PR2", "PR3")
+        mo.button_mark_done()
+        exc = mo.backflush_exception_ids
+        exc._record_serials(lots[:2])
+        self.assertEqual(
+            (exc.state, exc.quantity, exc.cause), ("pending", 1, "lot_required")
+        )
+        self.assertEqual(exc.move_ids.move_line_ids.lot_id, lots[:2])
+        self.assertIn(self._missing(1), exc.cause_detail)
+        self.assertEqual(self._qty(self.sensor), 1)
+
+    def test_one_serial_recorded_on_two_pending_postings_is_refused(self):
+        """A serial number recorded on a pending posting cannot be recorded
+        on another one too: the retry would post it once and count it
+        twice."""
+        first = self._mo(self.bom, 1)
+        second = self._mo(self.bom, 1)
+        (first | second).button_mark_done()
+        exc_first = first.backflush_exception_ids
+        exc_second = second.backflush_exception_ids
+        lot = self.env["stock.lot"].create(
+            {"name": "TWICE-1", "product_id": self.sensor.id}
+        )
+        # recorded before it arrives: it waits on the first posting
+        exc_first._record_serials(lot)
+        self.assertEqual((exc_first.state, exc_first.lot_ids), ("pending", lot))
+        with self.assertRaisesRegex(
+            UserError, f"TWICE-1 is already recorded on {exc_first.name}"
+        ):
+            exc_second._record_serials(lot)
+        self.assertFalse(exc_second.lot_ids)
+        self._stock(self.sensor, 1, lot=lot)
+        (exc_first | exc_second)._cron_retry()
+        self.assertEqual(exc_first.state, "done")
+        self.assertEqual(exc_first.move_ids.move_line_ids.lot_id, lot)
+        self.assertEqual((exc_second.state, exc_second.quantity), ("pending", 1))
+        self.assertEqual(self._qty(self.sensor), 0)
+
     # ------------------------------------------------------------------
     # Odoo's own behaviour where the backflush does not post
     # ------------------------------------------------------------------

@@ -94,6 +94,11 @@ class MrpBackflushPreview(models.TransientModel):
         engine = self.env["mrp.backflush.engine"]
         pool = dict(plan.pool)
         vals = []
+        # lots staged for other orders are theirs: read once for the plan
+        lotted = plan.moves.filtered(lambda m: m.has_tracking == "lot")
+        held = (
+            self.env["mrp.backflush.staging"]._held_for_others(lotted) if lotted else {}
+        )
         position = {mo: index for index, mo in enumerate(plan.productions)}
         for move in sorted(
             plan.moves | plan.recorded,
@@ -115,7 +120,7 @@ class MrpBackflushPreview(models.TransientModel):
                 line_vals = self._recorded_line_vals(plan, move, common)
             else:
                 line = plan.plan_by_move[move.id]
-                line_vals = self._planned_line_vals(move, line, common)
+                line_vals = self._planned_line_vals(move, line, common, held)
                 if engine._lot_missing_qty(move, line):
                     line_vals["action"] = "lot_required"
             if move.product_id in plan.archived:
@@ -144,7 +149,7 @@ class MrpBackflushPreview(models.TransientModel):
         )
 
     @api.model
-    def _planned_line_vals(self, move, line, common):
+    def _planned_line_vals(self, move, line, common, held):
         component = move.product_id.id
         return dict(
             common,
@@ -159,7 +164,7 @@ class MrpBackflushPreview(models.TransientModel):
             else line.required_qty,
             shortage_qty=line.shortage_qty,
             action=line.action,
-            lot_ids=[fields.Command.set(self._preview_lots(move, line).ids)],
+            lot_ids=[fields.Command.set(self._preview_lots(move, line, held).ids)],
         )
 
     @api.model
@@ -228,10 +233,12 @@ class MrpBackflushPreview(models.TransientModel):
         return "\n".join(notes)
 
     @api.model
-    def _preview_lots(self, move, plan_line):
+    def _preview_lots(self, move, plan_line, held):
         """Lots a tracked component would take: those already reserved, then
-        the location's removal strategy (FIFO, FEFO...), as Odoo reserves.
-        Serial numbers: only those reserved or recorded, never picked."""
+        the location's removal strategy (FIFO, FEFO...), as Odoo reserves,
+        leaving out expired lots and those ``held`` ({(product, lot,
+        location): qty}) staged for other orders. Serial numbers: only those
+        reserved or recorded, never picked."""
         lots = self.env["stock.lot"]
         if move.has_tracking == "none":
             return lots
@@ -245,10 +252,20 @@ class MrpBackflushPreview(models.TransientModel):
             return lots
         quants = self.env["stock.quant"]._gather(move.product_id, move.location_id)
         taken = reserved.lot_id
-        for quant in quants.filtered(lambda q: q.lot_id and q.lot_id not in taken):
+        for quant in quants.filtered(
+            lambda q: (
+                q.lot_id
+                and q.lot_id not in taken
+                and not q.lot_id._backflush_is_expired()
+            )
+        ):
             if needed <= 0:
                 break
-            free = quant.quantity - quant.reserved_quantity
+            free = (
+                quant.quantity
+                - quant.reserved_quantity
+                - held.get((quant.product_id, quant.lot_id, quant.location_id), 0.0)
+            )
             if free > 0:
                 lots |= quant.lot_id
                 needed -= free

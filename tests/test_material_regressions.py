@@ -1,0 +1,171 @@
+# Copyright 2026 mrp_backflush authors
+# License LGPL-3.0 or later (https://www.gnu.org/licenses/lgpl).
+"""Regressions the stateful material test found (issues 23 and 24)."""
+
+from datetime import timedelta
+from unittest import SkipTest
+
+from odoo import fields
+from odoo.exceptions import UserError
+from odoo.tests import Form, tagged
+
+from .common import BackflushCase
+
+
+@tagged("post_install", "-at_install")
+class TestMaterialRegressions(BackflushCase):
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        if "removal_date" not in cls.env["stock.lot"]._fields:
+            raise SkipTest("product_expiry is not installed")
+        cls.env.user.groups_id += cls.env.ref("stock.group_production_lot")
+        cls.warehouse.manufacture_steps = "pbm"
+        cls.pre = cls.warehouse.pbm_loc_id
+        cls.categ_fefo = cls.env["product.category"].create(
+            {
+                "name": "Regression FEFO",
+                "property_cost_method": "fifo",
+                "property_valuation": "manual_periodic",
+                "removal_strategy_id": cls.env.ref("product_expiry.removal_fefo").id,
+            }
+        )
+        cls.cake = cls._product("Staged Cake", 0.0)
+        cls.milk = cls._product(
+            "Staged Milk",
+            1.0,
+            categ=cls.categ_fefo,
+            tracking="lot",
+            use_expiration_date=True,
+        )
+        cls.bom = cls._bom(cls.cake, [(cls.milk, 3)])
+
+    def _lot(self, name, removal_days, qty):
+        when = fields.Datetime.now() + timedelta(days=removal_days)
+        lot = self.env["stock.lot"].create(
+            {
+                "name": name,
+                "product_id": self.milk.id,
+                "expiration_date": when,
+                "removal_date": when,
+            }
+        )
+        self._stock(self.milk, qty, lot=lot)
+        return lot
+
+    def _pick(self, mo, lot, qty):
+        picking = mo.picking_ids.filtered(
+            lambda p: p.picking_type_id == self.warehouse.pbm_type_id
+        )
+        picking.do_unreserve()
+        move = picking.move_ids.filtered(lambda m: m.product_id == self.milk)
+        self.env["stock.move.line"].create(
+            dict(
+                move._prepare_move_line_vals(quantity=qty),
+                lot_id=lot.id,
+                picked=True,
+            )
+        )
+        move.picked = True
+        res = picking.button_validate()
+        while isinstance(res, dict) and res.get("res_model"):
+            wizard = self.env[res["res_model"]].with_context(**res["context"])
+            if res["res_model"] == "stock.backorder.confirmation":
+                res = Form(wizard).save().process_cancel_backorder()
+            else:
+                res = wizard.create({}).process()
+        self.assertEqual(picking.state, "done")
+
+    def _consumed_lots(self, mo):
+        return mo.move_raw_ids.filtered(
+            lambda m: m.state == "done"
+        ).move_line_ids.lot_id
+
+    def test_staged_expired_lot_never_consumed(self):
+        """An expired lot picked to pre-production for the order is its
+        staged stock, yet never consumed: under each policy, in the form
+        or in the background, reserved or not (found by the stateful
+        material test)."""
+        cases = [
+            (policy, background, unreserve)
+            for policy in ("negative", "defer", "block")
+            for background in (False, True)
+            for unreserve in (False, True)
+        ]
+        for policy, background, unreserve in cases:
+            with (
+                self.subTest(policy=policy, background=background, unreserve=unreserve),
+                self.env.cr.savepoint() as savepoint,
+            ):
+                self.bom.backflush_shortage_policy = policy
+                expired = self._lot(f"OLD-{policy}", -1, 20)
+                mo = self._mo(self.bom, 1)
+                self._pick(mo, expired, 3)
+                if unreserve:
+                    mo.do_unreserve()
+                if background:
+                    mo.backflush_queue_user_id = self.env.user
+                    mo._backflush_mark_done_queued()
+                elif policy == "block":
+                    with self.assertRaisesRegex(UserError, f"OLD-{policy}"):
+                        self._mark_done_request(mo.with_context(skip_expired=True))
+                else:
+                    mo.with_context(skip_expired=True).button_mark_done()
+                self.assertFalse(self._consumed_lots(mo))
+                self.assertEqual(self._qty(self.milk, self.pre), 3)
+                if policy == "block":
+                    self.assertNotEqual(mo.state, "done")
+                else:
+                    self.assertEqual(mo.state, "done")
+                    exc = mo.backflush_exception_ids
+                    self.assertEqual((exc.quantity, exc.cause), (3, "lot_expired"))
+                savepoint.rollback()
+
+    def test_backorder_of_an_order_with_a_staged_expired_lot(self):
+        """Mark Done of part of an order whose staged lot expired: the
+        expired lot's reservation moves to the backorder on its own quant
+        (no second quant reserved below zero, which the stock read then
+        counted as free stock), and the backorder consumes no expired lot
+        either (found by the stateful material test)."""
+        self.bom.backflush_shortage_policy = "defer"
+        expired = self._lot("OLD-SPLIT", -1, 20)
+        mo = self._mo(self.bom, 2)
+        self._pick(mo, expired, 6)
+        backorder = self._backorder(mo.with_context(skip_expired=True), 1)
+        quants = self.env["stock.quant"].search(
+            [("product_id", "=", self.milk.id), ("location_id", "=", self.pre.id)]
+        )
+        self.assertEqual(
+            [(q.lot_id, q.quantity, q.reserved_quantity) for q in quants],
+            [(expired, 6, 3)],
+        )
+        backorder.with_context(skip_expired=True).button_mark_done()
+        self.assertEqual(backorder.state, "done")
+        self.assertFalse(self._consumed_lots(mo | backorder))
+        self.assertEqual(
+            sorted(
+                mo.procurement_group_id.mrp_production_ids.backflush_exception_ids.mapped(
+                    "quantity"
+                )
+            ),
+            [3, 3],
+        )
+
+    def test_preview_lists_no_lot_staged_for_another_order(self):
+        """The preview of an order not picked yet lists no lot another order
+        over-picked, nor an expired one: Mark Done takes neither."""
+        self.bom.backflush_shortage_policy = "defer"
+        theirs = self._lot("THEIRS", 30, 20)
+        mo_picked = self._mo(self.bom, 1)
+        waiting = self._mo(self.bom, 1)
+        self._pick(mo_picked, theirs, 6)  # 3 over its need
+        self._stock(self.milk, 5, self.pre, lot=self._lot("EXPIRED-PRE", -1, 0))
+        free = self._lot("FREE", 60, 0)
+        self._stock(self.milk, 2, self.pre, lot=free)  # staged for no one
+        waiting.do_unreserve()
+        preview = self.env["mrp.backflush.preview"].create(
+            {"production_ids": [fields.Command.set(waiting.ids)]}
+        )
+        self.assertEqual(preview.line_ids.lot_ids, free)
+        waiting.button_mark_done()
+        self.assertEqual(self._consumed_lots(waiting), free)
