@@ -646,9 +646,11 @@ class StockMove(models.Model):
             qty = quantities[move.id]
             rounding = move.product_uom.rounding
             excess = move.quantity - qty
-            if float_is_zero(excess, precision_rounding=rounding):
-                continue
             lines = move.move_line_ids
+            if float_is_zero(
+                excess, precision_rounding=rounding
+            ) and not move._backflush_moves_other_stock(qty):
+                continue
             if float_is_zero(qty, precision_rounding=rounding):
                 dropped |= lines
                 continue
@@ -702,6 +704,23 @@ class StockMove(models.Model):
         dropped.with_context(quants_cache=quants_cache).unlink()
         for kept, lines in trimmed.items():
             lines.with_context(quants_cache=quants_cache).write({"quantity": kept})
+
+    def _backflush_moves_other_stock(self, qty):
+        """Lines in the product's unit move other stock than ``qty`` (move
+        unit), by less than the move's unit shows: 0.04 dozen and 0.04
+        screws read as 0.04 dozen, and move 0.52 screws."""
+        self.ensure_one()
+        lines = self.move_line_ids
+        if not lines.product_uom_id - self.product_uom:
+            return False
+        unit = self.product_id.uom_id
+        return bool(
+            float_compare(
+                sum(lines.mapped("quantity_product_uom")),
+                self.product_uom._compute_quantity(qty, unit, round=False),
+                precision_rounding=unit.rounding,
+            )
+        )
 
     def _backflush_add_line_in_product_unit(self, qty):
         """Raise the move to ``qty`` (move unit) with one line in the

@@ -561,3 +561,28 @@ class TestLedgerRegressions(BackflushCase):
             sum(scrap.stock_valuation_layer_ids.mapped("quantity")), -1.2
         )
         self.assertAlmostEqual(self._qty(screw), -1.16)
+
+    def test_planned_scrap_in_dozens_finished_in_an_operation(self):
+        """The same screws on an operation, 12.52 in stock, the work order
+        finished: the planned scrap's 0.1 dozen takes 1.2 screws, however
+        its lines split between dozens and units."""
+        screw = self._product("Ledger Op Screw", 0.1)
+        bom = self._bom(
+            self.chair,
+            [(screw, 1, {"product_uom_id": self.uom_dozen.id, "scrap_percent": 10})],
+            backflush_mode="operation",
+            backflush_shortage_policy="negative",
+            operation_ids=[
+                Command.create({"name": "Cut", "workcenter_id": self.workcenter.id})
+            ],
+        )
+        bom.bom_line_ids.operation_id = bom.operation_ids
+        self._stock(screw, 12.52)
+        mo = self._mo(bom, 1)
+        mo.workorder_ids.button_finish()
+        mo.button_mark_done()
+        scrap = self._raw(mo, screw, "planned_scrap")
+        self.assertAlmostEqual(
+            sum(scrap.move_line_ids.mapped("quantity_product_uom")), 1.2
+        )
+        self.assertAlmostEqual(self._qty(screw), -0.68)
