@@ -500,13 +500,16 @@ class MrpUnbuild(models.Model):
                 ("id", "!=", self.id),
             ]
         )
-        for unbuild in earlier:
+        earlier_lost = returned = 0.0
+        for unbuild in earlier | self:
             out_moves, back_moves = unbuild._backflush_done_moves()
-            not_returnable -= -sum(
-                (out_moves | back_moves)
-                .sudo()
-                .stock_valuation_layer_ids.mapped("value")
-            )
+            returned += sum(back_moves.sudo().stock_valuation_layer_ids.mapped("value"))
+            if unbuild != self:
+                earlier_lost -= sum(
+                    (out_moves | back_moves)
+                    .sudo()
+                    .stock_valuation_layer_ids.mapped("value")
+                )
         uom = production.product_uom_id
         left = production.qty_produced - sum(
             unbuild.product_uom_id._compute_quantity(
@@ -519,4 +522,9 @@ class MrpUnbuild(models.Model):
         unbuilt = self.product_uom_id._compute_quantity(
             self.product_qty, uom, round=False
         )
-        return not_returnable * min(unbuilt / left, 1.0)
+        if float_compare(unbuilt, left, precision_rounding=uom.rounding) >= 0:
+            # The last units: what the goods carried and no unbuild gave
+            # back was lost, the rounding of a line as a whole included
+            # (it stays with the line's planned scrap).
+            return carried - returned - earlier_lost
+        return (not_returnable - earlier_lost) * unbuilt / left

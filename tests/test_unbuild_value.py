@@ -178,3 +178,40 @@ class TestUnbuildValue(BackflushCase):
         self.assertAlmostEqual(
             sum(finished.stock_valuation_layer_ids.mapped("value")), 0.0
         )
+
+    def test_last_unbuild_takes_out_the_rounding_left_with_the_scrap(self):
+        """Screws kept in units, 0.25 dozen for 2 bikes, 10 % and 0.5 dozen
+        of planned scrap: 5 bikes post 0.63 + 0.56 dozen (1.1875 rounded up
+        as a whole). Unbuilt 1 then 4, 0.62 dozen come back: the 0.01 dozen
+        of rounding stays with the scrap, lost, and the finished goods leave
+        at what they cost."""
+        screw = self._product("Unbuild Screw", 1.0)
+        bom = self._bom(
+            self.bike,
+            [
+                (
+                    screw,
+                    0.25,
+                    {
+                        "product_uom_id": self.uom_dozen.id,
+                        "scrap_percent": 10,
+                        "scrap_fixed_qty": 0.5,
+                    },
+                )
+            ],
+            qty=2.0,
+            backflush_shortage_policy="negative",
+        )
+        self._stock(screw, 40)
+        mo = self._mo(bom, 5)
+        mo.button_mark_done()
+        self.assertAlmostEqual(self._qty(screw), 40 - 14.28)
+        self._unbuild(mo, 1)
+        self._unbuild(mo, 4)
+        self.assertAlmostEqual(self._qty(screw), 40 - 14.28 + 7.44)
+        finished = mo.move_finished_ids | (
+            self._unbuild_layers(mo, self.bike).stock_move_id
+        )
+        self.assertAlmostEqual(
+            sum(finished.stock_valuation_layer_ids.mapped("value")), 0.0
+        )
