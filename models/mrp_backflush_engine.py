@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 
 from odoo import api, models
 from odoo.exceptions import UserError
+from odoo.tools import float_is_zero, float_round
 
 from .. import planning
 
@@ -96,7 +97,52 @@ class MrpBackflushEngine(models.AbstractModel):
             for key, qty in self._consumption(plan).items():
                 if key in pool:
                     pool[key] -= qty
+        for key, qty in self._set_by_mark_done(productions, moves, pool).items():
+            pool[key] -= qty
         return planning.plan(requirements, pool), pool
+
+    @api.model
+    def _set_by_mark_done(self, productions, moves, pool):
+        """Stock Mark Done of ``productions`` takes before the backflush
+        posts, per key of ``pool``: Odoo sets the quantities of each order
+        with nothing producing (``_set_quantities``), reserving beyond the
+        stock if need be. What it sets on the families of ``moves`` stays
+        theirs (see ``_backflush_stock_pool``); what it sets on other orders
+        (lines recorded by hand) is gone. Once set (at Mark Done itself),
+        nothing is left to take."""
+        families = moves.raw_material_production_id
+        families |= families.procurement_group_id.mrp_production_ids
+        others = (productions - families).filtered(
+            lambda p: float_is_zero(
+                p.qty_producing, precision_rounding=p.product_uom_id.rounding
+            )
+        )
+        raw = others.move_raw_ids.filtered(
+            lambda m: (
+                m.state not in ("done", "cancel")
+                and m.product_id.is_storable
+                and not (m.manual_consumption and m.picked)
+                and (m.product_id.id, m.location_id.id) in pool
+                and not m.sudo()._should_bypass_set_qty_producing()
+            )
+        )
+        taken = {}
+        for move in raw:
+            production = move.raw_material_production_id
+            # what Odoo's _set_qty_producing sets: the order all produced,
+            # one serial number at a time
+            producing = production.product_qty - production.qty_produced
+            if production.product_tracking == "serial":
+                producing = min(producing, 1.0)
+            qty = float_round(
+                producing * move.unit_factor,
+                precision_rounding=move.product_uom.rounding,
+            )
+            key = (move.product_id.id, move.location_id.id)
+            taken[key] = taken.get(key, 0.0) + move.product_uom._compute_quantity(
+                qty - move.quantity, move.product_id.uom_id, round=False
+            )
+        return taken
 
     @api.model
     def _plan_mark_done(self, productions, after=()):

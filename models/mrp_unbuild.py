@@ -1,6 +1,6 @@
 # Copyright 2026 mrp_backflush authors
 # License LGPL-3.0 or later (https://www.gnu.org/licenses/lgpl).
-from odoo import models
+from odoo import api, models
 from odoo.tools import float_compare, float_is_zero, float_round
 
 # What an unbuild gives back: never the planned scrap, it was lost.
@@ -181,7 +181,10 @@ class MrpUnbuild(models.Model):
             # Each posting gives back its share, as Odoo's unbuild does.
             ratio = min(owed / total_left, 1.0)
             vals_list += [(move, qty * ratio) for move, qty in left.items() if qty > 0]
-        for raw_move, take in vals_list:
+        for raw_move, share in vals_list:
+            take = self._backflush_in_steps(raw_move, share, returned[raw_move])
+            if not take:
+                continue
             move = self._generate_move_from_existing_move(
                 raw_move,
                 take / raw_move.backflush_line_qty,
@@ -197,6 +200,22 @@ class MrpUnbuild(models.Model):
             )
             moves |= move
         return moves
+
+    @api.model
+    def _backflush_in_steps(self, raw_move, share, returned):
+        """``share`` (line units) of what ``raw_move`` posted, in steps its
+        product's unit can hold (see ``stock.move._backflush_rounding``):
+        87.5 g of a glue kept to 0.01 kg would enter stock as 0.09 kg, and
+        two such shares give back more than was consumed. Rounded half-up,
+        never beyond what the move still holds: the last unbuild gives back
+        the rest."""
+        per_line = raw_move.quantity / raw_move.backflush_line_qty
+        step = raw_move._backflush_rounding()
+        left = (raw_move.backflush_line_qty - sum(returned)) * per_line
+        qty = min(float_round(share * per_line, precision_rounding=step), left)
+        if float_compare(qty, 0.0, precision_rounding=step) <= 0:
+            return 0.0
+        return qty / per_line
 
     def _backflush_cap_odoo_returns(self, moves):
         """Odoo gives back each unbuild's share of what a raw move consumed,
@@ -482,13 +501,16 @@ class MrpUnbuild(models.Model):
                 ("id", "!=", self.id),
             ]
         )
-        for unbuild in earlier:
+        earlier_lost = returned = 0.0
+        for unbuild in earlier | self:
             out_moves, back_moves = unbuild._backflush_done_moves()
-            not_returnable -= -sum(
-                (out_moves | back_moves)
-                .sudo()
-                .stock_valuation_layer_ids.mapped("value")
-            )
+            returned += sum(back_moves.sudo().stock_valuation_layer_ids.mapped("value"))
+            if unbuild != self:
+                earlier_lost -= sum(
+                    (out_moves | back_moves)
+                    .sudo()
+                    .stock_valuation_layer_ids.mapped("value")
+                )
         uom = production.product_uom_id
         left = production.qty_produced - sum(
             unbuild.product_uom_id._compute_quantity(
@@ -501,4 +523,9 @@ class MrpUnbuild(models.Model):
         unbuilt = self.product_uom_id._compute_quantity(
             self.product_qty, uom, round=False
         )
-        return not_returnable * min(unbuilt / left, 1.0)
+        if float_compare(unbuilt, left, precision_rounding=uom.rounding) >= 0:
+            # The last units: what the goods carried and no unbuild gave
+            # back was lost, the rounding of a line as a whole included
+            # (it stays with the line's planned scrap).
+            return carried - returned - earlier_lost
+        return (not_returnable - earlier_lost) * unbuilt / left

@@ -658,14 +658,16 @@ class StockMove(models.Model):
         """
         Line = self.env["stock.move.line"]
         trimmed = defaultdict(lambda: Line)  # new quantity -> move lines
-        dropped = Line
+        dropped = added = Line
         for move in self:
             qty = quantities[move.id]
             rounding = move.product_uom.rounding
             excess = move.quantity - qty
-            if float_is_zero(excess, precision_rounding=rounding):
-                continue
             lines = move.move_line_ids
+            if float_is_zero(
+                excess, precision_rounding=rounding
+            ) and not move._backflush_moves_other_stock(qty):
+                continue
             if float_is_zero(qty, precision_rounding=rounding):
                 dropped |= lines
                 continue
@@ -682,6 +684,17 @@ class StockMove(models.Model):
                 trimmed[
                     float_round(last.quantity - excess, precision_rounding=rounding)
                 ] |= last
+                continue
+            if (
+                excess < 0
+                and lines.product_uom_id - move.product_uom
+                and move.has_tracking != "serial"
+            ):
+                # A line in the product's unit (0.04 screws of a planned
+                # scrap in dozens): Odoo would add the rest in dozens,
+                # rounded up (0.0967 to 0.1 dozen, 0.04 screws too many).
+                # The rest goes in the product's unit, as Odoo reserves it.
+                added |= move._backflush_add_line_in_product_unit(qty)
                 continue
             if excess < 0 or lines.product_uom_id != move.product_uom:
                 move._set_quantity_done(qty)
@@ -701,12 +714,46 @@ class StockMove(models.Model):
                 excess -= line.quantity
                 if float_is_zero(excess, precision_rounding=rounding):
                     break
+        added._apply_putaway_strategy()
         if not (dropped or trimmed):
             return
         quants_cache = self._backflush_quants_cache()
         dropped.with_context(quants_cache=quants_cache).unlink()
         for kept, lines in trimmed.items():
             lines.with_context(quants_cache=quants_cache).write({"quantity": kept})
+
+    def _backflush_moves_other_stock(self, qty):
+        """Lines in the product's unit move other stock than ``qty`` (move
+        unit), by less than the move's unit shows: 0.04 dozen and 0.04
+        screws read as 0.04 dozen, and move 0.52 screws."""
+        self.ensure_one()
+        lines = self.move_line_ids
+        if not lines.product_uom_id - self.product_uom:
+            return False
+        unit = self.product_id.uom_id
+        return bool(
+            float_compare(
+                sum(lines.mapped("quantity_product_uom")),
+                self.product_uom._compute_quantity(qty, unit, round=False),
+                precision_rounding=unit.rounding,
+            )
+        )
+
+    def _backflush_add_line_in_product_unit(self, qty):
+        """Raise the move to ``qty`` (move unit) with one line in the
+        product's unit; return it."""
+        self.ensure_one()
+        unit = self.product_id.uom_id
+        missing = float_round(
+            self.product_uom._compute_quantity(qty, unit, round=False)
+            - sum(self.move_line_ids.mapped("quantity_product_uom")),
+            precision_rounding=unit.rounding,
+        )
+        if float_compare(missing, 0.0, precision_rounding=unit.rounding) <= 0:
+            return self.env["stock.move.line"]
+        vals = self._prepare_move_line_vals(quantity=0)
+        vals.update(quantity=missing, product_uom_id=unit.id)
+        return self.env["stock.move.line"].create(vals)
 
     def _backflush_align_lines(self):
         """Move lines in steps the product's unit can hold. Odoo posts each

@@ -537,3 +537,52 @@ class TestLedgerRegressions(BackflushCase):
         self.assertAlmostEqual(self._qty(seat), 9.67)
         self._unbuild(mo, 1)
         self.assertAlmostEqual(self._qty(seat), 10)
+
+    def test_planned_scrap_in_dozens_beside_a_remainder_in_units(self):
+        """Screws kept in units, 1 dozen a chair with 10 % planned scrap,
+        12.04 screws in stock: the component takes 12, its planned scrap of
+        0.1 dozen takes the 0.04 screws left on the same quant (a line in
+        units) and posts the rest into negative stock: 1.2 screws in all,
+        not 0.04 plus a 0.1 dozen line rounded up from 0.0967."""
+        screw = self._product("Ledger Screw", 0.1)
+        bom = self._bom(
+            self.chair,
+            [(screw, 1, {"product_uom_id": self.uom_dozen.id, "scrap_percent": 10})],
+            backflush_shortage_policy="negative",
+        )
+        self._stock(screw, 12.04)
+        mo = self._mo(bom, 1)
+        mo.button_mark_done()
+        scrap = self._raw(mo, screw, "planned_scrap")
+        self.assertAlmostEqual(
+            sum(scrap.move_line_ids.mapped("quantity_product_uom")), 1.2
+        )
+        self.assertAlmostEqual(
+            sum(scrap.stock_valuation_layer_ids.mapped("quantity")), -1.2
+        )
+        self.assertAlmostEqual(self._qty(screw), -1.16)
+
+    def test_planned_scrap_in_dozens_finished_in_an_operation(self):
+        """The same screws on an operation, 12.52 in stock, the work order
+        finished: the planned scrap's 0.1 dozen takes 1.2 screws, however
+        its lines split between dozens and units."""
+        screw = self._product("Ledger Op Screw", 0.1)
+        bom = self._bom(
+            self.chair,
+            [(screw, 1, {"product_uom_id": self.uom_dozen.id, "scrap_percent": 10})],
+            backflush_mode="operation",
+            backflush_shortage_policy="negative",
+            operation_ids=[
+                Command.create({"name": "Cut", "workcenter_id": self.workcenter.id})
+            ],
+        )
+        bom.bom_line_ids.operation_id = bom.operation_ids
+        self._stock(screw, 12.52)
+        mo = self._mo(bom, 1)
+        mo.workorder_ids.button_finish()
+        mo.button_mark_done()
+        scrap = self._raw(mo, screw, "planned_scrap")
+        self.assertAlmostEqual(
+            sum(scrap.move_line_ids.mapped("quantity_product_uom")), 1.2
+        )
+        self.assertAlmostEqual(self._qty(screw), -0.68)

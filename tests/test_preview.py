@@ -485,6 +485,24 @@ class TestPreview(BackflushCase):
         self.assertEqual((beech.net_qty, beech.scrap_qty), (12, 1))
         self.assertEqual(self._qty(self.beech), 87)
 
+    def test_agree_beside_an_order_recorded_by_hand(self):
+        """Mark Done sets the quantities of an order whose lines are
+        recorded by hand before the backflush posts (Odoo's
+        _set_quantities): the seats it takes beyond what it reserved are
+        not in stock for the backflushed order, in the preview either."""
+        manual_bom = self._bom(
+            self.chair, [(self.seat, 1, {"backflush_mode": "manual"})]
+        )
+        self._stock(self.leg, 100)
+        self._stock(self.seat, 12)
+        self._stock(self.glue, 10)
+        backflushed = self._mo(self.bom, 5)  # 6 seats, reserved
+        manual = self._mo(manual_bom, 10)  # 6 seats reserved, sets 10
+        preview = self._assert_preview_matches_posting(backflushed | manual)
+        seat = self._preview_line(preview, self.seat, mo=backflushed)
+        self.assertEqual(seat.shortage_qty, 4)  # deferred
+        self.assertEqual(self._qty(self.seat), 0)
+
     def test_agree_non_storable_component(self):
         """A consumable that is not tracked in stock is never short."""
         self.glue.is_storable = False

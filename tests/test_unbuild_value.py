@@ -4,6 +4,7 @@
 issue 22 item 6): what it gives back plus what was lost, at the value the
 units carry, value added after Mark Done included."""
 
+from odoo import Command
 from odoo.tests import tagged
 
 from .common import BackflushCase
@@ -136,3 +137,81 @@ class TestUnbuildValue(BackflushCase):
         self.assertAlmostEqual(backrest.value_svl, 190.0)
         self.assertAlmostEqual(self._account_balance(production), production_before)
         self.assertAlmostEqual(self._account_balance(expense) - expense_before, 10.0)
+
+    def test_unbuilds_return_in_steps_the_product_unit_holds(self):
+        """Glue kept to 0.01 kg, 130 g a unit, 700 g in stock and a strong
+        glue as substitute: 8 units post 700 g of glue and 340 g of the
+        substitute. Unbuilt 1, 1 then 6, each share comes back in 10 g
+        steps (90, 90, 520 g of glue), not 87.5 g that the stock reads as
+        0.09 kg: no glue and no value come from nowhere, and the finished
+        goods leave at what they cost."""
+        kg = {"uom_id": self.uom_kgm.id, "uom_po_id": self.uom_kgm.id}
+        glue = self._product("Unbuild Glue", 5.0, **kg)
+        strong = self._product("Unbuild Strong Glue", 8.0, **kg)
+        bom = self._bom(
+            self.bike,
+            [(glue, 130, {"product_uom_id": self.uom_gram.id})],
+            backflush_substitution="priority",
+        )
+        bom.bom_line_ids.substitute_ids = [
+            Command.create(
+                {"product_id": strong.id, "product_uom_id": self.uom_gram.id}
+            )
+        ]
+        self._stock(glue, 0.7)
+        self._stock(strong, 1)
+        mo = self._mo(bom, 8)
+        mo.button_mark_done()
+        self.assertEqual((self._qty(glue), self._qty(strong)), (0, 0.66))
+        for qty in (1, 1, 6):
+            self._unbuild(mo, qty)
+        returns = self._unbuild_layers(mo, glue)
+        self.assertEqual(
+            sorted(returns.stock_move_id.mapped("quantity")), [90, 90, 520]
+        )
+        self.assertAlmostEqual(self._qty(glue), 0.7)
+        self.assertAlmostEqual(self._qty(strong), 1)
+        self.assertAlmostEqual(sum(returns.mapped("value")), 3.5)
+        finished = mo.move_finished_ids | (
+            self._unbuild_layers(mo, self.bike).stock_move_id
+        )
+        self.assertAlmostEqual(
+            sum(finished.stock_valuation_layer_ids.mapped("value")), 0.0
+        )
+
+    def test_last_unbuild_takes_out_the_rounding_left_with_the_scrap(self):
+        """Screws kept in units, 0.25 dozen for 2 bikes, 10 % and 0.5 dozen
+        of planned scrap: 5 bikes post 0.63 + 0.56 dozen (1.1875 rounded up
+        as a whole). Unbuilt 1 then 4, 0.62 dozen come back: the 0.01 dozen
+        of rounding stays with the scrap, lost, and the finished goods leave
+        at what they cost."""
+        screw = self._product("Unbuild Screw", 1.0)
+        bom = self._bom(
+            self.bike,
+            [
+                (
+                    screw,
+                    0.25,
+                    {
+                        "product_uom_id": self.uom_dozen.id,
+                        "scrap_percent": 10,
+                        "scrap_fixed_qty": 0.5,
+                    },
+                )
+            ],
+            qty=2.0,
+            backflush_shortage_policy="negative",
+        )
+        self._stock(screw, 40)
+        mo = self._mo(bom, 5)
+        mo.button_mark_done()
+        self.assertAlmostEqual(self._qty(screw), 40 - 14.28)
+        self._unbuild(mo, 1)
+        self._unbuild(mo, 4)
+        self.assertAlmostEqual(self._qty(screw), 40 - 14.28 + 7.44)
+        finished = mo.move_finished_ids | (
+            self._unbuild_layers(mo, self.bike).stock_move_id
+        )
+        self.assertAlmostEqual(
+            sum(finished.stock_valuation_layer_ids.mapped("value")), 0.0
+        )
