@@ -105,7 +105,7 @@ class TestMaterialRegressions(BackflushCase):
                     mo.do_unreserve()
                 if background:
                     mo.backflush_queue_user_id = self.env.user
-                    mo._backflush_mark_done_queued()
+                    self.env["mrp.backflush.queue"]._backflush_mark_done_queued(mo)
                 elif policy == "block":
                     with self.assertRaisesRegex(UserError, f"OLD-{policy}"):
                         self._mark_done_request(mo.with_context(skip_expired=True))

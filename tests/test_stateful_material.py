@@ -459,7 +459,7 @@ class MaterialMachine(RuleBasedStateMachine):
 
         if background and not split:
             mo.backflush_queue_user_id = self.env.user
-            mo._backflush_mark_done_queued()
+            self.env["mrp.backflush.queue"]._backflush_mark_done_queued(mo)
             if mo.state != "done":
                 if not expected(mo.backflush_queue_error):
                     self.failures.append(
