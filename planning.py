@@ -14,10 +14,11 @@ stock pool is in the product's reference unit, ``to_pool`` converts.
 import math
 from dataclasses import dataclass, field
 
+from odoo.tools.float_utils import float_compare, float_is_zero
+
 ROLE_COMPONENT = "component"
 ROLE_SUBSTITUTE = "substitute"
 ROLE_PLANNED_SCRAP = "planned_scrap"
-ROLE_DEFERRED = "deferred"
 
 POLICY_BLOCK = "block"
 POLICY_NEGATIVE = "negative"
@@ -29,8 +30,11 @@ SUBSTITUTION_FULL = "full"
 
 
 def _steps(qty, rounding):
-    """``qty`` in steps of ``rounding``, with a tolerance for binary noise
-    relative to the magnitude (as Odoo's float_round does)."""
+    """``qty`` in steps of ``rounding``, with a tolerance for binary noise.
+
+    Not Odoo's ``float_round``: its tolerance (2**-50 of the value) does not
+    absorb the noise of a difference of rounded quantities (0.13 - 0.12 is
+    0.010000000000000009, which it rounds up to 0.02)."""
     steps = qty / rounding
     return steps, abs(steps) * 2**-40 + 1e-9
 
@@ -51,7 +55,7 @@ def round_down(qty, rounding):
 
 
 def is_zero(qty, rounding):
-    return abs(qty) < rounding / 2.0
+    return float_is_zero(qty, precision_rounding=rounding)
 
 
 def is_nil(qty, rounding):
@@ -127,15 +131,6 @@ class PlanLine:
         )
         return max(self.net_required_qty - covered, 0.0)
 
-    @property
-    def substituted_qty(self):
-        """Component units that substitutes stood in for (net and scrap)."""
-        return sum(
-            m.replaces_qty
-            for m in self.moves
-            if m.product_id != self.requirement.product_id
-        )
-
     def qty(self, role, product_id=None):
         return sum(
             m.qty
@@ -184,18 +179,20 @@ def _split_component(req, from_component):
     return moves
 
 
-def _split_substitutes(sub_moves, net_left, substitutes):
+def _split_substitutes(sub_moves, net_left, req):
     """Planned scrap stays planned scrap whichever product covers it: a
     substitute fills the net share left first, the rest of its quantity
     posts with role planned scrap."""
-    rounding = {sub.product_id: sub.rounding for sub in substitutes}
+    rounding = {sub.product_id: sub.rounding for sub in req.substitutes}
     moves = []
     for move in sub_moves:
         net = min(move.replaces_qty, max(net_left, 0.0))
         net_left -= net
         scrap = move.replaces_qty - net
-        if is_nil(scrap, 1.0) or is_nil(net, 1.0):
-            role = ROLE_SUBSTITUTE if is_nil(scrap, 1.0) else ROLE_PLANNED_SCRAP
+        if is_nil(scrap, req.rounding) or is_nil(net, req.rounding):
+            role = (
+                ROLE_SUBSTITUTE if is_nil(scrap, req.rounding) else ROLE_PLANNED_SCRAP
+            )
             moves.append(PlanMove(role, move.product_id, move.qty, move.replaces_qty))
             continue
         net_qty = min(
@@ -221,7 +218,8 @@ def _substitute(req, shortfall, pool):
                 max(pool.get((sub.product_id, req.location_id), 0.0), 0.0) / sub.to_pool
             )
             need = round_up(shortfall * sub.factor, sub.rounding)
-            if round_down(avail, sub.rounding) >= need - sub.rounding * 1e-6:
+            avail = round_down(avail, sub.rounding)
+            if float_compare(avail, need, precision_rounding=sub.rounding) >= 0:
                 _take(pool, sub.product_id, req.location_id, need * sub.to_pool)
                 return [PlanMove(ROLE_SUBSTITUTE, sub.product_id, need, shortfall)], 0.0
         return moves, shortfall
@@ -231,7 +229,7 @@ def _substitute(req, shortfall, pool):
         avail = max(pool.get((sub.product_id, req.location_id), 0.0), 0.0) / sub.to_pool
         avail = round_down(avail, sub.rounding)
         need = round_up(shortfall * sub.factor, sub.rounding)
-        if avail >= need - sub.rounding * 1e-6:
+        if float_compare(avail, need, precision_rounding=sub.rounding) >= 0:
             qty, covered = need, shortfall
         else:
             # Covering a part, it covers whole steps of the component: what
@@ -301,7 +299,5 @@ def plan(requirements, pool):
         net_left = line.net_required_qty - sum(
             m.qty for m in component_moves if m.role == ROLE_COMPONENT
         )
-        line.moves = component_moves + _split_substitutes(
-            sub_moves, net_left, req.substitutes
-        )
+        line.moves = component_moves + _split_substitutes(sub_moves, net_left, req)
     return Plan(lines, pool)

@@ -1,10 +1,12 @@
 # Copyright 2026 mrp_backflush authors
 # License LGPL-3.0 or later (https://www.gnu.org/licenses/lgpl).
-"""Property and example tests of the advice's pure arithmetic (no Odoo).
+"""Property and example tests of the advice's pure arithmetic (no database).
 
-Run with plain pytest::
+Run with pytest in the Odoo environment (``advice.py`` rounds with
+``odoo.tools.float_utils``, pure Python)::
 
-    python3 -m pytest tests/test_advice_rules.py -p no:cacheprovider -q
+    ODOO_RC=.odoo/test.rc .odoo/venv/bin/python -m pytest -p no:cacheprovider -q \
+        .odoo/addons/mrp_backflush/tests/test_advice_rules.py
 
 ``advice.py`` is loaded by file path, like ``planning.py`` in
 ``tests/test_planning.py``.

@@ -1,13 +1,15 @@
 # Copyright 2026 mrp_backflush authors
 # License LGPL-3.0 or later (https://www.gnu.org/licenses/lgpl).
-"""Property and example tests of the pure-Python planner (no Odoo needed).
+"""Property and example tests of the pure-Python planner (no database needed).
 
-Run with plain pytest::
+Run with pytest in the Odoo environment (``planning.py`` rounds with
+``odoo.tools.float_utils``, pure Python)::
 
-    python3 -m pytest tests/test_planning.py -p no:cacheprovider -q
+    ODOO_RC=.odoo/test.rc .odoo/venv/bin/python -m pytest -p no:cacheprovider -q \
+        .odoo/addons/mrp_backflush/tests/test_planning.py
 
-``planning.py`` is loaded by file path so the module can be tested without
-Odoo (and without importing the add-on package).
+``planning.py`` is loaded by file path so the module is tested without a
+database (and without importing the add-on package).
 """
 
 import dataclasses
