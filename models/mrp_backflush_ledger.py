@@ -29,7 +29,7 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 
 from odoo import api, models
-from odoo.tools import SQL
+from odoo.tools import SQL, float_compare, float_is_zero
 
 from .. import planning
 
@@ -122,13 +122,19 @@ class LedgerEntry:
         net = min(total, max(planning.round_up(net_owed, self.rounding), 0.0))
         return net, total - net
 
-    def explains_unbuild(self, unbuilt):
+    def explains_unbuild(self, unbuilt, unit_rounding):
         """The ledger can say what unbuilding ``unbuilt`` more units gives
         back: what is settled is what the units produced require, and no
-        more is unbuilt than was produced."""
+        more is unbuilt than was produced (at the MO unit's
+        ``unit_rounding``)."""
         return (
-            abs(self.settled_qty - self.required()) < self.rounding / 2
-            and self.unbuilt + unbuilt <= self.produced + 1e-6
+            float_is_zero(
+                self.settled_qty - self.required(), precision_rounding=self.rounding
+            )
+            and float_compare(
+                self.unbuilt + unbuilt, self.produced, precision_rounding=unit_rounding
+            )
+            <= 0
         )
 
     def fixed_now(self, produced):

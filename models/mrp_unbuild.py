@@ -146,7 +146,7 @@ class MrpUnbuild(models.Model):
         for line in lines:
             entry = entries[(family, line)]
             line_moves = backflushed.filtered(lambda m, li=line: m.bom_line_id == li)
-            if not entry.explains_unbuild(unbuilt):
+            if not entry.explains_unbuild(unbuilt, production.product_uom_id.rounding):
                 # The order's produced quantity was edited after it was
                 # posted, or more is unbuilt than was produced: beyond what
                 # the ledger can say. Each posting gives back its share of
@@ -162,8 +162,9 @@ class MrpUnbuild(models.Model):
             scrap = entry.pending_scrap_of(unbuilt)
             entry.scrap_unbuilt += scrap
             owed = entry.settled_qty - entry.required(unbuilt=unbuilt)
+            rounding = entry.rounding
             for exc in pending.filtered(lambda e, li=line: e.bom_line_id == li):
-                if owed <= 0:
+                if float_compare(owed, 0.0, precision_rounding=rounding) <= 0:
                     break
                 of_scrap = min(scrap, owed, exc.quantity)
                 owed -= exc._cancel_unbuilt(owed, planned_scrap=of_scrap)
@@ -172,15 +173,20 @@ class MrpUnbuild(models.Model):
                 move: move.backflush_line_qty - sum(returned[move])
                 for move in line_moves
             }
-            total_left = sum(qty for qty in left.values() if qty > 0)
+            left = {
+                move: qty
+                for move, qty in left.items()
+                if float_compare(qty, 0.0, precision_rounding=rounding) > 0
+            }
+            total_left = sum(left.values())
             # Never more than the goods still hold of the line: leftovers a
             # correction returned are not given back twice.
             owed = min(owed, held[line])
-            if owed <= 0 or total_left <= 0:
+            if float_compare(owed, 0.0, precision_rounding=rounding) <= 0 or not left:
                 continue
             # Each posting gives back its share, as Odoo's unbuild does.
             ratio = min(owed / total_left, 1.0)
-            vals_list += [(move, qty * ratio) for move, qty in left.items() if qty > 0]
+            vals_list += [(move, qty * ratio) for move, qty in left.items()]
         for raw_move, share in vals_list:
             take = self._backflush_in_steps(raw_move, share, returned[raw_move])
             if not take:
@@ -518,7 +524,7 @@ class MrpUnbuild(models.Model):
             )
             for unbuild in earlier
         )
-        if left <= 0:
+        if float_compare(left, 0.0, precision_rounding=uom.rounding) <= 0:
             return 0.0
         unbuilt = self.product_uom_id._compute_quantity(
             self.product_qty, uom, round=False
