@@ -299,5 +299,19 @@ class TestBadInput(BackflushCase):
         self.assertEqual(exc.state, "pending")
 
     def test_sanity_checks_of_no_mo(self):
-        """Odoo calls them on empty recordsets (backorder propagation)."""
-        self.env["mrp.production"]._button_mark_done_sanity_checks()
+        """Odoo calls them on empty recordsets (backorder propagation):
+        nothing to lock, nothing refused. On orders, only the cancelled ones
+        are refused, by name."""
+        cancelled = self._mo(self.bom, 1)
+        cancelled.action_cancel()
+        done = self._mo(self.bom, 1)
+        done.button_mark_done()
+        with self.assertQueryCount(0):
+            self.env["mrp.production"]._button_mark_done_sanity_checks()
+        done._button_mark_done_sanity_checks()
+        with self.assertRaises(UserError) as refused:
+            (done | cancelled)._button_mark_done_sanity_checks()
+        self.assertEqual(
+            refused.exception.args[0],
+            f"{cancelled.name} is cancelled: it cannot be marked as done.",
+        )

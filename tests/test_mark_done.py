@@ -169,9 +169,25 @@ class TestMarkDone(BackflushCase):
         self.assertNotIn(self.seat, mo.backflush_run_ids.line_ids.product_id)
 
     def test_manual_bom_mode(self):
+        """A `manual` BOM is left to Odoo: Mark Done posts what the operator
+        typed, the backflush posts nothing."""
         self.bom_chair.backflush_mode = "manual"
         mo = self._mo(self.bom_chair, 5)
         self.assertTrue(all(mo.move_raw_ids.mapped("manual_consumption")))
+        typed = {self.leg: 22, self.seat: 5, self.backrest: 6}
+        with Form(mo) as form:
+            form.qty_producing = 5
+            for move in mo.move_raw_ids:
+                with form.move_raw_ids.edit(mo.move_raw_ids.ids.index(move.id)) as line:
+                    line.quantity = typed[move.product_id]
+        mo.button_mark_done()
+        self.assertEqual(mo.state, "done")
+        self.assertEqual(self._qty(self.leg), 1000 - 22)
+        self.assertEqual(self._qty(self.seat), 300 - 5)
+        self.assertEqual(self._qty(self.backrest), 300 - 6)
+        self.assertEqual(self._qty(self.chair), 5)
+        self.assertFalse(mo.backflush_run_ids)
+        self.assertFalse(mo.move_raw_ids.filtered("backflush_role"))
 
     def test_operator_edit_respected(self):
         """A quantity typed by the operator on a backflushed line is kept."""

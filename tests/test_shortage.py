@@ -319,9 +319,18 @@ class TestShortage(BackflushCase):
         return mo_a.backflush_exception_ids, mo_b.backflush_exception_ids
 
     def test_retry_of_nothing_does_nothing(self):
+        """Retrying no exception posts none of the pending ones."""
+        exc_a, exc_b = self._two_deferred_mos()
+        self._stock(self.leg, 1000)
+        pending = exc_a | exc_b
+        quantities = pending.mapped("quantity")
+        runs = self.env["mrp.backflush.run"].search([])
         exceptions = self.env["mrp.backflush.exception"]
-        self.assertTrue(exceptions.action_retry())
-        self.assertTrue(exceptions.with_user(self.operator).action_retry())
+        self.assertIs(exceptions.action_retry(), True)
+        self.assertIs(exceptions.with_user(self.operator).action_retry(), True)
+        self.assertEqual(pending.mapped("state"), ["pending", "pending"])
+        self.assertEqual(pending.mapped("quantity"), quantities)
+        self.assertEqual(self.env["mrp.backflush.run"].search([]), runs)
 
     def test_deleting_a_move_a_pending_exception_needs(self):
         _exc_a, exc_b = self._two_deferred_mos()  # exc_b's move posted nothing
