@@ -1,5 +1,6 @@
 # Copyright 2026 mrp_backflush authors
 # License LGPL-3.0 or later (https://www.gnu.org/licenses/lgpl).
+import math
 from collections import defaultdict
 
 from markupsafe import Markup
