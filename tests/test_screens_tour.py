@@ -6,9 +6,8 @@ from odoo.tests import HttpCase, new_test_user, tagged
 
 @tagged("post_install", "-at_install")
 class TestScreensTour(HttpCase):
-    """A manufacturing manager runs the day from the Backflush Monitor,
-    sees a correction's return on the order, and finds the order a mass
-    Mark Done could not mark done."""
+    """A manufacturing manager sees a correction's return on the order and
+    finds the order a mass Mark Done could not mark done."""
 
     @classmethod
     def setUpClass(cls):
@@ -58,30 +57,6 @@ class TestScreensTour(HttpCase):
         mo.action_confirm()
         return mo
 
-    def test_monitor(self):
-        self._stock(self.leg, 100)
-        mo = self._mo(30, "BF/MON/1")  # 120 legs, 30 seats: 20 and 30 deferred
-        mo.button_mark_done()
-        leg_exc, seat_exc = (
-            mo.backflush_exception_ids.filtered(lambda e, p=p: e.product_id == p)
-            for p in (self.leg, self.seat)
-        )
-        self.assertEqual((leg_exc.quantity, seat_exc.quantity), (20, 30))
-        self._stock(self.leg, 20)
-        self.start_tour(
-            "/odoo/action-mrp_backflush.mrp_backflush_exception_action_monitor",
-            "mrp_backflush_monitor",
-            login="bf_screens_manager",
-            timeout=240,
-        )
-        self.assertEqual(leg_exc.state, "done")
-        self.assertEqual(seat_exc.state, "cancel")
-        self.assertTrue(
-            seat_exc.message_ids.filtered(
-                lambda m: "Seats bought by the customer" in (m.body or "")
-            )
-        )
-
     def test_correction_return_on_the_order(self):
         self._stock(self.leg, 40)
         self._stock(self.seat, 10)
@@ -92,7 +67,7 @@ class TestScreensTour(HttpCase):
             f"/odoo/action-mrp.mrp_production_action/{mo.id}",
             "mrp_backflush_correction_return",
             login="bf_screens_manager",
-            timeout=240,
+            timeout=90,
         )
         seat_moves = mo.move_raw_ids.filtered(lambda m: m.product_id == self.seat)
         self.assertEqual(sum(seat_moves.mapped("backflush_returned_qty")), 2)
@@ -108,15 +83,18 @@ class TestScreensTour(HttpCase):
             "/odoo/action-mrp.mrp_production_action",
             "mrp_backflush_mass_done_queue",
             login="bf_screens_manager",
-            timeout=240,
+            timeout=90,
         )
         self.assertTrue(all((mos | big).mapped("backflush_queue_user_id")))
-        self.env["mrp.production"]._cron_backflush_mark_done()
+        self.env["mrp.backflush.queue"]._cron_backflush_mark_done()
         self.assertEqual(mos.mapped("state"), ["done", "done"])
-        self.assertNotEqual(big.state, "done")
+        self.assertEqual(big.state, "confirmed")
+        self.assertFalse(big.backflush_queue_user_id)
+        self.assertFalse(mos.filtered("backflush_queue_error"))
+        self.assertIn("Not enough components", big.backflush_queue_error)
         self.start_tour(
             "/odoo/action-mrp.mrp_production_action",
             "mrp_backflush_mass_done_failed",
             login="bf_screens_manager",
-            timeout=240,
+            timeout=90,
         )

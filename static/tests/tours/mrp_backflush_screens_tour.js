@@ -3,98 +3,6 @@
  * License LGPL-3.0 or later (https://www.gnu.org/licenses/lgpl). */
 import {registry} from "@web/core/registry";
 
-const LEG_ROW = ".o_data_row:contains('BF/MON/1'):contains('Monitor Tour Leg')";
-const SEAT_ROW = ".o_data_row:contains('BF/MON/1'):contains('Monitor Tour Seat')";
-
-registry.category("web_tour.tours").add("mrp_backflush_monitor", {
-    steps: () => [
-        {
-            content: "The headline counts the pending postings",
-            trigger:
-                ".o_backflush_monitor_headline button[name=pending]:contains('Pending postings')",
-        },
-        {
-            content: "A stock manager sees their value at cost",
-            trigger:
-                ".o_backflush_monitor_headline [name=value]:contains('Value at cost')",
-        },
-        {
-            content: "The oldest pending posting and the BOM lines to review",
-            trigger:
-                ".o_backflush_monitor_headline button[name=oldest]:contains('Oldest pending')",
-        },
-        {
-            content: "Pending postings are grouped by cause: open No stock",
-            trigger: ".o_group_header:contains('No stock')",
-            run: "click",
-        },
-        {
-            content: "Select the legs of the order",
-            trigger: `${LEG_ROW} .o_list_record_selector input`,
-            run: "click",
-        },
-        {
-            content: "and its seats",
-            trigger: `${SEAT_ROW} .o_list_record_selector input`,
-            run: "click",
-        },
-        {
-            content: "Retry both",
-            trigger: ".o_control_panel button[name=action_retry]",
-            run: "click",
-        },
-        {
-            content: "The legs that arrived are posted, the seats stay pending",
-            trigger:
-                ".o_notification:contains('Monitor Tour Leg: all posted'):contains('Still nothing in stock for Monitor Tour Seat')",
-        },
-        {
-            content: "Close the notification",
-            trigger:
-                ".o_notification:contains('Monitor Tour Leg') .o_notification_close",
-            run: "click",
-        },
-        {
-            content: "Open No stock again",
-            trigger: ".o_group_header:contains('No stock')",
-            run: function () {
-                const header = document.querySelector(".o_group_header.o_group_open");
-                if (!header || !header.textContent.includes("No stock")) {
-                    this.anchor.click();
-                }
-            },
-        },
-        {
-            content: "Only the seats of the order are left: select them",
-            trigger: `.o_list_view:not(:has(${LEG_ROW})) ${SEAT_ROW} .o_list_record_selector input`,
-            run: "click",
-        },
-        {
-            content: "Cancel them",
-            trigger: ".o_control_panel button[name=action_cancel]",
-            run: "click",
-        },
-        {
-            content: "Say why",
-            trigger: ".modal div[name=reason] textarea",
-            run: "edit Seats bought by the customer",
-        },
-        {
-            content: "Confirm",
-            trigger: ".modal button[name=action_confirm]",
-            run: "click",
-        },
-        {
-            content: "The cancel is confirmed",
-            trigger: ".o_notification:contains('cancelled')",
-        },
-        {
-            content: "and the seats leave the monitor",
-            trigger: `.o_list_view:not(:has(${SEAT_ROW}))`,
-        },
-    ],
-});
-
 registry.category("web_tour.tours").add("mrp_backflush_correction_return", {
     steps: () => [
         {
@@ -156,6 +64,11 @@ registry.category("web_tour.tours").add("mrp_backflush_mass_done_queue", {
 registry.category("web_tour.tours").add("mrp_backflush_mass_done_failed", {
     steps: () => [
         {
+            content: "Remove the default filter",
+            trigger: ".o_searchview_facet:contains('To Do') .o_facet_remove",
+            run: "click",
+        },
+        {
             content: "Open the filters",
             trigger: ".o_searchview_dropdown_toggler",
             run: "click",
@@ -168,7 +81,7 @@ registry.category("web_tour.tours").add("mrp_backflush_mass_done_failed", {
         {
             content: "Only the order that failed is listed",
             trigger:
-                ".o_list_view:not(:has(.o_data_row:contains('BF/MASS/OK'))) .o_data_row:contains('BF/MASS/BIG')",
+                ".o_list_view:not(:has(.o_data_row:not(:contains('BF/MASS/BIG')))) .o_data_row:contains('BF/MASS/BIG') td[name=name]",
             run: "click",
         },
         {
