@@ -24,7 +24,21 @@ Figures per run: the request that queues them (in this process), the
 background time from that request's commit until every MO is processed
 (0.5 s polling), MOs per second, the 1-minute load average before the
 server starts (other work on the machine), the machine's CPU use during the
-background time (all cores, /proc/stat) and the server's own CPU seconds.
+background time (all cores, /proc/stat), the server's own CPU seconds, how
+many processes ran batches ("runners": cron workers from the server log,
+queue_job's worker_pid), "parallel" (the time of all batches over the
+background time: about 1 when they go one after the other) and, with
+queue_job, the attempts rolled back by a concurrency error and run again.
+
+All MOs are of one BOM by default, so batches running side by side consume
+the same components (the same quants and FIFO valuation layers); with
+--boms K the MOs are spread over K BOMs sharing no component, batch k of
+BOM k modulo K, so that side by side batches touch different rows.
+
+Odoo runs cron workers at nice 10 and, after a call of the scheduled action
+that reports records remaining (10 batches of 20 here), lets them sleep up
+to a minute before the next unless ``ODOO_NOTIFY_CRON_CHANGES`` is set in
+the server's environment (this script passes its own environment on).
 
 Then "exactly once" is checked on the database: every MO done and no longer
 queued, none failed; one backflush run (trigger *Order produced*) per MO;
@@ -53,7 +67,7 @@ configuration file with the addons path, data dir and database access, by
 default .odoo/test.rc written by scripts/test):
 
   python3 scripts/benchmark_scale.py [-c .odoo/test.rc] [--mos 1000]
-      [--components 20] [--runs cron:1,cron:2,queue_job:1,queue_job:2]
+      [--components 20] [--boms 1] [--runs cron:1,cron:2,queue_job:1,queue_job:2]
       [--db-prefix mrp_backflush_scale] [--rebuild] [--keep]
       [--timeout 3600] [--json FILE]
 
@@ -68,6 +82,7 @@ import contextlib
 import json
 import math
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -114,6 +129,13 @@ def parse_args(argv=None):
     parser.add_argument("--db-prefix", default="mrp_backflush_scale")
     parser.add_argument("--mos", type=int, default=1000)
     parser.add_argument("--components", type=int, default=20)
+    parser.add_argument(
+        "--boms",
+        type=int,
+        default=1,
+        help="BOMs of --components components each, no component shared: "
+        "batch k is of BOM k modulo --boms (1: every MO of the same BOM)",
+    )
     parser.add_argument("--mo-qty", type=float, default=10.0)
     parser.add_argument(
         "--runs",
@@ -138,8 +160,8 @@ def parse_args(argv=None):
         runs.append((mode, int(workers)))
     if not runs:
         parser.error("--runs is empty")
-    if args.mos <= BATCH or args.components < 1:
-        parser.error(f"--mos must be above {BATCH} and --components positive")
+    if args.mos <= BATCH or args.components < 1 or args.boms < 1:
+        parser.error(f"--mos must be above {BATCH}, --components and --boms positive")
     args.runs = runs
     return args
 
@@ -278,6 +300,8 @@ def run_odoo(odoo_cmd, args, logfile):
 # ----------------------------------------------------------------------
 def template_names(args):
     base = f"{args.db_prefix}_tpl_{args.mos}x{args.components}"
+    if args.boms > 1:
+        base += f"_b{args.boms}"
     return {"cron": base, "queue_job": f"{base}_qj"}
 
 
@@ -366,11 +390,38 @@ def populate(dbname, args):
                 ]
             )
 
-        components = products(args.components, "C")
-        finished = products(1, "F")
+        components = products(args.components * args.boms, "C")
+        finished = products(args.boms, "F")
         # 1, 2 or 3 per unit: a mix-up of components shows in the totals
         line_qty = {c.id: 1.0 + i % 3 for i, c in enumerate(components)}
-        stock = {cid: args.mos * args.mo_qty * q + 1000 for cid, q in line_qty.items()}
+        # MO i is of BOM (i // 20) % boms: with several BOMs, consecutive
+        # batches (which run side by side) share no component
+        bom_of = [(i // BATCH) % args.boms for i in range(args.mos)]
+        boms = []
+        for k in range(args.boms):
+            lines = components[k * args.components : (k + 1) * args.components]
+            boms.append(
+                env["mrp.bom"].create(
+                    {
+                        "product_tmpl_id": finished[k].product_tmpl_id.id,
+                        "product_id": finished[k].id,
+                        "product_qty": 1.0,
+                        "consumption": "warning",
+                        "backflush_mode": "finish",
+                        "backflush_shortage_policy": "block",
+                        "backflush_substitution": "none",
+                        "bom_line_ids": [
+                            (0, 0, {"product_id": c.id, "product_qty": line_qty[c.id]})
+                            for c in lines
+                        ],
+                    }
+                )
+            )
+        stock = {
+            line.product_id.id: bom_of.count(k) * args.mo_qty * line.product_qty + 1000
+            for k, bom in enumerate(boms)
+            for line in bom.bom_line_ids
+        }
         quants = (
             env["stock.quant"]
             .with_context(inventory_mode=True)
@@ -386,47 +437,40 @@ def populate(dbname, args):
             )
         )
         quants.action_apply_inventory()
-        bom = env["mrp.bom"].create(
-            {
-                "product_tmpl_id": finished.product_tmpl_id.id,
-                "product_id": finished.id,
-                "product_qty": 1.0,
-                "consumption": "warning",
-                "backflush_mode": "finish",
-                "backflush_shortage_policy": "block",
-                "backflush_substitution": "none",
-                "bom_line_ids": [
-                    (0, 0, {"product_id": cid, "product_qty": qty})
-                    for cid, qty in line_qty.items()
-                ],
-            }
-        )
         company.backflush_background_threshold = min(50, args.mos - 1)
         env["ir.config_parameter"].set_param(
             FIXTURE_PARAM,
             json.dumps(
                 {
-                    "bom": bom.id,
-                    "finished": finished.id,
-                    "mos": args.mos,
+                    "boms": {
+                        bom.id: {
+                            "finished": bom.product_id.id,
+                            "line_qty": {
+                                line.product_id.id: line.product_qty
+                                for line in bom.bom_line_ids
+                            },
+                        }
+                        for bom in boms
+                    },
                     "mo_qty": args.mo_qty,
-                    "line_qty": line_qty,
                     "stock": stock,
                 }
             ),
         )
         picking_type = warehouse.manu_type_id.id
+        bom_ids = [boms[k].id for k in bom_of]
+        product_ids = [boms[k].product_id.id for k in bom_of]
     with environment(dbname, "base.user_admin") as env:
         for start in range(0, args.mos, 100):
             mos = env["mrp.production"].create(
                 [
                     {
-                        "product_id": finished.id,
-                        "bom_id": bom.id,
+                        "product_id": product_ids[i],
+                        "bom_id": bom_ids[i],
                         "product_qty": args.mo_qty,
                         "picking_type_id": picking_type,
                     }
-                    for _i in range(start, min(args.mos, start + 100))
+                    for i in range(start, min(args.mos, start + 100))
                 ]
             )
             mos.action_confirm()
@@ -497,6 +541,7 @@ def start_server(odoo_cmd, args, dbname, mode, workers, logfile):
             ODOO_QUEUE_JOB_PORT=str(http_port),
         )
     logfile.parent.mkdir(parents=True, exist_ok=True)
+    logfile.unlink(missing_ok=True)  # Odoo appends to it
     server = subprocess.Popen(
         cmd,
         env=env,
@@ -551,13 +596,37 @@ def postpone_other_crons(dbname):
         env.cr.execute("DELETE FROM ir_cron_trigger")
 
 
+def read_fixture(env):
+    """The fixture of ``populate``: {bom id: {finished, line_qty}}, the MO
+    quantity and the initial stock, ids as integers."""
+    fixture = json.loads(env["ir.config_parameter"].sudo().get_param(FIXTURE_PARAM))
+    if "boms" not in fixture:  # a template of one BOM, built before --boms
+        fixture["boms"] = {
+            fixture["bom"]: {
+                "finished": fixture["finished"],
+                "line_qty": fixture["line_qty"],
+            }
+        }
+    return {
+        "boms": {
+            int(bom): {
+                "finished": data["finished"],
+                "line_qty": {int(p): q for p, q in data["line_qty"].items()},
+            }
+            for bom, data in fixture["boms"].items()
+        },
+        "mo_qty": fixture["mo_qty"],
+        "stock": {int(p): q for p, q in fixture["stock"].items()},
+    }
+
+
 def queue_from_list(dbname):
     """What Actions > Mark as Done on the list does with every confirmed MO
     selected: (MOs queued, seconds of the request and its commit)."""
     with environment(dbname, "base.user_admin") as env:
-        fixture = json.loads(env["ir.config_parameter"].sudo().get_param(FIXTURE_PARAM))
+        fixture = read_fixture(env)
         mos = env["mrp.production"].search(
-            [("bom_id", "=", fixture["bom"]), ("state", "=", "confirmed")]
+            [("bom_id", "in", list(fixture["boms"])), ("state", "=", "confirmed")]
         )
         action = env.ref("mrp.action_production_order_mark_done")
         t0 = time.perf_counter()
@@ -647,6 +716,8 @@ def run_one(odoo_cmd, args, templates, mode, workers):
         "machine_cpu_pct": round(100 * (busy1 - busy0) / max(1, total1 - total0)),
         "server_cpu_s": round(server_cpu, 1),
     }
+    result.update(work_stats(dbname, mode, logfile))
+    result["parallel"] = round(result["busy_s"] / background, 2)
     result["checks"] = check(dbname, mode)
     from odoo.modules.registry import Registry
 
@@ -654,6 +725,34 @@ def run_one(odoo_cmd, args, templates, mode, workers):
     if not args.keep:
         drop_db(dbname)
     return result
+
+
+def work_stats(dbname, mode, logfile):
+    """Which processes did the batches and for how long in all: the scheduled
+    action's calls from the server log, the jobs from queue_job's table (the
+    time of attempts rolled back by a concurrency error is not counted)."""
+    if mode == "queue_job":
+        with environment(dbname) as env:
+            env.cr.execute(
+                "SELECT count(DISTINCT worker_pid), coalesce(sum(exec_time), 0), "
+                "coalesce(sum(retry - 1), 0) "  # perform() counts every attempt
+                "FROM queue_job WHERE channel = %s AND state = 'done'",
+                (CHANNEL,),
+            )
+            runners, busy, retries = env.cr.fetchone()
+        return {"runners": runners, "busy_s": round(busy, 1), "retries": retries}
+    pattern = re.compile(
+        r"^\S+ \S+ (\d+) INFO .*Job 'Backflush: Mark Done in the background' "
+        r"\(\d+\) done in ([\d.]+)s"
+    )
+    pids, busy = set(), 0.0
+    with open(logfile, encoding="utf-8", errors="replace") as lines:
+        for line in lines:
+            match = pattern.match(line)
+            if match:
+                pids.add(match[1])
+                busy += float(match[2])
+    return {"runners": len(pids), "busy_s": round(busy, 1), "retries": 0}
 
 
 # ----------------------------------------------------------------------
@@ -668,11 +767,19 @@ def check(dbname, mode):
 
     with environment(dbname) as env:
         cr = env.cr
-        fixture = json.loads(env["ir.config_parameter"].get_param(FIXTURE_PARAM))
-        n, mo_qty = fixture["mos"], fixture["mo_qty"]
-        line_qty = {int(k): v for k, v in fixture["line_qty"].items()}
-        mos = env["mrp.production"].search([("bom_id", "=", fixture["bom"])])
-        ids = tuple(mos.ids)
+        fixture = read_fixture(env)
+        boms, mo_qty = fixture["boms"], fixture["mo_qty"]
+        mos = env["mrp.production"].search([("bom_id", "in", list(boms))])
+        n, ids = len(mos), tuple(mos.ids)
+        bom_of = {mo.id: mo.bom_id.id for mo in mos}
+        mos_of = {bom: list(bom_of.values()).count(bom) for bom in boms}
+        # per component: its quantity per unit and how many MOs consume it
+        line_qty, users = {}, {}
+        for bom, data in boms.items():
+            for product_id, qty in data["line_qty"].items():
+                line_qty[product_id] = qty
+                users[product_id] = mos_of[bom]
+        finished = {data["finished"]: mos_of[bom] for bom, data in boms.items()}
 
         cr.execute(
             "SELECT state, count(*) FROM mrp_production WHERE id IN %s GROUP BY state",
@@ -725,10 +832,14 @@ def check(dbname, mode):
         wrong = []
         for mo_id, product_id, count, qty, _demand in rows:
             per_mo.setdefault(mo_id, set()).add(product_id)
-            expected = mo_qty * line_qty.get(product_id, math.nan)
+            expected = mo_qty * boms[bom_of[mo_id]]["line_qty"].get(
+                product_id, math.nan
+            )
             if count != 1 or abs(qty - expected) > 1e-6:
                 wrong.append((mo_id, product_id, count, qty, expected))
-        missing = [mo for mo in ids if per_mo.get(mo) != set(line_qty)]
+        missing = [
+            mo for mo in ids if per_mo.get(mo) != set(boms[bom_of[mo]]["line_qty"])
+        ]
         cr.execute(
             "SELECT count(*) FROM stock_move WHERE raw_material_production_id IN %s "
             "AND state NOT IN ('done', 'cancel')",
@@ -762,13 +873,13 @@ def check(dbname, mode):
             "SELECT q.product_id, sum(q.quantity) FROM stock_quant q "
             "JOIN stock_location l ON l.id = q.location_id "
             "WHERE l.usage = 'internal' AND q.product_id IN %s GROUP BY 1",
-            (tuple(line_qty) + (fixture["finished"],),),
+            (tuple(line_qty) + tuple(finished),),
         )
         on_hand = dict(cr.fetchall())
         bad = []
         for product_id, per_unit in line_qty.items():
-            consumed = n * mo_qty * per_unit
-            stock = fixture["stock"][str(product_id)] - consumed
+            consumed = users[product_id] * mo_qty * per_unit
+            stock = fixture["stock"][product_id] - consumed
             got = (
                 lines.get(product_id, 0.0),
                 layers.get(product_id, (0.0, 0)),
@@ -777,7 +888,7 @@ def check(dbname, mode):
             if (
                 abs(got[0] - consumed) > 1e-6
                 or abs(got[1][0] + consumed) > 1e-6
-                or got[1][1] != n
+                or got[1][1] != users[product_id]
                 or abs(got[2] - stock) > 1e-6
             ):
                 bad.append((product_id, consumed, got))
@@ -793,12 +904,17 @@ def check(dbname, mode):
             (ids,),
         )
         moves, producing, produced = cr.fetchone()
-        finished_stock = on_hand.get(fixture["finished"], 0.0)
+        finished_stock = sum(on_hand.get(p, 0.0) for p in finished)
+        wrong_stock = [
+            p
+            for p, count in finished.items()
+            if abs(on_hand.get(p, 0.0) - count * mo_qty) > 1e-6
+        ]
         verdict(
             "one finished move per MO",
             moves == producing == n
             and abs(produced - n * mo_qty) < 1e-6
-            and abs(finished_stock - n * mo_qty) < 1e-6,
+            and not wrong_stock,
             f"{moves} moves for {producing} MOs, {produced} produced, "
             f"{finished_stock} on hand",
         )
@@ -816,7 +932,7 @@ def check(dbname, mode):
 
         if mode == "queue_job":
             cr.execute(
-                "SELECT state, count(*), coalesce(sum(retry), 0) FROM queue_job "
+                "SELECT state, count(*), coalesce(sum(retry - 1), 0) FROM queue_job "
                 "WHERE channel = %s GROUP BY state",
                 (CHANNEL,),
             )
@@ -825,7 +941,8 @@ def check(dbname, mode):
             verdict(
                 "queue jobs all done",
                 set(jobs) == {"done"} and jobs["done"][0] == expected,
-                f"{expected} expected; by state (jobs, concurrency retries): {jobs}",
+                f"{expected} expected; by state (jobs, attempts rolled back and "
+                f"run again): {jobs}",
             )
         else:
             cron = env.ref("mrp_backflush.ir_cron_backflush_mark_done")
@@ -848,7 +965,8 @@ def print_table(results):
     print()
     print(
         f"{'run':<13} {'MOs':>5} {'request s':>9} {'background s':>12} "
-        f"{'total s':>8} {'MOs/s':>6} {'load':>5} {'cpu %':>5} {'srv cpu s':>9}  checks"
+        f"{'total s':>8} {'MOs/s':>6} {'load':>5} {'cpu %':>5} {'srv cpu s':>9} "
+        f"{'runners':>7} {'parallel':>8} {'retries':>7}  checks"
     )
     for r in results:
         failed = [name for name, (ok, _d) in r["checks"].items() if not ok]
@@ -856,7 +974,8 @@ def print_table(results):
             f"{r['run']:<13} {r['mos']:>5} {r['request_s']:>9.1f} "
             f"{r['background_s']:>12.1f} {r['total_s']:>8.1f} {r['mos_per_s']:>6.2f} "
             f"{r['load_before']:>5.2f} {r['machine_cpu_pct']:>5} "
-            f"{r['server_cpu_s']:>9.1f}  "
+            f"{r['server_cpu_s']:>9.1f} {r['runners']:>7} {r['parallel']:>8.2f} "
+            f"{r['retries']:>7}  "
             + ("OK" if not failed else "FAILED: " + "; ".join(failed))
         )
     print()
@@ -876,15 +995,17 @@ def main(argv=None):
         for mode, workers in [] if args.prepare else args.runs:
             result = run_one(odoo_cmd, args, templates, mode, workers)
             results.append(result)
+            failed = [name for name, (ok, _d) in result["checks"].items() if not ok]
             log(
                 f"Run {result['run']}: {result['mos']} MOs in {result['total_s']} s "
-                f"({result['mos_per_s']} MOs/s), checks "
-                + (
-                    "OK"
-                    if all(ok for ok, _d in result["checks"].values())
-                    else "FAILED"
-                )
+                f"({result['mos_per_s']} MOs/s, load before {result['load_before']}, "
+                f"{result['runners']} runners, parallel {result['parallel']}, "
+                f"{result['retries']} retries), "
+                f"checks {'FAILED: ' + '; '.join(failed) if failed else 'OK'}"
             )
+            if args.json:  # after each run: a long series may be stopped
+                with open(args.json, "w", encoding="utf-8") as fh:
+                    json.dump({"args": vars(args), "results": results}, fh, indent=2)
     except ScaleError as exc:
         print(f"Benchmark failed: {exc}.", file=sys.stderr)
         status = 1
@@ -892,9 +1013,6 @@ def main(argv=None):
         print_table(results)
         if any(not ok for r in results for ok, _d in r["checks"].values()):
             status = 1
-    if args.json:
-        with open(args.json, "w", encoding="utf-8") as fh:
-            json.dump({"args": vars(args), "results": results}, fh, indent=2)
     return status
 
 
