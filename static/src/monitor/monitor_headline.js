@@ -1,7 +1,7 @@
 /** @odoo-module **/
 /* Copyright 2026 mrp_backflush authors
  * License LGPL-3.0 or later (https://www.gnu.org/licenses/lgpl). */
-import {Component, onWillStart, useState} from "@odoo/owl";
+import {Component, onWillStart, onWillUpdateProps, useState} from "@odoo/owl";
 import {ListRenderer} from "@web/views/list/list_renderer";
 import {listView} from "@web/views/list/list_view";
 import {registry} from "@web/core/registry";
@@ -15,21 +15,16 @@ import {useService} from "@web/core/utils/hooks";
  */
 export class BackflushMonitorHeadline extends Component {
     static template = "mrp_backflush.MonitorHeadline";
-    static props = {};
+    static props = {list: {type: Object, optional: true}};
 
     setup() {
         this.orm = useService("orm");
         this.action = useService("action");
         this.state = useState({figures: null});
-        const model = this.env.model;
-        if (model) {
-            const onRootLoaded = model.hooks.onRootLoaded;
-            model.hooks.onRootLoaded = async () => {
-                await onRootLoaded();
-                await this.load();
-            };
-        }
         onWillStart(() => this.load());
+        // Each reload of the list (a search, a retry, a cancel) gives the
+        // renderer a new root: read the figures again with it.
+        onWillUpdateProps((next) => next.list !== this.props.list && this.load());
     }
 
     async load() {
