@@ -705,3 +705,27 @@ class TestLedgerRegressions(BackflushCase):
             {k: round(v, 6) for k, v in posted.items() if round(v, 6)},
             {k: round(v, 6) for k, v in previewed.items()},
         )
+
+    def test_unbuilds_of_an_order_all_recorded_by_hand_give_back_what_it_used(self):
+        """Every line recorded by hand, 1.05 seats used for 2 benches:
+        unbuilt one by one, Odoo's halves rounded up (0.53 twice) would give
+        back 1.06; the last one takes what is left (stateful seed 99)."""
+        seat = self._product("Ledger Hand Seat", 3.0)
+        bom = self._bom(
+            self._product("Ledger Hand Bench", 0.0),
+            [(seat, 1.0, {"scrap_percent": 5.0})],
+            qty=2,
+            backflush_mode="manual",
+        )
+        self._stock(seat, 40)
+        mo = self._mo(bom, 5)
+        self._backorder(mo, 2)
+        raw = mo.move_raw_ids.filtered(lambda m: m.state == "done")
+        self.assertAlmostEqual(sum(raw.mapped("quantity")), 1.05)
+        self._unbuild(mo, 1)
+        self._unbuild(mo, 1)
+        returns = self.env["stock.move"].search(
+            [("origin_returned_move_id", "in", raw.ids), ("state", "=", "done")]
+        )
+        self.assertAlmostEqual(sum(returns.mapped("quantity")), 1.05)
+        self.assertAlmostEqual(self._qty(seat), 40)
