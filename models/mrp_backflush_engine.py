@@ -106,20 +106,25 @@ class MrpBackflushEngine(models.AbstractModel):
         """Stock Mark Done of ``productions`` takes before the backflush
         posts, per key of ``pool``: Odoo sets the quantities of each order
         with nothing producing (``_set_quantities``), reserving beyond the
-        stock if need be. What it sets on the families of ``moves`` stays
-        theirs (see ``_backflush_stock_pool``); what it sets on other orders
-        (lines recorded by hand) is gone. Once set (at Mark Done itself),
-        nothing is left to take."""
+        stock if need be. What it sets on the lines the families of
+        ``moves`` backflush stays theirs (see ``_backflush_stock_pool``);
+        what it sets on lines recorded by hand, of these families or of
+        other orders, is gone. Once set (at Mark Done itself), nothing is
+        left to take."""
         families = moves.raw_material_production_id
         families |= families.procurement_group_id.mrp_production_ids
-        others = (productions - families).filtered(
+        idle = productions.filtered(
             lambda p: float_is_zero(
                 p.qty_producing, precision_rounding=p.product_uom_id.rounding
             )
         )
-        raw = others.move_raw_ids.filtered(
+        raw = idle.move_raw_ids.filtered(
             lambda m: (
-                m.state not in ("done", "cancel")
+                (
+                    m.raw_material_production_id not in families
+                    or m._backflush_is_manual()
+                )
+                and m.state not in ("done", "cancel")
                 and m.product_id.is_storable
                 and not (m.manual_consumption and m.picked)
                 and (m.product_id.id, m.location_id.id) in pool

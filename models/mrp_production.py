@@ -630,6 +630,9 @@ class MrpProduction(models.Model):
         the MOs of ``moves`` and their families reserved: a backorder holds
         its share of what the order it was split from reserved, and the
         family consumes it as one (the ledger says what each MO posts).
+        Lines recorded by hand are not the backflush's: Odoo consumes what
+        they reserved, so it is not free (see the engine's
+        ``_set_by_mark_done``).
         """
         locations = moves.location_id
         # In sudo as Odoo's own availability (stock.quant's
@@ -656,7 +659,11 @@ class MrpProduction(models.Model):
             productions = moves.raw_material_production_id
             own_moves = moves | (
                 productions.procurement_group_id.mrp_production_ids | productions
-            ).move_raw_ids.filtered(lambda m: m.state not in ("done", "cancel"))
+            ).move_raw_ids.filtered(
+                lambda m: (
+                    m.state not in ("done", "cancel") and not m._backflush_is_manual()
+                )
+            )
         for ml in own_moves.move_line_ids:
             if (
                 ml.product_id.is_storable

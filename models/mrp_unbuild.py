@@ -12,11 +12,15 @@ class MrpUnbuild(models.Model):
 
     def _generate_produce_moves(self):
         moves = super()._generate_produce_moves()
-        for unbuild in self.filtered(
-            lambda u: u.mo_id.move_raw_ids.filtered("backflush_role")
-        ):
+        for unbuild in self.filtered(lambda u: u.mo_id._backflush_is_managed()):
             own = moves.filtered(lambda m, u=unbuild: m.unbuild_id == u)
-            moves = moves - own | unbuild._backflush_generate_returns(own)
+            if unbuild.mo_id.move_raw_ids.filtered("backflush_role"):
+                returns = unbuild._backflush_generate_returns(own)
+            else:
+                # every line recorded by hand: Odoo's shares, rounded
+                # half-up, never give back more than was consumed
+                returns = unbuild._backflush_cap_odoo_returns(own)
+            moves = moves - own | returns
         return moves
 
     def action_unbuild(self):

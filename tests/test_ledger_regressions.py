@@ -586,3 +586,146 @@ class TestLedgerRegressions(BackflushCase):
             sum(scrap.move_line_ids.mapped("quantity_product_uom")), 1.2
         )
         self.assertAlmostEqual(self._qty(screw), -0.68)
+
+    def test_mass_mark_done_beside_a_manual_line_previews_what_it_posts(self):
+        """A mass Mark Done of an order whose screws are recorded by hand
+        (Odoo sets them, taking the 3 screws in stock) and a backflushed
+        order of screws: the preview lists what the posting takes (stateful
+        seed 99)."""
+        self.env.user.groups_id += self.env.ref("mrp.group_mrp_routings")
+        screw = self._product("Ledger Seq Screw", 1.0)
+        loose = self._product("Ledger Seq Loose Screw", 0.1)
+        seat = self._product("Ledger Seq Seat", 3.0, categ=self.categ_avco)
+        part = self._product("Ledger Seq Kit Part", 1.0)
+        frame = self._product("Ledger Seq Kit Frame", 4.0, categ=self.categ_avco)
+        glue = self._product(
+            "Ledger Seq Glue",
+            5.0,
+            uom_id=self.uom_kgm.id,
+            uom_po_id=self.uom_kgm.id,
+        )
+        strong = self._product(
+            "Ledger Seq Strong Glue",
+            8.0,
+            uom_id=self.uom_kgm.id,
+            uom_po_id=self.uom_kgm.id,
+        )
+        kit = self._product("Ledger Seq Kit", 0.0, is_storable=False)
+        self._bom(
+            kit,
+            [(part, 2, {"scrap_percent": 10.0}), (frame, 1, {"scrap_fixed_qty": 1})],
+            type="phantom",
+            backflush_mode="finish",
+        )
+        for product, qty in ((seat, 3), (frame, 10), (screw, 3), (loose, 3)):
+            self._stock(product, qty)
+        self._stock(glue, 4)
+        self._stock(strong, 0.3)
+
+        def ops():
+            return [
+                Command.create(
+                    {"name": name, "workcenter_id": self.workcenter.id, "sequence": i}
+                )
+                for i, name in ((1, "Cut"), (2, "Assemble"))
+            ]
+
+        dozen = {"product_uom_id": self.uom_dozen.id}
+        by_hand = self._bom(
+            self._product("Ledger Seq Stool", 0.0),
+            [
+                (seat, 0.5, {"backflush_mode": "manual"}),
+                (kit, 1, {"backflush_mode": "manual"}),
+                (screw, 0.5, dict(dozen, backflush_mode="manual", scrap_fixed_qty=0.5)),
+            ],
+            backflush_mode="operation",
+            backflush_shortage_policy="defer",
+            operation_ids=ops(),
+        )
+        cut, assemble = by_hand.operation_ids.sorted("sequence")
+        by_hand.bom_line_ids[0].operation_id = cut
+        by_hand.bom_line_ids[1].operation_id = assemble
+        screw_line = Command.create(
+            {"product_id": loose.id, "factor": 12, "product_uom_id": self.uom_unit.id}
+        )
+        glue_line = Command.create(
+            {"product_id": strong.id, "factor": 1.5, "product_uom_id": self.uom_gram.id}
+        )
+        backflushed = self._bom(
+            self._product("Ledger Seq Bench", 0.0),
+            [
+                (
+                    glue,
+                    150,
+                    {
+                        "product_uom_id": self.uom_gram.id,
+                        "scrap_percent": 10,
+                        "backflush_mode": "bom",
+                        "substitute_ids": [glue_line],
+                    },
+                ),
+                (
+                    screw,
+                    0.25,
+                    dict(
+                        dozen,
+                        scrap_percent=10,
+                        backflush_mode="finish",
+                        substitute_ids=[screw_line],
+                    ),
+                ),
+            ],
+            qty=2,
+            backflush_mode="manual",
+            backflush_shortage_policy="defer",
+            backflush_substitution="full",
+            operation_ids=ops(),
+        )
+        cut, assemble = backflushed.operation_ids.sorted("sequence")
+        backflushed.bom_line_ids[0].operation_id = cut
+        backflushed.bom_line_ids[1].operation_id = assemble
+        mos = self._mo(by_hand, 7) | self._mo(backflushed, 5)
+        preview = self.env["mrp.backflush.preview"].create(
+            {"production_ids": [Command.set(mos.ids)]}
+        )
+        previewed = {
+            (line.production_id, line.product_id): line.to_post_qty
+            for line in preview.line_ids
+            if line.to_post_qty
+        }
+        mos.with_context(skip_backorder=True).button_mark_done()
+        self.assertEqual(set(mos.mapped("state")), {"done"})
+        posted = {}
+        for move in mos.backflush_run_ids.line_ids.move_id.filtered(
+            lambda m: m.backflush_role in ("component", "planned_scrap", "substitute")
+        ):
+            key = (move.raw_material_production_id, move.product_id)
+            posted[key] = posted.get(key, 0.0) + move.quantity
+        self.assertEqual(
+            {k: round(v, 6) for k, v in posted.items() if round(v, 6)},
+            {k: round(v, 6) for k, v in previewed.items()},
+        )
+
+    def test_unbuilds_of_an_order_all_recorded_by_hand_give_back_what_it_used(self):
+        """Every line recorded by hand, 1.05 seats used for 2 benches:
+        unbuilt one by one, Odoo's halves rounded up (0.53 twice) would give
+        back 1.06; the last one takes what is left (stateful seed 99)."""
+        seat = self._product("Ledger Hand Seat", 3.0)
+        bom = self._bom(
+            self._product("Ledger Hand Bench", 0.0),
+            [(seat, 1.0, {"scrap_percent": 5.0})],
+            qty=2,
+            backflush_mode="manual",
+        )
+        self._stock(seat, 40)
+        mo = self._mo(bom, 5)
+        self._backorder(mo, 2)
+        raw = mo.move_raw_ids.filtered(lambda m: m.state == "done")
+        self.assertAlmostEqual(sum(raw.mapped("quantity")), 1.05)
+        self._unbuild(mo, 1)
+        self._unbuild(mo, 1)
+        returns = self.env["stock.move"].search(
+            [("origin_returned_move_id", "in", raw.ids), ("state", "=", "done")]
+        )
+        self.assertAlmostEqual(sum(returns.mapped("quantity")), 1.05)
+        self.assertAlmostEqual(self._qty(seat), 40)
