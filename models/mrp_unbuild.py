@@ -156,7 +156,7 @@ class MrpUnbuild(models.Model):
                 # the ledger can say. Each posting gives back its share of
                 # the unbuilt units, as Odoo's unbuild does.
                 vals_list += [
-                    (move, move.backflush_line_qty * factor)
+                    (move, move.backflush_line_qty * factor, False)
                     for move in line_moves
                     if move.backflush_line_qty
                 ]
@@ -190,9 +190,11 @@ class MrpUnbuild(models.Model):
                 continue
             # Each posting gives back its share, as Odoo's unbuild does.
             ratio = min(owed / total_left, 1.0)
-            vals_list += [(move, qty * ratio) for move, qty in left.items()]
-        for raw_move, share in vals_list:
-            take = self._backflush_in_steps(raw_move, share, returned[raw_move])
+            vals_list += [(move, qty * ratio, True) for move, qty in left.items()]
+        for raw_move, share, capped in vals_list:
+            take = self._backflush_in_steps(
+                raw_move, share, returned[raw_move] if capped else None
+            )
             if not take:
                 continue
             move = self._generate_move_from_existing_move(
@@ -217,12 +219,15 @@ class MrpUnbuild(models.Model):
         product's unit can hold (see ``stock.move._backflush_rounding``):
         87.5 g of a glue kept to 0.01 kg would enter stock as 0.09 kg, and
         two such shares give back more than was consumed. Rounded half-up,
-        never beyond what the move still holds: the last unbuild gives back
-        the rest."""
+        never beyond what the move still holds (``returned``: its returns so
+        far; None beyond what the ledger explains, as Odoo gives back): the
+        last unbuild gives back the rest."""
         per_line = raw_move.quantity / raw_move.backflush_line_qty
         step = raw_move._backflush_rounding()
-        left = (raw_move.backflush_line_qty - sum(returned)) * per_line
-        qty = min(float_round(share * per_line, precision_rounding=step), left)
+        qty = float_round(share * per_line, precision_rounding=step)
+        if returned is not None:
+            left = (raw_move.backflush_line_qty - sum(returned)) * per_line
+            qty = min(qty, left)
         if float_compare(qty, 0.0, precision_rounding=step) <= 0:
             return 0.0
         return qty / per_line

@@ -16,7 +16,7 @@ class TestScreensTour(HttpCase):
         # requests do it in several threads at once: Python 3.11.7's parser
         # is not thread-safe there (gh-106905, "AST constructor recursion
         # depth mismatch") and a failed request stops the tour.
-        http.root.statics  # noqa: B018
+        _statics = http.root.statics
         cls.location = cls.env.ref("stock.warehouse0").lot_stock_id
         cls.chair, cls.leg, cls.seat = cls.env["product.product"].create(
             [
