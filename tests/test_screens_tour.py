@@ -57,6 +57,22 @@ class TestScreensTour(HttpCase):
         mo.action_confirm()
         return mo
 
+    def test_monitor_retry_refreshes_the_headline(self):
+        self.bom.backflush_shortage_policy = "defer"
+        self._stock(self.seat, 10)
+        mo = self._mo(10, "BF/MON/1")
+        mo.button_mark_done()
+        pending = mo.backflush_exception_ids
+        self.assertEqual(pending.mapped("quantity"), [40])
+        self._stock(self.leg, 40)
+        self.start_tour(
+            "/odoo/action-mrp_backflush.mrp_backflush_exception_action_monitor",
+            "mrp_backflush_monitor_retry",
+            login="bf_screens_manager",
+            timeout=90,
+        )
+        self.assertEqual(pending.state, "done")
+
     def test_correction_return_on_the_order(self):
         self._stock(self.leg, 40)
         self._stock(self.seat, 10)

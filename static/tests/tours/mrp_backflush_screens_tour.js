@@ -90,3 +90,33 @@ registry.category("web_tour.tours").add("mrp_backflush_mass_done_failed", {
         },
     ],
 });
+
+registry.category("web_tour.tours").add("mrp_backflush_monitor_retry", {
+    steps: () => [
+        {
+            content: "The headline counts the one pending posting, at cost",
+            trigger:
+                ".o_backflush_monitor_headline:has([name=value]) button[name=pending] .fs-3:contains('1')",
+        },
+        {
+            content: "Open the No stock group",
+            trigger: ".o_group_header:contains('No stock')",
+            run: "click",
+        },
+        {
+            content: "Select the legs of the order",
+            trigger: ".o_data_row:contains('BF/MON/1') .o_list_record_selector input",
+            run: "click",
+        },
+        {
+            content: "Retry them: the legs have arrived",
+            trigger: ".o_control_panel button[name=action_retry]",
+            run: "click",
+        },
+        {
+            content: "The list reloads and the headline reads nothing pending",
+            trigger:
+                ".o_backflush_monitor_headline button[name=pending] .fs-3:contains('0')",
+        },
+    ],
+});
