@@ -287,7 +287,9 @@ class MrpBackflushReport(models.Model):
                 "product_id": production.product_id.id,
                 "barcode": production.product_id.barcode or "",
                 "qty": production.product_qty,
-                "qty_producing": production._backflush_produced_qty(),
+                "qty_producing": self.env["mrp.backflush.engine"]._produced_qty(
+                    production
+                ),
                 "uom": uom.name,
                 "state": production.state,
                 "tracking": production.product_tracking or "none",
