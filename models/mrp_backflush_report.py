@@ -228,9 +228,7 @@ class MrpBackflushReport(models.Model):
                     "%(mo)s is %(state)s: only a confirmed or started order "
                     "can be produced.",
                     mo=production.name,
-                    state=dict(
-                        production._fields["state"]._description_selection(self.env)
-                    )[production.state],
+                    state=production._backflush_state_label(),
                 )
             )
 

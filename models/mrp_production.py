@@ -393,10 +393,7 @@ class MrpProduction(models.Model):
         self.ensure_one()
         if self.state in ("draft", "done", "cancel"):
             return self.env._(
-                "it is %(state)s: nothing to post.",
-                state=dict(self._fields["state"]._description_selection(self.env))[
-                    self.state
-                ],
+                "it is %(state)s: nothing to post.", state=self._backflush_state_label()
             )
         open_moves = self.move_raw_ids.filtered(
             lambda m: m.state not in ("done", "cancel")
@@ -446,6 +443,11 @@ class MrpProduction(models.Model):
                     exceptions=", ".join(pending.mapped("name")),
                 )
             )
+
+    def _backflush_state_label(self):
+        """The order's state as the user reads it, in their language."""
+        self.ensure_one()
+        return dict(self._fields["state"]._description_selection(self.env))[self.state]
 
     def _backflush_produce_button_label(self):
         """The words of the form's button that marks the order done."""

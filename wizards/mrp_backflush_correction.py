@@ -109,9 +109,7 @@ class MrpBackflushCorrection(models.TransientModel):
                     "%(mo)s is %(state)s, not done: only the consumption of a "
                     "done order is corrected here.",
                     mo=production.name,
-                    state=dict(
-                        production._fields["state"]._description_selection(self.env)
-                    )[production.state],
+                    state=production._backflush_state_label(),
                 )
             )
 
