@@ -1,6 +1,7 @@
 # Copyright 2026 mrp_backflush authors
 # License LGPL-3.0 or later (https://www.gnu.org/licenses/lgpl).
 from odoo import fields, models
+from odoo.exceptions import ValidationError
 
 from .res_company import SHORTAGE_POLICIES
 
@@ -26,3 +27,19 @@ class StockLocation(models.Model):
                 return location.backflush_shortage_policy
             location = location.location_id
         return False
+
+    def _backflush_check_supply(self, owner):
+        """A supply location gives stock to the backflush: an internal one
+        (a view, a partner's or a virtual location holds no stock of ours).
+        ``owner`` names the record that sets it."""
+        usages = dict(self._fields["usage"]._description_selection(self.env))
+        for location in self.filtered(lambda loc: loc.usage != "internal"):
+            raise ValidationError(
+                self.env._(
+                    "%(owner)s: %(location)s is a %(usage)s location and cannot "
+                    "supply components; choose an internal location.",
+                    owner=owner,
+                    location=location.display_name,
+                    usage=usages[location.usage],
+                )
+            )
