@@ -458,6 +458,101 @@ class TestAttackRound7(BackflushCase):
             mo.with_user(self.manager).action_backflush_correct()
         self.assertEqual(self._qty(self.leg), 100)
 
+    def test_stock_user_without_manufacturing_rights_reports_nothing(self):
+        clerk = new_test_user(self.env, "bf_r7_clerk", groups="stock.group_stock_user")
+        self._stock(self.leg, 100)
+        mo = self._mo(self.bom, 1)
+        with self.assertRaises(AccessError):
+            self._report(
+                clerk, {"production": mo.name, "qty": 1, "idempotency_key": "CL"}
+            )
+        self.assertEqual(mo.state, "confirmed")
+        self.assertEqual(self._qty(self.leg), 100)
+
+    def test_supply_location_made_unusable_later(self):
+        """A line-side bin set on a BOM line later turned into a view."""
+        bin_ = self.env["stock.location"].create(
+            {"name": "R7 Bin", "location_id": self.stock_location.id}
+        )
+        self.bom.bom_line_ids.backflush_location_id = bin_
+        with self.assertRaises(ValidationError) as refusal:
+            bin_.usage = "view"
+        self.assertIn("R7 Bin", str(refusal.exception))
+        self.assertEqual(bin_.usage, "internal")
+
+    def test_cancel_wizard_mixed_states_is_atomic(self):
+        _mo, exc = self._deferred(1)
+        _mo2, exc2 = self._deferred(1)
+        self._stock(self.leg, 4)
+        exc.action_retry()
+        self.assertEqual(exc.state, "done")
+        with self.assertRaises(UserError):
+            self.env["mrp.backflush.exception.cancel"].with_user(self.manager).create(
+                {"exception_ids": [Command.set((exc | exc2).ids)], "reason": "mix"}
+            ).action_confirm()
+        self.assertEqual(exc2.state, "pending")
+
+    def test_unbuild_by_operator_cancels_the_pending_share(self):
+        mo, exc = self._deferred(2)
+        self._stock(self.leg, 0)
+        unbuild = (
+            self.env["mrp.unbuild"]
+            .with_user(self.operator)
+            .create({"mo_id": mo.id, "product_qty": 1, "product_id": self.chair.id})
+        )
+        unbuild.action_unbuild()
+        self.assertEqual(exc.quantity, 4)
+        self._stock(self.leg, 100)
+        exc.with_user(self.operator).action_retry()
+        self.assertEqual(exc.state, "done")
+        self._assert_ledger_balanced(mo)
+
+    def test_active_ids_of_any_shape_over_rpc(self):
+        """``active_model``/``active_ids`` are context keys the module
+        reads (background Mark Done, the advice): any JSON value."""
+        self._stock(self.leg, 100)
+        self.company.backflush_background_threshold = 1
+        for active_ids in (5, "12", [[1]], {"a": 1}, [None], True):
+            with self.subTest(active_ids=active_ids):
+                mos = self._mo(self.bom, 1) | self._mo(self.bom, 1)
+                try:
+                    mos.with_user(self.operator).with_context(
+                        active_model="mrp.production", active_ids=active_ids
+                    ).button_mark_done()
+                except CLEAR_ERRORS:
+                    pass
+                advice = (
+                    self.env["mrp.bom.backflush.advice"]
+                    .with_user(self.operator)
+                    .with_context(active_model="mrp.bom", active_ids=active_ids)
+                )
+                try:
+                    advice.create({}).action_compute()
+                except CLEAR_ERRORS:
+                    pass
+
+    def test_queued_by_a_user_who_lost_the_rights(self):
+        """The person who queued the orders left manufacturing before the
+        scheduler ran: the round ends, each order says why, none stays
+        queued for ever (it would hold back every other queued order)."""
+        self._stock(self.leg, 100)
+        self.company.backflush_background_threshold = 1
+        clerk = new_test_user(
+            self.env,
+            "bf_r7_leaver",
+            groups="mrp.group_mrp_user,stock.group_stock_user",
+        )
+        mos = self._mo(self.bom, 1) | self._mo(self.bom, 1)
+        mos.with_user(clerk).with_context(
+            active_model="mrp.production", active_ids=mos.ids
+        ).button_mark_done()
+        self.assertEqual(mos.backflush_queue_user_id, clerk)
+        clerk.groups_id = [Command.set(self.env.ref("base.group_user").ids)]
+        self.env["mrp.backflush.queue"]._cron_backflush_mark_done()
+        self.assertFalse(mos.backflush_queue_user_id)
+        self.assertTrue(all(mos.mapped("backflush_queue_error")))
+        self.assertEqual(mos.mapped("state"), ["confirmed", "confirmed"])
+
 
 @tagged("post_install", "-at_install")
 class TestAttackRound7Operation(BackflushCase):
