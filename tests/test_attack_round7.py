@@ -553,6 +553,34 @@ class TestAttackRound7(BackflushCase):
         self.assertTrue(all(mos.mapped("backflush_queue_error")))
         self.assertEqual(mos.mapped("state"), ["confirmed", "confirmed"])
 
+    def test_unbuild_validated_twice_over_rpc(self):
+        """action_unbuild is public: called again on a done unbuild, it
+        would give the components back a second time."""
+        self._stock(self.leg, 100)
+        mo = self._mo(self.bom, 2)
+        mo.button_mark_done()
+        unbuild = (
+            self.env["mrp.unbuild"]
+            .with_user(self.operator)
+            .create({"mo_id": mo.id, "product_qty": 2, "product_id": self.chair.id})
+        )
+        unbuild.action_unbuild()
+        self.assertEqual(self._qty(self.leg), 100)
+        try:
+            unbuild.action_unbuild()
+        except CLEAR_ERRORS:
+            pass
+        self.assertEqual(self._qty(self.leg), 100)
+        self.assertEqual(self._qty(self.chair), 0)
+
+    def test_unlock_by_write_of_any_falsy_value_is_guarded(self):
+        """JSON clients send 0, "" or null for False."""
+        mo, _exc = self._deferred()
+        for value in (0, "", None, 0.0):
+            with self.subTest(value=value), self.assertRaises(UserError):
+                mo.with_user(self.operator).write({"is_locked": value})
+        self.assertTrue(mo.is_locked)
+
 
 @tagged("post_install", "-at_install")
 class TestAttackRound7Operation(BackflushCase):
