@@ -581,6 +581,11 @@ class TestAttackRound7(BackflushCase):
                 mo.with_user(self.operator).write({"is_locked": value})
         self.assertTrue(mo.is_locked)
 
+    def test_negative_company_counts_refused(self):
+        for field in ("backflush_background_threshold", "backflush_pending_alert_days"):
+            with self.subTest(field=field), self.assertRaises(ValidationError):
+                self.company.write({field: -1})
+
 
 @tagged("post_install", "-at_install")
 class TestAttackRound7Operation(BackflushCase):
