@@ -586,6 +586,18 @@ class TestAttackRound7(BackflushCase):
             with self.subTest(field=field), self.assertRaises(ValidationError):
                 self.company.write({field: -1})
 
+    def test_value_not_searchable_or_sortable_by_operators(self):
+        """Costs are for stock managers: a domain or an order on the value
+        would tell them too."""
+        self._deferred()
+        Exc = self.env["mrp.backflush.exception"].with_user(self.operator)
+        with self.assertRaises(AccessError):
+            Exc.search([("value", ">", 0)])
+        with self.assertRaises(AccessError):
+            Exc.read_group([], ["value:sum"], [])
+        with self.assertRaises(AccessError):
+            Exc.search([], order="value desc")
+
 
 @tagged("post_install", "-at_install")
 class TestAttackRound7Operation(BackflushCase):
