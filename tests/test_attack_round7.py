@@ -4,10 +4,16 @@
 staging and supply locations, called as operators, portal users and users
 of another company would. Each test asserts the right behaviour."""
 
+import time
+
+from psycopg2 import errors
+
 from odoo import Command
 from odoo.exceptions import AccessError, UserError, ValidationError
-from odoo.tests import new_test_user, tagged
+from odoo.tests import TransactionCase, new_test_user, tagged
+from odoo.tools import mute_logger
 
+from . import test_concurrency as concurrency
 from .common import BackflushCase
 
 CLEAR_ERRORS = (UserError, AccessError, ValidationError)
@@ -717,3 +723,49 @@ class TestAttackRound7Staging(BackflushCase):
         self.assertEqual(self._qty(self.leg, self.pre), 0)
         self.assertEqual(self._qty(self.leg), 80)
         self._assert_ledger_balanced(mo)
+
+
+@tagged("post_install", "-at_install")
+class TestAttackRound7Concurrency(TransactionCase):
+    """Two cursors at once (data committed, as in test_concurrency)."""
+
+    _env = concurrency.TestConcurrency._env
+    _setup = concurrency.TestConcurrency._setup
+    _set_aside_pending = concurrency.TestConcurrency._set_aside_pending
+    _leg_qty = concurrency.TestConcurrency._leg_qty
+    _in_thread = concurrency.TestConcurrency._in_thread
+
+    @mute_logger("odoo.sql_db")
+    def test_same_unbuild_validated_by_two_users(self):
+        leg_id, location_id, (mo_id,) = self._setup("block", 100, [2])
+        with self.registry.cursor() as cr:
+            env = self._env(cr)
+            mo = env["mrp.production"].browse(mo_id)
+            mo.button_mark_done()
+            unbuild_id = (
+                env["mrp.unbuild"]
+                .create(
+                    {"mo_id": mo_id, "product_qty": 2, "product_id": mo.product_id.id}
+                )
+                .id
+            )
+        cr_a = self.registry.cursor()
+        try:
+            self._env(cr_a)["mrp.unbuild"].browse(unbuild_id).action_unbuild()
+            thread, outcome = self._in_thread(
+                lambda env: env["mrp.unbuild"].browse(unbuild_id).action_unbuild()
+            )
+            time.sleep(1.0)
+            cr_a.commit()
+        finally:
+            cr_a.close()
+        thread.join(30)
+        # B's stale snapshot is refused; Odoo's retry of B finds it done.
+        self.assertIsInstance(
+            outcome.get("error"), (errors.SerializationFailure, UserError)
+        )
+        with self.registry.cursor() as cr:
+            with self.assertRaisesRegex(UserError, "already done"):
+                self._env(cr)["mrp.unbuild"].browse(unbuild_id).action_unbuild()
+            cr.rollback()
+        self.assertEqual(self._leg_qty(leg_id, location_id), 100)
