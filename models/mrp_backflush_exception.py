@@ -462,6 +462,17 @@ class MrpBackflushException(models.Model):
             raise UserError(
                 self.env._("Only pending backflush exceptions can be posted.")
             )
+        if self.product_id.tracking != "serial":
+            # lots are chosen by the retry (staged, reserved, then removal
+            # order): recorded here, they would never be used
+            raise UserError(
+                self.env._(
+                    "%(product)s is not tracked by serial numbers: the retry of "
+                    "%(exception)s takes its lots by itself.",
+                    product=self.product_id.display_name,
+                    exception=self.name,
+                )
+            )
         wrong = lots.filtered(lambda lot: lot.product_id != self.product_id)
         if wrong:
             raise UserError(
@@ -549,7 +560,7 @@ class MrpBackflushException(models.Model):
                     "will not be consumed by %(mo)s.",
                     user=self.env.user.name,
                     reason=reason,
-                    qty=exc.quantity,
+                    qty=exc.product_uom_id._backflush_format_qty(exc.quantity),
                     uom=exc.product_uom_id.name,
                     product=exc.product_id.display_name,
                     mo=exc.production_id.name,

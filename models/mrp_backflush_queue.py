@@ -31,11 +31,15 @@ class MrpBackflushQueue(models.AbstractModel):
         expect Mark Done to be over when the call returns."""
         threshold = self.env.company.backflush_background_threshold
         context = self.env.context
+        # a request may send any JSON value as active_ids
+        active_ids = context.get("active_ids")
         return bool(
             threshold
             and len(productions) > threshold
             and context.get("active_model") == productions._name
-            and set(productions.ids) <= set(context.get("active_ids") or ())
+            and isinstance(active_ids, list)
+            and set(productions.ids)
+            <= {id_ for id_ in active_ids if isinstance(id_, int)}
         )
 
     @api.model
@@ -105,13 +109,14 @@ class MrpBackflushQueue(models.AbstractModel):
         """A queue job's batch: the orders still queued are marked done, as
         the user and company the job runs as."""
         productions = productions.with_env(self.env)
-        closed = productions.filtered(
+        # read in sudo: who queued them may have lost their rights since
+        closed = productions.sudo().filtered(
             lambda p: p.state in ("done", "cancel") or not p.backflush_queue_user_id
         )
         closed.filtered("backflush_queue_user_id")._backflush_write(
             {"backflush_queue_user_id": False}
         )
-        users = productions.backflush_queue_user_id
+        users = productions.sudo().backflush_queue_user_id
         if productions - closed:
             self._backflush_mark_done_queued(productions - closed)
         self._backflush_queue_notify(users)
@@ -143,8 +148,11 @@ class MrpBackflushQueue(models.AbstractModel):
     def _backflush_mark_done_queued(self, productions):
         """Mark ``productions`` done in one call (one user, one company, as
         their environment says); if that fails, each MO alone, so one bad MO
-        does not hold back the others."""
-        what = "the background Mark Done of " + ", ".join(productions.mapped("name"))
+        does not hold back the others. The outcome is recorded in sudo: the
+        user may have lost the rights on them since queueing (the failure
+        then says so)."""
+        names = ", ".join(productions.sudo().mapped("name"))
+        what = "the background Mark Done of " + names
         with savepoint_failure(productions.env, what) as failure:
             # No one is there to answer a dialog: expired lots are never
             # consumed by the backflush anyway (mrp_product_expiry's key).
@@ -170,11 +178,9 @@ class MrpBackflushQueue(models.AbstractModel):
                 self._backflush_mark_done_queued(production)
         else:
             _logger.info(
-                "Background Mark Done of %s failed: %s",
-                productions.name,
-                failure.message,
+                "Background Mark Done of %s failed: %s", names, failure.message
             )
-            self._backflush_queue_failed(productions, failure.message)
+            self._backflush_queue_failed(productions.sudo(), failure.message)
 
     @api.model
     def _backflush_log_queue_result(self, productions, body):

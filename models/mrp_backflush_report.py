@@ -6,7 +6,7 @@ from contextlib import closing
 
 from odoo import api, fields, models
 from odoo.exceptions import UserError
-from odoo.tools import float_compare
+from odoo.tools import float_compare, float_is_zero
 
 from .mrp_bom_line import MAX_QUANTITY
 
@@ -131,6 +131,7 @@ class MrpBackflushReport(models.Model):
         self._backflush_station_check_open(production)
         if qty is not None:
             qty = self._backflush_station_qty(qty, "qty")
+            self._backflush_station_check_unit(production, qty, "qty")
         # The preview wizard and the quantity tried are rolled back.
         with closing(self.env.cr.savepoint()):
             if qty is not None:
@@ -266,6 +267,28 @@ class MrpBackflushReport(models.Model):
                 )
             )
         return float(qty)
+
+    @api.model
+    def _backflush_station_check_unit(self, production, qty, field):
+        """Refuse a quantity producing of ``production`` that its unit
+        rounds to nothing: Odoo reads none set and produces the whole
+        order."""
+        uom = production.product_uom_id
+        # the unit's rounding, or the decimals the quantity is stored with
+        _precision, decimals = production._fields["qty_producing"].get_digits(self.env)
+        least = max(uom.rounding, 10**-decimals)
+        if float_is_zero(qty, precision_rounding=least):
+            raise UserError(
+                self.env._(
+                    "%(field)s: %(value)s %(uom)s rounds to nothing for %(mo)s; "
+                    "report at least %(least)s %(uom)s.",
+                    field=field,
+                    value=qty,
+                    uom=uom.name,
+                    mo=production.name,
+                    least=uom._backflush_format_qty(least),
+                )
+            )
 
     @api.model
     def _backflush_station_payload(self, production):
@@ -432,6 +455,7 @@ class MrpBackflushReport(models.Model):
         arguments of _backflush_report_post."""
         production.ensure_one()
         qty = values["qty"]
+        self._backflush_station_check_unit(production, qty, "qty")
         tracking = production.product_tracking or "none"
         if tracking == "serial" and float_compare(
             production.product_uom_id._compute_quantity(

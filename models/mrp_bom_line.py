@@ -113,6 +113,17 @@ class MrpBomLine(models.Model):
                     )
                 )
 
+    @api.constrains("backflush_location_id")
+    def _check_backflush_location(self):
+        for line in self:
+            line.backflush_location_id._backflush_check_supply(
+                self.env._(
+                    "BOM %(bom)s, component %(product)s",
+                    bom=line.bom_id.display_name,
+                    product=line.product_id.display_name,
+                )
+            )
+
     @api.constrains("product_id")
     def _check_backflush_substitutes(self):
         # The component may not become one of its own substitutes.

@@ -122,7 +122,8 @@ class MrpProduction(models.Model):
         return [("id", "in", pending.subselect("production_id"))]
 
     def write(self, vals):
-        if vals.get("is_locked") is False:  # Unlock written over RPC
+        # Unlock written over RPC: JSON clients send 0, "" or null too
+        if "is_locked" in vals and not vals["is_locked"]:
             self.filtered("is_locked")._backflush_check_no_pending(
                 self.env._("unlocked for editing")
             )

@@ -1,6 +1,7 @@
 # Copyright 2026 mrp_backflush authors
 # License LGPL-3.0 or later (https://www.gnu.org/licenses/lgpl).
 from odoo import api, models
+from odoo.exceptions import UserError
 from odoo.tools import float_compare, float_is_zero, float_round
 
 # What an unbuild gives back: never the planned scrap, it was lost.
@@ -24,6 +25,19 @@ class MrpUnbuild(models.Model):
         return moves
 
     def action_unbuild(self):
+        # Public, so callable again over RPC on a done unbuild: Odoo would
+        # give the components back a second time.
+        done = self.filtered(
+            lambda u: u.state == "done" and u.mo_id._backflush_is_managed()
+        )
+        if done:
+            raise UserError(
+                self.env._(
+                    "%(unbuilds)s is already done: its components were given "
+                    "back once.",
+                    unbuilds=", ".join(done.mapped("name")),
+                )
+            )
         valued = self._backflush_valued()
         stock_value = {unbuild: unbuild._backflush_stock_value() for unbuild in valued}
         res = super().action_unbuild()

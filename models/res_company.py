@@ -1,6 +1,7 @@
 # Copyright 2026 mrp_backflush authors
 # License LGPL-3.0 or later (https://www.gnu.org/licenses/lgpl).
-from odoo import fields, models
+from odoo import api, fields, models
+from odoo.exceptions import ValidationError
 
 # Labels fit a radio button in a half-width column; the fields' help
 # says the rest.
@@ -66,3 +67,23 @@ class ResCompany(models.Model):
         help="Days after which a pending backflush posting gives the order's "
         "responsible an activity, once. 0: no activity.",
     )
+
+    @api.constrains("backflush_background_threshold", "backflush_pending_alert_days")
+    def _check_backflush_counts(self):
+        # Negative would read "always": every selection in the background,
+        # an activity the moment a posting is deferred.
+        for company in self:
+            for name in (
+                "backflush_background_threshold",
+                "backflush_pending_alert_days",
+            ):
+                if company[name] < 0:
+                    raise ValidationError(
+                        self.env._(
+                            "%(company)s: %(field)s cannot be negative (got "
+                            "%(value)s); 0 turns it off.",
+                            company=company.name,
+                            field=self._fields[name]._description_string(self.env),
+                            value=company[name],
+                        )
+                    )

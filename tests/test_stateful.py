@@ -726,6 +726,11 @@ class BackflushMachine(RuleBasedStateMachine):
         family = self._pick(pick, self._done_mos)
         mos = self._done_mos(family)
         mo = mos[index % len(mos)]
+        if mo.backflush_pending_count:
+            # pending postings are posted or cancelled before a correction
+            with self.case.assertRaisesRegex(UserError, "Backflush Monitor"):
+                mo.action_backflush_correct()
+            return
         action = mo.action_backflush_correct()
         wizard = self.env[action["res_model"]].browse(action["res_id"])
         lines = wizard.line_ids.filtered(

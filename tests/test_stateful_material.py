@@ -675,6 +675,11 @@ class MaterialMachine(RuleBasedStateMachine):
         """A manager corrects a done order: one more used, or one back."""
         family = self._pick(pick, self._done_mos)
         mo = self._done_mos(family)[:1]
+        if mo.backflush_pending_count:
+            # pending postings are posted or cancelled before a correction
+            with self.case.assertRaisesRegex(UserError, "Backflush Monitor"):
+                mo.action_backflush_correct()
+            return
         action = mo.action_backflush_correct()
         wizard = self.env[action["res_model"]].browse(action["res_id"])
         lines = wizard.line_ids.filtered(lambda ln: ln.consumed_qty > 0)

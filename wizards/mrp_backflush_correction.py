@@ -60,6 +60,7 @@ class MrpBackflushCorrection(models.TransientModel):
     def _open_for(self, production):
         self._check_manager()
         self._check_done(production)
+        self._check_no_pending(production)
         lines = [
             fields.Command.create(
                 {
@@ -113,12 +114,19 @@ class MrpBackflushCorrection(models.TransientModel):
                 )
             )
 
+    @api.model
+    def _check_no_pending(self, production):
+        # A retry would post the pending quantity on top of what the
+        # correction says was used: the manager decides on it first.
+        production._backflush_check_no_pending(self.env._("corrected"))
+
     def action_confirm(self):
         self.ensure_one()
         self._check_manager()
         production = self.production_id
         self._backflush_lock_for_correction(production)
         self._check_done(production)
+        self._check_no_pending(production)
         consumption = self._backflush_consumption(production)
         self.line_ids._check_against(consumption)
         changed = self.line_ids.filtered(lambda line: not line._is_unchanged())

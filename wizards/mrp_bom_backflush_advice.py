@@ -207,12 +207,17 @@ class MrpBomBackflushAdvice(models.TransientModel):
     def default_get(self, fields_list):
         res = super().default_get(fields_list)
         context = self.env.context
+        # a request may send any JSON value as active_ids
+        active_ids = context.get("active_ids")
         if (
             "bom_ids" in fields_list
             and context.get("active_model") == "mrp.bom"
-            and context.get("active_ids")
+            and isinstance(active_ids, list)
         ):
-            res["bom_ids"] = [fields.Command.set(context["active_ids"])]
+            boms = self.env["mrp.bom"].browse(
+                id_ for id_ in active_ids if isinstance(id_, int) and id_ > 0
+            )
+            res["bom_ids"] = [fields.Command.set(boms.exists().ids)]
         return res
 
     # ------------------------------------------------------------------
