@@ -516,6 +516,10 @@ class MrpBackflushException(models.Model):
         )
         if not others:
             return
+        # a lot shared across companies must not name another company's order
+        visible = others.filtered(
+            lambda exc: exc.company_id in self.env.user.company_ids
+        )
         raise UserError(
             "\n".join(
                 self.env._(
@@ -524,6 +528,12 @@ class MrpBackflushException(models.Model):
                     lot=lot.name,
                     exception=exc.name,
                     mo=exc.production_id.name,
+                )
+                if exc in visible
+                else self.env._(
+                    "%(lot)s is already recorded on a pending posting of another "
+                    "company: a serial number is consumed by one order only.",
+                    lot=lot.name,
                 )
                 for exc in others
                 for lot in exc.lot_ids & lots

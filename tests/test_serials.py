@@ -338,6 +338,35 @@ class TestSerials(BackflushCase):
         self.assertEqual((exc_second.state, exc_second.quantity), ("pending", 1))
         self.assertEqual(self._qty(self.sensor), 0)
 
+    def test_serial_recorded_in_another_company_is_not_named(self):
+        """The refusal of a serial recorded elsewhere names the other order
+        only to a user who may see it."""
+        mo = self._mo(self.bom, 1)
+        mo.button_mark_done()
+        exc = mo.backflush_exception_ids
+        lot = self.env["stock.lot"].create(
+            {"name": "SHARED-1", "product_id": self.sensor.id}
+        )
+        exc._record_serials(lot)
+        other = self.env["res.company"].create({"name": "Serials Company B"})
+        user_b = new_test_user(
+            self.env,
+            "bf_serials_b",
+            groups="mrp.group_mrp_user",
+            company_id=other.id,
+            company_ids=[Command.set(other.ids)],
+        )
+        with self.assertRaises(UserError) as refusal:
+            self.env["mrp.backflush.exception"].with_user(user_b)._check_serials_free(
+                lot
+            )
+        message = str(refusal.exception)
+        self.assertIn(
+            "SHARED-1 is already recorded on a pending posting of another", message
+        )
+        self.assertNotIn(mo.name, message)
+        self.assertNotIn(exc.name, message)
+
     # ------------------------------------------------------------------
     # Odoo's own behaviour where the backflush does not post
     # ------------------------------------------------------------------
