@@ -199,6 +199,30 @@ def shots(ids):
             ],
         ),
         (
+            "16b_advice_counts",
+            "admin",
+            "/odoo/action-mrp_backflush.mrp_bom_backflush_advice_action",
+            [
+                (
+                    "click",
+                    ".modal .o_field_widget[name=basis] input[data-value=counts]",
+                ),
+                ("wait", ".modal .o_field_widget[name=date_from]"),
+                ("click", ".modal button[name=action_compute]"),
+                ("wait", ".modal .o_data_row, .modal .alert-success"),
+            ],
+        ),
+        (
+            "16c_advice_row",
+            "admin",
+            "/odoo/action-mrp_backflush.mrp_bom_backflush_advice_action",
+            [
+                ("click", ".modal button[name=action_compute]"),
+                ("click", ".modal .o_data_row td[name=product_id]"),
+                ("wait", ".modal .o_field_widget[name=suggestion_type]"),
+            ],
+        ),
+        (
             "18_mo_pending_components",
             "demo",
             f"{mo_url}/{ids['mo_bicycle']}",
@@ -338,6 +362,18 @@ def shots(ids):
                 ("wait", ".o_group_by_menu"),
                 ("js", click_text(".o_group_by_menu .dropdown-item", "Backflush Role")),
                 ("wait", ".o_group_header"),
+                ("click", ".o_searchview_dropdown_toggler"),
+            ],
+        ),
+        # last: applying changes the chair's BOM the other screens show
+        (
+            "33_advice_apply_notification",
+            "admin",
+            "/odoo/action-mrp_backflush.mrp_bom_backflush_advice_action",
+            [
+                ("click", ".modal button[name=action_compute]"),
+                ("click", ".modal .o_data_row button[name=action_apply]"),
+                ("wait", ".o_notification"),
             ],
         ),
     ]
@@ -469,7 +505,8 @@ def main():
                 domain=host,
                 path="/",
             )
-            sizes = SIZES[:1] if "retry_notification" in name else SIZES
+            # a notification after a change: the change is made once
+            sizes = SIZES[:1] if name.endswith("_notification") else SIZES
             if "station" in name:
                 sizes = STATION_SIZES
             for width, height in sizes:

@@ -264,3 +264,11 @@ class TestScreens(BackflushCase):
             self.assertEqual(columns[name].get("widget"), "date")
             self.assertIn("'show_time': false", columns[name].get("options"))
         self.assertEqual(columns["bom_id"].get("string"), "BOM")
+
+    def test_advice_row_dialog_has_a_title(self):
+        """A row of the advice opened as "Open: Suggestions"."""
+        arch = etree.fromstring(
+            self.env.ref("mrp_backflush.mrp_bom_backflush_advice_view_form").arch
+        )
+        field = arch.xpath("//field[@name='line_ids']")[0]
+        self.assertEqual(field.get("string"), "BOM Accuracy Suggestion")
