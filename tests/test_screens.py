@@ -272,3 +272,22 @@ class TestScreens(BackflushCase):
         )
         field = arch.xpath("//field[@name='line_ids']")[0]
         self.assertEqual(field.get("string"), "BOM Accuracy Suggestion")
+
+    def test_advice_without_suggestion_gives_the_change_s_room_away(self):
+        """On the counts basis every row may be weak evidence: an empty
+        Change column of 230 px cut each explanation to "Weak evid…"."""
+        advice = self.env["mrp.bom.backflush.advice"].create({})
+        advice.line_ids = [Command.create({"bom_line_id": self.leg_line.id})]
+        self.assertFalse(advice.has_suggestion)
+        advice.line_ids = [
+            Command.create(
+                {"bom_line_id": self.leg_line.id, "suggestion_type": "scrap"}
+            )
+        ]
+        self.assertTrue(advice.has_suggestion)
+        columns = self._list_columns(
+            "mrp_backflush.mrp_bom_backflush_advice_view_form", "line_ids"
+        )
+        self.assertEqual(
+            columns["change"].get("column_invisible"), "not parent.has_suggestion"
+        )
