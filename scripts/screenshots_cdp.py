@@ -276,6 +276,21 @@ def shots(ids):
             [("wait", ".o_backflush_monitor_headline"), ("wait", ".o_list_renderer")],
         ),
         (
+            "24b_monitor_open",
+            "admin",
+            "/odoo/action-mrp_backflush.mrp_backflush_exception_action_monitor",
+            [
+                ("wait", ".o_backflush_monitor_headline"),
+                ("wait", ".o_list_renderer .o_group_header"),
+                (
+                    "js",
+                    "for (const h of document.querySelectorAll('.o_group_header'))"
+                    " { h.click(); await new Promise((r) => setTimeout(r, 700)); }",
+                ),
+                ("wait", ".o_list_renderer .o_data_row"),
+            ],
+        ),
+        (
             "25_mass_done_queued",
             "admin",
             mo_url,

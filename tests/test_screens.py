@@ -291,3 +291,19 @@ class TestScreens(BackflushCase):
         self.assertEqual(
             columns["change"].get("column_invisible"), "not parent.has_suggestion"
         )
+
+    def test_mass_done_failure_banner_reads_title_then_reason(self):
+        """The reason of a failed background Mark Done runs over several
+        lines: inline, the title sat under it, beside its last line."""
+        arch = etree.fromstring(
+            self.env["mrp.production"].get_views([(False, "form")])["views"]["form"][
+                "arch"
+            ]
+        )
+        banner = arch.xpath(
+            "//div[hasclass('alert-warning')][.//field[@name='backflush_queue_error']]"
+        )[0]
+        title, reason = banner.xpath("./*")[:2]
+        self.assertEqual(title.text, "Mark Done in the background failed")
+        self.assertEqual(reason.get("name"), "backflush_queue_error")
+        self.assertNotIn("oe_inline", reason.get("class") or "")
