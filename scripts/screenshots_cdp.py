@@ -68,7 +68,8 @@ def shots(ids):
             f"document.querySelector('.o-dropdown--menu input[name={column}]')"
             ".click();"
             "await new Promise((r) => setTimeout(r, 500));"
-            "document.querySelector('.o_form_sheet').click(); }"
+            f"document.querySelector('{lst} .o_optional_columns_dropdown button')"
+            ".click(); }"
         )
 
     # What a manager's selection of three orders and Mark as Done does

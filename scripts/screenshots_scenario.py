@@ -229,9 +229,11 @@ for _i in range(6):
     new_mo(footrest, footrest_bom, 2)
 mo_failed = mass.filtered(lambda p: p.state != "done")
 
-# Legs are supplied from the line-side shelf of the assembly work center.
+# Supply locations: the work center's input location, and the backrest's
+# own on the chair's BOM (the stock it already comes from).
 workcenter = env["mrp.workcenter"].search([], limit=1)
 workcenter.backflush_location_id = stock
+ref("mrp_backflush.bom_chair_line_backrest").backflush_location_id = stock
 
 # The operator (Marc Demo) is a manufacturing user.
 demo = ref("base.user_demo")

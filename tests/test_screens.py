@@ -307,3 +307,13 @@ class TestScreens(BackflushCase):
         self.assertEqual(title.text, "Mark Done in the background failed")
         self.assertEqual(reason.get("name"), "backflush_queue_error")
         self.assertNotIn("oe_inline", reason.get("class") or "")
+
+    def test_record_serials_says_what_to_enter(self):
+        """The wizard's Serial Numbers field was an empty line."""
+        arch = etree.fromstring(
+            self.env.ref("mrp_backflush.mrp_backflush_exception_serials_view_form").arch
+        )
+        lots = arch.xpath("//field[@name='lot_ids']")[0]
+        self.assertEqual(
+            lots.get("placeholder"), "Scan or type the serial numbers used"
+        )
