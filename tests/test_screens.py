@@ -232,6 +232,13 @@ class TestScreens(BackflushCase):
             "mrp_backflush.mrp_backflush_exception_view_list_monitor"
         )
         self.assertEqual(columns["production_id"].get("string"), "MO")
+        # the text of What Fixes It takes what the order, the product and
+        # the cause leave (its whole text is on the form)
+        self.assertEqual(columns["production_id"].get("width"), "110px")
+        self.assertEqual(columns["product_id"].get("width"), "130px")
+        self.assertEqual(columns["cause"].get("width"), "150px")
+        self.assertIn("'show_time': false", columns["date"].get("options"))
+        self.assertFalse(columns["cause_help"].get("width"))
         self.assertEqual(columns["initial_qty"].get("optional"), "hide")
         self.assertEqual(columns["posted_qty"].get("optional"), "hide")
         self.assertEqual(columns["state"].get("column_invisible"), "True")
