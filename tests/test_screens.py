@@ -238,6 +238,8 @@ class TestScreens(BackflushCase):
         self.assertEqual(columns["product_id"].get("width"), "130px")
         self.assertEqual(columns["cause"].get("width"), "150px")
         self.assertIn("'show_time': false", columns["date"].get("options"))
+        self.assertFalse(columns["date"].get("widget"))
+        self.assertEqual(columns["date"].get("width"), "100px")
         self.assertFalse(columns["cause_help"].get("width"))
         self.assertEqual(columns["initial_qty"].get("optional"), "hide")
         self.assertEqual(columns["posted_qty"].get("optional"), "hide")
@@ -268,7 +270,8 @@ class TestScreens(BackflushCase):
             "mrp_backflush.mrp_backflush_count_variance_view_list"
         )
         for name in ("date", "previous_date"):
-            self.assertEqual(columns[name].get("widget"), "date")
+            # show_time is the datetime widget's option, not the date one's
+            self.assertFalse(columns[name].get("widget"))
             self.assertIn("'show_time': false", columns[name].get("options"))
         self.assertEqual(columns["bom_id"].get("string"), "BOM")
 
