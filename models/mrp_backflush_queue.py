@@ -277,12 +277,17 @@ class MrpBackflushQueue(models.AbstractModel):
         with its reason (its to-do says the same)."""
         body = Markup("<p>%s</p>") % summary
         if failed:
+            # a reason runs over several lines (one per component short)
             body += Markup("<ul>%s</ul>") % Markup().join(
                 Markup(
                     '<li><a href="#" data-oe-model="mrp.production" '
                     'data-oe-id="%s">%s</a>: %s</li>'
                 )
-                % (production.id, production.name, production.backflush_queue_error)
+                % (
+                    production.id,
+                    production.name,
+                    Markup("<br/>").join(production.backflush_queue_error.splitlines()),
+                )
                 for production in failed
             )
         # As OdooBot: the user need not be able to send mail (no email address).

@@ -47,6 +47,45 @@ def shots(ids):
         f"'action_backflush_preview', [{json.dumps(ids['multi_ids'])}]);"
         "await env.services.action.doAction(action);"
     )
+
+    def click_text(selector, text):
+        """Click the first ``selector`` element whose text has ``text``."""
+        return (
+            f"const el = [...document.querySelectorAll({json.dumps(selector)})]"
+            f".find((e) => e.textContent.includes({json.dumps(text)}));"
+            "el.click();"
+        )
+
+    def show_column(field, column):
+        """Show an optional column of a one2many list (the choice is kept in
+        the browser: the second size finds it shown already)."""
+        lst = f".o_field_widget[name={field}]"
+        return (
+            f"if (!document.querySelector('{lst} th[data-name={column}]')) {{"
+            f"document.querySelector('{lst} .o_optional_columns_dropdown button')"
+            ".click();"
+            "await new Promise((r) => setTimeout(r, 500));"
+            f"document.querySelector('.o-dropdown--menu input[name={column}]')"
+            ".click();"
+            "await new Promise((r) => setTimeout(r, 500));"
+            f"document.querySelector('{lst} .o_optional_columns_dropdown button')"
+            ".click(); }"
+        )
+
+    # What a manager's selection of three orders and Mark as Done does
+    # (Odoo's server action calls button_mark_done with the selection).
+    mass_done = (
+        "const env = odoo.__WOWL_DEBUG__.root.env;"
+        "const ids = await env.services.orm.search('mrp.production', ["
+        f"['product_id', '=', {ids.get('footrest_product', 0)}],"
+        "['state', '=', 'confirmed'], ['backflush_queue_user_id', '=', false],"
+        "['backflush_queue_error', '=', false]],"
+        " {limit: 3});"
+        "const action = await env.services.orm.call('mrp.production',"
+        "'button_mark_done', [ids], {context: {active_model: 'mrp.production',"
+        " active_ids: ids}});"
+        "await env.services.action.doAction(action);"
+    )
     return [
         (
             "01_preview_one_mo",
@@ -161,6 +200,30 @@ def shots(ids):
             ],
         ),
         (
+            "16b_advice_counts",
+            "admin",
+            "/odoo/action-mrp_backflush.mrp_bom_backflush_advice_action",
+            [
+                (
+                    "click",
+                    ".modal .o_field_widget[name=basis] input[data-value=counts]",
+                ),
+                ("wait", ".modal .o_field_widget[name=date_from]"),
+                ("click", ".modal button[name=action_compute]"),
+                ("wait", ".modal .o_data_row, .modal .alert-success"),
+            ],
+        ),
+        (
+            "16c_advice_row",
+            "admin",
+            "/odoo/action-mrp_backflush.mrp_bom_backflush_advice_action",
+            [
+                ("click", ".modal button[name=action_compute]"),
+                ("click", ".modal .o_data_row td[name=product_id]"),
+                ("wait", ".modal .o_field_widget[name=suggestion_type]"),
+            ],
+        ),
+        (
             "18_mo_pending_components",
             "demo",
             f"{mo_url}/{ids['mo_bicycle']}",
@@ -214,10 +277,120 @@ def shots(ids):
             [("wait", ".o_backflush_monitor_headline"), ("wait", ".o_list_renderer")],
         ),
         (
+            "24b_monitor_open",
+            "admin",
+            "/odoo/action-mrp_backflush.mrp_backflush_exception_action_monitor",
+            [
+                ("wait", ".o_backflush_monitor_headline"),
+                ("wait", ".o_list_renderer .o_group_header"),
+                (
+                    "js",
+                    "for (const h of document.querySelectorAll('.o_group_header'))"
+                    " { h.click(); await new Promise((r) => setTimeout(r, 700)); }",
+                ),
+                ("wait", ".o_list_renderer .o_data_row"),
+            ],
+        ),
+        (
+            "25_mass_done_queued",
+            "admin",
+            mo_url,
+            [
+                ("wait", ".o_list_renderer .o_data_row"),
+                ("js", mass_done),
+                ("wait", ".o_notification"),
+            ],
+        ),
+        (
+            "26_mass_done_failed_filter",
+            "admin",
+            mo_url,
+            [
+                ("wait", ".o_list_renderer .o_data_row"),
+                ("click", ".o_searchview_facet .o_facet_remove"),
+                ("click", ".o_searchview_dropdown_toggler"),
+                ("wait", ".o_filter_menu"),
+                ("js", click_text(".o_filter_menu .dropdown-item", "Mark Done failed")),
+                ("click", ".o_searchview_dropdown_toggler"),
+                ("wait", ".o_list_renderer .o_data_row"),
+            ],
+        ),
+        (
+            "27_mass_done_failed_order",
+            "admin",
+            f"{mo_url}/{ids.get('mo_failed')}",
+            [("wait", ".o_form_view .alert-warning"), ("wait", ".o-mail-Activity")],
+        ),
+        (
+            "28_mass_done_inbox",
+            "admin",
+            "/odoo/discuss?active_id=mail.box_inbox",
+            [("wait", ".o-mail-Message")],
+        ),
+        (
+            "29_record_serials",
+            "admin",
+            "/odoo/action-mrp_backflush.mrp_backflush_exception_action/"
+            f"{ids.get('serial_exception')}",
+            [
+                ("click", ".o_form_view button[name=action_record_serials]"),
+                ("wait", ".modal .o_field_widget[name=lot_ids]"),
+            ],
+        ),
+        (
+            "30_bom_supply_from",
+            "admin",
+            bom_url,
+            [
+                ("wait", ".o_field_widget[name=bom_line_ids] .o_data_row"),
+                ("js", show_column("bom_line_ids", "backflush_location_id")),
+                (
+                    "wait",
+                    ".o_field_widget[name=bom_line_ids] "
+                    "th[data-name=backflush_location_id]",
+                ),
+            ],
+        ),
+        (
+            "31_workcenter_supply",
+            "admin",
+            f"/odoo/action-mrp.mrp_workcenter_action/{ids.get('workcenter')}",
+            [("wait", ".o_field_widget[name=backflush_location_id]")],
+        ),
+        (
+            "32_correction_reasons",
+            "admin",
+            f"{mo_url}/{ids['mo_chair']}",
+            [
+                ("click", "button[name=action_backflush_correct]"),
+                ("wait", ".modal .o_field_widget[name=reason_tag_ids] input"),
+                ("click", ".modal .o_field_widget[name=reason_tag_ids] input"),
+                ("wait", ".o-autocomplete--dropdown-menu"),
+            ],
+        ),
+        (
             "17_valuation_by_role",
             "admin",
             "/odoo/action-stock_account.stock_valuation_layer_action",
-            [("wait", ".o_list_renderer")],
+            [
+                ("wait", ".o_list_renderer"),
+                ("click", ".o_searchview_dropdown_toggler"),
+                ("wait", ".o_group_by_menu"),
+                ("js", click_text(".o_group_by_menu .dropdown-item", "Backflush Role")),
+                ("wait", ".o_group_header"),
+                ("click", ".o_searchview_dropdown_toggler"),
+            ],
+        ),
+        # last: applying changes the chair's BOM the other screens show
+        (
+            "33_advice_apply_notification",
+            "admin",
+            "/odoo/action-mrp_backflush.mrp_bom_backflush_advice_action",
+            [
+                ("click", ".modal button[name=action_compute]"),
+                ("click", ".modal .o_data_row button[name=action_apply]"),
+                ("wait", ".o_notification"),
+            ],
         ),
     ]
 
@@ -348,7 +521,8 @@ def main():
                 domain=host,
                 path="/",
             )
-            sizes = SIZES[:1] if "retry_notification" in name else SIZES
+            # a notification after a change: the change is made once
+            sizes = SIZES[:1] if name.endswith("_notification") else SIZES
             if "station" in name:
                 sizes = STATION_SIZES
             for width, height in sizes:

@@ -157,6 +157,84 @@ mo_scooter = new_mo(scooter, scooter_bom, 12)
 # 3 more wheels arrive: a retry from the exception form posts 3 of the 5.
 set_stock(wheel, 3)
 
+# A radio whose sensor is serial-tracked: none reserved when it is done, so
+# the 4 sensors wait for their serial numbers (Record Serial Numbers).
+radio, sensor = env["product.product"].create(
+    [
+        {"name": "Radio", "is_storable": True, "categ_id": categ.id},
+        {
+            "name": "Radio Sensor",
+            "is_storable": True,
+            "tracking": "serial",
+            "categ_id": categ.id,
+            "standard_price": 5.0,
+        },
+    ]
+)
+radio_bom = env["mrp.bom"].create(
+    {
+        "product_tmpl_id": radio.product_tmpl_id.id,
+        "consumption": "flexible",
+        "backflush_shortage_policy": "defer",
+        "bom_line_ids": [Command.create({"product_id": sensor.id, "product_qty": 1})],
+    }
+)
+mo_radio = new_mo(radio, radio_bom, 4)
+for i in range(6):
+    lot = env["stock.lot"].create({"name": f"SEN-{i + 1:04d}", "product_id": sensor.id})
+    Quant.with_context(inventory_mode=True).create(
+        {
+            "product_id": sensor.id,
+            "location_id": stock.id,
+            "lot_id": lot.id,
+            "inventory_quantity": 1,
+        }
+    ).action_apply_inventory()
+mo_radio.with_context(skip_backorder=True).button_mark_done()
+
+# Mass Mark Done as the manager: 4 footrests go to the background (above a
+# threshold of 2); the big one lacks boards under "block" and fails, the
+# others are done; the round's summary reaches the manager's inbox. Three
+# more are left for the screenshot that queues them.
+admin = ref("base.user_admin")
+admin.notification_type = "inbox"  # the round's summary in Discuss, not by email
+env.company.backflush_background_threshold = 2
+footrest, board = env["product.product"].create(
+    [
+        {"name": "Footrest", "is_storable": True, "categ_id": categ.id},
+        {
+            "name": "Footrest Board",
+            "is_storable": True,
+            "categ_id": categ.id,
+            "standard_price": 4.0,
+        },
+    ]
+)
+footrest_bom = env["mrp.bom"].create(
+    {
+        "product_tmpl_id": footrest.product_tmpl_id.id,
+        "backflush_shortage_policy": "block",
+        "bom_line_ids": [Command.create({"product_id": board.id, "product_qty": 2})],
+    }
+)
+set_stock(board, 100)
+mass = Production.browse()
+for qty in (5, 5, 5, 200):
+    mass |= new_mo(footrest, footrest_bom, qty)
+mass.with_user(admin).with_context(
+    active_model="mrp.production", active_ids=mass.ids
+).button_mark_done()
+env["mrp.backflush.queue"]._cron_backflush_mark_done()
+for _i in range(6):
+    new_mo(footrest, footrest_bom, 2)
+mo_failed = mass.filtered(lambda p: p.state != "done")
+
+# Supply locations: the work center's input location, and the backrest's
+# own on the chair's BOM (the stock it already comes from).
+workcenter = env["mrp.workcenter"].search([], limit=1)
+workcenter.backflush_location_id = stock
+ref("mrp_backflush.bom_chair_line_backrest").backflush_location_id = stock
+
 # The operator (Marc Demo) is a manufacturing user.
 demo = ref("base.user_demo")
 
@@ -169,7 +247,9 @@ print(
             "mo_chair2": mo_chair2.id,
             "mo_scooter_name": mo_scooter.name,
             "multi_ids": [mo_chair2.id, mo_chair_big.id, mo_bicycle2.id, mo_stool.id],
-            "run_chair": mo_chair.backflush_run_ids[:1].id,
+            "run_chair": mo_chair.backflush_run_ids.filtered(
+                lambda r: r.trigger == "mark_done"
+            )[:1].id,
             "run_retry": mo_bicycle.backflush_run_ids.filtered(
                 lambda r: r.trigger == "retry"
             )[:1].id,
@@ -179,6 +259,10 @@ print(
             )[:1].id,
             "bom_chair": chair_bom.id,
             "leg_line": ref("mrp_backflush.bom_chair_line_leg").id,
+            "serial_exception": mo_radio.backflush_exception_ids[:1].id,
+            "mo_failed": mo_failed.id,
+            "footrest_product": footrest.id,
+            "workcenter": workcenter.id,
             "demo_login": demo.login,
         }
     )

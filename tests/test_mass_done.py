@@ -245,3 +245,17 @@ class TestMassDone(BackflushCase):
         self.assertIn(big.name, inbox.body)
         self.assertIn("Not enough components", inbox.body)
         self.assertFalse((mos | big).backflush_queue_round_user_id)
+
+    def test_inbox_summary_keeps_the_reason_s_lines(self):
+        """The reason's lines (the refusal, each component short, what to
+        do) ran together in one paragraph of the inbox summary."""
+        self.bom_stool.backflush_shortage_policy = "block"
+        big = self._mo(self.bom_stool, 200)
+        self._mark_done_from_list(big | self._mos(2))
+        self._run_cron()
+        lines = [ln for ln in big.backflush_queue_error.splitlines() if ln.strip()]
+        self.assertGreater(len(lines), 1)
+        self.assertEqual(
+            lines[0], "Not enough components to backflush; nothing was posted."
+        )
+        self.assertIn(lines[0] + "<br>", self._inbox(self.operator).body)

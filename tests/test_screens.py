@@ -195,3 +195,135 @@ class TestScreens(BackflushCase):
         self.assertEqual(
             action["params"]["next"], {"type": "ir.actions.act_window_close"}
         )
+
+    def test_preview_shows_the_work_order_column_only_when_used(self):
+        """An empty Work Order column took the room of the product names
+        ("Chair Leg (…" at 1280 and 1600)."""
+        self._stock(self.leg, 100)
+        mo = self._mo(self.bom, 2)
+        preview = self.env["mrp.backflush.preview"].browse(
+            mo.action_backflush_preview()["res_id"]
+        )
+        self.assertFalse(preview.has_workorder)
+        arch = etree.fromstring(
+            self.env.ref("mrp_backflush.mrp_backflush_preview_view_form").arch
+        )
+        column = arch.xpath(
+            "//field[@name='line_ids']/list/field[@name='workorder_id']"
+        )
+        self.assertEqual(column[0].get("column_invisible"), "not parent.has_workorder")
+
+    def _list_columns(self, xmlid, field=None):
+        """The columns of a list view (or of the list of ``field`` in a
+        form), by field name, as the client receives them."""
+        view = self.env.ref(xmlid)
+        model = self.env[view.model]
+        arch = etree.fromstring(
+            model.get_views([(view.id, view.type)])["views"][view.type]["arch"]
+        )
+        path = f"//field[@name='{field}']/list/field" if field else "/list/field"
+        return {node.get("name"): node for node in arch.xpath(path)}
+
+    def test_monitor_columns_fit_at_1280(self):
+        """At 1280 px the monitor cut "Manufacturing Order" and "What Fixes
+        It": every row is pending (no State column), the quantity's history
+        is optional, the order is an MO as in the analysis."""
+        columns = self._list_columns(
+            "mrp_backflush.mrp_backflush_exception_view_list_monitor"
+        )
+        self.assertEqual(columns["production_id"].get("string"), "MO")
+        # the text of What Fixes It takes what the order, the product and
+        # the cause leave (its whole text is on the form)
+        self.assertEqual(columns["production_id"].get("width"), "110px")
+        self.assertEqual(columns["product_id"].get("width"), "130px")
+        self.assertEqual(columns["cause"].get("width"), "150px")
+        self.assertIn("'show_time': false", columns["date"].get("options"))
+        self.assertFalse(columns["date"].get("widget"))
+        self.assertEqual(columns["date"].get("width"), "100px")
+        self.assertFalse(columns["cause_help"].get("width"))
+        self.assertEqual(columns["initial_qty"].get("optional"), "hide")
+        self.assertEqual(columns["posted_qty"].get("optional"), "hide")
+        self.assertEqual(columns["state"].get("column_invisible"), "True")
+        self.assertFalse(columns["cause_help"].get("column_invisible"))
+        # the list of Backflush Exceptions keeps them
+        plain = self._list_columns("mrp_backflush.mrp_backflush_exception_view_list")
+        self.assertEqual(plain["initial_qty"].get("optional"), "show")
+        self.assertFalse(plain["state"].get("column_invisible"))
+
+    def test_advice_keeps_room_for_the_change(self):
+        """In the 1140 px dialog, the change a manager applies was cut to
+        "Planned s…": names and change have fixed widths, the explanation
+        (whole in the row's form) takes what is left."""
+        columns = self._list_columns(
+            "mrp_backflush.mrp_bom_backflush_advice_view_form", "line_ids"
+        )
+        self.assertEqual(columns["change"].get("width"), "230px")
+        self.assertEqual(columns["product_id"].get("width"), "140px")
+        self.assertEqual(columns["bom_id"].get("width"), "140px")
+        self.assertEqual(columns["production_count"].get("optional"), "hide")
+        self.assertFalse(columns["explanation"].get("width"))
+
+    def test_count_variance_dates_are_dates(self):
+        """The count's date and time were cut to "12/03/2026 0…" in a
+        100 px column: the list shows the date only."""
+        columns = self._list_columns(
+            "mrp_backflush.mrp_backflush_count_variance_view_list"
+        )
+        for name in ("date", "previous_date"):
+            # show_time is the datetime widget's option, not the date one's
+            self.assertFalse(columns[name].get("widget"))
+            self.assertIn("'show_time': false", columns[name].get("options"))
+        self.assertEqual(columns["bom_id"].get("string"), "BOM")
+
+    def test_advice_row_dialog_has_a_title(self):
+        """A row of the advice opened as "Open: Suggestions"."""
+        arch = etree.fromstring(
+            self.env.ref("mrp_backflush.mrp_bom_backflush_advice_view_form").arch
+        )
+        field = arch.xpath("//field[@name='line_ids']")[0]
+        self.assertEqual(field.get("string"), "BOM Accuracy Suggestion")
+
+    def test_advice_without_suggestion_gives_the_change_s_room_away(self):
+        """On the counts basis every row may be weak evidence: an empty
+        Change column of 230 px cut each explanation to "Weak evid…"."""
+        advice = self.env["mrp.bom.backflush.advice"].create({})
+        advice.line_ids = [Command.create({"bom_line_id": self.leg_line.id})]
+        self.assertFalse(advice.has_suggestion)
+        advice.line_ids = [
+            Command.create(
+                {"bom_line_id": self.leg_line.id, "suggestion_type": "scrap"}
+            )
+        ]
+        self.assertTrue(advice.has_suggestion)
+        columns = self._list_columns(
+            "mrp_backflush.mrp_bom_backflush_advice_view_form", "line_ids"
+        )
+        self.assertEqual(
+            columns["change"].get("column_invisible"), "not parent.has_suggestion"
+        )
+
+    def test_mass_done_failure_banner_reads_title_then_reason(self):
+        """The reason of a failed background Mark Done runs over several
+        lines: inline, the title sat under it, beside its last line."""
+        arch = etree.fromstring(
+            self.env["mrp.production"].get_views([(False, "form")])["views"]["form"][
+                "arch"
+            ]
+        )
+        banner = arch.xpath(
+            "//div[hasclass('alert-warning')][.//field[@name='backflush_queue_error']]"
+        )[0]
+        title, reason = banner.xpath("./*")[:2]
+        self.assertEqual(title.text, "Mark Done in the background failed")
+        self.assertEqual(reason.get("name"), "backflush_queue_error")
+        self.assertNotIn("oe_inline", reason.get("class") or "")
+
+    def test_record_serials_says_what_to_enter(self):
+        """The wizard's Serial Numbers field was an empty line."""
+        arch = etree.fromstring(
+            self.env.ref("mrp_backflush.mrp_backflush_exception_serials_view_form").arch
+        )
+        lots = arch.xpath("//field[@name='lot_ids']")[0]
+        self.assertEqual(
+            lots.get("placeholder"), "Scan or type the serial numbers used"
+        )

@@ -32,6 +32,7 @@ class MrpBackflushPreview(models.TransientModel):
         help="Orders of the selection the backflush posts nothing for, and why.",
     )
     show_produce_all = fields.Boolean(compute="_compute_show_produce_all")
+    has_workorder = fields.Boolean(compute="_compute_has_workorder")
 
     @api.depends("production_ids")
     def _compute_production_count(self):
@@ -58,6 +59,12 @@ class MrpBackflushPreview(models.TransientModel):
             wizard.show_produce_all = all(
                 wizard.production_ids.mapped("show_produce_all")
             )
+
+    @api.depends("line_ids.workorder_id")
+    def _compute_has_workorder(self):
+        # an empty Work Order column takes the room the product names need
+        for wizard in self:
+            wizard.has_workorder = bool(wizard.line_ids.workorder_id)
 
     @api.model_create_multi
     def create(self, vals_list):

@@ -144,6 +144,7 @@ class MrpBomBackflushAdvice(models.TransientModel):
         "mrp.bom.backflush.advice.line", "advice_id", string="Suggestions"
     )
     analysed = fields.Boolean(readonly=True)
+    has_suggestion = fields.Boolean(compute="_compute_has_suggestion")
 
     @api.constrains(
         "last_n",
@@ -197,6 +198,12 @@ class MrpBomBackflushAdvice(models.TransientModel):
                     value=self.count_max_other_percent,
                 )
             )
+
+    @api.depends("line_ids.suggestion_type")
+    def _compute_has_suggestion(self):
+        # weak evidence only: the explanation takes the Change column's room
+        for advice in self:
+            advice.has_suggestion = any(advice.line_ids.mapped("suggestion_type"))
 
     @api.onchange("basis")
     def _onchange_basis(self):
