@@ -609,6 +609,7 @@ class MrpProduction(models.Model):
                     substitution=bom.backflush_substitution,
                     fixed_scrap_qty=min(fixed, scrap),
                     serial_qty=move._backflush_serial_qty(),
+                    lot_qty=move._backflush_lot_qty(),
                     substitutes=move._backflush_substitutes()
                     if bom.backflush_substitution != "none"
                     else (),

@@ -218,24 +218,13 @@ class StockMove(models.Model):
 
     def _backflush_shortage_policy(self):
         """The shortage policy of this move: its location's (nearest up the
-        tree), else its BOM's. A tracked component with no valid lot
-        reserved or recorded (none in stock, or only expired ones) cannot go
-        negative without a lot to put it on: its shortage waits instead.
-        Lots a person recorded are posted as Odoo posts them."""
+        tree), else its BOM's. A tracked component goes negative only on
+        its lots (see ``_backflush_lot_qty``)."""
         self.ensure_one()
-        policy = (
+        return (
             self.location_id._get_backflush_shortage_policy()
             or self.raw_material_production_id.bom_id.backflush_shortage_policy
         )
-        if (
-            policy == "negative"
-            and self.has_tracking != "none"
-            and not self.move_line_ids.lot_id.filtered(
-                lambda lot: not lot._backflush_is_expired()
-            )
-        ):
-            return "defer"
-        return policy
 
     def _backflush_serial_qty(self):
         """Serial-tracked: the quantity (move unit) its valid serial numbers
@@ -245,6 +234,23 @@ class StockMove(models.Model):
         self.ensure_one()
         if self.has_tracking != "serial":
             return None
+        return self._backflush_valid_lots_qty()
+
+    def _backflush_lot_qty(self):
+        """Lot-tracked: the quantity (move unit) its valid lots cover,
+        reserved for the MO or recorded; under policy negative only that
+        goes below zero, on those lots: Odoo refuses a line without a lot.
+        None when no lot is needed."""
+        self.ensure_one()
+        picking_type = self.picking_type_id
+        if self.has_tracking != "lot" or (
+            picking_type
+            and not (picking_type.use_create_lots or picking_type.use_existing_lots)
+        ):
+            return None
+        return self._backflush_valid_lots_qty()
+
+    def _backflush_valid_lots_qty(self):
         lines = self.move_line_ids.filtered(
             lambda ml: ml.lot_id and not ml.lot_id._backflush_is_expired()
         )
