@@ -169,3 +169,53 @@ class TestMaterialRegressions(BackflushCase):
         self.assertEqual(preview.line_ids.lot_ids, free)
         waiting.button_mark_done()
         self.assertEqual(self._consumed_lots(waiting), free)
+
+    def test_correction_takes_no_lot_staged_for_another_order(self):
+        """One more used, corrected on a done order, of a lot picked for
+        it and for an order still waiting: what is left in pre-production
+        is the waiting order's, reserved or not; the correction is refused
+        and names it (stateful material seed 3)."""
+        self.bom.backflush_shortage_policy = "defer"
+        for unreserve in (False, True):
+            with (
+                self.subTest(unreserve=unreserve),
+                self.env.cr.savepoint() as savepoint,
+            ):
+                shared = self._lot(f"SHARED-{unreserve}", 30, 20)
+                done = self._mo(self.bom, 1)
+                waiting = self._mo(self.bom, 1)
+                self._pick(done, shared, 3)
+                self._pick(waiting, shared, 3)
+                if unreserve:
+                    waiting.do_unreserve()
+                done.button_mark_done()
+                action = done.action_backflush_correct()
+                wizard = self.env[action["res_model"]].browse(action["res_id"])
+                self.assertEqual(wizard.line_ids.lot_id, shared)
+                wizard.line_ids.qty_used = 4
+                with self.assertRaisesRegex(UserError, waiting.name):
+                    wizard.action_confirm()
+                self.assertEqual(self._qty(self.milk, self.pre), 3)
+                waiting.button_mark_done()
+                self.assertEqual(self._consumed_lots(waiting), shared)
+                self.assertFalse(waiting.backflush_exception_ids)
+                savepoint.rollback()
+
+    def test_correction_takes_what_is_free_of_the_lot(self):
+        """The same lot also lies free in pre-production (staged for no
+        open order): the correction takes it."""
+        self.bom.backflush_shortage_policy = "defer"
+        shared = self._lot("SHARED-FREE", 30, 20)
+        done = self._mo(self.bom, 1)
+        waiting = self._mo(self.bom, 1)
+        self._pick(done, shared, 4)  # one over its need
+        self._pick(waiting, shared, 3)
+        done.button_mark_done()
+        action = done.action_backflush_correct()
+        wizard = self.env[action["res_model"]].browse(action["res_id"])
+        wizard.line_ids.qty_used = 4
+        wizard.action_confirm()
+        self.assertEqual(self._qty(self.milk, self.pre), 3)
+        waiting.button_mark_done()
+        self.assertEqual(self._consumed_lots(waiting), shared)
+        self.assertFalse(waiting.backflush_exception_ids)
