@@ -526,6 +526,51 @@ class StockMove(models.Model):
                 )
                 if float_compare(need, 0.0, precision_rounding=unit.rounding) <= 0:
                     break
+            if float_compare(need, 0.0, precision_rounding=unit.rounding) > 0:
+                move._backflush_take_from_family(need)
+
+    def _backflush_take_from_family(self, need):
+        """Reserve ``need`` (product unit) of the valid lots the other open
+        orders of this move's family reserved: the family consumes what it
+        reserved as one (the stock read counts it free for each of them),
+        e.g. the lot a backorder took over when the order was split."""
+        self.ensure_one()
+        unit = self.product_id.uom_id
+        production = self.raw_material_production_id
+        siblings = (
+            production.procurement_group_id.mrp_production_ids - production
+        ).move_raw_ids.filtered(
+            lambda m: (
+                m.product_id == self.product_id
+                and m.state not in ("done", "cancel")
+                and not m._backflush_is_manual()
+            )
+        )
+        for line in siblings.move_line_ids:
+            if (
+                not line.lot_id
+                or line.lot_id._backflush_is_expired()
+                or not line.location_id.parent_path.startswith(
+                    self.location_id.parent_path
+                )
+            ):
+                continue
+            qty = min(need, line.quantity_product_uom)
+            location, lot = line.location_id, line.lot_id
+            if (
+                float_compare(
+                    qty, line.quantity_product_uom, precision_rounding=unit.rounding
+                )
+                < 0
+            ):
+                line.quantity = line.product_id.uom_id._compute_quantity(
+                    line.quantity_product_uom - qty, line.product_uom_id
+                )
+            else:
+                line.unlink()
+            need -= self._update_reserved_quantity(qty, location, lot_id=lot)
+            if float_compare(need, 0.0, precision_rounding=unit.rounding) <= 0:
+                break
 
     def _backflush_quants_cache(self):
         """Quants of the moves' products under their source locations, read
