@@ -451,8 +451,24 @@ class MaterialMachine(RuleBasedStateMachine):
     @rule(pick=st.integers(0, 5), background=st.booleans())
     def mark_done_beside_staged(self, pick, background):
         """Mark Done of an order while what was picked for the other open
-        orders lies in pre-production unreserved: it never takes it."""
-        family = self._pick(pick, self._is_open)
+        orders lies in pre-production unreserved: it never takes it. An
+        order not picked yet that needs a lot-tracked component picked for
+        another is taken first."""
+
+        def tempted(family):
+            return (
+                self._is_open(family)
+                and not self._is_staged(family)
+                and any(
+                    other is not family
+                    and self._is_staged(other)
+                    and "L" in other.spec["keys"]
+                    and "L" in family.spec["keys"]
+                    for other in self.families
+                )
+            )
+
+        family = self._pick(pick, tempted) or self._pick(pick, self._is_open)
         for other in self.families:
             if other is not family and self._is_staged(other):
                 self._open_mo(other).do_unreserve()
