@@ -452,20 +452,16 @@ class MaterialMachine(RuleBasedStateMachine):
     def mark_done_beside_staged(self, pick, background):
         """Mark Done of an order while what was picked for the other open
         orders lies in pre-production unreserved: it never takes it. An
-        order not picked yet that needs a lot-tracked component picked for
-        another is taken first."""
+        order that needs a lot-tracked component picked for another is
+        taken first."""
 
         def tempted(family):
-            return (
-                self._is_open(family)
-                and not self._is_staged(family)
-                and any(
-                    other is not family
-                    and self._is_staged(other)
-                    and "L" in other.spec["keys"]
-                    and "L" in family.spec["keys"]
-                    for other in self.families
-                )
+            return self._is_open(family) and any(
+                other is not family
+                and self._is_staged(other)
+                and "L" in other.spec["keys"]
+                and "L" in family.spec["keys"]
+                for other in self.families
             )
 
         family = self._pick(pick, tempted) or self._pick(pick, self._is_open)
