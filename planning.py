@@ -95,6 +95,17 @@ class Requirement:
     # cover, all it may consume (serials are never picked for it). None:
     # not serial-tracked, the pool is its limit.
     serial_qty: float = None
+    # Lot-tracked: what the valid lots reserved or recorded for it cover.
+    # Under policy negative only that may go below zero, on those lots: the
+    # rest has no lot to post on (Odoo refuses a tracked line without one).
+    # None: no lot needed.
+    lot_qty: float = None
+
+    @property
+    def on_lots_qty(self):
+        """What its lots or serial numbers let go below zero; None: the
+        whole shortage may."""
+        return self.serial_qty if self.serial_qty is not None else self.lot_qty
 
 
 @dataclass
@@ -273,24 +284,25 @@ def plan(requirements, pool):
         ):
             sub_moves, shortfall = _substitute(req, shortfall, pool)
         shortfall = round_up(shortfall, req.rounding)
-        if req.policy == POLICY_NEGATIVE and req.serial_qty is not None:
-            # Serial numbers recorded beyond the stock go negative on their
-            # serial numbers (as Odoo posts them); the rest has none to post
-            # on: it waits for one.
-            on_serials = min(
+        on_lots_qty = req.on_lots_qty
+        if req.policy == POLICY_NEGATIVE and on_lots_qty is not None:
+            # Lots and serial numbers recorded beyond the stock go negative
+            # on them (as Odoo posts them); the rest has none to post on: it
+            # waits for one.
+            on_lots = min(
                 shortfall,
-                max(round_down(req.serial_qty, req.rounding) - from_component, 0.0),
+                max(round_down(on_lots_qty, req.rounding) - from_component, 0.0),
             )
-            if not is_zero(on_serials, req.rounding):
-                _take(pool, req.product_id, req.location_id, on_serials * req.to_pool)
-                from_component += on_serials
-                shortfall = round_up(shortfall - on_serials, req.rounding)
-                line.shortage_qty = on_serials
+            if not is_zero(on_lots, req.rounding):
+                _take(pool, req.product_id, req.location_id, on_lots * req.to_pool)
+                from_component += on_lots
+                shortfall = round_up(shortfall - on_lots, req.rounding)
+                line.shortage_qty = on_lots
                 line.action = POLICY_NEGATIVE
         if not is_zero(shortfall, req.rounding):
             line.shortage_qty = shortfall
             line.action = req.policy
-            if req.policy == POLICY_NEGATIVE and req.serial_qty is not None:
+            if req.policy == POLICY_NEGATIVE and on_lots_qty is not None:
                 line.action = POLICY_DEFER
             if line.action == POLICY_NEGATIVE:
                 _take(pool, req.product_id, req.location_id, shortfall * req.to_pool)

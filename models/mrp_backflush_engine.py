@@ -191,6 +191,7 @@ class MrpBackflushEngine(models.AbstractModel):
                     substitution=bom.backflush_substitution,
                     fixed_scrap_qty=min(fixed, scrap),
                     serial_qty=move._backflush_serial_qty(),
+                    lot_qty=move._backflush_lot_qty(),
                     substitutes=move._backflush_substitutes()
                     if bom.backflush_substitution != "none"
                     else (),
@@ -389,12 +390,10 @@ class MrpBackflushEngine(models.AbstractModel):
         """Orders whose posting is refused: by a blocked line of ``lines``,
         a component that needs a lot, or an archived component of
         ``plan``."""
-        by_id = self._moves_by_id(lines)
         moves = self.env["stock.move"].browse(
             line.requirement.key
             for line in lines
             if line.action == planning.POLICY_BLOCK
-            or self._lot_missing_qty(by_id[line.requirement.key], line)
         )
         moves |= plan.recorded.filtered(lambda m: self._lot_missing_qty(m))
         moves |= (plan.moves | plan.recorded).filtered(
@@ -403,24 +402,20 @@ class MrpBackflushEngine(models.AbstractModel):
         return moves.raw_material_production_id
 
     @api.model
-    def _lot_missing_qty(self, move, line=None):
-        """What of ``move`` would be posted without a lot, which Odoo
-        refuses for a tracked product ("You need to supply a Lot/Serial
-        Number"): what a policy posts into negative stock (``line``), or a
-        recorded quantity without its lot."""
+    def _lot_missing_qty(self, move):
+        """What of recorded ``move`` has no lot, which Odoo refuses for a
+        tracked product ("You need to supply a Lot/Serial Number"). A
+        planned line never posts a tracked quantity without a lot: its
+        shortage goes negative on its lots only (``planning``)."""
         picking_type = move.picking_type_id
         if move.has_tracking == "none" or (
             picking_type
             and not (picking_type.use_create_lots or picking_type.use_existing_lots)
         ):
             return 0.0
-        if line is None:
-            return sum(
-                move.move_line_ids.filtered(lambda ml: not ml.lot_id).mapped("quantity")
-            )
-        if line.action == planning.POLICY_NEGATIVE:
-            return line.shortage_qty
-        return 0.0
+        return sum(
+            move.move_line_ids.filtered(lambda ml: not ml.lot_id).mapped("quantity")
+        )
 
     @api.model
     def _consumption(self, plan):

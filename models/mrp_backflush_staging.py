@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from markupsafe import Markup
 
 from odoo import api, models
+from odoo.exceptions import UserError
 from odoo.tools import float_compare, format_list
 
 OPEN_STATES = ("confirmed", "progress", "to_close")
@@ -39,6 +40,16 @@ class StagedStock:
 
 def _under(location, parent):
     return location.parent_path.startswith(parent.parent_path)
+
+
+def _sum_under(stock, product, lot, parent):
+    """What ``stock`` {(product, lot, location): qty} holds of ``product``
+    and ``lot`` under ``parent``."""
+    return sum(
+        qty
+        for (p, l_, location), qty in stock.items()
+        if p == product and l_ == lot and _under(location, parent)
+    )
 
 
 class MrpBackflushStaging(models.AbstractModel):
@@ -135,13 +146,13 @@ class MrpBackflushStaging(models.AbstractModel):
     # Availability: the engine's stock read
     # ------------------------------------------------------------------
     @api.model
-    def _unreserved(self, moves, products, own_moves):
-        """Stock staged at the locations of ``moves`` (children included)
-        for their families and for the other open orders, not reserved by
-        moves other than ``own_moves`` (the stock read counts those
-        reserved): ``({family key: {(product, lot, location): qty}}, keys of
-        the families of moves)``, product units. One search and a few
-        batched reads, whatever the number of components."""
+    def _left_at(self, moves, products):
+        """What is left of the stock staged at the locations of ``moves``
+        (children included) for their families and for the other open
+        orders, reserved or not: ``({family key: {(product, lot,
+        location): qty}}, {family key: its MOs}, keys of the families of
+        moves)``, product units. One search and a few batched reads,
+        whatever the number of components."""
         locations = moves.location_id
         own = self._families(moves.raw_material_production_id)
         others = self.env["stock.move"].search(
@@ -162,15 +173,30 @@ class MrpBackflushStaging(models.AbstractModel):
                 )
             ).items():
                 families.setdefault(key, productions)
-        own_ids = set(own_moves.ids)
-        unreserved = {}
-        for key, stock in self._balances(families).items():
-            # expired lots are never consumed: the pool never counted them
-            left = {
+        left = {
+            key: {
                 k: staged.left
                 for k, staged in stock.items()
                 if any(_under(k[2], parent) for parent in locations)
-                and not k[1]._backflush_is_expired()
+            }
+            for key, stock in self._balances(families).items()
+        }
+        return left, families, own
+
+    @api.model
+    def _unreserved(self, moves, products, own_moves):
+        """Stock staged at the locations of ``moves`` (children included)
+        for their families and for the other open orders, not reserved by
+        moves other than ``own_moves`` (the stock read counts those
+        reserved), expired lots left out: ``({family key: {(product, lot,
+        location): qty}}, keys of the families of moves)``, product units."""
+        left_by_family, families, own = self._left_at(moves, products)
+        own_ids = set(own_moves.ids)
+        unreserved = {}
+        for key, stock in left_by_family.items():
+            # expired lots are never consumed: the pool never counted them
+            left = {
+                k: qty for k, qty in stock.items() if not k[1]._backflush_is_expired()
             }
             reserving = families[key].move_raw_ids.filtered(
                 lambda m: m.state not in ("done", "cancel") and m.id not in own_ids
@@ -181,6 +207,73 @@ class MrpBackflushStaging(models.AbstractModel):
                     left[k] -= ml.quantity_product_uom
             unreserved[key] = {k: qty for k, qty in left.items() if qty > 0}
         return unreserved, own
+
+    @api.model
+    def _check_not_taken_from_others(self, taking):
+        """Refuse to take stock staged for another open order: ``taking``
+        [(raw move, lot, qty in product units)], what a correction consumes
+        more, from each move's source location. Only what is there beyond
+        what is left of the other orders' picks, reserved by them or not,
+        may be taken."""
+        moves = self.env["stock.move"].union(*(move for move, _lot, _qty in taking))
+        left_by_family, families, own = self._left_at(moves, moves.product_id)
+        held = defaultdict(float)
+        holders = defaultdict(lambda: self.env["mrp.production"])
+        for key, stock in left_by_family.items():
+            if key in own:
+                continue
+            for (product, lot, location), qty in stock.items():
+                if qty > 0:
+                    held[product, lot, location] += qty
+                    holders[product, lot] |= families[key].filtered(
+                        lambda p: p.state in OPEN_STATES
+                    )
+        if not held:
+            return
+        there = defaultdict(float)
+        for product, lot, location, qty in (
+            self.env["stock.quant"]
+            .sudo()
+            ._read_group(
+                [
+                    ("product_id", "in", moves.product_id.ids),
+                    ("location_id", "child_of", moves.location_id.ids),
+                ],
+                ["product_id", "lot_id", "location_id"],
+                ["quantity:sum"],
+            )
+        ):
+            there[product, lot, location] += qty
+        wanted = defaultdict(float)
+        for move, lot, qty in taking:
+            wanted[move.product_id, lot, move.location_id] += qty
+        for (product, lot, location), qty in wanted.items():
+            theirs = _sum_under(held, product, lot, location)
+            present = _sum_under(there, product, lot, location)
+            uom = product.uom_id
+            if (
+                theirs
+                and float_compare(
+                    present - qty, theirs, precision_rounding=uom.rounding
+                )
+                < 0
+            ):
+                raise UserError(
+                    self.env._(
+                        "%(product)s%(lot)s: %(qty)s %(uom)s more cannot be taken "
+                        "from %(location)s, where %(theirs)s %(uom)s of the "
+                        "%(present)s %(uom)s there were picked for %(mos)s, "
+                        "still open. Correct another lot, or pick more first.",
+                        product=product.display_name,
+                        lot=self.env._(", lot %(lot)s", lot=lot.name) if lot else "",
+                        qty=uom._backflush_format_qty(qty),
+                        uom=uom.name,
+                        location=location.display_name,
+                        theirs=uom._backflush_format_qty(theirs),
+                        present=uom._backflush_format_qty(max(present, 0.0)),
+                        mos=", ".join(holders[product, lot].mapped("name")),
+                    )
+                )
 
     @api.model
     def _held_for_others(self, moves):

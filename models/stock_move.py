@@ -218,24 +218,13 @@ class StockMove(models.Model):
 
     def _backflush_shortage_policy(self):
         """The shortage policy of this move: its location's (nearest up the
-        tree), else its BOM's. A tracked component with no valid lot
-        reserved or recorded (none in stock, or only expired ones) cannot go
-        negative without a lot to put it on: its shortage waits instead.
-        Lots a person recorded are posted as Odoo posts them."""
+        tree), else its BOM's. A tracked component goes negative only on
+        its lots (see ``_backflush_lot_qty``)."""
         self.ensure_one()
-        policy = (
+        return (
             self.location_id._get_backflush_shortage_policy()
             or self.raw_material_production_id.bom_id.backflush_shortage_policy
         )
-        if (
-            policy == "negative"
-            and self.has_tracking != "none"
-            and not self.move_line_ids.lot_id.filtered(
-                lambda lot: not lot._backflush_is_expired()
-            )
-        ):
-            return "defer"
-        return policy
 
     def _backflush_serial_qty(self):
         """Serial-tracked: the quantity (move unit) its valid serial numbers
@@ -245,6 +234,23 @@ class StockMove(models.Model):
         self.ensure_one()
         if self.has_tracking != "serial":
             return None
+        return self._backflush_valid_lots_qty()
+
+    def _backflush_lot_qty(self):
+        """Lot-tracked: the quantity (move unit) its valid lots cover,
+        reserved for the MO or recorded; under policy negative only that
+        goes below zero, on those lots: Odoo refuses a line without a lot.
+        None when no lot is needed."""
+        self.ensure_one()
+        picking_type = self.picking_type_id
+        if self.has_tracking != "lot" or (
+            picking_type
+            and not (picking_type.use_create_lots or picking_type.use_existing_lots)
+        ):
+            return None
+        return self._backflush_valid_lots_qty()
+
+    def _backflush_valid_lots_qty(self):
         lines = self.move_line_ids.filtered(
             lambda ml: ml.lot_id and not ml.lot_id._backflush_is_expired()
         )
@@ -520,6 +526,51 @@ class StockMove(models.Model):
                 )
                 if float_compare(need, 0.0, precision_rounding=unit.rounding) <= 0:
                     break
+            if float_compare(need, 0.0, precision_rounding=unit.rounding) > 0:
+                move._backflush_take_from_family(need)
+
+    def _backflush_take_from_family(self, need):
+        """Reserve ``need`` (product unit) of the valid lots the other open
+        orders of this move's family reserved: the family consumes what it
+        reserved as one (the stock read counts it free for each of them),
+        e.g. the lot a backorder took over when the order was split."""
+        self.ensure_one()
+        unit = self.product_id.uom_id
+        production = self.raw_material_production_id
+        siblings = (
+            production.procurement_group_id.mrp_production_ids - production
+        ).move_raw_ids.filtered(
+            lambda m: (
+                m.product_id == self.product_id
+                and m.state not in ("done", "cancel")
+                and not m._backflush_is_manual()
+            )
+        )
+        for line in siblings.move_line_ids:
+            if (
+                not line.lot_id
+                or line.lot_id._backflush_is_expired()
+                or not line.location_id.parent_path.startswith(
+                    self.location_id.parent_path
+                )
+            ):
+                continue
+            qty = min(need, line.quantity_product_uom)
+            location, lot = line.location_id, line.lot_id
+            if (
+                float_compare(
+                    qty, line.quantity_product_uom, precision_rounding=unit.rounding
+                )
+                < 0
+            ):
+                line.quantity = line.product_id.uom_id._compute_quantity(
+                    line.quantity_product_uom - qty, line.product_uom_id
+                )
+            else:
+                line.unlink()
+            need -= self._update_reserved_quantity(qty, location, lot_id=lot)
+            if float_compare(need, 0.0, precision_rounding=unit.rounding) <= 0:
+                break
 
     def _backflush_quants_cache(self):
         """Quants of the moves' products under their source locations, read

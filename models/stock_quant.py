@@ -31,6 +31,20 @@ class StockQuant(models.Model):
         return domain
 
     @api.model
+    def _get_quants_by_products_locations(
+        self, product_ids, location_ids, extra_domain=False
+    ):
+        # Odoo reserves a move fed by a pick from these quants, not through
+        # _gather: an expired lot the pick brought is no more reserved there.
+        if self.env.context.get(VALID_LOTS_ONLY) and self._backflush_uses_expiry():
+            extra_domain = expression.AND(
+                [extra_domain or [], self._backflush_valid_domain()]
+            )
+        return super()._get_quants_by_products_locations(
+            product_ids, location_ids, extra_domain
+        )
+
+    @api.model
     def _update_available_quantity(self, product_id, location_id, *args, **kwargs):
         # Stock and reservations change on the quant they are on, expired
         # or not: hidden, Odoo would make a second quant of the lot.

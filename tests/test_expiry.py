@@ -128,3 +128,46 @@ class TestExpiry(BackflushCase):
         soonest = self._lot("SOONEST", 3, 5)
         mo.button_mark_done()
         self.assertEqual(self._consumed_by_lot(mo), {later: 30, soonest: 5, sooner: 5})
+
+    def test_negative_shortage_beside_a_valid_lot_not_covering(self):
+        """Policy negative, a valid lot reserved that does not cover the
+        order, an expired lot arrived beside it: the order is finished
+        without touching the expired lot, the valid lot is consumed and the
+        rest, with no lot to go negative on, waits saying why (issue 24;
+        Odoo refused "You need to supply a Lot/Serial Number")."""
+        self.bom.backflush_shortage_policy = "negative"
+        fresh = self._lot("FRESH", 30, 10)
+        mo = self._mo(self.bom, 10)  # 40 needed, the 10 fresh reserved
+        self.assertEqual(mo.move_raw_ids.move_line_ids.lot_id, fresh)
+        expired = self._lot("OLD", -1, 100)
+        preview = self.env["mrp.backflush.preview"].create(
+            {"production_ids": [fields.Command.set(mo.ids)]}
+        )
+        self.assertEqual(
+            preview.line_ids.mapped("action"), ["defer"], "no lot is needed"
+        )
+        self._mark_done_request(mo)
+        self.assertEqual(mo.state, "done")
+        self.assertEqual(self._consumed_by_lot(mo), {fresh: 10})
+        self.assertEqual(self.milk.with_context(lot_id=expired.id).qty_available, 100)
+        exc = mo.backflush_exception_ids
+        self.assertEqual((exc.quantity, exc.cause), (30, "lot_expired"))
+
+    def test_negative_on_a_lot_recorded_beyond_the_stock(self):
+        """Policy negative, a person recorded a lot for more than is in
+        stock: posted as Odoo posts it, negative on that lot; a shortage
+        beyond what lots cover waits."""
+        self.bom.backflush_shortage_policy = "negative"
+        recorded = self._lot("RECORDED", 30, 5)
+        mo = self._mo(self.bom, 10)  # 40 needed
+        move = mo.move_raw_ids
+        move.move_line_ids.unlink()
+        self.env["stock.move.line"].create(
+            dict(move._prepare_move_line_vals(quantity=25), lot_id=recorded.id)
+        )
+        self._mark_done_request(mo)
+        self.assertEqual(mo.state, "done")
+        self.assertEqual(self._consumed_by_lot(mo), {recorded: 25})
+        self.assertEqual(self.milk.with_context(lot_id=recorded.id).qty_available, -20)
+        exc = mo.backflush_exception_ids
+        self.assertEqual((exc.quantity, exc.cause), (15, "no_stock"))

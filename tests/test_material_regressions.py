@@ -169,3 +169,105 @@ class TestMaterialRegressions(BackflushCase):
         self.assertEqual(preview.line_ids.lot_ids, free)
         waiting.button_mark_done()
         self.assertEqual(self._consumed_lots(waiting), free)
+
+    def test_correction_takes_no_lot_staged_for_another_order(self):
+        """One more used, corrected on a done order, of a lot picked for
+        it and for an order still waiting: what is left in pre-production
+        is the waiting order's, reserved or not; the correction is refused
+        and names it (stateful material seed 3)."""
+        self.bom.backflush_shortage_policy = "defer"
+        for unreserve in (False, True):
+            with (
+                self.subTest(unreserve=unreserve),
+                self.env.cr.savepoint() as savepoint,
+            ):
+                shared = self._lot(f"SHARED-{unreserve}", 30, 20)
+                done = self._mo(self.bom, 1)
+                waiting = self._mo(self.bom, 1)
+                self._pick(done, shared, 3)
+                self._pick(waiting, shared, 3)
+                if unreserve:
+                    waiting.do_unreserve()
+                done.button_mark_done()
+                action = done.action_backflush_correct()
+                wizard = self.env[action["res_model"]].browse(action["res_id"])
+                self.assertEqual(wizard.line_ids.lot_id, shared)
+                wizard.line_ids.qty_used = 4
+                with self.assertRaisesRegex(UserError, waiting.name):
+                    wizard.action_confirm()
+                self.assertEqual(self._qty(self.milk, self.pre), 3)
+                waiting.button_mark_done()
+                self.assertEqual(self._consumed_lots(waiting), shared)
+                self.assertFalse(waiting.backflush_exception_ids)
+                savepoint.rollback()
+
+    def test_correction_takes_what_is_free_of_the_lot(self):
+        """The same lot also lies free in pre-production (staged for no
+        open order): the correction takes it."""
+        self.bom.backflush_shortage_policy = "defer"
+        shared = self._lot("SHARED-FREE", 30, 20)
+        done = self._mo(self.bom, 1)
+        waiting = self._mo(self.bom, 1)
+        self._pick(done, shared, 4)  # one over its need
+        self._pick(waiting, shared, 3)
+        done.button_mark_done()
+        action = done.action_backflush_correct()
+        wizard = self.env[action["res_model"]].browse(action["res_id"])
+        wizard.line_ids.qty_used = 4
+        wizard.action_confirm()
+        self.assertEqual(self._qty(self.milk, self.pre), 3)
+        waiting.button_mark_done()
+        self.assertEqual(self._consumed_lots(waiting), shared)
+        self.assertFalse(waiting.backflush_exception_ids)
+
+    def test_staged_expired_lot_beside_a_free_valid_lot(self):
+        """An order was picked only an expired lot; a valid lot lies free
+        in pre-production: the order consumes the valid lot, never the
+        expired one Odoo reserves again from what the pick brought
+        (stateful material seed 4)."""
+        self.bom.backflush_shortage_policy = "defer"
+        expired = self._lot("OLD-PICKED", -1, 20)
+        mo = self._mo(self.bom, 1)
+        self._pick(mo, expired, 3)
+        free = self._lot("FREE-VALID", 30, 0)
+        self._stock(self.milk, 1, self.pre, lot=free)
+        mo.with_context(skip_expired=True).button_mark_done()
+        self.assertEqual(mo.state, "done")
+        self.assertEqual(self._consumed_lots(mo), free)
+        exc = mo.backflush_exception_ids
+        self.assertEqual((exc.quantity, exc.cause), (2, "lot_expired"))
+
+    def test_split_order_picked_expired_and_valid_lots(self):
+        """An order picked an expired lot and a valid one, split in the
+        form: the part done takes no expired lot (stateful material seed
+        4)."""
+        self.bom.backflush_shortage_policy = "defer"
+        expired = self._lot("OLD-SPLIT-FEFO", -1, 20)
+        fresh = self._lot("FRESH-SPLIT-FEFO", 30, 20)
+        mo = self._mo(self.bom, 2)
+        picking = mo.picking_ids.filtered(
+            lambda p: p.picking_type_id == self.warehouse.pbm_type_id
+        )
+        picking.do_unreserve()
+        move = picking.move_ids
+        self.env["stock.move.line"].create(
+            [
+                dict(
+                    move._prepare_move_line_vals(quantity=qty),
+                    lot_id=lot.id,
+                    picked=True,
+                )
+                for lot, qty in ((expired, 5), (fresh, 1))
+            ]
+        )
+        move.picked = True
+        picking.with_context(skip_expired=True).button_validate()
+        self.assertEqual(picking.state, "done")
+        mo.qty_producing = 1
+        mo._set_qty_producing(False)
+        mo.with_context(
+            skip_backorder=True, mo_ids_to_backorder=mo.ids, skip_expired=True
+        ).button_mark_done()
+        family = mo.procurement_group_id.mrp_production_ids
+        self.assertEqual(family.mapped("state"), ["done", "confirmed"])
+        self.assertFalse(self._consumed_lots(family) & expired)

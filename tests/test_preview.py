@@ -615,8 +615,9 @@ class TestPreview(BackflushCase):
         )
 
     def test_tracked_component_without_lot_announced(self):
-        """A tracked component posted into negative stock has no lot for
-        the missing part: Odoo refuses it, the preview says so first."""
+        """A tracked component short under policy negative has no lot for
+        the missing part to go negative on: that part waits (Odoo would
+        refuse a line without a lot), as the preview says first."""
         self.env.user.groups_id += self.env.ref("stock.group_production_lot")
         self.leg.tracking = "lot"
         self.bom.backflush_shortage_policy = "negative"
@@ -627,12 +628,12 @@ class TestPreview(BackflushCase):
         mo = self._mo(self.bom, 10)  # 42 legs, 30 with a lot
         preview = self._preview(mo)
         leg = self._preview_line(preview, self.leg)
-        self.assertEqual((leg.action, leg.shortage_qty), ("lot_required", 12))
-        self.assertEqual(preview.blocked_production_ids, mo)
-        self.assertIn("needs a lot/serial number", preview.blocked_note)
-        with self.assertRaisesRegex(UserError, "Lot/Serial Number"):
-            with self.env.cr.savepoint():
-                mo.button_mark_done()
+        self.assertEqual((leg.action, leg.shortage_qty), ("defer", 12))
+        self.assertFalse(preview.blocked_production_ids)
+        mo.button_mark_done()
+        self.assertEqual(mo.state, "done")
+        exc = mo.backflush_exception_ids
+        self.assertEqual((exc.product_id, exc.quantity), (self.leg, 12))
 
     def test_agree_several_mos_recorded_zero_demand_and_operation(self):
         """The general property: the preview of several orders lists what

@@ -160,6 +160,7 @@ class MrpBackflushCorrectionLine(models.TransientModel):
         linked to the move it consumed (its cost, Odoo's traceability)."""
         Move = self.env["stock.move"]
         vals_list = []
+        taking = []  # (raw move, lot, qty) consumed more
         for line in self:
             qty = abs(line.difference)
             moves = consumption.get(line._key(), (0.0, Move))[1] or (
@@ -186,9 +187,21 @@ class MrpBackflushCorrectionLine(models.TransientModel):
                     "correction", line.product_id, line.product_uom_id, qty, qty
                 )
                 vals["backflush_replaced_move_id"] = False
+                taking.append(
+                    (
+                        template,
+                        line.lot_id,
+                        line.product_uom_id._compute_quantity(
+                            qty, line.product_id.uom_id, round=False
+                        ),
+                    )
+                )
             else:
                 vals = line._return_move_vals(template, qty, return_location)
             vals_list.append(vals)
+        if taking:
+            # another open order's picked stock is never taken, lots or not
+            self.env["mrp.backflush.staging"]._check_not_taken_from_others(taking)
         moves = Move._backflush_create(vals_list)
         moves._action_confirm(merge=False)
         # mrp picks raw moves created on a running MO: reserve first.

@@ -98,7 +98,6 @@ class MrpBackflushPreview(models.TransientModel):
     def _plan_line_vals(self, plan):
         """Preview lines of one engine plan: recorded lines as recorded,
         the others as planned, with their substitutes."""
-        engine = self.env["mrp.backflush.engine"]
         pool = dict(plan.pool)
         vals = []
         # lots staged for other orders are theirs: read once for the plan
@@ -128,8 +127,6 @@ class MrpBackflushPreview(models.TransientModel):
             else:
                 line = plan.plan_by_move[move.id]
                 line_vals = self._planned_line_vals(move, line, common, held)
-                if engine._lot_missing_qty(move, line):
-                    line_vals["action"] = "lot_required"
             if move.product_id in plan.archived:
                 line_vals["action"] = "archived"
             vals.append(line_vals)
