@@ -117,8 +117,9 @@ class TestAdviceCounts(BackflushCase):
         form = Form(env["mrp.bom.backflush.advice"])
         form.basis = basis
         self.assertEqual(form.threshold_percent, 5.0 if basis == "consumption" else 1.0)
-        form.date_from = "2026-%02d-01" % months[0]
-        form.date_to = "2026-%02d-28" % months[1]
+        if basis != "consumption":
+            form.date_from = "2026-%02d-01" % months[0]
+            form.date_to = "2026-%02d-28" % months[1]
         for bom in boms if boms is not None else self.env["mrp.bom"]:
             form.bom_ids.add(bom)
         for fname, value in vals.items():
