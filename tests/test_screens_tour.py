@@ -102,7 +102,11 @@ class TestScreensTour(HttpCase):
         )
         self.assertEqual(pending.mapped("state"), ["cancel", "cancel"])
         for exception in pending:
-            self.assertIn("legs from the rework bench", exception.message_ids[0].body)
+            self.assertIn(
+                "legs from the rework bench",
+                "".join(exception.message_ids.mapped("body")),
+                "the reason is in the chatter",
+            )
 
     def test_correction_return_on_the_order(self):
         self._stock(self.leg, 40)
