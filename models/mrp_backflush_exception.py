@@ -368,7 +368,9 @@ class MrpBackflushException(models.Model):
                 "domain": [("id", "in", self._monitor_negative_quants().ids)],
             }
         if figure == "advice":
-            advice = self.env["mrp.bom.backflush.advice"].create({})
+            advice = self.env["mrp.bom.backflush.advice"].create(
+                {"basis": "consumption"}
+            )
             return advice.action_compute()
         raise UserError(self.env._("Unknown figure %(figure)s.", figure=figure))
 
@@ -396,9 +398,13 @@ class MrpBackflushException(models.Model):
 
     @api.model
     def _monitor_advice(self):
-        """The advice lines of the BOM accuracy advice with its defaults
-        that carry a suggestion (values, not records)."""
-        Advice = self.env["mrp.bom.backflush.advice"]
+        """The advice lines of the BOM accuracy advice from the last done
+        orders, with its defaults, that carry a suggestion (values, not
+        records). Not from counts: the headline is read at every reload of
+        the list, the counts of a year are read on demand."""
+        Advice = self.env["mrp.bom.backflush.advice"].with_context(
+            default_basis="consumption"
+        )
         advice = Advice.new(Advice.default_get(list(Advice._fields)))
         return [vals for vals in advice._advice_line_vals() if vals["suggestion_type"]]
 

@@ -191,47 +191,29 @@ class MrpBackflushCountVariance(models.Model):
         inclusive, None: unbounded) of ``product_ids`` (None: all).
 
         Each count keeps its interval from the count before it, even
-        before ``first``; only the moves of those intervals are read. An
-        outflow belongs to the first count at or after it: the sorted count
-        dates of its component and warehouse, searched by ``width_bucket``
-        (a hash join and a binary search rather than a range join)."""
+        before ``first``; only the moves of those intervals are read: the
+        start of the earliest one is read first, so that the scan of the
+        moves is bounded by constants the planner sees (a bound computed in
+        the query would be estimated as a few rows, and planned as such).
+        An outflow belongs to the first count at or after it: the sorted
+        count dates of its component and warehouse, searched by
+        ``width_bucket`` (a hash join and a binary search rather than a
+        range join), summed as the moves are scanned."""
         products = (
             SQL("AND sm.product_id IN %s", tuple(product_ids) or (0,))
             if product_ids is not None
             else SQL()
         )
+        counts = self._count_event_sql(last, products)
+        outflow_first = SQL()
+        if first:
+            start = self._count_interval_start(counts, first)
+            outflow_first = (
+                SQL("AND sm.date > %s", start) if start else SQL("AND FALSE")
+            )
         return SQL(
             """
-WITH count_move AS (
-    SELECT sm.id, sm.company_id, sm.product_id, sm.date,
-           COALESCE(CASE WHEN src.usage = 'internal' THEN src.warehouse_id
-                         ELSE dst.warehouse_id END, 0) AS warehouse_id,
-           CASE WHEN src.usage = 'internal' THEN -1.0 ELSE 1.0 END
-               * sm.quantity / mu.factor * pu.factor AS qty
-      FROM stock_move sm
-      JOIN stock_location src ON src.id = sm.location_id
-      JOIN stock_location dst ON dst.id = sm.location_dest_id
-      JOIN uom_uom mu ON mu.id = sm.product_uom
-      JOIN product_product p ON p.id = sm.product_id
-      JOIN product_template pt ON pt.id = p.product_tmpl_id
-      JOIN uom_uom pu ON pu.id = pt.uom_id
-     WHERE sm.state = 'done' AND sm.is_inventory IS TRUE
-       AND ((src.usage = 'internal' AND dst.usage = 'inventory')
-            OR (src.usage = 'inventory' AND dst.usage = 'internal'))
-       %(count_last)s %(products)s
-),
-count_event AS MATERIALIZED (
-    -- a count is a moment: the adjustments of a component in a warehouse
-    -- applied at one instant (several lots or shelves) are one count, two
-    -- counts of a day with production between them are two
-    SELECT MIN(id) AS id, company_id, warehouse_id, product_id, date,
-           SUM(qty) AS qty, ARRAY_AGG(id) AS move_ids,
-           LAG(date) OVER (
-               PARTITION BY company_id, warehouse_id, product_id ORDER BY date
-           ) AS previous_date
-      FROM count_move
-  GROUP BY company_id, warehouse_id, product_id, date
-),
+WITH %(counts)s,
 count_key AS MATERIALIZED (
     -- per component and warehouse counted more than once: its count dates
     -- and the factor of its unit
@@ -259,16 +241,15 @@ count_interval AS MATERIALIZED (
            ) sv ON TRUE
      WHERE TRUE %(interval_first)s
 ),
-outflow_move AS MATERIALIZED (
-    -- what left the internal locations of a warehouse, counts excluded;
-    -- backflushed components given back (unbuild, corrections returning
-    -- leftovers) count against the BOM line that consumed them. Quantities
-    -- in the move's reference unit (count_key's factor converts them).
-    -- Materialized: scanned once with hash joins, whatever the estimates.
-    SELECT sm.id, sm.company_id,
-           COALESCE(CASE WHEN src.usage = 'internal' THEN src.warehouse_id
-                         ELSE dst.warehouse_id END, 0) AS warehouse_id,
-           sm.product_id, sm.date,
+outflow AS (
+    -- what left the internal locations of a warehouse, counts excluded,
+    -- summed per count that closes its interval; backflushed components
+    -- given back (unbuild, corrections returning leftovers) count against
+    -- the BOM line that consumed them. Quantities in the move's reference
+    -- unit, then in the component's (count_key's factor).
+    SELECT sm.company_id, k.warehouse_id, sm.product_id,
+           k.dates[WIDTH_BUCKET(sm.date - INTERVAL '1 microsecond', k.dates) + 1]
+               AS date,
            CASE WHEN sm.bom_line_id IS NOT NULL
                      AND sm.backflush_role IN %(roles)s THEN 'backflush'
                 WHEN sm.raw_material_production_id IS NOT NULL THEN 'production'
@@ -276,13 +257,25 @@ outflow_move AS MATERIALIZED (
                 ELSE 'other' END AS kind,
            CASE WHEN sm.backflush_role IN %(roles)s THEN sm.bom_line_id
                 END AS bom_line_id,
-           CASE WHEN src.usage = 'internal' THEN 1.0 ELSE -1.0 END
-               * sm.quantity / mu.factor AS qty,
-           sm.backflush_role IN %(net_roles)s AS net
+           MIN(sm.id) AS id,
+           SUM(q.qty) * MIN(k.factor) AS qty,
+           COALESCE(SUM(q.qty) FILTER (
+               WHERE sm.backflush_role IN %(net_roles)s), 0.0) * MIN(k.factor)
+               AS net_qty
       FROM stock_move sm
       JOIN stock_location src ON src.id = sm.location_id
       JOIN stock_location dst ON dst.id = sm.location_dest_id
       JOIN uom_uom mu ON mu.id = sm.product_uom
+      JOIN count_key k
+        ON k.company_id = sm.company_id
+       AND k.product_id = sm.product_id
+       AND k.warehouse_id = COALESCE(CASE WHEN src.usage = 'internal'
+                                          THEN src.warehouse_id
+                                          ELSE dst.warehouse_id END, 0)
+     CROSS JOIN LATERAL (
+           SELECT CASE WHEN src.usage = 'internal' THEN 1.0 ELSE -1.0 END
+                      * sm.quantity / mu.factor AS qty
+           ) q
      WHERE sm.state = 'done' AND sm.is_inventory IS NOT TRUE AND sm.quantity > 0
        AND ((src.usage = 'internal'
              AND (dst.usage <> 'internal'
@@ -290,21 +283,8 @@ outflow_move AS MATERIALIZED (
             OR (dst.usage = 'internal' AND src.usage <> 'internal'
                 AND sm.bom_line_id IS NOT NULL
                 AND sm.backflush_role IN %(roles)s))
+       AND sm.date > k.dates[1]
        %(outflow_first)s %(outflow_last)s %(products)s
-),
-outflow AS (
-    SELECT o.company_id, o.warehouse_id, o.product_id,
-           k.dates[WIDTH_BUCKET(o.date - INTERVAL '1 microsecond', k.dates) + 1]
-               AS date,
-           o.kind, o.bom_line_id, MIN(o.id) AS id,
-           SUM(o.qty) * MIN(k.factor) AS qty,
-           COALESCE(SUM(o.qty) FILTER (WHERE o.net), 0.0) * MIN(k.factor)
-               AS net_qty
-      FROM outflow_move o
-      JOIN count_key k ON k.company_id = o.company_id
-                      AND k.warehouse_id = o.warehouse_id
-                      AND k.product_id = o.product_id
-     WHERE o.date > k.dates[1]
   GROUP BY 1, 2, 3, 4, 5, 6
 ),
 row_source AS (
@@ -351,17 +331,68 @@ SELECT r.id,
   FROM row_source r
   LEFT JOIN mrp_bom_line bl ON bl.id = r.bom_line_id
 """,
+            counts=counts,
             roles=BACKFLUSH_OUTFLOW_ROLES,
             net_roles=BACKFLUSH_NET_ROLES,
             products=products,
-            count_last=SQL("AND sm.date <= %s", last) if last else SQL(),
             key_first=SQL("AND MAX(e.date) >= %s", first) if first else SQL(),
             interval_first=SQL("AND e.date >= %s", first) if first else SQL(),
-            # from the earliest interval's start on
-            outflow_first=SQL(
-                "AND sm.date > (SELECT MIN(previous_date) FROM count_interval)"
-            )
-            if first
-            else SQL(),
+            outflow_first=outflow_first,
             outflow_last=SQL("AND sm.date <= %s", last) if last else SQL(),
         )
+
+    def _count_event_sql(self, last, products):
+        """The CTEs ``count_move`` and ``count_event``: the counts up to
+        ``last`` (None: all) of the components ``products`` (an SQL
+        condition on ``sm``)."""
+        return SQL(
+            """
+count_move AS (
+    SELECT sm.id, sm.company_id, sm.product_id, sm.date,
+           COALESCE(CASE WHEN src.usage = 'internal' THEN src.warehouse_id
+                         ELSE dst.warehouse_id END, 0) AS warehouse_id,
+           CASE WHEN src.usage = 'internal' THEN -1.0 ELSE 1.0 END
+               * sm.quantity / mu.factor * pu.factor AS qty
+      FROM stock_move sm
+      JOIN stock_location src ON src.id = sm.location_id
+      JOIN stock_location dst ON dst.id = sm.location_dest_id
+      JOIN uom_uom mu ON mu.id = sm.product_uom
+      JOIN product_product p ON p.id = sm.product_id
+      JOIN product_template pt ON pt.id = p.product_tmpl_id
+      JOIN uom_uom pu ON pu.id = pt.uom_id
+     WHERE sm.state = 'done' AND sm.is_inventory IS TRUE
+       AND ((src.usage = 'internal' AND dst.usage = 'inventory')
+            OR (src.usage = 'inventory' AND dst.usage = 'internal'))
+       %(count_last)s %(products)s
+),
+count_event AS MATERIALIZED (
+    -- a count is a moment: the adjustments of a component in a warehouse
+    -- applied at one instant (several lots or shelves) are one count, two
+    -- counts of a day with production between them are two
+    SELECT MIN(id) AS id, company_id, warehouse_id, product_id, date,
+           SUM(qty) AS qty, ARRAY_AGG(id) AS move_ids,
+           LAG(date) OVER (
+               PARTITION BY company_id, warehouse_id, product_id ORDER BY date
+           ) AS previous_date
+      FROM count_move
+  GROUP BY company_id, warehouse_id, product_id, date
+)""",
+            count_last=SQL("AND sm.date <= %s", last) if last else SQL(),
+            products=products,
+        )
+
+    def _count_interval_start(self, counts, first):
+        """Date of the previous count of the earliest count from ``first``
+        on, None when no count from then on has a previous one: the moves
+        before it belong to no interval. ``counts``: the CTEs of
+        :meth:`_count_event_sql`."""
+        for model_name, fnames in self._depends.items():
+            self.env[model_name].flush_model(fnames)
+        [[start]] = self.env.execute_query(
+            SQL(
+                "WITH %s SELECT MIN(previous_date) FROM count_event WHERE date >= %s",
+                counts,
+                first,
+            )
+        )
+        return start

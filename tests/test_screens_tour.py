@@ -57,6 +57,13 @@ class TestScreensTour(HttpCase):
         mo.action_confirm()
         return mo
 
+    def _set_aside_other_pending(self, pending):
+        """The headline counts every pending posting of the database: set
+        aside those other tests of the run committed (rolled back after)."""
+        self.env["mrp.backflush.exception"].search(
+            [("state", "=", "pending"), ("id", "not in", pending.ids)]
+        ).state = "cancel"
+
     def test_monitor_retry_refreshes_the_headline(self):
         self.bom.backflush_shortage_policy = "defer"
         self._stock(self.seat, 10)
@@ -64,11 +71,7 @@ class TestScreensTour(HttpCase):
         mo.button_mark_done()
         pending = mo.backflush_exception_ids
         self.assertEqual(pending.mapped("quantity"), [40])
-        # The headline counts every pending posting of the database: set
-        # aside those other tests of the run committed (rolled back after).
-        self.env["mrp.backflush.exception"].search(
-            [("state", "=", "pending"), ("id", "not in", pending.ids)]
-        ).state = "cancel"
+        self._set_aside_other_pending(pending)
         self._stock(self.leg, 40)
         self.start_tour(
             "/odoo/action-mrp_backflush.mrp_backflush_exception_action_monitor",
@@ -77,6 +80,33 @@ class TestScreensTour(HttpCase):
             timeout=90,
         )
         self.assertEqual(pending.state, "done")
+
+    def test_monitor_bulk_cancel_refreshes_the_headline(self):
+        """A manager cancels, from the No stock group, the legs two orders
+        will never consume, with a reason; the headline reads them gone."""
+        self.bom.backflush_shortage_policy = "defer"
+        self._stock(self.seat, 10)
+        pending = self.env["mrp.backflush.exception"]
+        for name in ("BF/MON/C1", "BF/MON/C2"):
+            mo = self._mo(5, name)
+            mo.button_mark_done()
+            pending |= mo.backflush_exception_ids
+        self.assertEqual(pending.mapped("quantity"), [20, 20])
+        self.assertEqual(set(pending.mapped("cause")), {"no_stock"})
+        self._set_aside_other_pending(pending)
+        self.start_tour(
+            "/odoo/action-mrp_backflush.mrp_backflush_exception_action_monitor",
+            "mrp_backflush_monitor_cancel",
+            login="bf_screens_manager",
+            timeout=90,
+        )
+        self.assertEqual(pending.mapped("state"), ["cancel", "cancel"])
+        for exception in pending:
+            self.assertIn(
+                "legs from the rework bench",
+                "".join(exception.message_ids.mapped("body")),
+                "the reason is in the chatter",
+            )
 
     def test_correction_return_on_the_order(self):
         self._stock(self.leg, 40)

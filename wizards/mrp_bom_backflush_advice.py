@@ -83,6 +83,10 @@ class MrpBomBackflushAdvice(models.TransientModel):
     gives the scrap the BOM does not plan (a gain, scrap it plans but that
     does not happen). Weak evidence (a single count, small volumes, other
     outflows dominating) is listed without a suggestion.
+
+    The *automatic* basis (the default) takes the counts for a component
+    counted twice (the later count in the period) and the recorded
+    consumption for the others; each line says which.
     """
 
     _name = "mrp.bom.backflush.advice"
@@ -90,15 +94,18 @@ class MrpBomBackflushAdvice(models.TransientModel):
 
     basis = fields.Selection(
         [
+            ("auto", "Counts where counted twice, else consumption"),
             ("consumption", "Recorded consumption"),
             ("counts", "Physical inventory counts"),
         ],
-        default="consumption",
+        default="auto",
         required=True,
         help="Recorded consumption: what the last done MOs consumed and "
         "scrapped. Physical inventory counts: what the counts found missing "
         "(or in excess) against the books, attributed to the BOM lines that "
-        "backflushed the component.",
+        "backflushed the component. Automatic: the counts for the components "
+        "counted twice (the later count in the period), recorded consumption "
+        "for the others; each line says which.",
     )
     bom_ids = fields.Many2many(
         "mrp.bom",
@@ -156,8 +163,9 @@ class MrpBomBackflushAdvice(models.TransientModel):
     )
     def _check_parameters(self):
         for advice in self:
-            if advice.basis == "counts":
+            if advice.basis != "consumption":
                 advice._check_count_parameters()
+            if advice.basis == "counts":
                 continue
             if advice.last_n < 1:
                 raise ValidationError(
@@ -208,7 +216,7 @@ class MrpBomBackflushAdvice(models.TransientModel):
     @api.onchange("basis")
     def _onchange_basis(self):
         # Counts reveal small systematic losses (2 % of legs): a finer default.
-        self.threshold_percent = 1.0 if self.basis == "counts" else 5.0
+        self.threshold_percent = 5.0 if self.basis == "consumption" else 1.0
 
     @api.model
     def default_get(self, fields_list):
@@ -330,12 +338,33 @@ class MrpBomBackflushAdvice(models.TransientModel):
         self.ensure_one()
         if self.basis == "counts":
             return self._count_line_vals()
+        if self.basis == "auto":
+            return self._auto_line_vals()
+        return self._consumption_line_vals()
+
+    def _auto_line_vals(self):
+        """Counts for the components counted twice (the later count in the
+        period), recorded consumption for the other components."""
+        components, by_line = self._count_figures()
+        counted = {
+            product for product, figures in components.items() if figures["counts"]
+        }
+        vals_list = self._count_interval_vals(
+            components, by_line, CountFormatter(self.env)
+        )
+        return vals_list + self._consumption_line_vals(skip_products=counted)
+
+    def _consumption_line_vals(self, skip_products=()):
+        """Advice lines from the last done MOs, but for the BOM lines of
+        ``skip_products``."""
         productions = self._advice_productions()
         if not productions:
             return []
         produced = self._advice_produced(productions)
         vals_list = []
         for line, by_production in self._advice_observed(productions).items():
+            if line.product_id in skip_products:
+                continue
             mos = self.env["mrp.production"].browse([mo.id for mo in by_production])
             produced_qty = sum(produced[mo] for mo in mos)
             if not produced_qty or not line.product_qty or not line.bom_id.product_qty:
@@ -499,12 +528,31 @@ class MrpBomBackflushAdvice(models.TransientModel):
         return domain
 
     def _count_line_vals(self):
-        """Advice lines from the Count Variance over the period.
-
-        Per component, the counts used and what left the warehouse between
-        them; per BOM line, what it backflushed and its share of the count
-        variance."""
+        """Advice lines from the Count Variance over the period: the BOM
+        lines of components counted twice, then those counted once."""
         self.ensure_one()
+        components, by_line = self._count_figures()
+        fmt = CountFormatter(self.env)
+        vals_list = self._count_interval_vals(components, by_line, fmt)
+        counted_once = [
+            product
+            for product, component in components.items()
+            if component["first"] and not component["counts"]
+        ]
+        for bom_line in self._count_single_lines(counted_once):
+            vals_list.append(
+                self._count_single_vals(
+                    bom_line, components[bom_line.product_id]["first"], fmt
+                )
+            )
+        return vals_list
+
+    def _count_figures(self):
+        """Figures of the Count Variance over the period: per component,
+        the counts used and what left the warehouse between them
+        (``counts`` is empty for a component counted once); per BOM line,
+        what it backflushed (booked, net) and its share of the count
+        variance."""
         rows = self.env["mrp.backflush.count.variance"]._read_group(
             self._count_domain(),
             ["product_id", "kind", "bom_line_id"],
@@ -542,8 +590,11 @@ class MrpBomBackflushAdvice(models.TransientModel):
                 figures[2] += variance
             else:
                 component["other"] += outflow
+        return components, by_line
 
-        fmt = CountFormatter(self.env)
+    def _count_interval_vals(self, components, by_line, fmt):
+        """Advice lines of the BOM lines whose component has a count with
+        a previous one, from :meth:`_count_figures`."""
         vals_list = []
         for bom_line, (booked, net, variance) in by_line.items():
             # booked <= 0: all it consumed came back (unbuild, corrections)
@@ -554,17 +605,6 @@ class MrpBomBackflushAdvice(models.TransientModel):
             )
             if vals:
                 vals_list.append(vals)
-        counted_once = [
-            product
-            for product, component in components.items()
-            if component["first"] and not component["counts"]
-        ]
-        for bom_line in self._count_single_lines(counted_once):
-            vals_list.append(
-                self._count_single_vals(
-                    bom_line, components[bom_line.product_id]["first"], fmt
-                )
-            )
         return vals_list
 
     def _count_single_lines(self, products):

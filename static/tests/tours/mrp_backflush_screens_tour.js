@@ -120,3 +120,43 @@ registry.category("web_tour.tours").add("mrp_backflush_monitor_retry", {
         },
     ],
 });
+
+registry.category("web_tour.tours").add("mrp_backflush_monitor_cancel", {
+    steps: () => [
+        {
+            content: "The headline counts the two pending postings",
+            trigger:
+                ".o_backflush_monitor_headline button[name=pending] .fs-3:contains('2')",
+        },
+        {
+            content: "Open the No stock group",
+            trigger: ".o_group_header:contains('No stock')",
+            run: "click",
+        },
+        ...["BF/MON/C1", "BF/MON/C2"].map((name) => ({
+            content: `Select the legs of ${name}`,
+            trigger: `.o_data_row:contains('${name}') .o_list_record_selector input`,
+            run: "click",
+        })),
+        {
+            content: "Cancel them: the legs will not be consumed",
+            trigger: ".o_control_panel button[name=action_cancel]",
+            run: "click",
+        },
+        {
+            content: "Say why",
+            trigger: ".modal .o_field_widget[name=reason] textarea",
+            run: "edit The orders were made with legs from the rework bench",
+        },
+        {
+            content: "Confirm the cancellation",
+            trigger: ".modal button[name=action_confirm]",
+            run: "click",
+        },
+        {
+            content: "The dialog closes and the headline reads nothing pending",
+            trigger:
+                "body:not(:has(.modal)) .o_backflush_monitor_headline button[name=pending] .fs-3:contains('0')",
+        },
+    ],
+});
