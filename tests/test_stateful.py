@@ -18,6 +18,9 @@ at least 200 steps), ``long``; ``BACKFLUSH_STATEFUL_EXAMPLES`` and
 fixes the seed, ``BACKFLUSH_STATEFUL_SHRINK=1`` shrinks a failure to a
 minimal sequence and ``BACKFLUSH_STATEFUL_SKIP`` (comma-separated invariant
 names) silences known failures while hunting for the next one.
+
+The summary (examples, steps, seconds) is logged at INFO when the test ends,
+pass or fail; ``-o log_cli=true --log-cli-level=INFO`` (or ``-s``) shows it.
 """
 
 import logging
@@ -834,6 +837,10 @@ class TestStatefulBackflush(BackflushCase):
         )
         if os.environ.get("BACKFLUSH_STATEFUL_SEED"):
             machine = seed(int(os.environ["BACKFLUSH_STATEFUL_SEED"]))(machine)
+        # pytest-odoo sets Odoo's loggers to its --odoo-log-level (critical
+        # by default), which would drop the summary: it is the run's result.
+        self.addCleanup(_logger.setLevel, _logger.level)
+        _logger.setLevel(logging.INFO)
         started = time.monotonic()
         try:
             run_state_machine_as_test(
