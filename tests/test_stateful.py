@@ -200,16 +200,7 @@ class BackflushMachine(RuleBasedStateMachine):
         )
 
     def _can_unbuild(self, family):
-        # Known gap: once a work order posted for more than its MO then
-        # produced (a backorder split off after it), the ledger reads the
-        # done MO's share from its produced quantity only and an unbuild
-        # returns as Odoo does; left out until the ledger reads the runs.
-        covered_beyond = any(
-            mo["produced"] and qty > mo["produced"]
-            for mo in family.mos.values()
-            for qty in mo["wo"].values()
-        )
-        return not covered_beyond and any(
+        return any(
             mo["produced"] and mo["produced"] > family.unbuilt[mo_id]
             for mo_id, mo in family.mos.items()
         )
