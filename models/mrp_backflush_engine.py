@@ -2,21 +2,37 @@
 # License LGPL-3.0 or later (https://www.gnu.org/licenses/lgpl).
 """The backflush engine: what a trigger posts for a set of MOs, planned once
 and then either posted (Mark Done, work-order finish) or shown (preview).
+Every step is here, in the order it runs:
 
-Read in order: :meth:`MrpBackflushEngine._plan` selects the moves, sets
-aside what is posted as recorded, reads the ledger and the stock and plans
-with the pure planner (``planning.py``); :meth:`MrpBackflushEngine._post`
-refuses or posts that plan. The preview shows the same plan object, so it
-cannot tell another story than the posting.
+1. Plan (``_plan``): select the moves (``_get_moves``), set aside what is
+   posted as recorded, read what each order produces now
+   (``_produced_qty``), what its family's ledger still owes
+   (``_requirements``, through ``mrp.backflush.ledger``) and the stock
+   (``_stock_pool``, ``_set_by_mark_done``), then plan with the pure
+   planner (``planning.py``).
+2. The plans of one action (``_plan_mark_done``, ``_plan_producible``):
+   open work orders first, then Mark Done; refused orders last.
+3. Post (``_post``): refuse the plan (``_check``, ``_check_blocked``) or
+   write it: component quantities, planned-scrap and substitute moves,
+   runs, exceptions.
+
+Last, the demand of the raw moves (``_demand``), set when an order is
+created or split. The preview shows the same plan object, so it cannot tell
+another story than the posting. Methods take the orders or moves as
+arguments; ``mrp.production`` keeps the order's predicates
+(``_backflush_is_managed``, ``_backflush_is_finishing``) and the entry
+point, ``_backflush``.
 """
 
+from collections import defaultdict
 from dataclasses import dataclass, field
 
-from odoo import api, models
+from odoo import api, fields, models
 from odoo.exceptions import UserError
-from odoo.tools import float_is_zero, float_round
+from odoo.tools import float_compare, float_is_zero, float_round, format_date
 
 from .. import planning
+from .stock_quant import VALID_LOTS_ONLY
 
 
 @dataclass
@@ -46,16 +62,19 @@ class MrpBackflushEngine(models.AbstractModel):
     _name = "mrp.backflush.engine"
     _description = "Backflush Engine"
 
+    # ------------------------------------------------------------------
+    # Plan: selection, ledger, stock, planner
+    # ------------------------------------------------------------------
     @api.model
     def _plan(self, productions, trigger, workorders=None, after=()):
         """Plan what ``trigger`` posts for ``productions`` now, writing
         nothing. ``after``: plans posted before this one in the same action
         (Mark Done finishes open work orders first); their consumption is no
         longer in stock for this one."""
-        moves = productions._backflush_get_moves(trigger, workorders)
+        moves = self._get_moves(productions, trigger, workorders)
         archived = moves.product_id.filtered(lambda p: not p.active)
         produced_by_mo = {
-            mo: mo._backflush_produced_qty() for mo in moves.raw_material_production_id
+            mo: self._produced_qty(mo) for mo in moves.raw_material_production_id
         }
         recorded = moves.filtered(
             lambda m: m._backflush_is_recorded(
@@ -77,12 +96,42 @@ class MrpBackflushEngine(models.AbstractModel):
         )
 
     @api.model
+    def _get_moves(self, productions, trigger="mark_done", workorders=None):
+        """Raw moves of ``productions`` the backflush posts now.
+
+        Moves the operator recorded by hand (manual consumption) and moves
+        already posted are left alone; ``operation`` lines post when their
+        work order finishes, ``finish`` lines at Mark Done. Subcontracted
+        MOs are left to Odoo (see ``mrp.production._backflush_is_managed``).
+        """
+        return productions._backflush_is_managed().move_raw_ids.filtered(
+            lambda m: (
+                m.state not in ("done", "cancel")
+                and m.bom_line_id
+                and not m._backflush_is_manual()
+                and m.backflush_role in (False, "component")
+                and m._backflush_trigger() == trigger
+                and (workorders is None or m.workorder_id in workorders)
+            )
+        )
+
+    @api.model
+    def _produced_qty(self, production):
+        """Finished quantity (production UoM) ``production`` posts now: what
+        the operator set as producing, else the whole remaining quantity,
+        as Mark Done and vanilla's work-order finish assume."""
+        production.ensure_one()
+        return (
+            production.qty_producing or production.product_qty
+        ) - production.qty_produced
+
+    @api.model
     def _plan_moves(self, productions, moves, produced_by_mo, after):
         """Read the ledger and the stock once, plan ``moves``; return the
         plan and the stock it was planned on."""
         if not moves:
             return planning.Plan([]), {}
-        requirements = productions._backflush_requirements(moves, produced_by_mo)
+        requirements = self._requirements(moves, produced_by_mo)
         substituting = moves.filtered(
             lambda m: (
                 m.raw_material_production_id.bom_id.backflush_substitution != "none"
@@ -90,7 +139,7 @@ class MrpBackflushEngine(models.AbstractModel):
         )
         products = moves.product_id | substituting.bom_line_id.substitute_ids.product_id
         before = self.env["stock.move"].union(*(plan.moves for plan in after))
-        pool = productions._backflush_stock_pool(
+        pool = self._stock_pool(
             moves, products, own_moves=moves | before if after else None
         )
         for plan in after:
@@ -102,12 +151,126 @@ class MrpBackflushEngine(models.AbstractModel):
         return planning.plan(requirements, pool), pool
 
     @api.model
+    def _requirements(self, moves, produced_by_mo):
+        """Turn raw moves into planner requirements, in move order: each
+        posts what its family's ledger still owes its BOM line."""
+        ledger = self.env["mrp.backflush.ledger"]
+        staging = self.env["mrp.backflush.staging"]
+        moves_by_key = {}
+        for move in moves:
+            family = ledger._family_key(move.raw_material_production_id)
+            moves_by_key.setdefault((family, move.bom_line_id), move)
+        entries = ledger._entries(
+            moves.raw_material_production_id, moves.bom_line_id, moves_by_key
+        )
+        requirements = []
+        for move in moves:
+            production = move.raw_material_production_id
+            bom = production.bom_id
+            uom = move.product_uom
+            entry = entries[(ledger._family_key(production), move.bom_line_id)]
+            produced = produced_by_mo[production]
+            net, scrap = entry.to_post(produced, production.id)
+            fixed = entry.fixed_now(produced)
+            entry.add_produced(produced, production.id)
+            entry.posted["component"] += net
+            entry.posted["planned_scrap"] += scrap
+            requirements.append(
+                planning.Requirement(
+                    key=move.id,
+                    product_id=move.product_id.id,
+                    location_id=move.location_id.id,
+                    net_qty=net,
+                    scrap_qty=scrap,
+                    rounding=move._backflush_rounding(),
+                    to_pool=uom._compute_quantity(
+                        1.0, move.product_id.uom_id, round=False
+                    ),
+                    policy=move._backflush_shortage_policy(),
+                    substitution=bom.backflush_substitution,
+                    fixed_scrap_qty=min(fixed, scrap),
+                    serial_qty=move._backflush_serial_qty(),
+                    substitutes=move._backflush_substitutes()
+                    if bom.backflush_substitution != "none"
+                    else (),
+                    staged_key=staging._staged_key(
+                        ledger._family_key(production), move.location_id
+                    ),
+                )
+            )
+        return requirements
+
+    @api.model
+    def _stock_pool(self, moves, products, own_moves=None):
+        """Free quantity of ``products`` under each source location of
+        ``moves`` (children included), in reference units: one grouped read.
+
+        What ``own_moves`` reserved is theirs, so it counts as free;
+        non-storable products are never short; expired lots are never
+        consumed, so they are not counted. By default ``own_moves`` is what
+        the MOs of ``moves`` and their families reserved: a backorder holds
+        its share of what the order it was split from reserved, and the
+        family consumes it as one (the ledger says what each MO posts).
+        Lines recorded by hand are not the backflush's: Odoo consumes what
+        they reserved, so it is not free (see ``_set_by_mark_done``).
+        """
+        locations = moves.location_id
+        # In sudo as Odoo's own availability (stock.quant's
+        # _get_available_quantity): the MOs' locations are read whatever
+        # companies the request has selected.
+        Quant = self.env["stock.quant"]
+        domain = [
+            ("product_id", "in", products.ids),
+            ("location_id", "child_of", locations.ids),
+        ]
+        if Quant._backflush_uses_expiry():
+            domain += Quant._backflush_valid_domain()
+        quants = Quant.sudo()._read_group(
+            domain,
+            ["product_id", "location_id"],
+            ["quantity:sum", "reserved_quantity:sum"],
+        )
+        pool = defaultdict(float)
+        for product, location, qty, reserved in quants:
+            for parent in locations:
+                if location.parent_path.startswith(parent.parent_path):
+                    pool[product.id, parent.id] += qty - reserved
+        if own_moves is None:
+            productions = moves.raw_material_production_id
+            own_moves = moves | (
+                productions.procurement_group_id.mrp_production_ids | productions
+            ).move_raw_ids.filtered(
+                lambda m: (
+                    m.state not in ("done", "cancel") and not m._backflush_is_manual()
+                )
+            )
+        for ml in own_moves.move_line_ids:
+            if (
+                ml.product_id.is_storable
+                and ml.state != "done"
+                and not ml.lot_id._backflush_is_expired()
+            ):
+                pool[ml.product_id.id, ml.move_id.location_id.id] += (
+                    ml.quantity_product_uom
+                )
+        # Staged for another order: not free; staged for these: theirs.
+        shares = self.env["mrp.backflush.staging"]._pool_shares(
+            moves, products, own_moves
+        )
+        for key, qty in shares.items():
+            pool[key] += qty
+        for product in products.filtered(lambda p: not p.is_storable):
+            for location in locations:
+                pool[product.id, location.id] = float("inf")
+        return pool
+
+    @api.model
     def _set_by_mark_done(self, productions, moves, pool):
         """Stock Mark Done of ``productions`` takes before the backflush
         posts, per key of ``pool``: Odoo sets the quantities of each order
         with nothing producing (``_set_quantities``), reserving beyond the
         stock if need be. What it sets on the lines the families of
-        ``moves`` backflush stays theirs (see ``_backflush_stock_pool``);
+        ``moves`` backflush stays theirs (see ``_stock_pool``);
         what it sets on lines recorded by hand, of these families or of
         other orders, is gone. Once set (at Mark Done itself), nothing is
         left to take."""
@@ -149,6 +312,9 @@ class MrpBackflushEngine(models.AbstractModel):
             )
         return taken
 
+    # ------------------------------------------------------------------
+    # The plans of one action
+    # ------------------------------------------------------------------
     @api.model
     def _plan_mark_done(self, productions, after=()):
         """The plans Mark Done of ``productions`` posts, in order: Odoo
@@ -279,6 +445,9 @@ class MrpBackflushEngine(models.AbstractModel):
             )
         return taken
 
+    # ------------------------------------------------------------------
+    # Post: refuse, or write the moves, runs and exceptions
+    # ------------------------------------------------------------------
     @api.model
     def _check(self, plan):
         """Refuse the posting of ``plan`` (nothing is posted): an archived
@@ -296,7 +465,89 @@ class MrpBackflushEngine(models.AbstractModel):
                     ),
                 )
             )
-        plan.productions._backflush_check_blocked(plan.lines)
+        self._check_blocked(plan)
+
+    @api.model
+    def _check_blocked(self, plan):
+        """Refuse the posting of ``plan`` when its policy blocks a line,
+        saying what is missing where."""
+        blocked = plan.lines.blocked
+        if not blocked:
+            return
+        Move = self.env["stock.move"]
+        short_moves = Move.browse(line.requirement.key for line in blocked)
+        expired = self.env["stock.quant"]._backflush_expired_stock(
+            short_moves.product_id, short_moves.location_id
+        )
+        lines = []
+        for line in blocked:
+            move = Move.browse(line.requirement.key)
+            uom = move.product_uom
+            covered = sum(
+                m.replaces_qty for m in line.moves if m.role == planning.ROLE_SUBSTITUTE
+            )
+            values = {
+                "mo": move.raw_material_production_id.name,
+                "product": move.product_id.display_name,
+                "location": move.location_id.display_name,
+                "uom": uom.name,
+                "needed": uom._backflush_format_qty(line.required_qty),
+                "available": uom._backflush_format_qty(line.available_qty),
+                "covered": uom._backflush_format_qty(covered),
+                "missing": uom._backflush_format_qty(line.shortage_qty),
+            }
+            if move.has_tracking == "serial":
+                lines.append(
+                    self.env._(
+                        "- %(mo)s: %(product)s needs %(needed)s %(uom)s with serial "
+                        "numbers, %(available)s reserved or recorded: %(missing)s "
+                        "%(uom)s without serial numbers. The backflush never picks "
+                        "serial numbers: reserve or record them on the order.",
+                        **values,
+                    )
+                )
+            elif float_is_zero(covered, precision_rounding=uom.rounding):
+                lines.append(
+                    self.env._(
+                        "- %(mo)s: %(product)s needs %(needed)s %(uom)s in "
+                        "%(location)s, %(available)s available, %(missing)s missing",
+                        **values,
+                    )
+                )
+            else:
+                lines.append(
+                    self.env._(
+                        "- %(mo)s: %(product)s needs %(needed)s %(uom)s in "
+                        "%(location)s, %(available)s available, %(covered)s "
+                        "covered by substitutes, %(missing)s missing",
+                        **values,
+                    )
+                )
+            lots = expired.get((move.product_id.id, move.location_id.id))
+            if lots:
+                lines.append(
+                    self.env._(
+                        "  expired lots are never consumed: %(lots)s",
+                        lots=", ".join(
+                            self.env._(
+                                "%(lot)s (%(qty)s %(uom)s, removal date %(date)s)",
+                                lot=lot.name,
+                                qty=move.product_id.uom_id._backflush_format_qty(qty),
+                                uom=move.product_id.uom_id.name,
+                                date=format_date(self.env, lot.removal_date),
+                            )
+                            for lot, qty in lots.items()
+                        ),
+                    )
+                )
+        raise UserError(
+            self.env._(
+                "Not enough components to backflush; nothing was posted.\n%(lines)s\n\n"
+                "Receive or move the missing stock into the source location, or "
+                "ask a manager to change the BOM's shortage policy.",
+                lines="\n".join(lines),
+            )
+        )
 
     @api.model
     def _post(self, plan):
@@ -305,25 +556,20 @@ class MrpBackflushEngine(models.AbstractModel):
         if not (moves or recorded):
             return self.env["mrp.backflush.run"]
         self._check(plan)
-        productions = plan.productions
         trigger, workorders = plan.trigger, plan.workorders
         plan_by_move = plan.plan_by_move
         moves._backflush_prefetch_quants()
         # Components first: what they release is then reserved, in one
         # batch, by the planned-scrap and substitute moves.
-        released = productions._backflush_set_component_quantities(
-            moves, plan_by_move, trigger
-        )
+        released = self._set_component_quantities(moves, plan_by_move, trigger)
         recorded._backflush_write(
             {"backflush_role": "component", "backflush_recorded": True}
         )
         for move in recorded:
             move._backflush_write({"backflush_line_qty": move.quantity})
-        new_moves = productions._backflush_create_extra_moves(
-            moves, plan_by_move, released
-        )
+        new_moves = self._create_extra_moves(moves, plan_by_move, released)
         (moves | new_moves)._backflush_align_lines()
-        runs = productions._backflush_create_runs(
+        runs = self._create_runs(
             trigger,
             moves | recorded,
             new_moves,
@@ -331,10 +577,266 @@ class MrpBackflushEngine(models.AbstractModel):
             plan.produced_by_mo,
             workorders,
         )
-        productions._backflush_create_exceptions(moves, plan_by_move)
+        self._create_exceptions(moves, plan_by_move)
         if trigger == "operation":
             # Posted now, not at Mark Done; the rest of the demand is closed.
             (moves | recorded | new_moves).with_context(
                 skip_mo_check=True
             )._action_done(cancel_backorder=True)
         return runs
+
+    @api.model
+    def _set_component_quantities(self, moves, plan_by_move, trigger):
+        """Set the components' quantities to the plan; return the serial
+        numbers each serial-tracked move gave back ({move id: lots}), which
+        its planned scrap takes."""
+        # Tracked components: lines without a lot are only vanilla's
+        # placeholders; reserve instead, so lots follow the removal strategy.
+        # Expired lots Odoo reserved are never consumed automatically.
+        # Serial numbers are never picked: only those reserved or recorded
+        # are consumed (the plan counted them).
+        tracked = moves.filtered(lambda m: m.has_tracking != "none")
+        tracked.move_line_ids.filtered(
+            lambda ml: not ml.lot_id or ml.lot_id._backflush_is_expired()
+        ).unlink()
+        serials = tracked.filtered(lambda m: m.has_tracking == "serial")
+        lots = tracked - serials
+        lots.picked = False
+        lots._recompute_state()
+        lots._action_assign()
+        lots.filtered("move_orig_ids")._backflush_reserve_free(
+            {move.id: plan_by_move[move.id].required_qty for move in lots}
+        )
+        held = {move.id: move.move_line_ids.lot_id for move in serials}
+        quantities = {
+            move.id: plan_by_move[move.id].qty(
+                planning.ROLE_COMPONENT, move.product_id.id
+            )
+            for move in moves
+        }
+        moves._backflush_set_quantities(quantities)
+        # The demand reads as what this move was for: its net share (the
+        # planned scrap and substitutes have moves of their own). Not when
+        # only part of the order is posted (Odoo keeps the rest of the
+        # demand on a move of its own). Written once per quantity.
+        finishing = moves.filtered(
+            lambda m: (
+                trigger == "operation"
+                or m.raw_material_production_id._backflush_is_finishing()
+            )
+        )
+        by_qty = defaultdict(lambda: self.env["stock.move"])
+        for move in moves:
+            by_qty[quantities[move.id]] |= move
+        for qty, same in by_qty.items():
+            same._backflush_write({"backflush_line_qty": qty})
+            above = (same & finishing).filtered(
+                lambda m, q=qty: float_compare(
+                    m.product_uom_qty, q, precision_rounding=m.product_uom.rounding
+                )
+            )
+            if above:
+                above.with_context(do_not_unreserve=True).product_uom_qty = qty
+        # Vanilla already picked most of them: write only what changes, the
+        # inverse of `picked` rewrites every move line.
+        moves.filtered(lambda m: not m.picked).picked = True
+        moves._backflush_write({"backflush_role": "component"})
+        return {move.id: held[move.id] - move.move_line_ids.lot_id for move in serials}
+
+    @api.model
+    def _create_extra_moves(self, moves, plan_by_move, released=None):
+        """Planned-scrap and substitute moves, created in one call. A
+        planned scrap with serial numbers takes those its component gave
+        back (``released``: {component move id: lots})."""
+        vals_list = []
+        Product = self.env["product.product"]
+        for move in moves:
+            for plan_move in plan_by_move[move.id].moves:
+                if plan_move.role == planning.ROLE_COMPONENT:
+                    continue
+                product = Product.browse(plan_move.product_id)
+                uom = move.product_uom
+                if product != move.product_id:
+                    uom = move.bom_line_id.substitute_ids.filtered(
+                        lambda s, p=product: s.product_id == p
+                    ).product_uom_id
+                vals_list.append(
+                    move._backflush_extra_move_vals(
+                        plan_move.role,
+                        product,
+                        uom,
+                        plan_move.qty,
+                        line_qty=plan_move.replaces_qty,
+                    )
+                )
+        if not vals_list:
+            return self.env["stock.move"]
+        new_moves = self.env["stock.move"]._backflush_create(vals_list)
+        released = released or {}
+        new_moves.with_context(**{VALID_LOTS_ONLY: True})._backflush_pick_demand(
+            serials={
+                move.id: released[move.backflush_replaced_move_id.id]
+                for move in new_moves
+                if move.backflush_replaced_move_id.id in released
+            }
+        )
+        return new_moves
+
+    @api.model
+    def _create_runs(
+        self, trigger, moves, new_moves, plan_by_move, produced_by_mo, workorders
+    ):
+        """One run per order of ``moves``: its lines as posted (planned,
+        recorded, and at Mark Done the scrap recorded on the order)."""
+        new_by_origin = defaultdict(lambda: self.env["stock.move"])
+        for new_move in new_moves:
+            new_by_origin[new_move.backflush_replaced_move_id.id] |= new_move
+        run_vals = []
+        for production, mo_moves in moves.grouped("raw_material_production_id").items():
+            lines = []
+            for move in mo_moves:
+                if move.backflush_recorded:
+                    lines += move._backflush_recorded_run_line_vals(
+                        produced_by_mo[production]
+                    )
+                    continue
+                line = plan_by_move[move.id]
+                lines += move._backflush_run_line_vals(line, new_by_origin[move.id])
+            if trigger == "mark_done":
+                lines += self._actual_scrap_line_vals(production)
+            run_vals.append(
+                self._run_vals(
+                    production,
+                    trigger,
+                    lines,
+                    workorder_id=workorders
+                    and workorders.filtered(
+                        lambda w, p=production: w.production_id == p
+                    )[:1].id,
+                    produced_qty=produced_by_mo[production],
+                )
+            )
+        return self.env["mrp.backflush.run"]._create_postings(run_vals)
+
+    @api.model
+    def _run_vals(self, production, trigger, line_vals, **extra):
+        """One run of ``production``: what was posted, by which trigger,
+        under which policy."""
+        production.ensure_one()
+        bom = production.bom_id
+        return dict(
+            {
+                "production_id": production.id,
+                "bom_id": bom.id,
+                "trigger": trigger,
+                "backflush_mode": bom.backflush_mode,
+                "backflush_shortage_policy": bom.backflush_shortage_policy,
+                "backflush_substitution": bom.backflush_substitution,
+                "line_ids": [
+                    fields.Command.create(
+                        dict(
+                            vals,
+                            production_id=production.id,
+                            company_id=production.company_id.id,
+                        )
+                    )
+                    for vals in line_vals
+                ],
+            },
+            **extra,
+        )
+
+    @api.model
+    def _actual_scrap_line_vals(self, production):
+        """Scrap recorded on ``production`` (components or finished units)
+        before Mark Done, reported beside the planned scrap of the same
+        run."""
+        production.ensure_one()
+        scrap_moves = production.scrap_ids.move_ids.filtered(
+            lambda m: m.state == "done" and not m.backflush_run_id
+        )
+        return [
+            {
+                "product_id": move.product_id.id,
+                "role": "actual_scrap",
+                "move_id": move.id,
+                "product_uom_id": move.product_uom.id,
+                "consumed_qty": move.quantity,
+                "location_id": move.location_id.id,
+                "scrap_reason_ids": [
+                    fields.Command.set(move.scrap_id.scrap_reason_tag_ids.ids)
+                ],
+            }
+            for move in scrap_moves
+        ]
+
+    @api.model
+    def _create_exceptions(self, moves, plan_by_move):
+        """One pending exception per line deferred by the policy."""
+        vals_list = [
+            move._backflush_exception_vals(plan_by_move[move.id])
+            for move in moves
+            if plan_by_move[move.id].action == planning.POLICY_DEFER
+        ]
+        if vals_list:
+            Exceptions = self.env["mrp.backflush.exception"].sudo()
+            causes = Exceptions._shortage_causes(moves.product_id, moves.location_id)
+            for vals in vals_list:
+                vals["cause"] = causes[vals["product_id"], vals["location_id"]]
+                if vals["cause"] == "lot_required":
+                    vals["cause_detail"] = Exceptions._serials_missing_detail(
+                        self.env["product.product"].browse(vals["product_id"]),
+                        vals["quantity"],
+                        self.env["uom.uom"].browse(vals["product_uom_id"]),
+                    )
+            Exceptions.create(vals_list)
+
+    # ------------------------------------------------------------------
+    # Demand: what the raw moves ask for, set when an order is created or
+    # split (Odoo's reservation and consumption check read it)
+    # ------------------------------------------------------------------
+    @api.model
+    def _demand(self, production, bom_line, unit_qty, product, uom):
+        """Demand of a raw move of ``production`` for ``bom_line`` (``uom``):
+        the order's net and
+        its planned scrap, rounded up to a quantity the units can hold, as
+        posted. The fixed scrap is only in the demand of the family's first
+        MO: the ledger posts it once per family, with the family's first
+        posting (the order a backorder is split from), so Odoo's
+        consumption check must not expect it again on a backorder."""
+        production.ensure_one()
+        net = unit_qty * production.product_qty
+        scrap = bom_line._get_planned_scrap(
+            net, first_posting=production.backorder_sequence <= 1
+        )
+        return planning.round_up(
+            net + scrap, self.env["stock.move"]._backflush_step(product, uom)
+        )
+
+    @api.model
+    def _set_backorder_demand(self, productions):
+        """Odoo copies a backorder's raw moves pro rata of the order split:
+        a share of the fixed planned scrap and of the split order's
+        rounding. Lines with planned scrap get the backorder's own demand
+        (see ``_demand``), which Odoo's consumption check expects;
+        what is reserved stays."""
+        moves = productions._backflush_is_managed().move_raw_ids.filtered(
+            lambda m: (
+                m.state not in ("done", "cancel")
+                and (m.bom_line_id.scrap_fixed_qty or m.bom_line_id.scrap_percent)
+                and m.backflush_unit_qty
+                and not m.additional
+            )
+        )
+        by_qty = defaultdict(lambda: self.env["stock.move"])
+        for move in moves:
+            demand = self._demand(
+                move.raw_material_production_id,
+                move.bom_line_id,
+                move.backflush_unit_qty,
+                move.product_id,
+                move.product_uom,
+            )
+            by_qty[demand] |= move
+        for qty, same in by_qty.items():
+            same.with_context(do_not_unreserve=True).product_uom_qty = qty

@@ -837,11 +837,10 @@ class MrpBackflushException(models.Model):
             return self.env["mrp.backflush.run"]
         if blocked:
             return (self - blocked)._post_available()
-        Production = self.env["mrp.production"]
         ledger = self.env["mrp.backflush.ledger"]
         staging = self.env["mrp.backflush.staging"]
         origin_moves = self.move_id
-        pool = Production._backflush_stock_pool(
+        pool = self.env["mrp.backflush.engine"]._stock_pool(
             origin_moves, self.product_id, own_moves=self.env["stock.move"]
         )
         serial_qty = self._recorded_serial_qty()
@@ -939,7 +938,7 @@ class MrpBackflushException(models.Model):
             )
         return self.env["mrp.backflush.run"]._create_postings(
             [
-                production._backflush_run_vals("retry", lines)
+                self.env["mrp.backflush.engine"]._run_vals(production, "retry", lines)
                 for production, lines in by_mo.items()
             ]
         )

@@ -290,7 +290,7 @@ class MrpBackflushLedger(models.AbstractModel):
         for production, line, recorded in managed:
             entry = entries[(self._family_key(production), line)]
             if not recorded:
-                entry.produced += production._backflush_covered_qty(line)
+                entry.produced += self._covered_qty(production, line)
                 entry.production_ids.add(production.id)
         self._add_ahead(entries, family)
 
@@ -320,12 +320,27 @@ class MrpBackflushLedger(models.AbstractModel):
                 if not reported:
                     continue
                 own = (
-                    production._backflush_covered_qty(line)
+                    self._covered_qty(production, line)
                     if production.id in entry.production_ids
                     else 0.0
                 )
                 ahead = min(reported, max(size - own, 0.0))
                 entry.ahead[production.id] = (ahead, max(size - own - ahead, 0.0))
+
+    @api.model
+    def _covered_qty(self, production, bom_line):
+        """Finished units whose ``bom_line`` components ``production`` posted
+        from the BOM: what it produced so far (also when part of it was
+        posted before the order is done); an operation line is posted when
+        its work order finishes."""
+        production.ensure_one()
+        covered = production.qty_produced
+        if production.state != "done" and bom_line._get_backflush_mode() == "operation":
+            workorders = production.workorder_ids.filtered(
+                lambda w: w.operation_id == bom_line.operation_id and w.state == "done"
+            )
+            covered = max(covered, sum(workorders.mapped("qty_produced")))
+        return covered
 
     @api.model
     def _add_exceptions(self, entries, family, bom_lines):

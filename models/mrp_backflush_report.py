@@ -228,9 +228,7 @@ class MrpBackflushReport(models.Model):
                     "%(mo)s is %(state)s: only a confirmed or started order "
                     "can be produced.",
                     mo=production.name,
-                    state=dict(
-                        production._fields["state"]._description_selection(self.env)
-                    )[production.state],
+                    state=production._backflush_state_label(),
                 )
             )
 
@@ -287,7 +285,9 @@ class MrpBackflushReport(models.Model):
                 "product_id": production.product_id.id,
                 "barcode": production.product_id.barcode or "",
                 "qty": production.product_qty,
-                "qty_producing": production._backflush_produced_qty(),
+                "qty_producing": self.env["mrp.backflush.engine"]._produced_qty(
+                    production
+                ),
                 "uom": uom.name,
                 "state": production.state,
                 "tracking": production.product_tracking or "none",

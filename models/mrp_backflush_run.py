@@ -1,6 +1,9 @@
 # Copyright 2026 mrp_backflush authors
 # License LGPL-3.0 or later (https://www.gnu.org/licenses/lgpl).
+from markupsafe import Markup
+
 from odoo import api, fields, models
+from odoo.tools import format_list
 
 from .res_company import BACKFLUSH_MODES, SHORTAGE_POLICIES, SUBSTITUTIONS
 
@@ -120,8 +123,72 @@ class MrpBackflushRun(models.Model):
         if not self:
             return
         self.production_id._message_log_batch(
-            bodies={
-                run.production_id.id: run.production_id._backflush_notify_body(run)
-                for run in self
-            }
+            bodies={run.production_id.id: run._notify_body() for run in self}
         )
+
+    def _notify_body(self):
+        """Chatter line of this posting on its order, counted as the BOM
+        reads: one component per BOM line, whatever extra moves (planned
+        scrap, substitutes) it took."""
+        self.ensure_one()
+        lines = self.line_ids
+        short = lines.filtered("shortage_qty")
+        # No value here: the chatter is read by operators, costs are not
+        # for them (the run shows them to stock managers).
+        components = lines.filtered(
+            lambda ln: ln.role not in ("actual_scrap", "substitute")
+        )
+        count = len({ln.bom_line_id or ln.product_id for ln in components})
+        parts = [
+            self.env._("1 component")
+            if count == 1
+            else self.env._("%(count)s components", count=count)
+        ]
+        scrap = lines.filtered(lambda ln: ln.role == "planned_scrap")
+        if scrap:
+            parts.append(
+                self.env._(
+                    "planned scrap of %(products)s",
+                    products=", ".join(scrap.product_id.mapped("display_name")),
+                )
+            )
+        substitutes = lines.filtered(lambda ln: ln.role == "substitute")
+        if substitutes:
+            parts.append(
+                self.env._(
+                    "substitutes: %(products)s",
+                    products=", ".join(substitutes.product_id.mapped("display_name")),
+                )
+            )
+        actual = lines.filtered(lambda ln: ln.role == "actual_scrap")
+        if actual:
+            parts.append(
+                self.env._("%(count)s scrap records reported", count=len(actual))
+            )
+        body = self.env._(
+            "Backflush posted (%(trigger)s): %(summary)s.",
+            trigger=dict(self._fields["trigger"]._description_selection(self.env))[
+                self.trigger
+            ],
+            summary="; ".join(parts),
+        )
+        if short:
+            details = format_list(
+                self.env,
+                [
+                    self.env._(
+                        "%(product)s: %(qty)s %(uom)s %(action)s",
+                        product=line.product_id.display_name,
+                        qty=line.product_uom_id._backflush_format_qty(
+                            line.shortage_qty
+                        ),
+                        uom=line.product_uom_id.name,
+                        action=dict(line._fields["shortage_action"].selection)[
+                            line.shortage_action
+                        ],
+                    )
+                    for line in short
+                ],
+            )
+            body += Markup("<br/>") + self.env._("Short: %(details)s", details=details)
+        return body

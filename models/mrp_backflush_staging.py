@@ -197,7 +197,7 @@ class MrpBackflushStaging(models.AbstractModel):
     @api.model
     def _pool_shares(self, moves, products, own_moves):
         """How the stock staged at the locations of ``moves`` changes the
-        engine's pool (``mrp.production._backflush_stock_pool``): {pool key:
+        engine's pool (``mrp.backflush.engine._stock_pool``): {pool key:
         quantity to add}, product units.
 
         What is staged for another open order and not reserved by it (the

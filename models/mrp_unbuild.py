@@ -70,7 +70,8 @@ class MrpUnbuild(models.Model):
                 for move in returns
             ]
             vals_list.append(
-                production._backflush_run_vals(
+                self.env["mrp.backflush.engine"]._run_vals(
+                    production,
                     "unbuild",
                     lines,
                     produced_qty=-unbuild.product_uom_id._compute_quantity(

@@ -239,8 +239,14 @@ def ensure_queue_job():
         check=True,
     )
     import importlib
+    import pkgutil
 
+    import odoo.addons
+
+    # odoo.addons extended its path when it was imported: extend it again
+    # now that the wheel added odoo/addons/queue_job to site-packages.
     importlib.invalidate_caches()
+    odoo.addons.__path__ = pkgutil.extend_path(odoo.addons.__path__, "odoo.addons")
     if not has_queue_job():
         raise ScaleError(f"{QUEUE_JOB} installed but Odoo does not find queue_job")
 

@@ -387,7 +387,7 @@ class TestShortage(BackflushCase):
         mo.action_confirm()
         leg_move = mo.move_raw_ids.filtered(lambda m: m.product_id == self.leg)
         self.assertEqual(leg_move.product_uom_qty, 400)  # no planned scrap added
-        self.assertFalse(mo._backflush_get_moves())
+        self.assertFalse(self.env["mrp.backflush.engine"]._get_moves(mo))
         # the subcontractor records other quantities: Odoo's warning stays
         mo.qty_producing = 100
         leg_move.quantity = 350

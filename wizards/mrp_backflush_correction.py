@@ -109,9 +109,7 @@ class MrpBackflushCorrection(models.TransientModel):
                     "%(mo)s is %(state)s, not done: only the consumption of a "
                     "done order is corrected here.",
                     mo=production.name,
-                    state=dict(
-                        production._fields["state"]._description_selection(self.env)
-                    )[production.state],
+                    state=production._backflush_state_label(),
                 )
             )
 
@@ -199,11 +197,10 @@ class MrpBackflushCorrection(models.TransientModel):
         catch-up of the value, a chatter line naming who, what and why.
         ``line_vals``: run lines, ``consumed_qty`` signed (< 0: returned)."""
         production.ensure_one()
-        run = (
-            self.env["mrp.backflush.run"]
-            .sudo()
-            .create(production._backflush_run_vals("correction", line_vals, note=note))
+        vals = self.env["mrp.backflush.engine"]._run_vals(
+            production, "correction", line_vals, note=note
         )
+        run = self.env["mrp.backflush.run"].sudo().create(vals)
         # Moves posted for the correction belong to it; an edited move
         # stays with the run that posted it.
         run.line_ids.move_id.filtered(
