@@ -170,10 +170,9 @@ class MrpBackflushEngine(models.AbstractModel):
             uom = move.product_uom
             entry = entries[(ledger._family_key(production), move.bom_line_id)]
             produced = produced_by_mo[production]
-            net, scrap = entry.to_post(produced)
+            net, scrap = entry.to_post(produced, production.id)
             fixed = entry.fixed_now(produced)
-            # Two MOs of one family in one call: the second owes the rest.
-            entry.produced += produced
+            entry.add_produced(produced, production.id)
             entry.posted["component"] += net
             entry.posted["planned_scrap"] += scrap
             requirements.append(

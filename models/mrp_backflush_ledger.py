@@ -47,6 +47,10 @@ class LedgerEntry:
     fixed_qty: float
     rounding: float
     produced: float = 0.0  # finished units posted from the BOM
+    # Open backorders a work order of the order they were split from already
+    # posted for: {MO id: (units covered, units of the MO neither posted nor
+    # covered)}, see MrpBackflushLedger._add_ahead.
+    ahead: dict = field(default_factory=dict)
     unbuilt: float = 0.0
     recorded: float = 0.0  # quantities recorded by hand, posted as they are
     posted: dict = field(default_factory=lambda: defaultdict(float))
@@ -57,10 +61,31 @@ class LedgerEntry:
     scrap_unbuilt: float = 0.0  # planned scrap cancelled with unbuilt units
     production_ids: set = field(default_factory=set)  # MOs counted in produced
 
+    @property
+    def covered(self):
+        """Finished units the family posted the line for."""
+        return self.produced + sum(ahead for ahead, _room in self.ahead.values())
+
+    def new_units(self, produced, production_id):
+        """Of ``produced`` units MO ``production_id`` posts now, those not
+        covered already: once the MO's units neither posted nor covered are
+        used up, the rest are the ones covered."""
+        ahead, room = self.ahead.get(production_id, (0.0, 0.0))
+        return produced - min(ahead, max(produced - room, 0.0))
+
+    def add_produced(self, produced, production_id):
+        """Count ``produced`` units of MO ``production_id`` as posted (two
+        MOs of one family in one posting: the second owes the rest)."""
+        new = self.new_units(produced, production_id)
+        self.produced += new
+        if production_id in self.ahead:
+            ahead, room = self.ahead[production_id]
+            self.ahead[production_id] = (ahead, max(room - new, 0.0))
+
     def required(self, produced=0.0, unbuilt=0.0):
         """What the family requires once ``produced`` more units are posted
         and ``unbuilt`` more are unbuilt; never rounded under."""
-        if not self.produced + produced:
+        if not self.covered + produced:
             return self.recorded
         return (
             planning.round_up(
@@ -72,14 +97,14 @@ class LedgerEntry:
 
     def net_required(self, produced=0.0, unbuilt=0.0):
         return (
-            max(self.produced + produced - self.unbuilt - unbuilt, 0.0) * self.unit_qty
+            max(self.covered + produced - self.unbuilt - unbuilt, 0.0) * self.unit_qty
         )
 
     def scrap_required(self, produced=0.0):
         """Planned scrap for what was produced: posted, it was lost and
         stays required; only the share of unbuilt units that was never
         posted (cancelled with their shortage) is not."""
-        total = self.produced + produced
+        total = self.covered + produced
         if not total:
             return 0.0
         scrap = total * self.unit_qty * self.scrap_percent / 100.0 + self.fixed_qty
@@ -112,10 +137,11 @@ class LedgerEntry:
     def settled_qty(self):
         return self.posted_qty + self.pending + self.cancelled
 
-    def to_post(self, produced):
-        """(net, planned scrap) still owed once ``produced`` more units are
-        made. The net comes first, rounded up; what the rounding of the
-        whole leaves over is planned scrap."""
+    def to_post(self, produced, production_id=None):
+        """(net, planned scrap) still owed once MO ``production_id`` made
+        ``produced`` more units. The net comes first, rounded up; what the
+        rounding of the whole leaves over is planned scrap."""
+        produced = self.new_units(produced, production_id)
         total = max(self.required(produced) - self.settled_qty, 0.0)
         net_settled = self.settled_qty - self.recorded - self.posted["planned_scrap"]
         net_owed = self.net_required(produced) - net_settled
@@ -139,7 +165,7 @@ class LedgerEntry:
 
     def fixed_now(self, produced):
         """The fixed scrap posted by the family's first posting."""
-        return self.fixed_qty if produced and not self.produced else 0.0
+        return self.fixed_qty if produced and not self.covered else 0.0
 
 
 class MrpBackflushLedger(models.AbstractModel):
@@ -266,6 +292,40 @@ class MrpBackflushLedger(models.AbstractModel):
             if not recorded:
                 entry.produced += self._covered_qty(production, line)
                 entry.production_ids.add(production.id)
+        self._add_ahead(entries, family)
+
+    @api.model
+    def _add_ahead(self, entries, family):
+        """Open backorders a work order of the order they were split from
+        already posted for. A work order finished for more than its order
+        then produces posts its operation's lines for units of the
+        backorder, and Odoo carries them over to the backorder's work order
+        (``qty_reported_from_previous_wo``). They count as produced while the
+        backorder is open, so that what was posted is explained (an unbuild
+        of the order gives back the net share of its own units), and a
+        posting of the backorder counts them once: its work order posts the
+        units left, its Mark Done only units beyond them."""
+        for production in family.filtered(lambda p: p.state not in ("done", "cancel")):
+            family_key = self._family_key(production)
+            size = max(production.product_qty, production.qty_producing)
+            for (key, line), entry in entries.items():
+                if key != family_key or line._get_backflush_mode() != "operation":
+                    continue
+                reported = max(
+                    production.workorder_ids.filtered(
+                        lambda w, line=line: w.operation_id == line.operation_id
+                    ).mapped("qty_reported_from_previous_wo"),
+                    default=0.0,
+                )
+                if not reported:
+                    continue
+                own = (
+                    self._covered_qty(production, line)
+                    if production.id in entry.production_ids
+                    else 0.0
+                )
+                ahead = min(reported, max(size - own, 0.0))
+                entry.ahead[production.id] = (ahead, max(size - own - ahead, 0.0))
 
     @api.model
     def _covered_qty(self, production, bom_line):

@@ -236,12 +236,18 @@ class MrpUnbuild(models.Model):
         two such shares give back more than was consumed. Rounded half-up,
         never beyond what the move still holds (``returned``: its returns so
         far; None beyond what the ledger explains, as Odoo gives back): the
-        last unbuild gives back the rest."""
+        last unbuild gives back the rest, in whole steps (a correction in the
+        product's unit may leave what no step holds, and Odoo would round the
+        return up)."""
         per_line = raw_move.quantity / raw_move.backflush_line_qty
         step = raw_move._backflush_rounding()
         qty = float_round(share * per_line, precision_rounding=step)
         if returned is not None:
-            left = (raw_move.backflush_line_qty - sum(returned)) * per_line
+            left = float_round(
+                (raw_move.backflush_line_qty - sum(returned)) * per_line,
+                precision_rounding=step,
+                rounding_method="DOWN",
+            )
             qty = min(qty, left)
         if float_compare(qty, 0.0, precision_rounding=step) <= 0:
             return 0.0
@@ -279,6 +285,7 @@ class MrpUnbuild(models.Model):
                     max(left[raw], 0.0), move.product_uom, round=False
                 ),
                 precision_rounding=rounding,
+                rounding_method="DOWN",
             )
             wanted = float_round(move.product_uom_qty, precision_rounding=rounding)
             if float_compare(wanted, held, precision_rounding=rounding) <= 0:

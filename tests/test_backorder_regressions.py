@@ -82,6 +82,70 @@ class TestBackorderRegressions(BackflushCase):
         )
         self.assertEqual(set(legs.mapped("backflush_role")), {"component"})
 
+    def _operation_bom(self):
+        bom = self._bom(
+            self.chair,
+            [(self.leg, 4)],
+            backflush_mode="operation",
+            operation_ids=[
+                Command.create({"name": "Legs", "workcenter_id": self.workcenter.id})
+            ],
+        )
+        bom.bom_line_ids.operation_id = bom.operation_ids
+        return bom
+
+    def test_unbuild_while_the_backorder_of_a_finished_work_order_is_open(self):
+        """The work order finished for the 10 chairs posts 40 legs; 4 are
+        marked done with a backorder (its work order cancelled). While the
+        backorder is open, unbuilding 2 of the 4 gives back their 8 legs,
+        not Odoo's share of the 40 (20); the backorder then posts none."""
+        self._stock(self.leg, 100)
+        mo = self._mo(self._operation_bom(), 10)
+        mo.workorder_ids.button_start()
+        mo.workorder_ids.button_finish()
+        backorder = self._backorder(mo, 4)
+        self._unbuild(mo, 2)
+        self.assertEqual(self._qty(self.leg), 68)
+        self._assert_ledger_balanced(mo)
+        self._mark_done(backorder)
+        self.assertEqual(self._qty(self.leg), 68)
+        self.assertEqual(self._consumed(mo, self.leg), 40)
+        self._assert_ledger_balanced(mo)
+
+    def test_unbuild_while_the_backorder_of_a_partly_finished_work_order_is_open(
+        self,
+    ):
+        """The work order finished for 7 of the 10 chairs posts 28 legs, 4
+        are marked done: Odoo carries 3 chairs done over to the backorder's
+        work order. Unbuilding 2 gives back their 8 legs; the backorder's
+        work order posts the 3 chairs left (12 legs), whether started (Odoo
+        then produces 3) or finished at once (6), and its backorders none."""
+        for start in (True, False):
+            with self.subTest(start=start), self.env.cr.savepoint() as savepoint:
+                self._stock(self.leg, 100)
+                mo = self._mo(self._operation_bom(), 10)
+                mo.qty_producing = 7
+                mo._set_qty_producing(False)
+                mo.workorder_ids.button_start()
+                mo.workorder_ids.button_finish()
+                self.assertEqual(self._consumed(mo, self.leg), 28)
+                backorder = self._backorder(mo, 4)
+                self._unbuild(mo, 2)
+                self.assertEqual(self._qty(self.leg), 80)
+                self._assert_ledger_balanced(mo)
+                if start:
+                    backorder.workorder_ids.button_start()
+                backorder.workorder_ids.button_finish()
+                self.assertEqual(self._qty(self.leg), 68)
+                self._assert_ledger_balanced(mo)
+                if 0 < backorder.qty_producing < backorder.product_qty:
+                    backorder = self._backorder(backorder, backorder.qty_producing)
+                self._mark_done(backorder)
+                self.assertEqual(self._qty(self.leg), 68)
+                self.assertEqual(self._consumed(mo, self.leg), 40)
+                self._assert_ledger_balanced(mo)
+                savepoint.rollback()
+
     def _fixed_scrap_bom(self, consumption):
         return self._bom(
             self.chair,

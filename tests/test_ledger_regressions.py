@@ -729,3 +729,23 @@ class TestLedgerRegressions(BackflushCase):
         )
         self.assertAlmostEqual(sum(returns.mapped("quantity")), 1.05)
         self.assertAlmostEqual(self._qty(seat), 40)
+
+    def test_unbuild_after_a_correction_in_another_unit_never_makes_stock(self):
+        """Screws kept in units, posted by the half dozen a chair: 6 for one
+        chair, a correction gives 1 back (5 used). Unbuilding the chair
+        gives back at most the 5 left: what is left in dozens (0.4167) is
+        not a quantity a dozen holds (0.01), and Odoo rounds a return of
+        0.4167 up to 0.42 (5.04 screws) (stateful seed 2027)."""
+        screw = self._product("Ledger Screw", 0.1)
+        self._stock(screw, 100)
+        bom = self._bom(
+            self.chair, [(screw, 0.5, {"product_uom_id": self.uom_dozen.id})]
+        )
+        mo = self._mo(bom, 1)
+        mo.button_mark_done()
+        self.assertAlmostEqual(self._qty(screw), 94)
+        self._correct_used(mo, 5)
+        self.assertAlmostEqual(self._qty(screw), 95)
+        self._unbuild(mo, 1)
+        self.assertLessEqual(self._qty(screw), 100)
+        self.assertGreaterEqual(self._qty(screw), 99.9)
