@@ -12,11 +12,7 @@ class TestAdvice(BackflushCase):
     @classmethod
     def setUpClass(cls):
         super().setUpClass()
-        cls.chair = cls._product("Chair", 0.0)
-        cls.leg = cls._product("Leg", 2.5)
-        cls.seat = cls._product("Seat Frame", 12.0)
-        for product, qty in ((cls.leg, 5000), (cls.seat, 1000)):
-            cls._stock(product, qty)
+        cls._seed_chair(legs=5000, seats=1000)
         cls.bom = cls._bom(cls.chair, [(cls.leg, 4), (cls.seat, 1)])
         cls.leg_line = cls.bom.bom_line_ids.filtered(
             lambda bl: bl.product_id == cls.leg
@@ -51,16 +47,6 @@ class TestAdvice(BackflushCase):
 
     def _line(self, advice, bom_line):
         return advice.line_ids.filtered(lambda al: al.bom_line_id == bom_line)
-
-    def _scrap(self, mo, product, qty, env=None):
-        action = mo.button_scrap()
-        form = Form(
-            (env or self.env)["stock.scrap"].with_context(**action["context"]),
-            view=action["views"][0][0],
-        )
-        form.product_id = product
-        form.scrap_qty = qty
-        form.save().action_validate()
 
     def _done_with_seats(self, qty, seats):
         """An MO of ``qty`` chairs where the operator records ``seats``."""
@@ -192,29 +178,10 @@ class TestAdvice(BackflushCase):
     def test_substitutes_and_deferred_count_as_used(self):
         """A short component replaced by substitutes, or deferred, was used
         as planned: no advice."""
-        bicycle = self._product("Bicycle", 0.0)
-        wheel = self._product("Wheel", 40.0)
-        spokes = self._product("Spoke Set", 25.0)
         bolt = self._product("Bolt", 1.0)
-        self._stock(wheel, 6)
-        self._stock(spokes, 100)
         self._stock(bolt, 7)
-        bom = self._bom(
-            bicycle,
-            [
-                (
-                    wheel,
-                    2,
-                    {
-                        "substitute_ids": [
-                            Command.create({"product_id": spokes.id, "factor": 2})
-                        ]
-                    },
-                ),
-                (bolt, 2),
-            ],
-            backflush_substitution="priority",
-            backflush_shortage_policy="defer",
+        bom, _wheel, _spokes = self._bicycle_bom(
+            (bolt, 2), backflush_shortage_policy="defer"
         )
         mo = self._mo(bom, 5)  # 10 wheels: 6 + 8 spoke sets; 10 bolts: 7 + 3 pending
         mo.button_mark_done()
@@ -279,21 +246,10 @@ class TestAdvice(BackflushCase):
         self.assertEqual((advice.last_n, advice.threshold_percent), (10, 1.0))
 
     def test_multi_company_isolation(self):
-        company_b = self.env["res.company"].create({"name": "Advice B"})
-        warehouse_b = self.env["stock.warehouse"].search(
-            [("company_id", "=", company_b.id)]
-        )
-        self._stock(self.leg, 100, location=warehouse_b.lot_stock_id)
+        company_b, stock_b, env_b = self._other_company("Advice B")
+        self._stock(self.leg, 100, location=stock_b)
         bom_b = self._bom(self.chair, [(self.leg, 4)], company_id=company_b.id)
-        env_b = self.env(
-            context=dict(self.env.context, allowed_company_ids=[company_b.id])
-        )
-        form = Form(env_b["mrp.production"])
-        form.product_id = self.chair
-        form.bom_id = bom_b.with_env(env_b)
-        form.product_qty = 10
-        mo_b = form.save()
-        mo_b.action_confirm()
+        mo_b = self._mo(bom_b, 10, env=env_b)
         self._scrap(mo_b, self.leg, 10, env=env_b)
         mo_b.button_mark_done()
         self.assertTrue(self._line(self._advice(boms=[], last_n=3), bom_b.bom_line_ids))
