@@ -36,7 +36,10 @@ class BackflushCase(TransactionCase):
         )
 
     @classmethod
-    def _product(cls, name, cost=1.0, categ=None, **vals):
+    def _product(cls, name, cost=1.0, categ=None, uom=None, **vals):
+        """``uom``: the product's unit, for purchase too."""
+        if uom:
+            vals = dict(vals, uom_id=uom.id, uom_po_id=uom.id)
         return cls.env["product.product"].create(
             dict(
                 {
@@ -48,6 +51,14 @@ class BackflushCase(TransactionCase):
                 },
                 **vals,
             )
+        )
+
+    @classmethod
+    def _workcenter(cls, name, **vals):
+        """A work center without start time; the user sees operations."""
+        cls.env.user.groups_id += cls.env.ref("mrp.group_mrp_routings")
+        return cls.env["mrp.workcenter"].create(
+            dict({"name": name, "time_start": 0}, **vals)
         )
 
     @classmethod

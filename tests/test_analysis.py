@@ -284,9 +284,7 @@ class TestAnalysis(BackflushCase):
         dozen with glue in grams reports kilograms."""
         kit = self._product("Leg kit")
         screw = self._product("Screw", 0.1)
-        glue = self._product(
-            "Glue", 20.0, uom_id=self.uom_kgm.id, uom_po_id=self.uom_kgm.id
-        )
+        glue = self._product("Glue", 20.0, uom=self.uom_kgm)
         self._stock(screw, 1000)
         self._stock(glue, 10)
         self._bom(kit, [(self.leg, 1), (screw, 2)], type="phantom")

@@ -14,10 +14,7 @@ class TestBackorderRegressions(BackflushCase):
     @classmethod
     def setUpClass(cls):
         super().setUpClass()
-        cls.env.user.groups_id += cls.env.ref("mrp.group_mrp_routings")
-        cls.workcenter = cls.env["mrp.workcenter"].create(
-            {"name": "Backorder Bench", "time_start": 0, "costs_hour": 0}
-        )
+        cls.workcenter = cls._workcenter("Backorder Bench", costs_hour=0)
         cls.chair = cls._product("Backorder Chair", 0.0)
         cls.leg = cls._product("Backorder Leg", 2.0)
 
@@ -152,7 +149,7 @@ class TestBackorderRegressions(BackflushCase):
         changed anything."""
         kg = self.uom_kgm
         kg.rounding = 0.01
-        glue = self._product("Backorder Glue", 5.0, uom_id=kg.id, uom_po_id=kg.id)
+        glue = self._product("Backorder Glue", 5.0, uom=kg)
         self._stock(glue, 10)
         bom = self._bom(
             self.chair,

@@ -15,10 +15,7 @@ class TestLedgerRegressions(BackflushCase):
     @classmethod
     def setUpClass(cls):
         super().setUpClass()
-        cls.env.user.groups_id += cls.env.ref("mrp.group_mrp_routings")
-        cls.workcenter = cls.env["mrp.workcenter"].create(
-            {"name": "Regression Bench", "time_start": 0, "costs_hour": 0}
-        )
+        cls.workcenter = cls._workcenter("Regression Bench", costs_hour=0)
         cls.chair = cls._product("Ledger Chair", 0.0)
         cls.leg = cls._product("Ledger Leg", 2.0)
         cls.beech = cls._product("Ledger Beech Leg", 3.0)
@@ -223,9 +220,7 @@ class TestLedgerRegressions(BackflushCase):
     # ------------------------------------------------------------------
     def _glue_bom(self, line_vals, **vals):
         """Glue, a kg product with 10 kg in stock, 150 g of it a chair."""
-        glue = self._product(
-            "Ledger Glue", 5.0, uom_id=self.uom_kgm.id, uom_po_id=self.uom_kgm.id
-        )
+        glue = self._product("Ledger Glue", 5.0, uom=self.uom_kgm)
         self._stock(glue, 10)
         line_vals = dict({"product_uom_id": self.uom_gram.id}, **line_vals)
         return glue, self._bom(self.chair, [(glue, 150, line_vals)], **vals)
@@ -553,18 +548,8 @@ class TestLedgerRegressions(BackflushCase):
         seat = self._product("Ledger Seq Seat", 3.0, categ=self.categ_avco)
         part = self._product("Ledger Seq Kit Part", 1.0)
         frame = self._product("Ledger Seq Kit Frame", 4.0, categ=self.categ_avco)
-        glue = self._product(
-            "Ledger Seq Glue",
-            5.0,
-            uom_id=self.uom_kgm.id,
-            uom_po_id=self.uom_kgm.id,
-        )
-        strong = self._product(
-            "Ledger Seq Strong Glue",
-            8.0,
-            uom_id=self.uom_kgm.id,
-            uom_po_id=self.uom_kgm.id,
-        )
+        glue = self._product("Ledger Seq Glue", 5.0, uom=self.uom_kgm)
+        strong = self._product("Ledger Seq Strong Glue", 8.0, uom=self.uom_kgm)
         kit = self._product("Ledger Seq Kit", 0.0, is_storable=False)
         self._bom(
             kit,

@@ -27,14 +27,12 @@ class TestPreview(BackflushCase):
                 "rounding": 1.0,
             }
         )
-        piece = {"uom_id": cls.uom_piece.id, "uom_po_id": cls.uom_piece.id}
-        kg = {"uom_id": cls.uom_kgm.id, "uom_po_id": cls.uom_kgm.id}
         cls.chair = cls._product("Preview Chair", 0.0)
-        cls.leg = cls._product("Preview Leg", 2.0, **piece)
-        cls.beech = cls._product("Preview Beech Leg", 3.0, **piece)
-        cls.oak = cls._product("Preview Oak Leg", 5.0, **piece)
-        cls.seat = cls._product("Preview Seat", 10.0, **piece)
-        cls.glue = cls._product("Preview Glue", 8.0, **kg)
+        cls.leg = cls._product("Preview Leg", 2.0, uom=cls.uom_piece)
+        cls.beech = cls._product("Preview Beech Leg", 3.0, uom=cls.uom_piece)
+        cls.oak = cls._product("Preview Oak Leg", 5.0, uom=cls.uom_piece)
+        cls.seat = cls._product("Preview Seat", 10.0, uom=cls.uom_piece)
+        cls.glue = cls._product("Preview Glue", 8.0, uom=cls.uom_kgm)
         cls.screw = cls._product("Preview Screw", 0.1)
         cls.bom = cls._bom(
             cls.chair,
@@ -535,10 +533,7 @@ class TestPreview(BackflushCase):
         self.assertEqual(preview.producible_count, 0)
 
     def _operation_bom(self, **vals):
-        self.env.user.groups_id += self.env.ref("mrp.group_mrp_routings")
-        workcenter = self.env["mrp.workcenter"].create(
-            {"name": "Preview Bench", "time_start": 0}
-        )
+        workcenter = self._workcenter("Preview Bench")
         bom = self._bom(
             self.chair,
             [
