@@ -50,14 +50,17 @@ class TestAdvice(BackflushCase):
 
     def _done_with_seats(self, qty, seats):
         """An MO of ``qty`` chairs where the operator records ``seats``."""
-        mo = self._mo(self.bom, qty)
-        seat_move = mo.move_raw_ids.filtered(lambda m: m.product_id == self.seat)
+        return self._done_recording(self.bom, qty, self.seat, seats)
+
+    def _done_recording(self, bom, qty, product, recorded):
+        """An MO of ``qty`` where the operator records ``recorded`` of
+        ``product``, done."""
+        mo = self._mo(bom, qty)
+        move = mo.move_raw_ids.filtered(lambda m: m.product_id == product)
         with Form(mo) as form:
             form.qty_producing = qty
-            with form.move_raw_ids.edit(
-                mo.move_raw_ids.ids.index(seat_move.id)
-            ) as line:
-                line.quantity = seats
+            with form.move_raw_ids.edit(mo.move_raw_ids.ids.index(move.id)) as line:
+                line.quantity = recorded
         mo.button_mark_done()
         self.assertEqual(mo.state, "done")
         return mo
@@ -111,21 +114,11 @@ class TestAdvice(BackflushCase):
     def test_quantity_suggestion_from_operator_edits(self):
         """Operators record 1.2 kg of glue per chair where the BOM says 1,
         nothing scrapped: the BOM quantity itself is wrong."""
-        glue = self._product(
-            "Glue", 3.0, uom_id=self.uom_kgm.id, uom_po_id=self.uom_kgm.id
-        )
+        glue = self._product("Glue", 3.0, uom=self.uom_kgm)
         self._stock(glue, 100)
         bom = self._bom(self.chair, [(glue, 1), (self.leg, 4)])
         for _i in range(2):
-            mo = self._mo(bom, 10)
-            glue_move = mo.move_raw_ids.filtered(lambda m: m.product_id == glue)
-            with Form(mo) as form:
-                form.qty_producing = 10
-                with form.move_raw_ids.edit(
-                    mo.move_raw_ids.ids.index(glue_move.id)
-                ) as line:
-                    line.quantity = 12
-            mo.button_mark_done()
+            self._done_recording(bom, 10, glue, 12)
         advice = self._advice(user=self.manager, boms=bom)
         line = advice.line_ids
         self.assertEqual(line.bom_line_id.product_id, glue, "legs are accurate")
@@ -194,9 +187,7 @@ class TestAdvice(BackflushCase):
         chairs, 10 % planned scrap and 1 leg per MO, 10 chairs in 1 MO:
         2 x 1.1 + 0.1 = 2.3 legs planned per chair (legs in kg here: parts
         counted whole get no fractional quantity)."""
-        leg = self._product(
-            "Leg", 2.5, uom_id=self.uom_kgm.id, uom_po_id=self.uom_kgm.id
-        )
+        leg = self._product("Leg", 2.5, uom=self.uom_kgm)
         bom = self._bom(
             self.chair,
             [(leg, 4, {"scrap_percent": 10, "scrap_fixed_qty": 1})],
