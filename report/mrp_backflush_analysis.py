@@ -397,25 +397,26 @@ source AS (
            ) ev ON ev.edited_qty IS NOT NULL
      WHERE d.kind <> 'correction'
  UNION ALL
-    SELECT e.production_id, e.bom_line_id, e.product_id, e.move_id, 'pending',
-           e.quantity / eu.factor * pu.factor, 0.0, 0.0, 0.0
-      FROM mrp_backflush_exception e
-      JOIN mo ON mo.id = e.production_id
-      JOIN uom_uom eu ON eu.id = e.product_uom_id
-      JOIN product_product p ON p.id = e.product_id
+    -- shortages, still pending or posted into negative stock, in the
+    -- product's unit
+    SELECT sh.production_id, sh.bom_line_id, sh.product_id, sh.move_id, sh.kind,
+           sh.qty / su.factor * pu.factor, 0.0, 0.0, 0.0
+      FROM (
+           SELECT production_id, bom_line_id, product_id, move_id,
+                  'pending' AS kind, quantity AS qty, product_uom_id
+             FROM mrp_backflush_exception
+            WHERE state = 'pending'
+        UNION ALL
+           SELECT production_id, bom_line_id, product_id, move_id,
+                  'negative', shortage_qty, product_uom_id
+             FROM mrp_backflush_run_line
+            WHERE shortage_action = 'negative'
+           ) sh
+      JOIN mo ON mo.id = sh.production_id
+      JOIN uom_uom su ON su.id = sh.product_uom_id
+      JOIN product_product p ON p.id = sh.product_id
       JOIN product_template pt ON pt.id = p.product_tmpl_id
       JOIN uom_uom pu ON pu.id = pt.uom_id
-     WHERE e.state = 'pending'
- UNION ALL
-    SELECT rl.production_id, rl.bom_line_id, rl.product_id, rl.move_id, 'negative',
-           rl.shortage_qty / ru.factor * pu.factor, 0.0, 0.0, 0.0
-      FROM mrp_backflush_run_line rl
-      JOIN mo ON mo.id = rl.production_id
-      JOIN uom_uom ru ON ru.id = rl.product_uom_id
-      JOIN product_product p ON p.id = rl.product_id
-      JOIN product_template pt ON pt.id = p.product_tmpl_id
-      JOIN uom_uom pu ON pu.id = pt.uom_id
-     WHERE rl.shortage_action = 'negative'
 ),
 grouped AS (
     SELECT production_id, bom_line_id, product_id,

@@ -36,7 +36,10 @@ class BackflushCase(TransactionCase):
         )
 
     @classmethod
-    def _product(cls, name, cost=1.0, categ=None, **vals):
+    def _product(cls, name, cost=1.0, categ=None, uom=None, **vals):
+        """``uom``: the product's unit, for purchase too."""
+        if uom:
+            vals = dict(vals, uom_id=uom.id, uom_po_id=uom.id)
         return cls.env["product.product"].create(
             dict(
                 {
@@ -48,6 +51,14 @@ class BackflushCase(TransactionCase):
                 },
                 **vals,
             )
+        )
+
+    @classmethod
+    def _workcenter(cls, name, **vals):
+        """A work center without start time; the user sees operations."""
+        cls.env.user.groups_id += cls.env.ref("mrp.group_mrp_routings")
+        return cls.env["mrp.workcenter"].create(
+            dict({"name": name, "time_start": 0}, **vals)
         )
 
     @classmethod
@@ -93,8 +104,9 @@ class BackflushCase(TransactionCase):
             )
         )
 
-    def _mo(self, bom, qty, user=None):
-        env = self.env(user=user) if user else self.env
+    def _mo(self, bom, qty, user=None, env=None):
+        """``env``: the environment to work in (another company's, say)."""
+        env = env or (self.env(user=user) if user else self.env)
         form = Form(env["mrp.production"])
         form.product_id = bom.product_id or bom.product_tmpl_id.product_variant_id
         form.bom_id = bom
@@ -103,16 +115,91 @@ class BackflushCase(TransactionCase):
         mo.action_confirm()
         return mo
 
-    def _backorder(self, mo, qty):
-        """Produce ``qty`` of ``mo`` and keep the rest as a backorder."""
+    @classmethod
+    def _stocks(cls, **quantities):
+        """Stock each product named by its attribute: ``_stocks(leg=30)``."""
+        for name, qty in quantities.items():
+            cls._stock(getattr(cls, name), qty)
+
+    @classmethod
+    def _seed_chair(cls, legs, seats):
+        """The chair of the seed example, legs at 2.5 and seat frames at 12,
+        with ``legs`` and ``seats`` in stock."""
+        cls.chair = cls._product("Chair", 0.0)
+        cls.leg = cls._product("Leg", 2.5)
+        cls.seat = cls._product("Seat Frame", 12.0)
+        cls._stocks(leg=legs, seat=seats)
+
+    def _family(self, mo):
+        return mo.procurement_group_id.mrp_production_ids
+
+    def _family_consumed(self, mo, product):
+        """Done raw moves of ``product`` over the MO's family."""
+        moves = self._family(mo).move_raw_ids.filtered(
+            lambda m: m.product_id == product and m.state == "done"
+        )
+        return sum(moves.mapped("quantity"))
+
+    def _other_company(self, name):
+        """A new company, its stock location and an environment working in it."""
+        company = self.env["res.company"].create({"name": name})
+        warehouse = self.env["stock.warehouse"].search(
+            [("company_id", "=", company.id)]
+        )
+        env = self.env(context=dict(self.env.context, allowed_company_ids=[company.id]))
+        return company, warehouse.lot_stock_id, env
+
+    def _backorder(self, mo, qty, set_components=False):
+        """Produce ``qty`` of ``mo`` and keep the rest as a backorder;
+        ``set_components``: as the form does (its onchange sets the
+        components' quantities)."""
         mo.qty_producing = qty
+        if set_components:
+            mo._set_qty_producing(False)
+        self._mark_done_with_backorder(mo)
+        return self._family(mo).filtered(lambda p: p.state not in ("done", "cancel"))
+
+    def _mark_done_with_backorder(self, mo):
+        """Mark Done ``mo`` and answer the backorder dialog: keep the rest."""
         action = mo.button_mark_done()
         Form(
             self.env[action["res_model"]].with_context(**action["context"])
         ).save().action_backorder()
-        return mo.procurement_group_id.mrp_production_ids.filtered(
-            lambda p: p.state not in ("done", "cancel")
+
+    def _scrap(self, mo, product, qty, env=None):
+        """Scrap from the MO, as the operator does with its Scrap button."""
+        action = mo.button_scrap()
+        form = Form(
+            (env or self.env)["stock.scrap"].with_context(**action["context"]),
+            view=action["views"][0][0],
         )
+        form.product_id = product
+        form.scrap_qty = qty
+        scrap = form.save()
+        scrap.action_validate()
+        self.assertEqual(scrap.state, "done")
+        return scrap
+
+    def _bicycle_bom(self, *lines, **vals):
+        """Bicycles of 2 wheels at 40 (6 in stock), 2 spoke sets at 25 (100
+        in stock) standing in for a missing wheel; ``lines``: more lines."""
+        bicycle = self._product("Bicycle", 0.0)
+        wheel = self._product("Wheel", 40.0)
+        spokes = self._product("Spoke Set", 25.0)
+        self._stock(wheel, 6)
+        self._stock(spokes, 100)
+        substitute = Command.create({"product_id": spokes.id, "factor": 2})
+        bom = self._bom(
+            bicycle,
+            [(wheel, 2, {"substitute_ids": [substitute]}), *lines],
+            backflush_substitution="priority",
+            **vals,
+        )
+        return bom, wheel, spokes
+
+    def _correction_wizard(self, mo):
+        action = mo.action_backflush_correct()
+        return self.env[action["res_model"]].browse(action["res_id"])
 
     def _mark_done_request(self, productions, user=None):
         """Mark Done as one request: a failure rolls back all it did."""

@@ -12,11 +12,7 @@ class TestAdvice(BackflushCase):
     @classmethod
     def setUpClass(cls):
         super().setUpClass()
-        cls.chair = cls._product("Chair", 0.0)
-        cls.leg = cls._product("Leg", 2.5)
-        cls.seat = cls._product("Seat Frame", 12.0)
-        for product, qty in ((cls.leg, 5000), (cls.seat, 1000)):
-            cls._stock(product, qty)
+        cls._seed_chair(legs=5000, seats=1000)
         cls.bom = cls._bom(cls.chair, [(cls.leg, 4), (cls.seat, 1)])
         cls.leg_line = cls.bom.bom_line_ids.filtered(
             lambda bl: bl.product_id == cls.leg
@@ -52,26 +48,19 @@ class TestAdvice(BackflushCase):
     def _line(self, advice, bom_line):
         return advice.line_ids.filtered(lambda al: al.bom_line_id == bom_line)
 
-    def _scrap(self, mo, product, qty, env=None):
-        action = mo.button_scrap()
-        form = Form(
-            (env or self.env)["stock.scrap"].with_context(**action["context"]),
-            view=action["views"][0][0],
-        )
-        form.product_id = product
-        form.scrap_qty = qty
-        form.save().action_validate()
-
     def _done_with_seats(self, qty, seats):
         """An MO of ``qty`` chairs where the operator records ``seats``."""
-        mo = self._mo(self.bom, qty)
-        seat_move = mo.move_raw_ids.filtered(lambda m: m.product_id == self.seat)
+        return self._done_recording(self.bom, qty, self.seat, seats)
+
+    def _done_recording(self, bom, qty, product, recorded):
+        """An MO of ``qty`` where the operator records ``recorded`` of
+        ``product``, done."""
+        mo = self._mo(bom, qty)
+        move = mo.move_raw_ids.filtered(lambda m: m.product_id == product)
         with Form(mo) as form:
             form.qty_producing = qty
-            with form.move_raw_ids.edit(
-                mo.move_raw_ids.ids.index(seat_move.id)
-            ) as line:
-                line.quantity = seats
+            with form.move_raw_ids.edit(mo.move_raw_ids.ids.index(move.id)) as line:
+                line.quantity = recorded
         mo.button_mark_done()
         self.assertEqual(mo.state, "done")
         return mo
@@ -125,21 +114,11 @@ class TestAdvice(BackflushCase):
     def test_quantity_suggestion_from_operator_edits(self):
         """Operators record 1.2 kg of glue per chair where the BOM says 1,
         nothing scrapped: the BOM quantity itself is wrong."""
-        glue = self._product(
-            "Glue", 3.0, uom_id=self.uom_kgm.id, uom_po_id=self.uom_kgm.id
-        )
+        glue = self._product("Glue", 3.0, uom=self.uom_kgm)
         self._stock(glue, 100)
         bom = self._bom(self.chair, [(glue, 1), (self.leg, 4)])
         for _i in range(2):
-            mo = self._mo(bom, 10)
-            glue_move = mo.move_raw_ids.filtered(lambda m: m.product_id == glue)
-            with Form(mo) as form:
-                form.qty_producing = 10
-                with form.move_raw_ids.edit(
-                    mo.move_raw_ids.ids.index(glue_move.id)
-                ) as line:
-                    line.quantity = 12
-            mo.button_mark_done()
+            self._done_recording(bom, 10, glue, 12)
         advice = self._advice(user=self.manager, boms=bom)
         line = advice.line_ids
         self.assertEqual(line.bom_line_id.product_id, glue, "legs are accurate")
@@ -192,29 +171,10 @@ class TestAdvice(BackflushCase):
     def test_substitutes_and_deferred_count_as_used(self):
         """A short component replaced by substitutes, or deferred, was used
         as planned: no advice."""
-        bicycle = self._product("Bicycle", 0.0)
-        wheel = self._product("Wheel", 40.0)
-        spokes = self._product("Spoke Set", 25.0)
         bolt = self._product("Bolt", 1.0)
-        self._stock(wheel, 6)
-        self._stock(spokes, 100)
         self._stock(bolt, 7)
-        bom = self._bom(
-            bicycle,
-            [
-                (
-                    wheel,
-                    2,
-                    {
-                        "substitute_ids": [
-                            Command.create({"product_id": spokes.id, "factor": 2})
-                        ]
-                    },
-                ),
-                (bolt, 2),
-            ],
-            backflush_substitution="priority",
-            backflush_shortage_policy="defer",
+        bom, _wheel, _spokes = self._bicycle_bom(
+            (bolt, 2), backflush_shortage_policy="defer"
         )
         mo = self._mo(bom, 5)  # 10 wheels: 6 + 8 spoke sets; 10 bolts: 7 + 3 pending
         mo.button_mark_done()
@@ -227,9 +187,7 @@ class TestAdvice(BackflushCase):
         chairs, 10 % planned scrap and 1 leg per MO, 10 chairs in 1 MO:
         2 x 1.1 + 0.1 = 2.3 legs planned per chair (legs in kg here: parts
         counted whole get no fractional quantity)."""
-        leg = self._product(
-            "Leg", 2.5, uom_id=self.uom_kgm.id, uom_po_id=self.uom_kgm.id
-        )
+        leg = self._product("Leg", 2.5, uom=self.uom_kgm)
         bom = self._bom(
             self.chair,
             [(leg, 4, {"scrap_percent": 10, "scrap_fixed_qty": 1})],
@@ -279,21 +237,10 @@ class TestAdvice(BackflushCase):
         self.assertEqual((advice.last_n, advice.threshold_percent), (10, 1.0))
 
     def test_multi_company_isolation(self):
-        company_b = self.env["res.company"].create({"name": "Advice B"})
-        warehouse_b = self.env["stock.warehouse"].search(
-            [("company_id", "=", company_b.id)]
-        )
-        self._stock(self.leg, 100, location=warehouse_b.lot_stock_id)
+        company_b, stock_b, env_b = self._other_company("Advice B")
+        self._stock(self.leg, 100, location=stock_b)
         bom_b = self._bom(self.chair, [(self.leg, 4)], company_id=company_b.id)
-        env_b = self.env(
-            context=dict(self.env.context, allowed_company_ids=[company_b.id])
-        )
-        form = Form(env_b["mrp.production"])
-        form.product_id = self.chair
-        form.bom_id = bom_b.with_env(env_b)
-        form.product_qty = 10
-        mo_b = form.save()
-        mo_b.action_confirm()
+        mo_b = self._mo(bom_b, 10, env=env_b)
         self._scrap(mo_b, self.leg, 10, env=env_b)
         mo_b.button_mark_done()
         self.assertTrue(self._line(self._advice(boms=[], last_n=3), bom_b.bom_line_ids))

@@ -16,11 +16,7 @@ class TestAnalysis(BackflushCase):
     @classmethod
     def setUpClass(cls):
         super().setUpClass()
-        cls.chair = cls._product("Chair", 0.0)
-        cls.leg = cls._product("Leg", 2.5)
-        cls.seat = cls._product("Seat Frame", 12.0)
-        for product, qty in ((cls.leg, 1000), (cls.seat, 300)):
-            cls._stock(product, qty)
+        cls._seed_chair(legs=1000, seats=300)
         cls.operator = new_test_user(
             cls.env, "bfa_operator", groups="mrp.group_mrp_user,stock.group_stock_user"
         )
@@ -57,19 +53,16 @@ class TestAnalysis(BackflushCase):
             else:
                 self.assertEqual(got, value, fname)
 
-    def _scrap(self, mo, product, qty):
-        """Scrap from the MO, as the operator does with its Scrap button."""
-        action = mo.button_scrap()
-        form = Form(
-            self.env["stock.scrap"].with_context(**action["context"]),
-            view=action["views"][0][0],
-        )
-        form.product_id = product
-        form.scrap_qty = qty
-        scrap = form.save()
-        scrap.action_validate()
-        self.assertEqual(scrap.state, "done")
-        return scrap
+    def _stools_done(self, part_name, cost, in_stock, policy):
+        """5 stools of 2 parts each, ``in_stock`` parts, under ``policy``,
+        produced: the part, the BOM and the MO."""
+        stool = self._product("Stool", 0.0)
+        part = self._product(part_name, cost)
+        self._stock(part, in_stock)
+        bom = self._bom(stool, [(part, 2)], backflush_shortage_policy=policy)
+        mo = self._mo(bom, 5)
+        mo.button_mark_done()
+        return part, bom, mo
 
     def _bom_line(self, bom, product):
         return bom.bom_line_ids.filtered(lambda bl: bl.product_id == product)
@@ -148,26 +141,7 @@ class TestAnalysis(BackflushCase):
     def test_substitute_variance(self):
         """5 bicycles need 10 wheels at 40, only 6 in stock: 2 spoke sets at
         25 replace each missing wheel (8 sets, 200 for 4 wheels worth 160)."""
-        bicycle = self._product("Bicycle", 0.0)
-        wheel = self._product("Wheel", 40.0)
-        spokes = self._product("Spoke Set", 25.0)
-        self._stock(wheel, 6)
-        self._stock(spokes, 100)
-        bom = self._bom(
-            bicycle,
-            [
-                (
-                    wheel,
-                    2,
-                    {
-                        "substitute_ids": [
-                            Command.create({"product_id": spokes.id, "factor": 2})
-                        ]
-                    },
-                )
-            ],
-            backflush_substitution="priority",
-        )
+        bom, wheel, spokes = self._bicycle_bom()
         mo = self._mo(bom, 5)
         mo.button_mark_done()
         rows = self._rows(mo)
@@ -213,12 +187,7 @@ class TestAnalysis(BackflushCase):
     def test_deferred_pending_then_posted(self):
         """Need 10 bolts at 4, 7 in stock: 7 posted, 3 pending; 5 arrive at 6
         and the 3 pending are posted for 18."""
-        stool = self._product("Stool", 0.0)
-        bolt = self._product("Bolt", 4.0)
-        self._stock(bolt, 7)
-        bom = self._bom(stool, [(bolt, 2)], backflush_shortage_policy="defer")
-        mo = self._mo(bom, 5)
-        mo.button_mark_done()
+        bolt, bom, mo = self._stools_done("Bolt", 4.0, 7, "defer")
         row = self._rows(mo)[bolt]
         self._assert_row(
             row,
@@ -258,12 +227,7 @@ class TestAnalysis(BackflushCase):
 
     def test_negative_posting(self):
         """Need 10 nuts at 1, 4 in stock: 10 posted, 6 into negative stock."""
-        stool = self._product("Stool", 0.0)
-        nut = self._product("Nut", 1.0)
-        self._stock(nut, 4)
-        bom = self._bom(stool, [(nut, 2)], backflush_shortage_policy="negative")
-        mo = self._mo(bom, 5)
-        mo.button_mark_done()
+        nut, _bom, mo = self._stools_done("Nut", 1.0, 4, "negative")
         self._assert_row(
             self._rows(mo)[nut],
             standard_qty=10.0,
@@ -279,11 +243,8 @@ class TestAnalysis(BackflushCase):
         bom = self._bom(self.chair, [(self.leg, 4)])
         mo = self._mo(bom, 10)
         mo.qty_producing = 4
-        action = mo.button_mark_done()
-        Form(
-            self.env[action["res_model"]].with_context(**action["context"])
-        ).save().action_backorder()
-        backorder = mo.procurement_group_id.mrp_production_ids - mo
+        self._mark_done_with_backorder(mo)
+        backorder = self._family(mo) - mo
         backorder.button_mark_done()
         self._assert_row(self._rows(mo)[self.leg], standard_qty=16.0, qty_consumed=16.0)
         self._assert_row(
@@ -323,9 +284,7 @@ class TestAnalysis(BackflushCase):
         dozen with glue in grams reports kilograms."""
         kit = self._product("Leg kit")
         screw = self._product("Screw", 0.1)
-        glue = self._product(
-            "Glue", 20.0, uom_id=self.uom_kgm.id, uom_po_id=self.uom_kgm.id
-        )
+        glue = self._product("Glue", 20.0, uom=self.uom_kgm)
         self._stock(screw, 1000)
         self._stock(glue, 10)
         self._bom(kit, [(self.leg, 1), (screw, 2)], type="phantom")
@@ -536,25 +495,14 @@ class TestAnalysis(BackflushCase):
             rows.with_user(self.accountant).write({"qty_consumed": 1})
 
     def test_multi_company_isolation(self):
-        company_b = self.env["res.company"].create({"name": "Backflush B"})
-        warehouse_b = self.env["stock.warehouse"].search(
-            [("company_id", "=", company_b.id)]
-        )
+        company_b, stock_b, env_b = self._other_company("Backflush B")
         # one shared component, a different cost in each company
         self.leg.with_company(company_b).standard_price = 3.0
-        self._stock(self.leg, 100, location=warehouse_b.lot_stock_id)
+        self._stock(self.leg, 100, location=stock_b)
         bom_a = self._bom(self.chair, [(self.leg, 4)])
         bom_b = self._bom(self.chair, [(self.leg, 4)], company_id=company_b.id)
         mo_a = self._mo(bom_a, 2)
-        env_b = self.env(
-            context=dict(self.env.context, allowed_company_ids=[company_b.id])
-        )
-        form = Form(env_b["mrp.production"])
-        form.product_id = self.chair
-        form.bom_id = bom_b.with_env(env_b)
-        form.product_qty = 3
-        mo_b = form.save()
-        mo_b.action_confirm()
+        mo_b = self._mo(bom_b, 3, env=env_b)
         mo_a.button_mark_done()
         mo_b.button_mark_done()
         self.assertEqual(mo_b.state, "done")

@@ -4,7 +4,7 @@
 for the whole order, a strict BOM's fixed scrap, exact stock."""
 
 from odoo import Command
-from odoo.tests import Form, tagged
+from odoo.tests import tagged
 
 from .common import BackflushCase
 
@@ -14,33 +14,9 @@ class TestBackorderRegressions(BackflushCase):
     @classmethod
     def setUpClass(cls):
         super().setUpClass()
-        cls.env.user.groups_id += cls.env.ref("mrp.group_mrp_routings")
-        cls.workcenter = cls.env["mrp.workcenter"].create(
-            {"name": "Backorder Bench", "time_start": 0, "costs_hour": 0}
-        )
+        cls.workcenter = cls._workcenter("Backorder Bench", costs_hour=0)
         cls.chair = cls._product("Backorder Chair", 0.0)
         cls.leg = cls._product("Backorder Leg", 2.0)
-
-    def _family(self, mo):
-        return mo.procurement_group_id.mrp_production_ids
-
-    def _consumed(self, mo, product):
-        """Done raw moves of ``product`` over the MO's family."""
-        moves = self._family(mo).move_raw_ids.filtered(
-            lambda m: m.product_id == product and m.state == "done"
-        )
-        return sum(moves.mapped("quantity"))
-
-    def _backorder(self, mo, qty):
-        """Produce ``qty`` of ``mo`` as the form does (its onchange sets the
-        components' quantities) and keep the rest as a backorder."""
-        mo.qty_producing = qty
-        mo._set_qty_producing(False)
-        action = mo.button_mark_done()
-        Form(
-            self.env[action["res_model"]].with_context(**action["context"])
-        ).save().action_backorder()
-        return self._family(mo).filtered(lambda p: p.state not in ("done", "cancel"))
 
     def _mark_done(self, mo):
         """Mark Done as a user does: the consumption warning, if any, must
@@ -54,34 +30,6 @@ class TestBackorderRegressions(BackflushCase):
             )
         self.assertEqual(mo.state, "done")
 
-    def test_work_order_finished_for_all_then_a_backorder_posts_nothing_more(self):
-        """4 legs a chair on an operation: the work order finished for the
-        10 chairs posts 40 legs; a partial Mark Done with a backorder, then
-        the backorder (its work order cancelled) post no more legs."""
-        self._stock(self.leg, 100)
-        bom = self._bom(
-            self.chair,
-            [(self.leg, 4)],
-            backflush_mode="operation",
-            operation_ids=[
-                Command.create({"name": "Legs", "workcenter_id": self.workcenter.id})
-            ],
-        )
-        bom.bom_line_ids.operation_id = bom.operation_ids
-        mo = self._mo(bom, 10)
-        mo.workorder_ids.button_start()
-        mo.workorder_ids.button_finish()
-        self.assertEqual(self._consumed(mo, self.leg), 40)
-        backorder = self._backorder(mo, 4)
-        self.assertEqual(backorder.workorder_ids.state, "cancel")
-        self._mark_done(backorder)
-        self.assertEqual(self._consumed(mo, self.leg), 40)
-        self.assertEqual(self._qty(self.leg), 60)
-        legs = self._family(mo).move_raw_ids.filtered(
-            lambda m: m.product_id == self.leg and m.state == "done"
-        )
-        self.assertEqual(set(legs.mapped("backflush_role")), {"component"})
-
     def _operation_bom(self):
         bom = self._bom(
             self.chair,
@@ -94,6 +42,25 @@ class TestBackorderRegressions(BackflushCase):
         bom.bom_line_ids.operation_id = bom.operation_ids
         return bom
 
+    def test_work_order_finished_for_all_then_a_backorder_posts_nothing_more(self):
+        """4 legs a chair on an operation: the work order finished for the
+        10 chairs posts 40 legs; a partial Mark Done with a backorder, then
+        the backorder (its work order cancelled) post no more legs."""
+        self._stock(self.leg, 100)
+        mo = self._mo(self._operation_bom(), 10)
+        mo.workorder_ids.button_start()
+        mo.workorder_ids.button_finish()
+        self.assertEqual(self._family_consumed(mo, self.leg), 40)
+        backorder = self._backorder(mo, 4, set_components=True)
+        self.assertEqual(backorder.workorder_ids.state, "cancel")
+        self._mark_done(backorder)
+        self.assertEqual(self._family_consumed(mo, self.leg), 40)
+        self.assertEqual(self._qty(self.leg), 60)
+        legs = self._family(mo).move_raw_ids.filtered(
+            lambda m: m.product_id == self.leg and m.state == "done"
+        )
+        self.assertEqual(set(legs.mapped("backflush_role")), {"component"})
+
     def test_unbuild_while_the_backorder_of_a_finished_work_order_is_open(self):
         """The work order finished for the 10 chairs posts 40 legs; 4 are
         marked done with a backorder (its work order cancelled). While the
@@ -103,13 +70,13 @@ class TestBackorderRegressions(BackflushCase):
         mo = self._mo(self._operation_bom(), 10)
         mo.workorder_ids.button_start()
         mo.workorder_ids.button_finish()
-        backorder = self._backorder(mo, 4)
+        backorder = self._backorder(mo, 4, set_components=True)
         self._unbuild(mo, 2)
         self.assertEqual(self._qty(self.leg), 68)
         self._assert_ledger_balanced(mo)
         self._mark_done(backorder)
         self.assertEqual(self._qty(self.leg), 68)
-        self.assertEqual(self._consumed(mo, self.leg), 40)
+        self.assertEqual(self._family_consumed(mo, self.leg), 40)
         self._assert_ledger_balanced(mo)
 
     def test_unbuild_while_the_backorder_of_a_partly_finished_work_order_is_open(
@@ -128,8 +95,8 @@ class TestBackorderRegressions(BackflushCase):
                 mo._set_qty_producing(False)
                 mo.workorder_ids.button_start()
                 mo.workorder_ids.button_finish()
-                self.assertEqual(self._consumed(mo, self.leg), 28)
-                backorder = self._backorder(mo, 4)
+                self.assertEqual(self._family_consumed(mo, self.leg), 28)
+                backorder = self._backorder(mo, 4, set_components=True)
                 self._unbuild(mo, 2)
                 self.assertEqual(self._qty(self.leg), 80)
                 self._assert_ledger_balanced(mo)
@@ -139,10 +106,12 @@ class TestBackorderRegressions(BackflushCase):
                 self.assertEqual(self._qty(self.leg), 68)
                 self._assert_ledger_balanced(mo)
                 if 0 < backorder.qty_producing < backorder.product_qty:
-                    backorder = self._backorder(backorder, backorder.qty_producing)
+                    backorder = self._backorder(
+                        backorder, backorder.qty_producing, set_components=True
+                    )
                 self._mark_done(backorder)
                 self.assertEqual(self._qty(self.leg), 68)
-                self.assertEqual(self._consumed(mo, self.leg), 40)
+                self.assertEqual(self._family_consumed(mo, self.leg), 40)
                 self._assert_ledger_balanced(mo)
                 savepoint.rollback()
 
@@ -159,18 +128,18 @@ class TestBackorderRegressions(BackflushCase):
         asks nothing."""
         self._stock(self.leg, 100)
         mo = self._mo(self._fixed_scrap_bom("strict"), 10)
-        backorder = self._backorder(mo, 4)
-        self.assertAlmostEqual(self._consumed(mo, self.leg), 9.8)
+        backorder = self._backorder(mo, 4, set_components=True)
+        self.assertAlmostEqual(self._family_consumed(mo, self.leg), 9.8)
         self.assertFalse(backorder._get_consumption_issues())
         self._mark_done(backorder)
-        self.assertAlmostEqual(self._consumed(mo, self.leg), 23)
+        self.assertAlmostEqual(self._family_consumed(mo, self.leg), 23)
 
     def test_warning_backorder_does_not_warn_for_nothing(self):
         self._stock(self.leg, 100)
         mo = self._mo(self._fixed_scrap_bom("warning"), 10)
-        backorder = self._backorder(mo, 4)
+        backorder = self._backorder(mo, 4, set_components=True)
         self._mark_done(backorder)
-        self.assertAlmostEqual(self._consumed(mo, self.leg), 23)
+        self.assertAlmostEqual(self._family_consumed(mo, self.leg), 23)
 
     def test_manual_strict_partial_share_in_grams_does_not_warn(self):
         """Seed 4242: glue kept to 0.01 kg, 150 g a chair with 33.3 % and
@@ -178,12 +147,9 @@ class TestBackorderRegressions(BackflushCase):
         7, Odoo sets its share of the 1,450 g demand, 621.43 g, which it
         reads as 0.63 kg against an expected 0.6214: no warning, nobody
         changed anything."""
-        kg, gram = (
-            self.env.ref("uom.product_uom_kgm"),
-            self.env.ref("uom.product_uom_gram"),
-        )
+        kg = self.uom_kgm
         kg.rounding = 0.01
-        glue = self._product("Backorder Glue", 5.0, uom_id=kg.id, uom_po_id=kg.id)
+        glue = self._product("Backorder Glue", 5.0, uom=kg)
         self._stock(glue, 10)
         bom = self._bom(
             self.chair,
@@ -192,7 +158,7 @@ class TestBackorderRegressions(BackflushCase):
                     glue,
                     150,
                     {
-                        "product_uom_id": gram.id,
+                        "product_uom_id": self.uom_gram.id,
                         "scrap_percent": 33.3,
                         "scrap_fixed_qty": 50,
                     },
@@ -203,8 +169,8 @@ class TestBackorderRegressions(BackflushCase):
         )
         mo = self._mo(bom, 7)
         self.assertEqual(mo.move_raw_ids.product_uom_qty, 1450)
-        backorder = self._backorder(mo, 3)
-        self.assertAlmostEqual(self._consumed(mo, glue), 621.43)
+        backorder = self._backorder(mo, 3, set_components=True)
+        self.assertAlmostEqual(self._family_consumed(mo, glue), 621.43)
         self._mark_done(backorder)
 
     def _exact_stock_bom(self):
@@ -220,11 +186,11 @@ class TestBackorderRegressions(BackflushCase):
         counts as its own."""
         self._stock(self.leg, 41)
         mo = self._mo(self._exact_stock_bom(), 10)
-        backorder = self._backorder(mo, 4)
-        self.assertEqual(self._consumed(mo, self.leg), 17)
+        backorder = self._backorder(mo, 4, set_components=True)
+        self.assertEqual(self._family_consumed(mo, self.leg), 17)
         self.assertEqual(self._qty(self.leg), 24)
         self._mark_done(backorder)
-        self.assertEqual(self._consumed(mo, self.leg), 41)
+        self.assertEqual(self._family_consumed(mo, self.leg), 41)
         self.assertEqual(self._qty(self.leg), 0)
 
     def test_exact_stock_is_enough_across_a_backorder_in_two_steps(self):
@@ -237,8 +203,8 @@ class TestBackorderRegressions(BackflushCase):
         picking.action_assign()
         picking.button_validate()
         self.assertEqual(picking.state, "done")
-        backorder = self._backorder(mo, 4)
-        self.assertEqual(self._consumed(mo, self.leg), 17)
+        backorder = self._backorder(mo, 4, set_components=True)
+        self.assertEqual(self._family_consumed(mo, self.leg), 17)
         self._mark_done(backorder)
-        self.assertEqual(self._consumed(mo, self.leg), 41)
+        self.assertEqual(self._family_consumed(mo, self.leg), 41)
         self.assertEqual(self._qty(self.leg, self.warehouse.pbm_loc_id), 0)

@@ -25,25 +25,49 @@ class TestConcurrency(TransactionCase):
     def _env(self, cr):
         return api.Environment(cr, SUPERUSER_ID, {})
 
-    def _setup(self, policy, stock, mo_qtys):
-        """Commit a BOM (4 legs per chair), stock and confirmed MOs."""
-        tag = uuid.uuid4().hex[:8]
-        with self.registry.cursor() as cr:
-            env = self._env(cr)
-            categ = env["product.category"].create(
-                {"name": f"Concurrency {tag}", "property_cost_method": "fifo"}
-            )
-            chair, leg = env["product.product"].create(
-                [
-                    {"name": f"Chair {tag}", "is_storable": True, "categ_id": categ.id},
+    def _chair_and_leg(self, env, tag, categ_name, cost_method, **leg_vals):
+        """A chair and a leg (cost 2) of a new category, named after ``tag``."""
+        categ = env["product.category"].create(
+            {"name": f"{categ_name} {tag}", "property_cost_method": cost_method}
+        )
+        return env["product.product"].create(
+            [
+                {"name": f"Chair {tag}", "is_storable": True, "categ_id": categ.id},
+                dict(
                     {
                         "name": f"Leg {tag}",
                         "is_storable": True,
                         "categ_id": categ.id,
                         "standard_price": 2.0,
                     },
-                ]
-            )
+                    **leg_vals,
+                ),
+            ]
+        )
+
+    def _stock_location(self, env):
+        return (
+            env["stock.warehouse"]
+            .search([("company_id", "=", env.company.id)], limit=1)
+            .lot_stock_id
+        )
+
+    def _inventory(self, env, product, location, qty, lot=None):
+        env["stock.quant"].with_context(inventory_mode=True).create(
+            {
+                "product_id": product.id,
+                "location_id": location.id,
+                "lot_id": lot and lot.id,
+                "inventory_quantity": qty,
+            }
+        ).action_apply_inventory()
+
+    def _setup(self, policy, stock, mo_qtys):
+        """Commit a BOM (4 legs per chair), stock and confirmed MOs."""
+        tag = uuid.uuid4().hex[:8]
+        with self.registry.cursor() as cr:
+            env = self._env(cr)
+            chair, leg = self._chair_and_leg(env, tag, "Concurrency", "fifo")
             bom = env["mrp.bom"].create(
                 {
                     "product_tmpl_id": chair.product_tmpl_id.id,
@@ -53,18 +77,8 @@ class TestConcurrency(TransactionCase):
                     ],
                 }
             )
-            location = (
-                env["stock.warehouse"]
-                .search([("company_id", "=", env.company.id)], limit=1)
-                .lot_stock_id
-            )
-            env["stock.quant"].with_context(inventory_mode=True).create(
-                {
-                    "product_id": leg.id,
-                    "location_id": location.id,
-                    "inventory_quantity": stock,
-                }
-            ).action_apply_inventory()
+            location = self._stock_location(env)
+            self._inventory(env, leg, location, stock)
             mos = env["mrp.production"].create(
                 [
                     {"product_id": chair.id, "bom_id": bom.id, "product_qty": qty}
@@ -80,6 +94,13 @@ class TestConcurrency(TransactionCase):
             self._env(cr)["mrp.backflush.exception"].search(
                 [("production_id", "in", mo_ids), ("state", "=", "pending")]
             ).state = "cancel"
+
+    def _add_legs(self, env, leg_id, location_id, qty):
+        env["stock.quant"]._update_available_quantity(
+            env["product.product"].browse(leg_id),
+            env["stock.location"].browse(location_id),
+            qty,
+        )
 
     def _leg_qty(self, leg_id, location_id):
         with self.registry.cursor() as cr:
@@ -103,21 +124,32 @@ class TestConcurrency(TransactionCase):
         thread.start()
         return thread, outcome
 
-    @mute_logger("odoo.sql_db")
-    def test_same_mo_marked_done_by_two_users(self):
-        leg_id, location_id, (mo_id,) = self._setup("block", 100, [10])
+    def _race(self, first, second, second_waits=True):
+        """``first(env)`` on a cursor left open while ``second(env)`` starts
+        in a thread; after a second the first commits. ``second_waits``:
+        the second must then be waiting for the first's lock."""
         cr_a = self.registry.cursor()
         try:
-            self._env(cr_a)["mrp.production"].browse(mo_id).button_mark_done()
-            thread, outcome = self._in_thread(
-                lambda env: env["mrp.production"].browse(mo_id).button_mark_done()
-            )
-            time.sleep(1.0)  # user B now waits for user A's lock
-            self.assertTrue(thread.is_alive())
+            first(self._env(cr_a))
+            thread, outcome = self._in_thread(second)
+            time.sleep(1.0)
+            if second_waits:
+                self.assertTrue(thread.is_alive())
             cr_a.commit()
         finally:
             cr_a.close()
         thread.join(30)
+        return outcome
+
+    def _mark_done(self, mo_id):
+        """A Mark Done request of ``mo_id``, for ``_race``."""
+        return lambda env: env["mrp.production"].browse(mo_id).button_mark_done()
+
+    @mute_logger("odoo.sql_db")
+    def test_same_mo_marked_done_by_two_users(self):
+        leg_id, location_id, (mo_id,) = self._setup("block", 100, [10])
+        # user B waits for user A's lock
+        outcome = self._race(self._mark_done(mo_id), self._mark_done(mo_id))
         # B's stale snapshot is refused; Odoo would retry B's request ...
         self.assertIsInstance(outcome.get("error"), errors.SerializationFailure)
         # ... and the retry finds the MO done: it posts nothing more.
@@ -133,17 +165,9 @@ class TestConcurrency(TransactionCase):
     @mute_logger("odoo.sql_db")
     def test_two_mos_share_a_short_component_defer(self):
         leg_id, location_id, (mo1_id, mo2_id) = self._setup("defer", 300, [50, 50])
-        cr_a = self.registry.cursor()
-        try:
-            self._env(cr_a)["mrp.production"].browse(mo1_id).button_mark_done()
-            thread, outcome = self._in_thread(
-                lambda env: env["mrp.production"].browse(mo2_id).button_mark_done()
-            )
-            time.sleep(1.0)
-            cr_a.commit()
-        finally:
-            cr_a.close()
-        thread.join(30)
+        outcome = self._race(
+            self._mark_done(mo1_id), self._mark_done(mo2_id), second_waits=False
+        )
         if "error" in outcome:  # serialization failure: Odoo retries the request
             self.assertIsInstance(outcome["error"], errors.SerializationFailure)
             with self.registry.cursor() as cr:
@@ -170,11 +194,7 @@ class TestConcurrency(TransactionCase):
         with self.registry.cursor() as cr:
             env = self._env(cr)
             env["mrp.production"].browse(mo_id).button_mark_done()
-            env["stock.quant"]._update_available_quantity(
-                env["product.product"].browse(leg_id),
-                env["stock.location"].browse(location_id),
-                70,
-            )
+            self._add_legs(env, leg_id, location_id, 70)
         cr_a = self.registry.cursor()
         try:
             mo_a = self._env(cr_a)["mrp.production"].browse(mo_id)
@@ -209,11 +229,7 @@ class TestConcurrency(TransactionCase):
         with self.registry.cursor() as cr:
             env = self._env(cr)
             env["mrp.production"].browse(mo_ids).button_mark_done()
-            env["stock.quant"]._update_available_quantity(
-                env["product.product"].browse(leg_id),
-                env["stock.location"].browse(location_id),
-                40,
-            )
+            self._add_legs(env, leg_id, location_id, 40)
             locked_id, free_id = (
                 env["mrp.production"].browse(mo_ids).backflush_exception_ids.ids
             )
@@ -257,16 +273,11 @@ class TestConcurrency(TransactionCase):
             wizard = env["mrp.backflush.correction"].with_user(admin)
             return wizard.browse(wizard_id).action_confirm()
 
-        cr_a = self.registry.cursor()
-        try:
-            correct(self._env(cr_a), wizard_ids[0])
-            thread, outcome = self._in_thread(lambda env: correct(env, wizard_ids[1]))
-            time.sleep(1.0)  # manager B now waits for manager A's lock
-            self.assertTrue(thread.is_alive())
-            cr_a.commit()
-        finally:
-            cr_a.close()
-        thread.join(30)
+        # manager B waits for manager A's lock
+        outcome = self._race(
+            lambda env: correct(env, wizard_ids[0]),
+            lambda env: correct(env, wizard_ids[1]),
+        )
         # B's stale snapshot is refused; Odoo would retry B's request ...
         self.assertIsInstance(outcome.get("error"), errors.SerializationFailure)
         # ... and the retry is told to look again.
@@ -286,21 +297,13 @@ class TestConcurrency(TransactionCase):
         tag = uuid.uuid4().hex[:8]
         with self.registry.cursor() as cr:
             env = self._env(cr)
-            categ = env["product.category"].create(
-                {"name": f"Split {tag}", "property_cost_method": "standard"}
-            )
-            chair, leg = env["product.product"].create(
-                [
-                    {"name": f"Chair {tag}", "is_storable": True, "categ_id": categ.id},
-                    {
-                        "name": f"Leg {tag}",
-                        "is_storable": True,
-                        "tracking": "lot",
-                        "lot_valuated": True,  # layers run down per lot
-                        "categ_id": categ.id,
-                        "standard_price": 2.0,
-                    },
-                ]
+            chair, leg = self._chair_and_leg(
+                env,
+                tag,
+                "Split",
+                "standard",
+                tracking="lot",
+                lot_valuated=True,  # layers run down per lot
             )
             bom = env["mrp.bom"].create(
                 {
@@ -317,23 +320,12 @@ class TestConcurrency(TransactionCase):
                     ],
                 }
             )
-            location = (
-                env["stock.warehouse"]
-                .search([("company_id", "=", env.company.id)], limit=1)
-                .lot_stock_id
-            )
+            location = self._stock_location(env)
             lots = env["stock.lot"].create(
                 [{"name": f"{tag}-{i}", "product_id": leg.id} for i in (1, 2)]
             )
             for lot in lots:
-                env["stock.quant"].with_context(inventory_mode=True).create(
-                    {
-                        "product_id": leg.id,
-                        "location_id": location.id,
-                        "lot_id": lot.id,
-                        "inventory_quantity": 30,
-                    }
-                ).action_apply_inventory()
+                self._inventory(env, leg, location, 30, lot=lot)
             mo = env["mrp.production"].create(
                 {"product_id": chair.id, "bom_id": bom.id, "product_qty": 10}
             )
@@ -366,18 +358,8 @@ class TestConcurrency(TransactionCase):
     @mute_logger("odoo.sql_db")
     def test_two_siblings_of_a_split_finished_at_once(self):
         leg_id, (id_a, id_b) = self._setup_split_siblings()
-        cr_a = self.registry.cursor()
-        try:
-            self._env(cr_a)["mrp.production"].browse(id_a).button_mark_done()
-            thread, outcome = self._in_thread(
-                lambda env: env["mrp.production"].browse(id_b).button_mark_done()
-            )
-            time.sleep(1.0)  # B waits for the family's lock
-            self.assertTrue(thread.is_alive())
-            cr_a.commit()
-        finally:
-            cr_a.close()
-        thread.join(30)
+        # B waits for the family's lock
+        outcome = self._race(self._mark_done(id_a), self._mark_done(id_b))
         # B's snapshot missed A's posting: refused, Odoo retries B's request
         self.assertIsInstance(outcome.get("error"), errors.SerializationFailure)
         with self.registry.cursor() as cr:

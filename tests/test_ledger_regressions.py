@@ -5,7 +5,7 @@ and issue 11 found: every unit posted once per MO family and BOM line,
 across backorders, operations, scrap, substitutes, shortages and unbuilds."""
 
 from odoo import Command
-from odoo.tests import Form, tagged
+from odoo.tests import tagged
 
 from .common import BackflushCase
 
@@ -15,10 +15,7 @@ class TestLedgerRegressions(BackflushCase):
     @classmethod
     def setUpClass(cls):
         super().setUpClass()
-        cls.env.user.groups_id += cls.env.ref("mrp.group_mrp_routings")
-        cls.workcenter = cls.env["mrp.workcenter"].create(
-            {"name": "Regression Bench", "time_start": 0, "costs_hour": 0}
-        )
+        cls.workcenter = cls._workcenter("Regression Bench", costs_hour=0)
         cls.chair = cls._product("Ledger Chair", 0.0)
         cls.leg = cls._product("Ledger Leg", 2.0)
         cls.beech = cls._product("Ledger Beech Leg", 3.0)
@@ -26,25 +23,6 @@ class TestLedgerRegressions(BackflushCase):
     # ------------------------------------------------------------------
     # helpers
     # ------------------------------------------------------------------
-    def _family(self, mo):
-        return mo.procurement_group_id.mrp_production_ids
-
-    def _consumed(self, mo, product):
-        """Done raw moves of ``product`` over the MO's family."""
-        moves = self._family(mo).move_raw_ids.filtered(
-            lambda m: m.product_id == product and m.state == "done"
-        )
-        return sum(moves.mapped("quantity"))
-
-    def _backorder(self, mo, qty):
-        mo.qty_producing = qty
-        mo._set_qty_producing(False)
-        action = mo.button_mark_done()
-        Form(
-            self.env[action["res_model"]].with_context(**action["context"])
-        ).save().action_backorder()
-        return self._family(mo).filtered(lambda p: p.state not in ("done", "cancel"))
-
     def _operation_bom(self, line_vals):
         bom = self._bom(
             self.chair,
@@ -56,6 +34,25 @@ class TestLedgerRegressions(BackflushCase):
         )
         bom.bom_line_ids.operation_id = bom.operation_ids
         return bom
+
+    def _unbuild_pending_shortage(self, in_stock, pending):
+        """4 legs a chair under defer, ``in_stock`` legs: 5 chairs leave
+        ``pending`` legs pending, then all 5 are unbuilt."""
+        if in_stock:
+            self._stock(self.leg, in_stock)
+        bom = self._bom(self.chair, [(self.leg, 4)], backflush_shortage_policy="defer")
+        mo = self._mo(bom, 5)
+        mo.button_mark_done()
+        exception = mo.backflush_exception_ids
+        self.assertEqual((exception.state, exception.quantity), ("pending", pending))
+        self._unbuild(mo, 5)
+        return mo, exception
+
+    def _retry_with_legs(self, mo):
+        """Legs arrive and the shortages are retried: the legs consumed."""
+        self._stock(self.leg, 100)
+        self.env["mrp.backflush.exception"]._cron_retry()
+        return self._family_consumed(mo, self.leg)
 
     # ------------------------------------------------------------------
     # issue 11
@@ -69,11 +66,11 @@ class TestLedgerRegressions(BackflushCase):
         mo.qty_producing = 4
         mo._set_qty_producing(False)
         mo.workorder_ids.button_finish()
-        backorder = self._backorder(mo, 4)
+        backorder = self._backorder(mo, 4, set_components=True)
         backorder.workorder_ids.button_finish()
         backorder.button_mark_done()
         self.assertEqual(backorder.state, "done")
-        self.assertAlmostEqual(self._consumed(mo, self.leg), 22.0)
+        self.assertAlmostEqual(self._family_consumed(mo, self.leg), 22.0)
         self.assertEqual(self._qty(self.leg), 1000 - 22)
 
     def test_fixed_scrap_once_per_family_under_defer(self):
@@ -86,28 +83,20 @@ class TestLedgerRegressions(BackflushCase):
             backflush_shortage_policy="defer",
         )
         mo = self._mo(bom, 10)
-        backorder = self._backorder(mo, 4)
+        backorder = self._backorder(mo, 4, set_components=True)
         self._stock(self.leg, 100)
         backorder.button_mark_done()
         self._family(mo).backflush_exception_ids.filtered(
             lambda e: e.state == "pending"
         ).action_retry()
-        self.assertAlmostEqual(self._consumed(mo, self.leg), 12.0)
+        self.assertAlmostEqual(self._family_consumed(mo, self.leg), 12.0)
 
     def test_unbuild_cancels_pending_shortage(self):
         """Unbuilt goods need no components: their pending shortage is
         cancelled and a retry after stock arrives consumes nothing."""
-        self._stock(self.leg, 10)
-        bom = self._bom(self.chair, [(self.leg, 4)], backflush_shortage_policy="defer")
-        mo = self._mo(bom, 5)
-        mo.button_mark_done()
-        exception = mo.backflush_exception_ids
-        self.assertEqual((exception.state, exception.quantity), ("pending", 10.0))
-        self._unbuild(mo, 5)
+        mo, exception = self._unbuild_pending_shortage(in_stock=10, pending=10.0)
         self.assertEqual(exception.state, "cancel")
-        self._stock(self.leg, 100)
-        self.env["mrp.backflush.exception"]._cron_retry()
-        self.assertEqual(self._consumed(mo, self.leg), 10.0)
+        self.assertEqual(self._retry_with_legs(mo), 10.0)
 
     def test_unbuild_cancels_the_pending_planned_scrap_of_unbuilt_units(self):
         """Half a seat a chair, 33.3 % and 1 seat of planned scrap, no seat
@@ -129,7 +118,7 @@ class TestLedgerRegressions(BackflushCase):
         self._stock(seat, 100)
         self.env["mrp.backflush.exception"]._cron_retry()
         self.assertEqual(exception.state, "done")
-        self.assertAlmostEqual(self._consumed(mo, seat), 2.34)
+        self.assertAlmostEqual(self._family_consumed(mo, seat), 2.34)
 
     def test_unbuild_of_a_recorded_order_leaves_the_backorder_s_share(self):
         """2 legs a chair; the first 4 chairs record 5 legs by hand, one of
@@ -142,10 +131,7 @@ class TestLedgerRegressions(BackflushCase):
         mo._set_qty_producing(False)
         leg = mo.move_raw_ids
         leg.write({"quantity": 5, "picked": True})
-        action = mo.button_mark_done()
-        Form(
-            self.env[action["res_model"]].with_context(**action["context"])
-        ).save().action_backorder()
+        self._mark_done_with_backorder(mo)
         self.assertTrue(leg.backflush_recorded)
         self._unbuild(mo, 1)
         backorder = self._family(mo) - mo
@@ -232,26 +218,35 @@ class TestLedgerRegressions(BackflushCase):
     # ------------------------------------------------------------------
     # found by the stateful test
     # ------------------------------------------------------------------
+    def _glue_bom(self, line_vals, **vals):
+        """Glue, a kg product with 10 kg in stock, 150 g of it a chair."""
+        glue = self._product("Ledger Glue", 5.0, uom=self.uom_kgm)
+        self._stock(glue, 10)
+        line_vals = dict({"product_uom_id": self.uom_gram.id}, **line_vals)
+        return glue, self._bom(self.chair, [(glue, 150, line_vals)], **vals)
+
+    def _screws(self):
+        return (
+            self._product("Ledger Screw", 1.0),
+            self._product("Ledger Loose Screw", 0.1),
+        )
+
+    def _loose_for_dozens(self, loose):
+        """``loose`` screws standing in for screws counted in dozens."""
+        return [
+            Command.create(
+                {
+                    "product_id": loose.id,
+                    "factor": 12.0,
+                    "product_uom_id": self.uom_unit.id,
+                }
+            )
+        ]
+
     def _glue_mo_done(self, scrap_percent):
         """7 chairs of 150 g of glue (a kg product kept to 0.01 kg) each,
         with ``scrap_percent`` planned scrap, produced: the glue."""
-        glue = self._product(
-            "Ledger Glue", 5.0, uom_id=self.uom_kgm.id, uom_po_id=self.uom_kgm.id
-        )
-        self._stock(glue, 10)
-        bom = self._bom(
-            self.chair,
-            [
-                (
-                    glue,
-                    150,
-                    {
-                        "product_uom_id": self.uom_gram.id,
-                        "scrap_percent": scrap_percent,
-                    },
-                )
-            ],
-        )
+        glue, bom = self._glue_bom({"scrap_percent": scrap_percent})
         mo = self._mo(bom, 7)
         mo.button_mark_done()
         # what leaves stock (layers) is what each move says, to the gram
@@ -284,24 +279,16 @@ class TestLedgerRegressions(BackflushCase):
         """No leg in stock at all under defer: nothing of the line was
         posted (Odoo cancels the empty component move), 20 legs are
         pending. Unbuilding the 5 chairs must cancel them all the same."""
-        bom = self._bom(self.chair, [(self.leg, 4)], backflush_shortage_policy="defer")
-        mo = self._mo(bom, 5)
-        mo.button_mark_done()
-        exception = mo.backflush_exception_ids
-        self.assertEqual((exception.state, exception.quantity), ("pending", 20.0))
-        self._unbuild(mo, 5)
+        mo, exception = self._unbuild_pending_shortage(in_stock=0, pending=20.0)
         self.assertNotEqual(exception.state, "pending")
-        self._stock(self.leg, 100)
-        self.env["mrp.backflush.exception"]._cron_retry()
-        self.assertEqual(self._consumed(mo, self.leg), 0.0)
+        self.assertEqual(self._retry_with_legs(mo), 0.0)
 
     def test_substitute_in_units_for_dozens_posts_what_is_required(self):
         """A quarter dozen screws per 2 chairs, 33.3 % and 0.5 dozen planned
         scrap: 1 chair requires 0.67 dozen. 3 screws in stock, loose screws
         (12 a dozen) cover the rest: 0.13 + 0.12 dozen and 5.04 loose
         screws, not 5.16 (0.01 dozen posted over the requirement)."""
-        screw = self._product("Ledger Screw", 1.0)
-        loose = self._product("Ledger Loose Screw", 0.1)
+        screw, loose = self._screws()
         self._stock(screw, 3)
         self._stock(loose, 10)
         bom = self._bom(
@@ -321,15 +308,7 @@ class TestLedgerRegressions(BackflushCase):
             backflush_shortage_policy="defer",
             backflush_substitution="priority",
         )
-        bom.bom_line_ids.substitute_ids = [
-            Command.create(
-                {
-                    "product_id": loose.id,
-                    "factor": 12.0,
-                    "product_uom_id": self.uom_unit.id,
-                }
-            )
-        ]
+        bom.bom_line_ids.substitute_ids = self._loose_for_dozens(loose)
         mo = self._mo(bom, 1)
         mo.button_mark_done()
         dozens = sum(
@@ -338,29 +317,22 @@ class TestLedgerRegressions(BackflushCase):
                 lambda m: m.product_id == screw and m.state == "done"
             )
         )
-        self.assertAlmostEqual(dozens + self._consumed(mo, loose) / 12, 0.67, places=3)
+        self.assertAlmostEqual(
+            dozens + self._family_consumed(mo, loose) / 12, 0.67, places=3
+        )
 
     def test_scrap_covered_by_a_substitute_is_planned_in_the_component_unit(self):
         """No screws in stock: loose screws (12 a dozen) cover the net and
         the planned scrap. The scrap is planned on the screw's own line, in
         dozens, not as 0.5 loose screws; each run line adds up."""
-        screw = self._product("Ledger Screw", 1.0)
-        loose = self._product("Ledger Loose Screw", 0.1)
+        screw, loose = self._screws()
         self._stock(loose, 100)
         bom = self._bom(
             self.chair,
             [(screw, 1, {"product_uom_id": self.uom_dozen.id, "scrap_fixed_qty": 0.5})],
             backflush_substitution="priority",
         )
-        bom.bom_line_ids.substitute_ids = [
-            Command.create(
-                {
-                    "product_id": loose.id,
-                    "factor": 12.0,
-                    "product_uom_id": self.uom_unit.id,
-                }
-            )
-        ]
+        bom.bom_line_ids.substitute_ids = self._loose_for_dozens(loose)
         mo = self._mo(bom, 2)
         mo.button_mark_done()
         lines = mo.backflush_run_ids.line_ids
@@ -378,7 +350,7 @@ class TestLedgerRegressions(BackflushCase):
         )
         replaced = sum(lines.filtered("replaced_product_id").mapped("replaced_qty"))
         self.assertAlmostEqual(replaced, 30.0)  # screws (units), as 2.5 dozen
-        self.assertAlmostEqual(self._consumed(mo, loose), 30.0)
+        self.assertAlmostEqual(self._family_consumed(mo, loose), 30.0)
 
     def test_unbuild_after_a_correction_returned_leftovers(self):
         """8 legs posted for 2 chairs, 3 of them returned by a correction
@@ -388,58 +360,37 @@ class TestLedgerRegressions(BackflushCase):
         bom = self._bom(self.chair, [(self.leg, 4)])
         mo = self._mo(bom, 2)
         mo.button_mark_done()
-        action = mo.action_backflush_correct()
-        wizard = self.env[action["res_model"]].browse(action["res_id"])
+        wizard = self._correction_wizard(mo)
         wizard.line_ids.qty_used = 5
         wizard.action_confirm()
         self.assertEqual(self._qty(self.leg), 95)
         self._unbuild(mo, 2)
         self.assertEqual(self._qty(self.leg), 100)
-        action = mo.action_backflush_correct()
-        wizard = self.env[action["res_model"]].browse(action["res_id"])
+        wizard = self._correction_wizard(mo)
         self.assertEqual(wizard.line_ids.consumed_qty, 0.0)
 
     def test_correction_after_unbuilds_sees_what_is_left(self):
         """Glue on a manual line (75 g a chair), 7 chairs, 0.2 kg more used
         by a correction, then the chairs unbuilt in two parts (1, then 6):
         the correction dialog must not show a negative consumption."""
-        glue = self._product(
-            "Ledger Glue", 5.0, uom_id=self.uom_kgm.id, uom_po_id=self.uom_kgm.id
-        )
-        self._stock(glue, 10)
-        bom = self._bom(
-            self.chair,
-            [
-                (
-                    glue,
-                    150,
-                    {
-                        "product_uom_id": self.uom_gram.id,
-                        "backflush_mode": "manual",
-                    },
-                )
-            ],
-            qty=2,
-            backflush_shortage_policy="negative",
+        _glue, bom = self._glue_bom(
+            {"backflush_mode": "manual"}, qty=2, backflush_shortage_policy="negative"
         )
         mo = self._mo(bom, 7)
         mo.button_mark_done()
-        action = mo.action_backflush_correct()
-        wizard = self.env[action["res_model"]].browse(action["res_id"])
+        wizard = self._correction_wizard(mo)
         wizard.line_ids.qty_used = wizard.line_ids.consumed_qty + 0.2
         wizard.action_confirm()
         self._unbuild(mo, 1)
         self._unbuild(mo, 6)
-        action = mo.action_backflush_correct()
-        wizard = self.env[action["res_model"]].browse(action["res_id"])
+        wizard = self._correction_wizard(mo)
         self.assertGreaterEqual(min(wizard.line_ids.mapped("consumed_qty")), 0.0)
 
     # ------------------------------------------------------------------
     # issue 22
     # ------------------------------------------------------------------
     def _correct_used(self, mo, used):
-        action = mo.action_backflush_correct()
-        wizard = self.env[action["res_model"]].browse(action["res_id"])
+        wizard = self._correction_wizard(mo)
         wizard.line_ids.qty_used = used
         wizard.action_confirm()
 
@@ -480,7 +431,7 @@ class TestLedgerRegressions(BackflushCase):
         11 legs (10 net, 1 planned scrap), not 5 less."""
         self._stock(self.leg, 100)
         mo = self._mo(self._scrap_bom(), 20)
-        backorder = self._backorder(mo, 10)
+        backorder = self._backorder(mo, 10, set_components=True)
         self._correct_used(mo, 6)
         self._unbuild(mo, 10)
         self.assertEqual(self._qty(self.leg), 99)
@@ -507,8 +458,7 @@ class TestLedgerRegressions(BackflushCase):
         mo.button_mark_done()
         self._unbuild(mo, 1)
         self._unbuild(mo, 1)
-        action = mo.action_backflush_correct()
-        wizard = self.env[action["res_model"]].browse(action["res_id"])
+        wizard = self._correction_wizard(mo)
         self.assertEqual(len(wizard.line_ids), 1)
         self.assertAlmostEqual(wizard.line_ids.consumed_qty, 1.54)
         wizard.line_ids.qty_used = 0.54
@@ -598,18 +548,8 @@ class TestLedgerRegressions(BackflushCase):
         seat = self._product("Ledger Seq Seat", 3.0, categ=self.categ_avco)
         part = self._product("Ledger Seq Kit Part", 1.0)
         frame = self._product("Ledger Seq Kit Frame", 4.0, categ=self.categ_avco)
-        glue = self._product(
-            "Ledger Seq Glue",
-            5.0,
-            uom_id=self.uom_kgm.id,
-            uom_po_id=self.uom_kgm.id,
-        )
-        strong = self._product(
-            "Ledger Seq Strong Glue",
-            8.0,
-            uom_id=self.uom_kgm.id,
-            uom_po_id=self.uom_kgm.id,
-        )
+        glue = self._product("Ledger Seq Glue", 5.0, uom=self.uom_kgm)
+        strong = self._product("Ledger Seq Strong Glue", 8.0, uom=self.uom_kgm)
         kit = self._product("Ledger Seq Kit", 0.0, is_storable=False)
         self._bom(
             kit,
@@ -719,7 +659,7 @@ class TestLedgerRegressions(BackflushCase):
         )
         self._stock(seat, 40)
         mo = self._mo(bom, 5)
-        self._backorder(mo, 2)
+        self._backorder(mo, 2, set_components=True)
         raw = mo.move_raw_ids.filtered(lambda m: m.state == "done")
         self.assertAlmostEqual(sum(raw.mapped("quantity")), 1.05)
         self._unbuild(mo, 1)

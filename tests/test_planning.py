@@ -649,67 +649,65 @@ def test_serials_recorded_beyond_stock_go_negative_on_them():
     assert result.left[1, LOC] == -2
 
 
-def test_priority_fills_from_first_then_second():
-    subs = (Substitute(2, 1.0, 1.0), Substitute(3, 1.0, 1.0))
-    line = planning.plan(
-        [_req(net=100.0, rounding=1.0, substitution=PRIORITY, substitutes=subs)],
-        {(1, LOC): 60, (2, LOC): 30, (3, LOC): 50},
-    ).lines[0]
-    assert _moves(line) == [
-        ("component", 1, 60),
-        ("substitute", 2, 30),
-        ("substitute", 3, 10),
-    ]
-    assert line.action == "none" and line.shortage_qty == 0
+TWO_SUBSTITUTES = (Substitute(2, 1.0, 1.0), Substitute(3, 1.0, 1.0))
 
 
-def test_priority_leftover_goes_to_policy():
-    subs = (Substitute(2, 1.0, 1.0), Substitute(3, 1.0, 1.0))
-    line = planning.plan(
-        [
-            _req(
-                net=100.0,
-                rounding=1.0,
-                substitution=PRIORITY,
-                substitutes=subs,
-                policy=DEFER,
-            )
-        ],
-        {(1, LOC): 60, (2, LOC): 10, (3, LOC): 5},
-    ).lines[0]
-    assert _moves(line) == [
-        ("component", 1, 60),
-        ("substitute", 2, 10),
-        ("substitute", 3, 5),
-    ]
-    assert line.shortage_qty == 25 and line.action == DEFER
-
-
-def test_full_skips_partial_substitute():
-    subs = (Substitute(2, 1.0, 1.0), Substitute(3, 1.0, 1.0))
-    line = planning.plan(
-        [_req(net=100.0, rounding=1.0, substitution=FULL, substitutes=subs)],
-        {(1, LOC): 60, (2, LOC): 30, (3, LOC): 50},
-    ).lines[0]
-    assert _moves(line) == [("component", 1, 60), ("substitute", 3, 40)]
-
-
-def test_full_none_covers_goes_to_policy():
-    subs = (Substitute(2, 1.0, 1.0), Substitute(3, 1.0, 1.0))
+@pytest.mark.parametrize(
+    "substitution, policy, stock, moves, shortage",
+    [
+        pytest.param(
+            PRIORITY,
+            BLOCK,
+            (60, 30, 50),
+            [("component", 1, 60), ("substitute", 2, 30), ("substitute", 3, 10)],
+            0,
+            id="priority_fills_from_first_then_second",
+        ),
+        pytest.param(
+            PRIORITY,
+            DEFER,
+            (60, 10, 5),
+            [("component", 1, 60), ("substitute", 2, 10), ("substitute", 3, 5)],
+            25,
+            id="priority_leftover_goes_to_policy",
+        ),
+        pytest.param(
+            FULL,
+            BLOCK,
+            (60, 30, 50),
+            [("component", 1, 60), ("substitute", 3, 40)],
+            0,
+            id="full_skips_partial_substitute",
+        ),
+        pytest.param(
+            FULL,
+            NEGATIVE,
+            (60, 30, 39),
+            [("component", 1, 100)],
+            40,
+            id="full_none_covers_goes_to_policy",
+        ),
+    ],
+)
+def test_two_substitutes(substitution, policy, stock, moves, shortage):
+    """100 of product 1 needed, products 2 and 3 stand in one for one;
+    ``stock``: of products 1, 2 and 3. What no substitute covers goes to
+    the policy."""
     line = planning.plan(
         [
             _req(
                 net=100.0,
                 rounding=1.0,
-                substitution=FULL,
-                substitutes=subs,
-                policy=NEGATIVE,
+                substitution=substitution,
+                substitutes=TWO_SUBSTITUTES,
+                policy=policy,
             )
         ],
-        {(1, LOC): 60, (2, LOC): 30, (3, LOC): 39},
+        {(product, LOC): qty for product, qty in zip((1, 2, 3), stock, strict=True)},
     ).lines[0]
-    assert _moves(line) == [("component", 1, 100)]
-    assert line.shortage_qty == 40 and line.action == NEGATIVE
+    assert _moves(line) == moves
+    assert line.shortage_qty == shortage
+    assert line.action == (policy if shortage else "none")
 
 
 def test_substitute_in_dozens():

@@ -27,14 +27,12 @@ class TestPreview(BackflushCase):
                 "rounding": 1.0,
             }
         )
-        piece = {"uom_id": cls.uom_piece.id, "uom_po_id": cls.uom_piece.id}
-        kg = {"uom_id": cls.uom_kgm.id, "uom_po_id": cls.uom_kgm.id}
         cls.chair = cls._product("Preview Chair", 0.0)
-        cls.leg = cls._product("Preview Leg", 2.0, **piece)
-        cls.beech = cls._product("Preview Beech Leg", 3.0, **piece)
-        cls.oak = cls._product("Preview Oak Leg", 5.0, **piece)
-        cls.seat = cls._product("Preview Seat", 10.0, **piece)
-        cls.glue = cls._product("Preview Glue", 8.0, **kg)
+        cls.leg = cls._product("Preview Leg", 2.0, uom=cls.uom_piece)
+        cls.beech = cls._product("Preview Beech Leg", 3.0, uom=cls.uom_piece)
+        cls.oak = cls._product("Preview Oak Leg", 5.0, uom=cls.uom_piece)
+        cls.seat = cls._product("Preview Seat", 10.0, uom=cls.uom_piece)
+        cls.glue = cls._product("Preview Glue", 8.0, uom=cls.uom_kgm)
         cls.screw = cls._product("Preview Screw", 0.1)
         cls.bom = cls._bom(
             cls.chair,
@@ -162,6 +160,12 @@ class TestPreview(BackflushCase):
                 self.assertEqual(posted.move_line_ids.lot_id, line.lot_ids)
         return preview
 
+    def _legs_and_glue_short_mo(self):
+        """10 chairs: 42 legs needed, 30 in stock, 5 beech and 100 oak to
+        stand in; 0.33 kg of glue needed, 0.2 kg in stock."""
+        self._stocks(leg=30, beech=5, oak=100, seat=100, glue=0.2)
+        return self._mo(self.bom, 10)
+
     def _snapshot(self):
         cr = self.env.cr
         self.env.flush_all()
@@ -192,12 +196,7 @@ class TestPreview(BackflushCase):
     # what the preview lists
     # ------------------------------------------------------------------
     def test_preview_lists_each_line(self):
-        self._stock(self.leg, 30)
-        self._stock(self.beech, 5)
-        self._stock(self.oak, 100)
-        self._stock(self.seat, 100)
-        self._stock(self.glue, 0.2)
-        mo = self._mo(self.bom, 10)
+        mo = self._legs_and_glue_short_mo()
         preview = self._preview(mo)
         self.assertEqual(preview.production_ids, mo)
         self.assertFalse(preview.has_block)
@@ -244,9 +243,7 @@ class TestPreview(BackflushCase):
 
     def test_blocked_preview(self):
         self.bom.backflush_shortage_policy = "block"
-        self._stock(self.leg, 30)
-        self._stock(self.seat, 100)
-        self._stock(self.glue, 10)
+        self._stocks(leg=30, seat=100, glue=10)
         mo = self._mo(self.bom, 10)  # 42 legs, 30 + no substitute stock
         preview = self._preview(mo)
         self.assertTrue(preview.has_block)
@@ -265,12 +262,7 @@ class TestPreview(BackflushCase):
         """Each line says what producing does with it (issue 27): a
         substitute standing in for part of a shortfall is no "Covered", nor
         is any line of a blocked order."""
-        self._stock(self.leg, 30)
-        self._stock(self.beech, 5)
-        self._stock(self.oak, 100)
-        self._stock(self.seat, 100)
-        self._stock(self.glue, 0.2)
-        mo = self._mo(self.bom, 10)
+        mo = self._legs_and_glue_short_mo()
         preview = self._preview(mo)
         statuses = {
             (line.product_id, line.role): line.status for line in preview.line_ids
@@ -293,12 +285,7 @@ class TestPreview(BackflushCase):
             self.assertEqual(line.status, "waits", line.product_id.name)
 
     def test_preview_writes_nothing(self):
-        self._stock(self.leg, 30)
-        self._stock(self.beech, 5)
-        self._stock(self.oak, 100)
-        self._stock(self.seat, 100)
-        self._stock(self.glue, 0.2)
-        mo = self._mo(self.bom, 10)
+        mo = self._legs_and_glue_short_mo()
         other = self._mo(self.bom, 3)
         before = self._snapshot()
         preview = self._preview(mo | other)
@@ -311,9 +298,7 @@ class TestPreview(BackflushCase):
         self.assertEqual(self._qty(self.leg), 30)
 
     def test_preview_mark_done(self):
-        self._stock(self.leg, 100)
-        self._stock(self.seat, 100)
-        self._stock(self.glue, 10)
+        self._stocks(leg=100, seat=100, glue=10)
         mo = self._mo(self.bom, 10)
         preview = self._preview(mo)
         preview.action_mark_done()
@@ -323,9 +308,7 @@ class TestPreview(BackflushCase):
         self.assertEqual(self._qty(self.chair), 10)
 
     def test_preview_of_done_mo_is_empty(self):
-        self._stock(self.leg, 100)
-        self._stock(self.seat, 100)
-        self._stock(self.glue, 10)
+        self._stocks(leg=100, seat=100, glue=10)
         mo = self._mo(self.bom, 10)
         mo.button_mark_done()
         self.assertFalse(self._preview(mo).line_ids)
@@ -334,8 +317,7 @@ class TestPreview(BackflushCase):
         self.bom.bom_line_ids.filtered(
             lambda ln: ln.product_id == self.seat
         ).backflush_mode = "manual"
-        self._stock(self.leg, 100)
-        self._stock(self.glue, 10)
+        self._stocks(leg=100, glue=10)
         mo = self._mo(self.bom, 10)
         preview = self._preview(mo)
         self.assertNotIn(self.seat, preview.line_ids.product_id)
@@ -344,11 +326,7 @@ class TestPreview(BackflushCase):
     def test_preview_reads_right(self):
         """To Post is what the product posts, planned scrap included; a
         substitute shows what it must cover and what is free of it."""
-        self._stock(self.leg, 30)
-        self._stock(self.beech, 5)
-        self._stock(self.oak, 100)
-        self._stock(self.seat, 100)
-        self._stock(self.glue, 1)
+        self._stocks(leg=30, beech=5, oak=100, seat=100, glue=1)
         mo = self._mo(self.bom, 10)
         preview = self._preview(mo)
         seat = self._preview_line(preview, self.seat)
@@ -372,9 +350,7 @@ class TestPreview(BackflushCase):
         manual_bom = self._bom(
             self.chair, [(self.seat, 1, {"backflush_mode": "manual"})]
         )
-        self._stock(self.leg, 50)
-        self._stock(self.seat, 100)
-        self._stock(self.glue, 10)
+        self._stocks(leg=50, seat=100, glue=10)
         ok = self._mo(self.bom, 10)  # 42 legs
         blocked = self._mo(self.bom, 5)  # 21 legs, 8 left, no substitute stock
         idle = self._mo(manual_bom, 3)
@@ -408,11 +384,7 @@ class TestPreview(BackflushCase):
     # preview and posting agree, line by line
     # ------------------------------------------------------------------
     def test_agree_scrap_and_substitutes_defer(self):
-        self._stock(self.leg, 30)
-        self._stock(self.beech, 5)
-        self._stock(self.oak, 3)
-        self._stock(self.seat, 100)
-        self._stock(self.glue, 0.2)
+        self._stocks(leg=30, beech=5, oak=3, seat=100, glue=0.2)
         mo = self._mo(self.bom, 10)
         preview = self._assert_preview_matches_posting(mo)
         self.assertEqual(
@@ -425,11 +397,9 @@ class TestPreview(BackflushCase):
         self.bom.write(
             {"backflush_shortage_policy": "negative", "backflush_substitution": "full"}
         )
-        self._stock(self.leg, 30)
-        self._stock(self.beech, 5)  # cannot cover 12 alone
-        self._stock(self.oak, 12)  # can
-        self._stock(self.seat, 5)  # 11 needed: 6 into negative
-        self._stock(self.glue, 1)
+        # beech cannot cover the 12 legs missing alone, oak can; 11 seats
+        # needed: 6 into negative
+        self._stocks(leg=30, beech=5, oak=12, seat=5, glue=1)
         mo = self._mo(self.bom, 10)
         self._assert_preview_matches_posting(mo)
         self.assertEqual(self._qty(self.seat), -6)
@@ -437,9 +407,7 @@ class TestPreview(BackflushCase):
         self.assertEqual(self._qty(self.beech), 5)
 
     def test_agree_plenty_of_stock(self):
-        self._stock(self.leg, 1000)
-        self._stock(self.seat, 1000)
-        self._stock(self.glue, 100)
+        self._stocks(leg=1000, seat=1000, glue=100)
         mo = self._mo(self.bom, 7)
         preview = self._assert_preview_matches_posting(mo)
         self.assertFalse(preview.line_ids.filtered(lambda ln: ln.role == "substitute"))
@@ -464,18 +432,14 @@ class TestPreview(BackflushCase):
             ],
             backflush_shortage_policy="negative",
         )
-        self._stock(self.screw, 50)
-        self._stock(self.glue, 0.05)
+        self._stocks(screw=50, glue=0.05)
         mo = self._mo(bom, 9)
         self._assert_preview_matches_posting(mo)
 
     def test_agree_two_mos_competing(self):
         """One preview of two MOs drawing on the same stock shows what the
         mass Mark Done posts: the second MO gets the substitute."""
-        self._stock(self.leg, 50)
-        self._stock(self.beech, 100)
-        self._stock(self.seat, 100)
-        self._stock(self.glue, 10)
+        self._stocks(leg=50, beech=100, seat=100, glue=10)
         mo1 = self._mo(self.bom, 10)  # 42 legs
         mo2 = self._mo(self.bom, 5)  # 21 legs: 8 pine left, 13 beech
         preview = self._assert_preview_matches_posting(mo1 | mo2)
@@ -493,9 +457,7 @@ class TestPreview(BackflushCase):
         manual_bom = self._bom(
             self.chair, [(self.seat, 1, {"backflush_mode": "manual"})]
         )
-        self._stock(self.leg, 100)
-        self._stock(self.seat, 12)
-        self._stock(self.glue, 10)
+        self._stocks(leg=100, seat=12, glue=10)
         backflushed = self._mo(self.bom, 5)  # 6 seats, reserved
         manual = self._mo(manual_bom, 10)  # 6 seats reserved, sets 10
         preview = self._assert_preview_matches_posting(backflushed | manual)
@@ -506,8 +468,7 @@ class TestPreview(BackflushCase):
     def test_agree_non_storable_component(self):
         """A consumable that is not tracked in stock is never short."""
         self.glue.is_storable = False
-        self._stock(self.leg, 100)
-        self._stock(self.seat, 100)
+        self._stocks(leg=100, seat=100)
         mo = self._mo(self.bom, 10)
         preview = self._assert_preview_matches_posting(mo)
         glue = self._preview_line(preview, self.glue)
@@ -521,8 +482,7 @@ class TestPreview(BackflushCase):
         """A component not used this time (demand set to 0) is posted as
         recorded: no shortage, as Mark Done finishes the order."""
         self.bom.backflush_shortage_policy = "block"
-        self._stock(self.leg, 100)
-        self._stock(self.glue, 10)  # no seat in stock
+        self._stocks(leg=100, glue=10)  # no seat in stock
         mo = self._mo(self.bom, 10)
         self._move(mo, self.seat).product_uom_qty = 0
         preview = self._preview(mo)
@@ -536,9 +496,7 @@ class TestPreview(BackflushCase):
         """Small orders are produced beside a big blocked one: the big one
         is planned last, after them, as Produce the Others posts."""
         self.bom.backflush_shortage_policy = "block"
-        self._stock(self.leg, 15)
-        self._stock(self.seat, 100)
-        self._stock(self.glue, 10)
+        self._stocks(leg=15, seat=100, glue=10)
         small = self.env["mrp.production"].concat(
             *(self._mo(self.bom, 1) for _i in range(3))
         )  # 5 legs each (4 + 5 % rounded up): reserved at confirmation
@@ -567,9 +525,7 @@ class TestPreview(BackflushCase):
         """Stock a blocked order reserved stays reserved when the others
         are produced: they are blocked too if they need it."""
         self.bom.backflush_shortage_policy = "block"
-        self._stock(self.leg, 15)
-        self._stock(self.seat, 100)
-        self._stock(self.glue, 10)
+        self._stocks(leg=15, seat=100, glue=10)
         big = self._mo(self.bom, 10)  # reserves the 15 legs
         small = self._mo(self.bom, 1)
         preview = self._preview(big | small)
@@ -577,10 +533,7 @@ class TestPreview(BackflushCase):
         self.assertEqual(preview.producible_count, 0)
 
     def _operation_bom(self, **vals):
-        self.env.user.groups_id += self.env.ref("mrp.group_mrp_routings")
-        workcenter = self.env["mrp.workcenter"].create(
-            {"name": "Preview Bench", "time_start": 0}
-        )
+        workcenter = self._workcenter("Preview Bench")
         bom = self._bom(
             self.chair,
             [
@@ -601,8 +554,7 @@ class TestPreview(BackflushCase):
     def test_operation_lines_previewed(self):
         """Lines consumed in an operation whose work order is open are
         posted by Produce All (Odoo finishes the work order first)."""
-        self._stock(self.leg, 100)
-        self._stock(self.screw, 100)
+        self._stocks(leg=100, screw=100)
         mo = self._mo(self._operation_bom(), 10)
         preview = self._preview(mo)
         screw = self._preview_line(preview, self.screw)
@@ -623,8 +575,7 @@ class TestPreview(BackflushCase):
         self.bom.backflush_shortage_policy = "negative"
         lot = self.env["stock.lot"].create({"name": "PL-1", "product_id": self.leg.id})
         self._stock(self.leg, 30, lot=lot)
-        self._stock(self.seat, 100)
-        self._stock(self.glue, 10)
+        self._stocks(seat=100, glue=10)
         mo = self._mo(self.bom, 10)  # 42 legs, 30 with a lot
         preview = self._preview(mo)
         leg = self._preview_line(preview, self.leg)
@@ -639,12 +590,7 @@ class TestPreview(BackflushCase):
         """The general property: the preview of several orders lists what
         Mark Done posts, line by line (recorded, zero-demand and operation
         lines, substitutes, shortages)."""
-        self._stock(self.leg, 50)
-        self._stock(self.beech, 10)
-        self._stock(self.oak, 100)
-        self._stock(self.seat, 100)
-        self._stock(self.glue, 0.5)
-        self._stock(self.screw, 100)
+        self._stocks(leg=50, beech=10, oak=100, seat=100, glue=0.5, screw=100)
         recorded = self._mo(self.bom, 3)
         recorded.qty_producing = 3
         self._move(recorded, self.seat).write({"quantity": 5, "picked": True})
