@@ -6,6 +6,7 @@ from markupsafe import Markup
 
 from odoo import api, models
 from odoo.exceptions import UserError
+from odoo.tools import plaintext2html
 
 from .. import queue_jobs
 from ..failures import savepoint_failure
@@ -193,11 +194,14 @@ class MrpBackflushQueue(models.AbstractModel):
         filter *Mark Done failed* and give the person who queued it a to-do."""
         production.ensure_one()
         user = production.backflush_queue_user_id
+        # the reason has a line per component: kept in the chatter and to-do
         self._backflush_log_queue_result(
             production,
-            self.env._(
-                "Mark Done in the background failed, nothing was posted: %(error)s",
-                error=reason,
+            plaintext2html(
+                self.env._(
+                    "Mark Done in the background failed, nothing was posted: %(error)s",
+                    error=reason,
+                )
             ),
         )
         production._backflush_write({"backflush_queue_error": reason})
@@ -205,7 +209,7 @@ class MrpBackflushQueue(models.AbstractModel):
             "mail.mail_activity_data_todo",
             user_id=user.id,
             summary=self.env._("Mark Done failed"),
-            note=reason,
+            note=plaintext2html(reason),
         )
 
     @api.model

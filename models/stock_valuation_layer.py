@@ -11,9 +11,11 @@ class StockValuationLayer(models.Model):
     _backflush_protected_fields = ("backflush_role", "backflush_production_id")
 
     # "finished": the goods a backflushed order produced, so grouping the
-    # valuation by role names them instead of "None".
+    # valuation by role names them instead of "None". "none" is never
+    # stored: it names the group of the other layers (see
+    # _read_group_format_result).
     backflush_role = fields.Selection(
-        BACKFLUSH_ROLES + [("finished", "Finished goods")],
+        BACKFLUSH_ROLES + [("finished", "Finished goods"), ("none", "Not backflushed")],
         compute="_compute_backflush_role",
         store=True,
         readonly=False,
@@ -62,6 +64,17 @@ class StockValuationLayer(models.Model):
                 if layer.backflush_role
                 else False
             )
+
+    def _read_group_format_result(self, rows_dict, lazy_groupby):
+        """Grouped by role, the layers the backflush did not make (receipts,
+        inventory adjustments, orders done without it) read "Not
+        backflushed" rather than "None"; their role stays empty and the
+        group's domain finds them."""
+        super()._read_group_format_result(rows_dict, lazy_groupby)
+        if "backflush_role" in lazy_groupby:
+            for row in rows_dict:
+                if not row["backflush_role"]:
+                    row["backflush_role"] = "none"
 
     def _backflush_finished_role(self):
         """``finished`` for what an order the backflush posted for produced

@@ -184,7 +184,7 @@ class TestAdviceCounts(BackflushCase):
         self.assertAlmostEqual(line.suggested_value, 5.0, delta=0.5)
         self.assertIn("3 counts", line.explanation)
         self.assertIn("-80.00 Units", line.explanation)
-        self.assertIn("planned scrap 0.00 % -> 5.00 %", line.explanation)
+        self.assertIn("planned scrap 0.00 % → 5.00 %", line.explanation)
         # the advice of consumption sees nothing: backflush booked the BOM
         advice.basis = "consumption"
         advice.action_compute()

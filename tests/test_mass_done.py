@@ -192,6 +192,9 @@ class TestMassDone(BackflushCase):
         self.assertEqual(activity.user_id, self.operator)
         self.assertEqual(activity.summary, "Mark Done failed")
         self.assertIn("Not enough components", activity.note)
+        # a line per component, as on the order's banner
+        self.assertRegex(str(activity.note), r"<br\s*/?>\s*- ")
+        self.assertRegex(str(self._messages(big)[0].body), r"<br\s*/?>\s*- ")
         self.assertIn("Not enough components", big.backflush_queue_error)
         self.assertFalse(mos.activity_ids)
         self.assertEqual(

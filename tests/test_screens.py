@@ -164,6 +164,37 @@ class TestScreens(BackflushCase):
         layers = manual.move_finished_ids.stock_valuation_layer_ids
         self.assertEqual(layers.mapped("backflush_role"), [False])
 
+    def test_valuation_by_role_names_the_other_layers(self):
+        """Grouped by role, the layers the backflush did not make (receipts,
+        adjustments, orders done without it) read "Not backflushed", not
+        "None"; their role stays empty and the group opens on them."""
+        self._stock(self.leg, 100)
+        self._mo(self.bom, 2).button_mark_done()
+        Layer = self.env["stock.valuation.layer"]
+        groups = {
+            group["backflush_role"]: group
+            for group in Layer.read_group([], ["quantity"], ["backflush_role"])
+        }
+        self.assertNotIn(False, groups)
+        self.assertIn("finished", groups)
+        other = groups["none"]
+        self.assertEqual(
+            dict(Layer._fields["backflush_role"].selection)["none"], "Not backflushed"
+        )
+        self.assertEqual(
+            Layer.search_count(other["__domain"]), other["backflush_role_count"]
+        )
+        self.assertFalse(Layer.search_count([("backflush_role", "=", "none")]))
+        self.assertEqual(
+            Layer.search_count([("backflush_role", "=", False)]),
+            other["backflush_role_count"],
+        )
+        # the pivot groups without laziness
+        rows = Layer.read_group(
+            [], ["quantity"], ["backflush_role", "product_id"], lazy=False
+        )
+        self.assertNotIn(False, {row["backflush_role"] for row in rows})
+
     def test_correction_reasons_can_be_created(self):
         self.assertTrue(self.env.ref("mrp_backflush.scrap_reason_tag_broken"))
         arch = self.env.ref("mrp_backflush.mrp_backflush_correction_view_form").arch
@@ -249,6 +280,50 @@ class TestScreens(BackflushCase):
         plain = self._list_columns("mrp_backflush.mrp_backflush_exception_view_list")
         self.assertEqual(plain["initial_qty"].get("optional"), "show")
         self.assertFalse(plain["state"].get("column_invisible"))
+
+    def test_monitor_what_fixes_it_wraps(self):
+        """At 1280 px "What Fixes It" was cut to "Receive or move the
+        component into the l…": the operator reads the whole sentence, on
+        two lines if need be."""
+        for xmlid in (
+            "mrp_backflush.mrp_backflush_exception_view_list_monitor",
+            "mrp_backflush.mrp_backflush_exception_view_list",
+        ):
+            columns = self._list_columns(xmlid)
+            self.assertIn("text-wrap", columns["cause_help"].get("class") or "")
+
+    def test_advice_evidence_fits_its_column(self):
+        """The automatic basis' Evidence column read "Recorded …"."""
+        columns = self._list_columns(
+            "mrp_backflush.mrp_bom_backflush_advice_view_form", "line_ids"
+        )
+        self.assertEqual(columns["basis"].get("width"), "110px")
+        field = self.env["mrp.bom.backflush.advice.line"]._fields["basis"]
+        self.assertEqual(field.string, "Evidence")
+        self.assertEqual(
+            dict(field.selection), {"consumption": "Consumption", "counts": "Counts"}
+        )
+
+    def test_components_tab_shows_roles_once_posted(self):
+        """Before anything is posted the Role column was empty on every line
+        and took the room of the quantities."""
+        arch = etree.fromstring(
+            self.env["mrp.production"].get_views([(False, "form")])["views"]["form"][
+                "arch"
+            ]
+        )
+        role = arch.xpath(
+            "//field[@name='move_raw_ids']/list/field[@name='backflush_role']"
+        )[0]
+        self.assertEqual(role.get("column_invisible"), "not parent.backflush_run_count")
+
+    def test_count_variance_component_keeps_its_room(self):
+        """At 1280 px the component read "[FURN_8855] D…" beside the
+        company: the company is an optional column, hidden."""
+        columns = self._list_columns(
+            "mrp_backflush.mrp_backflush_count_variance_view_list"
+        )
+        self.assertEqual(columns["company_id"].get("optional"), "hide")
 
     def test_advice_keeps_room_for_the_change(self):
         """In the 1140 px dialog, the change a manager applies was cut to

@@ -482,24 +482,24 @@ class MrpBomBackflushAdvice(models.TransientModel):
         reasons = {
             rules.REASON_SCRAP_EXCESS: self.env._(
                 "Recorded scrap explains at least half of the excess: planned "
-                "scrap %(old)s %% -> %(new)s %%.",
+                "scrap %(old)s %% → %(new)s %%.",
                 **values,
             ),
             rules.REASON_SCRAP_LESS: self.env._(
                 "The net quantity is met but less scrap than planned was "
-                "used: planned scrap %(old)s %% -> %(new)s %%.",
+                "used: planned scrap %(old)s %% → %(new)s %%.",
                 **values,
             ),
             rules.REASON_QTY: self.env._(
                 "Recorded scrap does not explain the difference (quantities "
-                "changed or not recorded by operators): quantity %(old)s -> "
+                "changed or not recorded by operators): quantity %(old)s → "
                 "%(new)s %(uom)s per %(bom_qty)s %(bom_uom)s, planned scrap kept.",
                 **values,
             ),
             rules.REASON_WHOLE_SCRAP: self.env._(
                 "%(uom)s are counted whole: a fractional quantity per unit "
                 "would be the same loss, so the excess becomes planned scrap "
-                "%(old)s %% -> %(new)s %%.",
+                "%(old)s %% → %(new)s %%.",
                 **values,
             ),
             rules.REASON_WHOLE_BELOW: self.env._(
@@ -761,14 +761,14 @@ class MrpBomBackflushAdvice(models.TransientModel):
         elif vals["deviation_percent"] > 0:
             reason = self.env._(
                 "Stock disappears that the BOM does not plan: planned scrap "
-                "%(old)s %% -> %(new)s %%.",
+                "%(old)s %% → %(new)s %%.",
                 old=fmt.number(vals["current_value"], 2),
                 new=fmt.number(vals["suggested_value"], 2),
             )
         else:
             reason = self.env._(
                 "The counts find more than the books: less scrap than planned "
-                "is used, planned scrap %(old)s %% -> %(new)s %%.",
+                "is used, planned scrap %(old)s %% → %(new)s %%.",
                 old=fmt.number(vals["current_value"], 2),
                 new=fmt.number(vals["suggested_value"], 2),
             )

@@ -29,8 +29,10 @@ class MrpBomBackflushAdviceLine(models.TransientModel):
         related="bom_line_id.bom_id.product_uom_id", string="BOM Unit"
     )
     company_id = fields.Many2one(related="bom_line_id.company_id")
+    # short labels: the advice's Evidence column has little room
     basis = fields.Selection(
-        [("consumption", "Recorded consumption"), ("counts", "Counts")],
+        [("consumption", "Consumption"), ("counts", "Counts")],
+        string="Evidence",
         default="consumption",
         readonly=True,
     )

@@ -104,6 +104,11 @@ registry.category("web_tour.tours").add("mrp_backflush_monitor_retry", {
             run: "click",
         },
         {
+            content: "What fixes it wraps rather than being cut",
+            trigger:
+                ".o_data_row:contains('BF/MON/1') td.text-wrap[name=cause_help]:contains('then retry.')",
+        },
+        {
             content: "Select the legs of the order",
             trigger: ".o_data_row:contains('BF/MON/1') .o_list_record_selector input",
             run: "click",

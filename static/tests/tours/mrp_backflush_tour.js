@@ -38,6 +38,11 @@ registry.category("web_tour.tours").add("mrp_backflush_operator_preview_produce"
             trigger: ".o_form_view .o_field_widget[name=name]:contains('BF/TOUR')",
         },
         {
+            content: "Nothing posted yet: no Role column, empty on every line",
+            trigger:
+                ".o_field_widget[name=move_raw_ids] .o_data_row:contains('Tour Leg'):not(:has(td[name=backflush_role]))",
+        },
+        {
             content: "Open the backflush preview",
             trigger: ".o_form_view button[name=action_backflush_preview]",
             run: "click",
