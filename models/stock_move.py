@@ -502,6 +502,7 @@ class StockMove(models.Model):
         if held is None:
             held = self.env["mrp.backflush.staging"]._held_for_others(short)
         Quant = self.env["stock.quant"]
+        needs = {}
         for move in short:
             unit = move.product_id.uom_id
             need = move.product_uom._compute_quantity(
@@ -527,50 +528,67 @@ class StockMove(models.Model):
                 if float_compare(need, 0.0, precision_rounding=unit.rounding) <= 0:
                     break
             if float_compare(need, 0.0, precision_rounding=unit.rounding) > 0:
-                move._backflush_take_from_family(need)
+                needs[move.id] = need
+        short.filtered(lambda m: m.id in needs)._backflush_take_from_family(needs)
 
-    def _backflush_take_from_family(self, need):
-        """Reserve ``need`` (product unit) of the valid lots the other open
-        orders of this move's family reserved: the family consumes what it
-        reserved as one (the stock read counts it free for each of them),
-        e.g. the lot a backorder took over when the order was split."""
-        self.ensure_one()
-        unit = self.product_id.uom_id
-        production = self.raw_material_production_id
-        siblings = (
-            production.procurement_group_id.mrp_production_ids - production
-        ).move_raw_ids.filtered(
-            lambda m: (
-                m.product_id == self.product_id
-                and m.state not in ("done", "cancel")
-                and not m._backflush_is_manual()
+    def _backflush_take_from_family(self, needs):
+        """Reserve for each move ``needs[move.id]`` (product unit) of the
+        valid lots the other open orders of its family reserved: the family
+        consumes what it reserved as one (the stock read counts it free for
+        each of them), e.g. the lot a backorder took over when the order was
+        split. The families' lines are read once for all the moves."""
+        if not self:
+            return
+        families = self.raw_material_production_id.procurement_group_id
+        lines = (
+            families.mrp_production_ids.move_raw_ids.filtered(
+                lambda m: (
+                    m.product_id in self.product_id
+                    and m.state not in ("done", "cancel")
+                    and not m._backflush_is_manual()
+                )
+            )
+            .move_line_ids.filtered("lot_id")
+            .grouped(
+                lambda ml: (
+                    ml.move_id.raw_material_production_id.procurement_group_id,
+                    ml.product_id,
+                )
             )
         )
-        for line in siblings.move_line_ids:
-            if (
-                not line.lot_id
-                or line.lot_id._backflush_is_expired()
-                or not line.location_id.parent_path.startswith(
-                    self.location_id.parent_path
-                )
-            ):
-                continue
-            qty = min(need, line.quantity_product_uom)
-            location, lot = line.location_id, line.lot_id
-            if (
-                float_compare(
-                    qty, line.quantity_product_uom, precision_rounding=unit.rounding
-                )
-                < 0
-            ):
-                line.quantity = line.product_id.uom_id._compute_quantity(
-                    line.quantity_product_uom - qty, line.product_uom_id
-                )
-            else:
-                line.unlink()
-            need -= self._update_reserved_quantity(qty, location, lot_id=lot)
-            if float_compare(need, 0.0, precision_rounding=unit.rounding) <= 0:
-                break
+        taken = self.env["stock.move.line"]
+        for move in self:
+            unit = move.product_id.uom_id
+            production = move.raw_material_production_id
+            need = needs[move.id]
+            family = production.procurement_group_id
+            for line in lines.get((family, move.product_id), ()) if family else ():
+                if (
+                    line in taken
+                    or line.move_id.raw_material_production_id == production
+                    or line.lot_id._backflush_is_expired()
+                    or not line.location_id.parent_path.startswith(
+                        move.location_id.parent_path
+                    )
+                ):
+                    continue
+                qty = min(need, line.quantity_product_uom)
+                location, lot = line.location_id, line.lot_id
+                if (
+                    float_compare(
+                        qty, line.quantity_product_uom, precision_rounding=unit.rounding
+                    )
+                    < 0
+                ):
+                    line.quantity = line.product_id.uom_id._compute_quantity(
+                        line.quantity_product_uom - qty, line.product_uom_id
+                    )
+                else:
+                    taken |= line
+                    line.unlink()
+                need -= move._update_reserved_quantity(qty, location, lot_id=lot)
+                if float_compare(need, 0.0, precision_rounding=unit.rounding) <= 0:
+                    break
 
     def _backflush_quants_cache(self):
         """Quants of the moves' products under their source locations, read

@@ -241,15 +241,17 @@ count_interval AS MATERIALIZED (
            ) sv ON TRUE
      WHERE TRUE %(interval_first)s
 ),
-outflow AS (
-    -- what left the internal locations of a warehouse, counts excluded,
-    -- summed per count that closes its interval; backflushed components
-    -- given back (unbuild, corrections returning leftovers) count against
-    -- the BOM line that consumed them. Quantities in the move's reference
-    -- unit, then in the component's (count_key's factor).
-    SELECT sm.company_id, k.warehouse_id, sm.product_id,
-           k.dates[WIDTH_BUCKET(sm.date - INTERVAL '1 microsecond', k.dates) + 1]
-               AS date,
+outflow_move AS MATERIALIZED (
+    -- what left the internal locations of a warehouse in the period,
+    -- counts excluded; backflushed components given back (unbuild,
+    -- corrections returning leftovers) count against the BOM line that
+    -- consumed them. Quantities in the move's reference unit. Read on its
+    -- own: the locations and units are joined by hash (the planner cannot
+    -- know how many moves the counted components have, and would look
+    -- them up once per move)
+    SELECT sm.id, sm.company_id, sm.product_id, sm.date,
+           COALESCE(CASE WHEN src.usage = 'internal' THEN src.warehouse_id
+                         ELSE dst.warehouse_id END, 0) AS warehouse_id,
            CASE WHEN sm.bom_line_id IS NOT NULL
                      AND sm.backflush_role IN %(roles)s THEN 'backflush'
                 WHEN sm.raw_material_production_id IS NOT NULL THEN 'production'
@@ -257,25 +259,13 @@ outflow AS (
                 ELSE 'other' END AS kind,
            CASE WHEN sm.backflush_role IN %(roles)s THEN sm.bom_line_id
                 END AS bom_line_id,
-           MIN(sm.id) AS id,
-           SUM(q.qty) * MIN(k.factor) AS qty,
-           COALESCE(SUM(q.qty) FILTER (
-               WHERE sm.backflush_role IN %(net_roles)s), 0.0) * MIN(k.factor)
-               AS net_qty
+           sm.backflush_role IN %(net_roles)s AS net,
+           CASE WHEN src.usage = 'internal' THEN 1.0 ELSE -1.0 END
+               * sm.quantity / mu.factor AS qty
       FROM stock_move sm
       JOIN stock_location src ON src.id = sm.location_id
       JOIN stock_location dst ON dst.id = sm.location_dest_id
       JOIN uom_uom mu ON mu.id = sm.product_uom
-      JOIN count_key k
-        ON k.company_id = sm.company_id
-       AND k.product_id = sm.product_id
-       AND k.warehouse_id = COALESCE(CASE WHEN src.usage = 'internal'
-                                          THEN src.warehouse_id
-                                          ELSE dst.warehouse_id END, 0)
-     CROSS JOIN LATERAL (
-           SELECT CASE WHEN src.usage = 'internal' THEN 1.0 ELSE -1.0 END
-                      * sm.quantity / mu.factor AS qty
-           ) q
      WHERE sm.state = 'done' AND sm.is_inventory IS NOT TRUE AND sm.quantity > 0
        AND ((src.usage = 'internal'
              AND (dst.usage <> 'internal'
@@ -283,8 +273,25 @@ outflow AS (
             OR (dst.usage = 'internal' AND src.usage <> 'internal'
                 AND sm.bom_line_id IS NOT NULL
                 AND sm.backflush_role IN %(roles)s))
-       AND sm.date > k.dates[1]
        %(outflow_first)s %(outflow_last)s %(products)s
+),
+outflow AS (
+    -- the moves summed per count that closes their interval, in the
+    -- component's unit (count_key's factor)
+    SELECT m.company_id, k.warehouse_id, m.product_id,
+           k.dates[WIDTH_BUCKET(m.date - INTERVAL '1 microsecond', k.dates) + 1]
+               AS date,
+           m.kind, m.bom_line_id,
+           MIN(m.id) AS id,
+           SUM(m.qty) * MIN(k.factor) AS qty,
+           COALESCE(SUM(m.qty) FILTER (WHERE m.net), 0.0) * MIN(k.factor)
+               AS net_qty
+      FROM outflow_move m
+      JOIN count_key k
+        ON k.company_id = m.company_id
+       AND k.product_id = m.product_id
+       AND k.warehouse_id = m.warehouse_id
+     WHERE m.date > k.dates[1]
   GROUP BY 1, 2, 3, 4, 5, 6
 ),
 row_source AS (

@@ -1,7 +1,6 @@
 # Copyright 2026 mrp_backflush authors
 # License LGPL-3.0 or later (https://www.gnu.org/licenses/lgpl).
 import ast
-import math
 from collections import defaultdict
 
 from dateutil.relativedelta import relativedelta
@@ -31,9 +30,10 @@ OBSERVED_FIELDS = (
 
 
 class CountFormatter:
-    """Quantities, percentages and dates of the advice from counts in the
-    user's language, as ``formatLang`` and ``format_date`` write them: the
-    language is read once for thousands of lines."""
+    """Numbers and dates of the advice in the user's language, as
+    ``formatLang``, ``uom.uom._backflush_format_qty`` and ``format_date``
+    write them: the language and the units' decimals are read once for
+    thousands of lines."""
 
     def __init__(self, env):
         self.env = env
@@ -42,17 +42,23 @@ class CountFormatter:
         self.thousands_sep = lang.thousands_sep or ""
         self.decimal_point = lang.decimal_point
         self.dates = {}
+        self.digits = {}
 
     def number(self, value, digits):
-        value = float_round(value, precision_digits=digits)
+        value = float_round(value, precision_digits=digits, rounding_method="HALF-EVEN")
         parts = f"{abs(value):.{digits}f}".split(".")
         parts[0] = intersperse(parts[0], self.grouping, self.thousands_sep)[0]
         sign = "-" if value < 0 else ""
         return sign + self.decimal_point.join(parts)
 
+    def qty_number(self, value, uom):
+        """``value`` with the decimals of ``uom``'s rounding."""
+        if uom.id not in self.digits:
+            self.digits[uom.id] = uom._backflush_digits()
+        return self.number(value, self.digits[uom.id])
+
     def qty(self, value, uom):
-        digits = max(0, math.ceil(-math.log10(uom.rounding) - 1e-9))
-        return f"{self.number(value, digits)} {uom.name}"
+        return f"{self.qty_number(value, uom)} {uom.name}"
 
     def date(self, value):
         if value not in self.dates:
@@ -241,9 +247,10 @@ class MrpBomBackflushAdvice(models.TransientModel):
     def action_compute(self):
         self.ensure_one()
         self.line_ids.unlink()
-        self.line_ids = [
-            fields.Command.create(vals) for vals in self._advice_line_vals()
-        ]
+        vals_list = self.env["mrp.bom.backflush.advice.line"]._with_summary(
+            self._advice_line_vals()
+        )
+        self.line_ids = [fields.Command.create(vals) for vals in vals_list]
         self.analysed = True
         return self._reopen()
 
@@ -596,9 +603,11 @@ class MrpBomBackflushAdvice(models.TransientModel):
         """Advice lines of the BOM lines whose component has a count with
         a previous one, from :meth:`_count_figures`."""
         vals_list = []
+        boms = set(self.bom_ids.ids)
         for bom_line, (booked, net, variance) in by_line.items():
             # booked <= 0: all it consumed came back (unbuild, corrections)
-            if booked <= 0 or not self._count_in_scope(bom_line):
+            bom = bom_line.bom_id
+            if booked <= 0 or bom.type != "normal" or (boms and bom.id not in boms):
                 continue
             vals = self._count_suggest(
                 bom_line, components[bom_line.product_id], booked, net, variance, fmt
@@ -626,10 +635,6 @@ class MrpBomBackflushAdvice(models.TransientModel):
             domain.append(("bom_line_id.bom_id", "in", self.bom_ids.ids))
         groups = self.env["stock.move"]._read_group(domain, ["bom_line_id"])
         return self.env["mrp.bom.line"].browse([line.id for [line] in groups])
-
-    def _count_in_scope(self, bom_line):
-        bom = bom_line.bom_id
-        return bom.type == "normal" and (not self.bom_ids or bom in self.bom_ids)
 
     def _count_suggest(self, bom_line, component, booked, net, variance, fmt):
         """Values of one advice line from counts, or None when the line is

@@ -4,7 +4,8 @@ from markupsafe import Markup
 
 from odoo import api, fields, models
 from odoo.exceptions import AccessError, UserError
-from odoo.tools import formatLang
+
+from .mrp_bom_backflush_advice import CountFormatter
 
 
 class MrpBomBackflushAdviceLine(models.TransientModel):
@@ -18,9 +19,9 @@ class MrpBomBackflushAdviceLine(models.TransientModel):
         "mrp.bom.backflush.advice", required=True, ondelete="cascade", index=True
     )
     bom_line_id = fields.Many2one("mrp.bom.line", required=True, readonly=True)
-    bom_id = fields.Many2one(
-        related="bom_line_id.bom_id", store=True, string="Bill of Materials"
-    )
+    # bom_id, change and priority are written with the line (see
+    # _with_summary): thousands of lines are created at once
+    bom_id = fields.Many2one("mrp.bom", "Bill of Materials", readonly=True)
     product_id = fields.Many2one(related="bom_line_id.product_id", string="Component")
     product_uom_id = fields.Many2one(
         related="bom_line_id.product_uom_id", string="Unit"
@@ -70,11 +71,10 @@ class MrpBomBackflushAdviceLine(models.TransientModel):
     current_value = fields.Float("Current", digits=(16, 4), readonly=True)
     suggested_value = fields.Float("Suggested", digits=(16, 4), readonly=True)
     change = fields.Char(
-        compute="_compute_change",
-        store=True,
+        readonly=True,
         help="What applying the suggestion changes on the BOM line.",
     )
-    priority = fields.Integer(compute="_compute_priority", store=True)
+    priority = fields.Integer(readonly=True)
     # Counts basis: the evidence, quantities in the line's unit
     count_count = fields.Integer("Counts", readonly=True)
     date_from = fields.Datetime("First Count", readonly=True)
@@ -118,48 +118,56 @@ class MrpBomBackflushAdviceLine(models.TransientModel):
     explanation = fields.Char(readonly=True)
     applied = fields.Boolean(readonly=True)
 
-    @api.depends("suggestion_type", "current_value", "suggested_value")
-    def _compute_change(self):
-        for advice_line in self:
-            advice_line.change = (
-                advice_line._change_text(
-                    advice_line.current_value, advice_line.suggested_value
-                )
-                if advice_line.suggestion_type
-                else False
-            )
-
-    @api.depends("suggestion_type", "basis", "count_count")
-    def _compute_priority(self):
-        for advice_line in self:
-            if advice_line.suggestion_type:
-                advice_line.priority = 0
-            elif advice_line.basis == "counts" and advice_line.count_count < 2:
-                advice_line.priority = 2
+    @api.model
+    def _with_summary(self, vals_list):
+        """``vals_list`` of new lines with their BOM, change and priority
+        (useful rows first: suggestions, then evidence without one, then
+        components counted only once)."""
+        fmt = CountFormatter(self.env)
+        bom_lines = self.env["mrp.bom.line"].browse(
+            [vals["bom_line_id"] for vals in vals_list]
+        )
+        for vals, bom_line in zip(vals_list, bom_lines, strict=True):
+            kind = vals.get("suggestion_type")
+            if kind:
+                priority = 0
+            elif vals.get("basis") == "counts" and vals.get("count_count", 0) < 2:
+                priority = 2
             else:
-                advice_line.priority = 1
+                priority = 1
+            vals.update(
+                bom_id=bom_line.bom_id.id,
+                priority=priority,
+                change=kind
+                and self._change_text(
+                    kind,
+                    bom_line,
+                    vals.get("current_value", 0.0),
+                    vals.get("suggested_value", 0.0),
+                    fmt,
+                ),
+            )
+        return vals_list
 
-    def _change_text(self, old, new):
+    @api.model
+    def _change_text(self, kind, bom_line, old, new, fmt):
         """What changes, with its unit: "Planned scrap 0.00 % → 5.00 %" or
         "Quantity 4 → 5 Units per 1 Units"."""
-        self.ensure_one()
-        if self.suggestion_type == "scrap":
+        if kind == "scrap":
             return self.env._(
                 "Planned scrap %(old)s %% → %(new)s %%",
-                old=formatLang(self.env, old, digits=2),
-                new=formatLang(self.env, new, digits=2),
+                old=fmt.number(old, 2),
+                new=fmt.number(new, 2),
             )
-        line = self.bom_line_id
-        uom = line.product_uom_id
+        uom = bom_line.product_uom_id
+        bom = bom_line.bom_id
         return self.env._(
             "Quantity %(old)s → %(new)s %(uom)s per %(bom_qty)s %(bom_uom)s",
-            old=uom._backflush_format_qty(old),
-            new=uom._backflush_format_qty(new),
+            old=fmt.qty_number(old, uom),
+            new=fmt.qty_number(new, uom),
             uom=uom.name,
-            bom_qty=line.bom_id.product_uom_id._backflush_format_qty(
-                line.bom_id.product_qty
-            ),
-            bom_uom=line.bom_id.product_uom_id.name,
+            bom_qty=fmt.qty_number(bom.product_qty, bom.product_uom_id),
+            bom_uom=bom.product_uom_id.name,
         )
 
     def action_apply(self):
@@ -201,7 +209,13 @@ class MrpBomBackflushAdviceLine(models.TransientModel):
         self.ensure_one()
         field = "product_qty" if self.suggestion_type == "qty" else "scrap_percent"
         line = self.bom_line_id
-        change = self._change_text(line[field], self.suggested_value)
+        change = self._change_text(
+            self.suggestion_type,
+            line,
+            line[field],
+            self.suggested_value,
+            CountFormatter(self.env),
+        )
         line.write({field: self.suggested_value})
         self.applied = True
         open_mos = self.env["mrp.production"].search(
