@@ -730,6 +730,9 @@ class TestAttackRound7Concurrency(TransactionCase):
     """Two cursors at once (data committed, as in test_concurrency)."""
 
     _env = concurrency.TestConcurrency._env
+    _chair_and_leg = concurrency.TestConcurrency._chair_and_leg
+    _stock_location = concurrency.TestConcurrency._stock_location
+    _inventory = concurrency.TestConcurrency._inventory
     _setup = concurrency.TestConcurrency._setup
     _set_aside_pending = concurrency.TestConcurrency._set_aside_pending
     _leg_qty = concurrency.TestConcurrency._leg_qty
