@@ -1,7 +1,7 @@
 # Copyright 2026 mrp_backflush authors
 # License LGPL-3.0 or later (https://www.gnu.org/licenses/lgpl).
 from odoo import Command
-from odoo.tests import Form, TransactionCase
+from odoo.tests import Form, TransactionCase, new_test_user
 
 
 class BackflushCase(TransactionCase):
@@ -54,11 +54,45 @@ class BackflushCase(TransactionCase):
         )
 
     @classmethod
+    def _grams_and_pieces(cls, pieces_name):
+        """Quantities with 3 decimals, kilograms to the gram, and a unit of
+        whole pieces, ``cls.uom_piece`` (a board is never cut in 0.3)."""
+        cls.addClassCleanup(cls.env.registry.clear_cache)
+        cls.env.ref("product.decimal_product_uom").digits = 3
+        cls.uom_kgm.rounding = 0.001
+        cls.uom_piece = cls.env["uom.uom"].create(
+            {
+                "name": pieces_name,
+                "category_id": cls.uom_unit.category_id.id,
+                "uom_type": "bigger",
+                "factor_inv": 1.0,
+                "rounding": 1.0,
+            }
+        )
+
+    @classmethod
     def _workcenter(cls, name, **vals):
         """A work center without start time; the user sees operations."""
         cls.env.user.groups_id += cls.env.ref("mrp.group_mrp_routings")
         return cls.env["mrp.workcenter"].create(
             dict({"name": name, "time_start": 0}, **vals)
+        )
+
+    @classmethod
+    def _operator(cls, login, **vals):
+        """A user of manufacturing and inventory."""
+        return new_test_user(
+            cls.env, login, groups="mrp.group_mrp_user,stock.group_stock_user", **vals
+        )
+
+    @classmethod
+    def _manager(cls, login, **vals):
+        """A manager of manufacturing and inventory."""
+        return new_test_user(
+            cls.env,
+            login,
+            groups="mrp.group_mrp_manager,stock.group_stock_manager",
+            **vals,
         )
 
     @classmethod
@@ -159,6 +193,16 @@ class BackflushCase(TransactionCase):
         self._mark_done_with_backorder(mo)
         return self._family(mo).filtered(lambda p: p.state not in ("done", "cancel"))
 
+    def _type_quantities(self, mo, qty_producing, quantities):
+        """In the MO's form, the quantity producing and what each move of
+        ``quantities`` ({move: quantity}) used, as an operator types them."""
+        with Form(mo) as form:
+            form.qty_producing = qty_producing
+            for move, qty in quantities.items():
+                index = mo.move_raw_ids.ids.index(move.id)
+                with form.move_raw_ids.edit(index) as line:
+                    line.quantity = qty
+
     def _mark_done_with_backorder(self, mo):
         """Mark Done ``mo`` and answer the backorder dialog: keep the rest."""
         action = mo.button_mark_done()
@@ -166,8 +210,9 @@ class BackflushCase(TransactionCase):
             self.env[action["res_model"]].with_context(**action["context"])
         ).save().action_backorder()
 
-    def _scrap(self, mo, product, qty, env=None):
-        """Scrap from the MO, as the operator does with its Scrap button."""
+    def _scrap(self, mo, product, qty, env=None, tags=()):
+        """Scrap from the MO, as the operator does with its Scrap button;
+        ``tags``: the scrap reasons chosen."""
         action = mo.button_scrap()
         form = Form(
             (env or self.env)["stock.scrap"].with_context(**action["context"]),
@@ -175,6 +220,8 @@ class BackflushCase(TransactionCase):
         )
         form.product_id = product
         form.scrap_qty = qty
+        for tag in tags:
+            form.scrap_reason_tag_ids.add(tag)
         scrap = form.save()
         scrap.action_validate()
         self.assertEqual(scrap.state, "done")

@@ -8,7 +8,7 @@ import contextlib
 
 from odoo import Command
 from odoo.exceptions import AccessError, UserError, ValidationError
-from odoo.tests import Form, new_test_user, tagged
+from odoo.tests import Form, tagged
 
 from .common import BackflushCase
 
@@ -31,16 +31,8 @@ class TestAttackRound6(BackflushCase):
         )
         cls.bom_radio = cls._bom(cls.radio, [(cls.sensor, 1)])
         cls.Production = cls.env["mrp.production"]
-        cls.operator = new_test_user(
-            cls.env,
-            "bf_attack_operator",
-            groups="mrp.group_mrp_user,stock.group_stock_user",
-        )
-        cls.manager = new_test_user(
-            cls.env,
-            "bf_attack_manager",
-            groups="mrp.group_mrp_manager,stock.group_stock_manager",
-        )
+        cls.operator = cls._operator("bf_attack_operator")
+        cls.manager = cls._manager("bf_attack_manager")
 
     def _serials(self, *names, product=None, stock=True):
         product = product or self.sensor
@@ -402,12 +394,7 @@ class TestAttackRound6Staging(BackflushCase):
         consume the staged legs any more, the policy says return them."""
         mo = self._mo(self.bom, 10)
         self._pick(mo, 40)
-        mo.qty_producing = 4
-        action = mo.button_mark_done()
-        Form(
-            self.env[action["res_model"]].with_context(**action["context"])
-        ).save().action_backorder()
-        backorder = mo.procurement_group_id.mrp_production_ids - mo
+        backorder = self._backorder(mo, 4)
         self.assertEqual(self._qty(self.leg, self.pre), 24)
         backorder.action_cancel()
         self.assertEqual(self._qty(self.leg, self.pre), 0)
@@ -429,11 +416,7 @@ class TestAttackRound6Station(BackflushCase):
         cls.env.user.groups_id += cls.env.ref("stock.group_production_lot")
         cls.table = cls._product("Attack Table", 0.0)
         cls.leg = cls._product("Attack Table Leg", 2.0, default_code="ATK-TLEG")
-        cls.operator = new_test_user(
-            cls.env,
-            "bf_attack_station_operator",
-            groups="mrp.group_mrp_user,stock.group_stock_user",
-        )
+        cls.operator = cls._operator("bf_attack_station_operator")
 
     def test_report_component_on_two_lines_not_posted_twice(self):
         """The component is on two lines of the BOM: the quantity reported

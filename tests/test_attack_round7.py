@@ -32,29 +32,17 @@ class TestAttackRound7(BackflushCase):
             cls.chair, [(cls.leg, 4)], backflush_shortage_policy="defer"
         )
         cls.Production = cls.env["mrp.production"]
-        cls.operator = new_test_user(
-            cls.env,
-            "bf_r7_operator",
-            groups="mrp.group_mrp_user,stock.group_stock_user",
-        )
-        cls.manager = new_test_user(
-            cls.env,
-            "bf_r7_manager",
-            groups="mrp.group_mrp_manager,stock.group_stock_manager",
-        )
+        cls.operator = cls._operator("bf_r7_operator")
+        cls.manager = cls._manager("bf_r7_manager")
         cls.portal = new_test_user(cls.env, "bf_r7_portal", groups="base.group_portal")
         cls.company_b = cls.env["res.company"].create({"name": "R7 Company B"})
-        cls.operator_b = new_test_user(
-            cls.env,
+        cls.operator_b = cls._operator(
             "bf_r7_operator_b",
-            groups="mrp.group_mrp_user,stock.group_stock_user",
             company_id=cls.company_b.id,
             company_ids=[Command.set(cls.company_b.ids)],
         )
-        cls.manager_b = new_test_user(
-            cls.env,
+        cls.manager_b = cls._manager(
             "bf_r7_manager_b",
-            groups="mrp.group_mrp_manager,stock.group_stock_manager",
             company_id=cls.company_b.id,
             company_ids=[Command.set(cls.company_b.ids)],
         )
@@ -610,10 +598,7 @@ class TestAttackRound7Operation(BackflushCase):
     @classmethod
     def setUpClass(cls):
         super().setUpClass()
-        cls.env.user.groups_id += cls.env.ref("mrp.group_mrp_routings")
-        cls.workcenter = cls.env["mrp.workcenter"].create(
-            {"name": "R7 Assembly", "time_start": 0}
-        )
+        cls.workcenter = cls._workcenter("R7 Assembly")
         cls.chair = cls._product("R7 Op Chair", 0.0)
         cls.leg = cls._product("R7 Op Leg", 2.0)
         cls._stock(cls.leg, 100)
@@ -626,11 +611,7 @@ class TestAttackRound7Operation(BackflushCase):
             ],
         )
         cls.bom.bom_line_ids.operation_id = cls.bom.operation_ids
-        cls.operator = new_test_user(
-            cls.env,
-            "bf_r7_op_operator",
-            groups="mrp.group_mrp_user,stock.group_stock_user",
-        )
+        cls.operator = cls._operator("bf_r7_op_operator")
 
     def test_work_order_of_a_draft_order_posts_nothing(self):
         mo = self.env["mrp.production"].create(
@@ -679,11 +660,7 @@ class TestAttackRound7Staging(BackflushCase):
         cls.chair = cls._product("R7 Staged Chair", 0.0)
         cls.leg = cls._product("R7 Staged Leg", 2.0)
         cls._stock(cls.leg, 100)
-        cls.operator = new_test_user(
-            cls.env,
-            "bf_r7_staging_operator",
-            groups="mrp.group_mrp_user,stock.group_stock_user",
-        )
+        cls.operator = cls._operator("bf_r7_staging_operator")
 
     def _pick(self, mo, qty):
         picking = mo.picking_ids.filtered(
@@ -730,6 +707,9 @@ class TestAttackRound7Concurrency(TransactionCase):
     """Two cursors at once (data committed, as in test_concurrency)."""
 
     _env = concurrency.TestConcurrency._env
+    _chair_and_leg = concurrency.TestConcurrency._chair_and_leg
+    _stock_location = concurrency.TestConcurrency._stock_location
+    _inventory = concurrency.TestConcurrency._inventory
     _setup = concurrency.TestConcurrency._setup
     _set_aside_pending = concurrency.TestConcurrency._set_aside_pending
     _leg_qty = concurrency.TestConcurrency._leg_qty

@@ -22,18 +22,9 @@ class TestCorrection(BackflushCase):
         cls.leg_line = cls.bom.bom_line_ids.filtered(
             lambda ln: ln.product_id == cls.leg
         )
-        cls._stock(cls.leg, 1000)
-        cls._stock(cls.seat, 500)
-        cls.manager = new_test_user(
-            cls.env,
-            "bf_corr_manager",
-            groups="mrp.group_mrp_manager,stock.group_stock_manager",
-        )
-        cls.operator = new_test_user(
-            cls.env,
-            "bf_corr_operator",
-            groups="mrp.group_mrp_user,stock.group_stock_user",
-        )
+        cls._stocks(leg=1000, seat=500)
+        cls.manager = cls._manager("bf_corr_manager")
+        cls.operator = cls._operator("bf_corr_operator")
         cls.tag = cls.env["stock.scrap.reason.tag"].create({"name": "Miscut legs"})
         cls.shelf = cls.env["stock.location"].create(
             {"name": "Leftovers", "location_id": cls.stock_location.id}
@@ -55,6 +46,15 @@ class TestCorrection(BackflushCase):
             .with_user(user or self.manager)
             .browse(action["res_id"])
         )
+
+    def _add_leg_line(self, wizard, lot, qty_used):
+        """A line of legs of ``lot`` added in the wizard's form."""
+        form = Form(wizard)
+        with form.line_ids.new() as line:
+            line.bom_line_id = self.leg_line
+            line.lot_id = lot
+            line.qty_used = qty_used
+        return form.save()
 
     def _correct(self, mo, used, **vals):
         """``used``: {product or (product, lot): quantity really used}."""
@@ -274,23 +274,13 @@ class TestCorrection(BackflushCase):
         self.assertEqual(self._qty(self.leg), 10)
         # the same lot twice would return it twice
         original = wizard.line_ids
-        form = Form(wizard)
-        with form.line_ids.new() as line:
-            line.bom_line_id = self.leg_line
-            line.lot_id = lot_b
-            line.qty_used = 0.0
-        wizard = form.save()
+        wizard = self._add_leg_line(wizard, lot_b, 0.0)
         by_lot[lot_b].qty_used = 5
         with self.assertRaisesRegex(UserError, r"\(B\) is on two lines"):
             wizard.action_confirm()
         (wizard.line_ids - original).unlink()
         # 5 of lot B back, 3 more of lot C used
-        form = Form(wizard)
-        with form.line_ids.new() as line:
-            line.bom_line_id = self.leg_line
-            line.lot_id = lot_c
-            line.qty_used = 3.0
-        wizard = form.save()
+        wizard = self._add_leg_line(wizard, lot_c, 3.0)
         by_lot[lot_b].qty_used = 25
         wizard.action_confirm()
         lots = {
@@ -477,10 +467,7 @@ class TestCorrection(BackflushCase):
     def test_only_done_orders_are_corrected(self):
         """A work order finished (the MO is to close) or an MO cancelled
         after it: its consumption is the order's own, never a correction."""
-        self.env.user.groups_id += self.env.ref("mrp.group_mrp_routings")
-        workcenter = self.env["mrp.workcenter"].create(
-            {"name": "Corr Assembly", "time_start": 0}
-        )
+        workcenter = self._workcenter("Corr Assembly")
         bom = self._bom(
             self.chair,
             [(self.leg, 4)],

@@ -13,10 +13,7 @@ class TestLedger(BackflushCase):
     @classmethod
     def setUpClass(cls):
         super().setUpClass()
-        cls.env.user.groups_id += cls.env.ref("mrp.group_mrp_routings")
-        cls.workcenter = cls.env["mrp.workcenter"].create(
-            {"name": "Ledger Assembly", "time_start": 0}
-        )
+        cls.workcenter = cls._workcenter("Ledger Assembly")
         cls.chair = cls._product("Ledger Chair", 0.0)
         cls.leg = cls._product("Ledger Leg", 2.0)
         cls.beech = cls._product("Ledger Beech Leg", 3.0)
@@ -37,12 +34,6 @@ class TestLedger(BackflushCase):
             ]
         )
         return sum(-m.quantity if m.unbuild_id else m.quantity for m in moves)
-
-    def _family(self, mo):
-        return mo.procurement_group_id.mrp_production_ids
-
-    def _assert_balanced(self, mo):
-        return self._assert_ledger_balanced(mo)
 
     def _finish_workorders(self, mo):
         for workorder in mo.workorder_ids.filtered(lambda w: w.state != "done"):
@@ -87,8 +78,7 @@ class TestLedger(BackflushCase):
     def test_operation_timing_backorder_posts_once(self):
         """10 % planned scrap on an operation line, 4 then 6 produced: 22
         legs over the family, not 35.2."""
-        self._stock(self.leg, 100)
-        self._stock(self.seat, 100)
+        self._stocks(leg=100, seat=100)
         bom = self._operation_bom({"scrap_percent": 10})
         mo = self._mo(bom, 10)
         mo.qty_producing = 4
@@ -109,14 +99,12 @@ class TestLedger(BackflushCase):
             lambda m: m.backflush_role == "planned_scrap" and m.state == "done"
         )
         self.assertAlmostEqual(sum(scrap.mapped("quantity")), 2.0)
-        self._assert_balanced(mo)
+        self._assert_ledger_balanced(mo)
 
     def test_operation_timing_backorder_with_substitute(self):
         """The substitute posted at work-order finish stays a substitute and
         is not posted again as a component by the backorder."""
-        self._stock(self.leg, 5)
-        self._stock(self.beech, 100)
-        self._stock(self.seat, 100)
+        self._stocks(leg=5, beech=100, seat=100)
         bom = self._operation_bom(
             {
                 "scrap_percent": 10,
@@ -144,14 +132,13 @@ class TestLedger(BackflushCase):
                 )
             )
         )
-        self._assert_balanced(mo)
+        self._assert_ledger_balanced(mo)
 
     # ------------------------------------------------------------------
     # fixed scrap x deferred shortages x backorders
     # ------------------------------------------------------------------
     def test_fixed_scrap_deferred_posted_once(self):
-        self._stock(self.leg, 3)
-        self._stock(self.seat, 100)
+        self._stocks(leg=3, seat=100)
         bom = self._bom(
             self.chair,
             [(self.leg, 1, {"scrap_fixed_qty": 2}), (self.seat, 1)],
@@ -168,12 +155,10 @@ class TestLedger(BackflushCase):
                 lambda e: e.state == "pending"
             )
         )
-        self._assert_balanced(mo)
+        self._assert_ledger_balanced(mo)
 
     def test_fixed_scrap_covered_by_substitute_posted_once(self):
-        self._stock(self.leg, 4)
-        self._stock(self.beech, 100)
-        self._stock(self.seat, 100)
+        self._stocks(leg=4, beech=100, seat=100)
         bom = self._beech_bom(scrap_fixed_qty=2)
         mo = self._mo(bom, 10)
         backorder = self._backorder(mo, 4)
@@ -186,15 +171,14 @@ class TestLedger(BackflushCase):
         )
         self.assertEqual(sum(scrap.mapped("quantity")), 2)
         self.assertEqual(scrap.product_id, self.beech)
-        self._assert_balanced(mo)
+        self._assert_ledger_balanced(mo)
 
     # ------------------------------------------------------------------
     # unbuild
     # ------------------------------------------------------------------
     def _short_mo_done(self):
         """10 chairs done under `defer` with 4 legs in stock: 6 pending."""
-        self._stock(self.leg, 4)
-        self._stock(self.seat, 100)
+        self._stocks(leg=4, seat=100)
         bom = self._bom(
             self.chair,
             [(self.leg, 1), (self.seat, 1)],
@@ -215,7 +199,7 @@ class TestLedger(BackflushCase):
         self._stock(self.leg, 50)
         self.env["mrp.backflush.exception"]._cron_retry()
         self.assertEqual(self._qty(self.leg), 50)
-        self._assert_balanced(mo)
+        self._assert_ledger_balanced(mo)
 
     def test_partial_unbuild_cancels_pending_first(self):
         mo = self._short_mo_done()
@@ -226,11 +210,10 @@ class TestLedger(BackflushCase):
         self._stock(self.leg, 10)
         exception.action_retry()
         self.assertEqual(self._consumed(self.leg, mo), 5)
-        self._assert_balanced(mo)
+        self._assert_ledger_balanced(mo)
 
     def test_unbuild_keeps_planned_scrap_and_roles(self):
-        self._stock(self.leg, 100)
-        self._stock(self.seat, 100)
+        self._stocks(leg=100, seat=100)
         bom = self._bom(
             self.chair,
             [
@@ -263,12 +246,10 @@ class TestLedger(BackflushCase):
             set(returns.stock_valuation_layer_ids.mapped("backflush_production_id")),
             {mo},
         )
-        self._assert_balanced(mo)
+        self._assert_ledger_balanced(mo)
 
     def test_unbuild_returns_substitutes_with_their_role(self):
-        self._stock(self.leg, 6)
-        self._stock(self.beech, 100)
-        self._stock(self.seat, 100)
+        self._stocks(leg=6, beech=100, seat=100)
         bom = self._beech_bom()
         mo = self._mo(bom, 10)
         mo.button_mark_done()
@@ -284,7 +265,7 @@ class TestLedger(BackflushCase):
             ),
             {"substitute"},
         )
-        self._assert_balanced(mo)
+        self._assert_ledger_balanced(mo)
 
     # ------------------------------------------------------------------
     # substitutes x planned scrap
@@ -292,9 +273,7 @@ class TestLedger(BackflushCase):
     def test_substitute_covering_scrap_posts_planned_scrap(self):
         """50 chairs, 4 legs + 1 %, 192 legs and beech legs: 8 beech legs
         stand in for the net, 2 for the planned scrap."""
-        self._stock(self.leg, 192)
-        self._stock(self.beech, 100)
-        self._stock(self.seat, 100)
+        self._stocks(leg=192, beech=100, seat=100)
         bom = self._beech_bom(4, scrap_percent=1)
         mo = self._mo(bom, 50)
         mo.button_mark_done()
@@ -316,12 +295,10 @@ class TestLedger(BackflushCase):
             lambda svl: svl.backflush_role == "planned_scrap"
         )
         self.assertAlmostEqual(sum(layers.mapped("quantity")), -2)
-        self._assert_balanced(mo)
+        self._assert_ledger_balanced(mo)
 
     def test_preview_shows_planned_scrap_covered_by_substitute(self):
-        self._stock(self.leg, 192)
-        self._stock(self.beech, 100)
-        self._stock(self.seat, 100)
+        self._stocks(leg=192, beech=100, seat=100)
         bom = self._beech_bom(4, scrap_percent=1)
         mo = self._mo(bom, 50)
         plan = self.env["mrp.backflush.engine"]._plan(mo, "mark_done")
@@ -338,8 +315,7 @@ class TestLedger(BackflushCase):
     # ------------------------------------------------------------------
     def test_deferred_run_lines_add_up(self):
         """Under defer each run line reads planned = consumed + short."""
-        self._stock(self.leg, 5)
-        self._stock(self.seat, 100)
+        self._stocks(leg=5, seat=100)
         bom = self._bom(
             self.chair,
             [(self.leg, 1, {"scrap_percent": 30}), (self.seat, 1)],
@@ -360,15 +336,14 @@ class TestLedger(BackflushCase):
             (scrap.planned_qty, scrap.consumed_qty, scrap.shortage_qty), (3, 0, 3)
         )
         self.assertEqual(mo.backflush_exception_ids.quantity, 8)
-        self._assert_balanced(mo)
+        self._assert_ledger_balanced(mo)
 
     # ------------------------------------------------------------------
     # recorded quantities
     # ------------------------------------------------------------------
     def test_quantity_written_over_rpc_is_kept(self):
         """A barcode or MES integration writes the quantity used: kept."""
-        self._stock(self.leg, 1000)
-        self._stock(self.seat, 1000)
+        self._stocks(leg=1000, seat=1000)
         bom = self._bom(
             self.chair, [(self.leg, 4, {"scrap_percent": 1}), (self.seat, 1)]
         )
@@ -387,13 +362,12 @@ class TestLedger(BackflushCase):
             (line.role, line.recorded, line.consumed_qty, line.planned_qty),
             ("component", True, 410, 400),
         )
-        self._assert_balanced(mo)
+        self._assert_ledger_balanced(mo)
 
     def test_component_demand_reads_as_its_share(self):
         """After posting the component move's demand is its net, the planned
         scrap has a move (and a demand) of its own."""
-        self._stock(self.leg, 1000)
-        self._stock(self.seat, 1000)
+        self._stocks(leg=1000, seat=1000)
         bom = self._bom(
             self.chair, [(self.leg, 4, {"scrap_percent": 1}), (self.seat, 1)]
         )

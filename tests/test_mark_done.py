@@ -1,7 +1,7 @@
 # Copyright 2026 mrp_backflush authors
 # License LGPL-3.0 or later (https://www.gnu.org/licenses/lgpl).
 from odoo.exceptions import AccessError, UserError
-from odoo.tests import Form, new_test_user, tagged
+from odoo.tests import Form, tagged
 
 from .common import BackflushCase
 
@@ -22,22 +22,9 @@ class TestMarkDone(BackflushCase):
         cls.wheel = cls._product("Wheel", 40.0)
         cls.frame = cls._product("Frame", 120.0)
         cls.bom_bicycle = cls._bom(cls.bicycle, [(cls.wheel, 2), (cls.frame, 1)])
-        for product, qty in (
-            (cls.leg, 1000),
-            (cls.seat, 300),
-            (cls.backrest, 300),
-            (cls.wheel, 500),
-            (cls.frame, 200),
-        ):
-            cls._stock(product, qty)
-        cls.operator = new_test_user(
-            cls.env, "bf_operator", groups="mrp.group_mrp_user,stock.group_stock_user"
-        )
-        cls.manager = new_test_user(
-            cls.env,
-            "bf_manager",
-            groups="mrp.group_mrp_manager,stock.group_stock_manager",
-        )
+        cls._stocks(leg=1000, seat=300, backrest=300, wheel=500, frame=200)
+        cls.operator = cls._operator("bf_operator")
+        cls.manager = cls._manager("bf_manager")
 
     def test_chair_seed_example(self):
         """100 chairs at 4 legs each deduct 400 legs, 100 frames, 100 backrests."""
@@ -99,9 +86,7 @@ class TestMarkDone(BackflushCase):
 
     def test_uom_conversion(self):
         """A BOM made per dozen with components in grams posts converted."""
-        glue = self._product(
-            "Glue", 0.01, uom_id=self.uom_kgm.id, uom_po_id=self.uom_kgm.id
-        )
+        glue = self._product("Glue", 0.01, uom=self.uom_kgm)
         self._stock(glue, 10)
         bom = self._bom(
             self.chair,
@@ -131,13 +116,7 @@ class TestMarkDone(BackflushCase):
 
     def test_backorder_posts_each_share(self):
         mo = self._mo(self.bom_chair, 100)
-        mo.qty_producing = 40
-        action = mo.button_mark_done()
-        backorder_wizard = Form(
-            self.env[action["res_model"]].with_context(**action["context"])
-        ).save()
-        backorder_wizard.action_backorder()
-        backorder = mo.procurement_group_id.mrp_production_ids - mo
+        backorder = self._backorder(mo, 40)
         self.assertEqual(mo.state, "done")
         self.assertEqual(self._qty(self.leg), 1000 - 160)
         self.assertEqual(mo.backflush_run_ids.produced_qty, 40)
@@ -155,12 +134,7 @@ class TestMarkDone(BackflushCase):
         mo = self._mo(self.bom_chair, 10)
         seat_move = mo.move_raw_ids.filtered(lambda m: m.product_id == self.seat)
         self.assertTrue(seat_move.manual_consumption)
-        with Form(mo) as form:
-            form.qty_producing = 10
-            with form.move_raw_ids.edit(
-                mo.move_raw_ids.ids.index(seat_move.id)
-            ) as line:
-                line.quantity = 12
+        self._type_quantities(mo, 10, {seat_move: 12})
         mo.button_mark_done()
         self.assertEqual(seat_move.quantity, 12)
         self.assertFalse(seat_move.backflush_role)
@@ -175,11 +149,9 @@ class TestMarkDone(BackflushCase):
         mo = self._mo(self.bom_chair, 5)
         self.assertTrue(all(mo.move_raw_ids.mapped("manual_consumption")))
         typed = {self.leg: 22, self.seat: 5, self.backrest: 6}
-        with Form(mo) as form:
-            form.qty_producing = 5
-            for move in mo.move_raw_ids:
-                with form.move_raw_ids.edit(mo.move_raw_ids.ids.index(move.id)) as line:
-                    line.quantity = typed[move.product_id]
+        self._type_quantities(
+            mo, 5, {move: typed[move.product_id] for move in mo.move_raw_ids}
+        )
         mo.button_mark_done()
         self.assertEqual(mo.state, "done")
         self.assertEqual(self._qty(self.leg), 1000 - 22)
@@ -195,10 +167,7 @@ class TestMarkDone(BackflushCase):
         leg_move = self._raw(mo, self.leg) or mo.move_raw_ids.filtered(
             lambda m: m.product_id == self.leg
         )
-        with Form(mo) as form:
-            form.qty_producing = 10
-            with form.move_raw_ids.edit(mo.move_raw_ids.ids.index(leg_move.id)) as line:
-                line.quantity = 43
+        self._type_quantities(mo, 10, {leg_move: 43})
         mo.button_mark_done()
         self.assertEqual(leg_move.quantity, 43)
         self.assertEqual(self._qty(self.leg), 957)
@@ -332,9 +301,7 @@ class TestMarkDone(BackflushCase):
         The backflush posts its lines in 10 g steps: 0.5 kg leaves stock
         and the layer says 0.5 kg."""
         self.uom_kgm.rounding = 0.01
-        glue = self._product(
-            "Glue", 4.0, uom_id=self.uom_kgm.id, uom_po_id=self.uom_kgm.id
-        )
+        glue = self._product("Glue", 4.0, uom=self.uom_kgm)
         shelves = self.env["stock.location"].create(
             [
                 {"name": name, "location_id": self.stock_location.id}

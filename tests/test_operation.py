@@ -1,7 +1,7 @@
 # Copyright 2026 mrp_backflush authors
 # License LGPL-3.0 or later (https://www.gnu.org/licenses/lgpl).
 from odoo import Command
-from odoo.tests import Form, tagged
+from odoo.tests import tagged
 
 from .common import BackflushCase
 
@@ -11,10 +11,7 @@ class TestOperationTiming(BackflushCase):
     @classmethod
     def setUpClass(cls):
         super().setUpClass()
-        cls.env.user.groups_id += cls.env.ref("mrp.group_mrp_routings")
-        cls.workcenter = cls.env["mrp.workcenter"].create(
-            {"name": "Assembly", "time_start": 0}
-        )
+        cls.workcenter = cls._workcenter("Assembly")
         cls.chair = cls._product("Chair", 0.0)
         cls.leg = cls._product("Leg", 2.0)
         cls.seat = cls._product("Seat", 10.0)
@@ -51,12 +48,7 @@ class TestOperationTiming(BackflushCase):
         )
         self.assertTrue(leg_move.manual_consumption)
         self.assertTrue(seat_move.manual_consumption)
-        with Form(mo) as form:
-            form.qty_producing = 10
-            with form.move_raw_ids.edit(
-                mo.move_raw_ids.ids.index(seat_move.id)
-            ) as line:
-                line.quantity = 12
+        self._type_quantities(mo, 10, {seat_move: 12})
         mo.button_mark_done()
         self.assertEqual(mo.state, "done")
         self.assertEqual(self._qty(self.leg), 960)
@@ -118,14 +110,11 @@ class TestOperationTiming(BackflushCase):
         wo_legs = mo.workorder_ids.filtered(lambda w: w.operation_id == self.op_legs)
         wo_legs.button_finish()
         self.assertEqual(self._qty(self.leg), 1000 - 16)
-        action = mo.button_mark_done()
-        Form(
-            self.env[action["res_model"]].with_context(**action["context"])
-        ).save().action_backorder()
+        self._mark_done_with_backorder(mo)
         self.assertEqual(mo.state, "done")
         self.assertEqual(self._qty(self.leg), 1000 - 16)
         self.assertEqual(self._qty(self.seat), 1000 - 4)
-        backorder = mo.procurement_group_id.mrp_production_ids - mo
+        backorder = self._family(mo) - mo
         self.assertEqual(backorder.product_qty, 6)
         backorder.button_mark_done()
         self.assertEqual(backorder.state, "done")

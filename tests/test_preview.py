@@ -15,18 +15,7 @@ class TestPreview(BackflushCase):
     @classmethod
     def setUpClass(cls):
         super().setUpClass()
-        cls.addClassCleanup(cls.env.registry.clear_cache)
-        cls.env.ref("product.decimal_product_uom").digits = 3
-        cls.uom_kgm.rounding = 0.001
-        cls.uom_piece = cls.env["uom.uom"].create(
-            {
-                "name": "Preview Pieces",
-                "category_id": cls.uom_unit.category_id.id,
-                "uom_type": "bigger",
-                "factor_inv": 1.0,
-                "rounding": 1.0,
-            }
-        )
+        cls._grams_and_pieces("Preview Pieces")
         cls.chair = cls._product("Preview Chair", 0.0)
         cls.leg = cls._product("Preview Leg", 2.0, uom=cls.uom_piece)
         cls.beech = cls._product("Preview Beech Leg", 3.0, uom=cls.uom_piece)

@@ -17,31 +17,12 @@ class TestScrap(BackflushCase):
     @classmethod
     def setUpClass(cls):
         super().setUpClass()
-        # Kilograms to the gram; quantities stored with 3 decimals.
-        cls.addClassCleanup(cls.env.registry.clear_cache)
-        cls.env.ref("product.decimal_product_uom").digits = 3
-        cls.uom_kgm.rounding = 0.001
-        # Whole pieces: a board is never cut in 0.3.
-        cls.uom_piece = cls.env["uom.uom"].create(
-            {
-                "name": "Pieces",
-                "category_id": cls.uom_unit.category_id.id,
-                "uom_type": "bigger",
-                "factor_inv": 1.0,
-                "rounding": 1.0,
-            }
-        )
+        cls._grams_and_pieces("Pieces")
         cls.table = cls._product("Scrap Table", 0.0)
-        cls.board = cls._product(
-            "Board", 4.0, uom_id=cls.uom_piece.id, uom_po_id=cls.uom_piece.id
-        )
-        cls.glue = cls._product(
-            "Wood Glue", 8.0, uom_id=cls.uom_kgm.id, uom_po_id=cls.uom_kgm.id
-        )
+        cls.board = cls._product("Board", 4.0, uom=cls.uom_piece)
+        cls.glue = cls._product("Wood Glue", 8.0, uom=cls.uom_kgm)
         cls.screw = cls._product("Scrap Screw", 0.1)
-        cls._stock(cls.board, 1000)
-        cls._stock(cls.glue, 100)
-        cls._stock(cls.screw, 10000)
+        cls._stocks(board=1000, glue=100, screw=10000)
         cls.reason_broken = cls.env["stock.scrap.reason.tag"].create({"name": "Broken"})
 
     # ------------------------------------------------------------------
@@ -415,24 +396,10 @@ class TestScrap(BackflushCase):
     # ------------------------------------------------------------------
     # actual scrap, with Odoo's Scrap button
     # ------------------------------------------------------------------
-    def _scrap_from_mo(self, mo, product, qty, tags=None):
-        action = mo.button_scrap()
-        form = Form(
-            self.env[action["res_model"]].with_context(**action["context"]),
-            view="stock.stock_scrap_form_view2",
-        )
-        form.product_id = product
-        form.scrap_qty = qty
-        for tag in tags or []:
-            form.scrap_reason_tag_ids.add(tag)
-        scrap = form.save()
-        scrap.action_validate()
-        return scrap
-
     def test_actual_component_scrap_from_mo(self):
         bom = self._bom(self.table, [(self.board, 1, {"scrap_percent": 3})])
         mo = self._mo(bom, 10)
-        scrap = self._scrap_from_mo(mo, self.board, 3, [self.reason_broken])
+        scrap = self._scrap(mo, self.board, 3, tags=[self.reason_broken])
         self.assertEqual(scrap.state, "done")
         self.assertEqual(scrap.production_id, mo)
         self.assertEqual(scrap.location_id, mo.location_src_id)
@@ -467,7 +434,7 @@ class TestScrap(BackflushCase):
         self.assertEqual(self._qty(self.table), 10)
         unit_cost = mo.move_finished_ids.stock_valuation_layer_ids.unit_cost
         self.assertAlmostEqual(unit_cost, 22 * 4.0 / 10)
-        scrap = self._scrap_from_mo(mo, self.table, 2, [self.reason_broken])
+        scrap = self._scrap(mo, self.table, 2, tags=[self.reason_broken])
         self.assertEqual(scrap.state, "done")
         self.assertEqual(scrap.location_id, mo.location_dest_id)
         self.assertEqual(scrap.move_ids.production_id, mo)

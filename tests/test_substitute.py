@@ -40,11 +40,6 @@ class TestSubstitute(BackflushCase):
     # ------------------------------------------------------------------
     # helpers
     # ------------------------------------------------------------------
-    def _stocks(self, leg, beech, oak):
-        self._stock(self.leg, leg)
-        self._stock(self.beech, beech)
-        self._stock(self.oak, oak)
-
     def _sub_moves(self, mo):
         return mo.move_raw_ids.filtered(lambda m: m.backflush_role == "substitute")
 
@@ -292,8 +287,7 @@ class TestSubstitute(BackflushCase):
         self.assertEqual((line.consumed_qty, line.shortage_qty), (100, 40))
         self.assertEqual(line.shortage_action, "defer")
         # the deferred rest is the component itself, not a substitute
-        self._stock(self.leg, 40)
-        self._stock(self.beech, 100)
+        self._stocks(leg=40, beech=100)
         exc.action_retry()
         self.assertEqual(exc.state, "done")
         self.assertEqual(self._qty(self.leg), 0)

@@ -145,9 +145,8 @@ class TestUnbuildValue(BackflushCase):
         steps (90, 90, 520 g of glue), not 87.5 g that the stock reads as
         0.09 kg: no glue and no value come from nowhere, and the finished
         goods leave at what they cost."""
-        kg = {"uom_id": self.uom_kgm.id, "uom_po_id": self.uom_kgm.id}
-        glue = self._product("Unbuild Glue", 5.0, **kg)
-        strong = self._product("Unbuild Strong Glue", 8.0, **kg)
+        glue = self._product("Unbuild Glue", 5.0, uom=self.uom_kgm)
+        strong = self._product("Unbuild Strong Glue", 8.0, uom=self.uom_kgm)
         bom = self._bom(
             self.bike,
             [(glue, 130, {"product_uom_id": self.uom_gram.id})],
