@@ -228,3 +228,39 @@ class TestBackorderValue(BackflushCase):
         self.assertEqual(self._unbuild_values(mo, 4), (37.2, 32.0))
         self.assertAlmostEqual(self._qty(leg), 95.0)
         self.assertAlmostEqual(chair.value_svl, 0.0)
+
+    def test_backorder_unbuild_gives_back_the_lots_posted_ahead(self):
+        """Lot-tracked legs posted ahead on the first order: the
+        backorder's unbuild gives them back to their lot."""
+        chair = self._product("BV Lot Chair", 0.0, categ=self.categ_fifo_auto)
+        leg = self._product(
+            "BV Lot Leg", 2.0, categ=self.categ_fifo_auto, tracking="lot"
+        )
+        lot = self.env["stock.lot"].create({"name": "BV-LEGS", "product_id": leg.id})
+        self._stock(leg, 100, lot=lot)
+        bom = self._bom(
+            chair,
+            [(leg, 4)],
+            backflush_mode="operation",
+            operation_ids=[
+                Command.create({"name": "Legs", "workcenter_id": self.workcenter.id})
+            ],
+        )
+        bom.bom_line_ids.operation_id = bom.operation_ids
+        mo = self._mo(bom, 10)
+        mo.workorder_ids.button_start()
+        mo.workorder_ids.button_finish()
+        backorder = self._backorder(mo, 4)
+        backorder.button_mark_done()
+        self.assertAlmostEqual(self._finished_value(backorder), 48.0)
+        self.assertEqual(self._unbuild_values(backorder, 3), (24.0, 24.0))
+        returns = self.env["stock.move"].search(
+            [("unbuild_id.mo_id", "=", backorder.id), ("product_id", "=", leg.id)]
+        )
+        self.assertEqual(returns.move_line_ids.lot_id, lot)
+        self.assertAlmostEqual(
+            self.env["stock.quant"]._get_available_quantity(
+                leg, self.stock_location, lot_id=lot
+            ),
+            72.0,
+        )
