@@ -1,7 +1,10 @@
 # Copyright 2026 mrp_backflush authors
 # License LGPL-3.0 or later (https://www.gnu.org/licenses/lgpl).
 from odoo import api, fields, models
-from odoo.tools import float_compare
+from odoo.tools import float_compare, float_is_zero, float_round
+
+# Roles of the components a work order posts ahead: the net, then its scrap.
+AHEAD_NET_ROLES = ("component", "substitute")
 
 
 class MrpBackflushValuation(models.AbstractModel):
@@ -20,6 +23,158 @@ class MrpBackflushValuation(models.AbstractModel):
 
     _name = "mrp.backflush.valuation"
     _description = "Backflush: Value Added to Finished Goods"
+
+    # ------------------------------------------------------------------
+    # Components posted ahead for several orders of a family
+    # ------------------------------------------------------------------
+    @api.model
+    def _backflush_ahead_shares(self, production):
+        """{move: share} of the components work orders of ``production``'s
+        family posted ahead (before Mark Done) that its finished units
+        carry; empty for an order alone in its family (it carries all).
+
+        A work order finished for more than its order then produces posts
+        its operation's lines for units of the backorder too. Each order of
+        the family, in the order they were made, carries of what was posted
+        ahead by itself and the orders before it what its own units require
+        and its own Mark Done did not post: the net for its produced units,
+        planned scrap at the line's percentage, the fixed scrap with the
+        family's first order. The last order of the family takes what is
+        left (round-ups, units never produced), as Odoo's cost would."""
+        production.ensure_one()
+        family = (
+            production.procurement_group_id.mrp_production_ids | production
+        ).sorted("id")
+        if len(family) == 1:
+            return {}
+        done = family.move_raw_ids.filtered(
+            lambda m: m.state == "done" and m.bom_line_id and m.backflush_role
+        )
+        ahead = self._backflush_posted_ahead(done)
+        if not ahead:
+            return {}
+        orders = family.filtered(
+            lambda p: p.id <= production.id and (p.state == "done" or p == production)
+        )
+        last = not family.filtered(
+            lambda p: p.id > production.id and p.state != "cancel"
+        )
+        own = done.filtered(
+            lambda m: (
+                m.backflush_run_id.trigger == "mark_done" and not m.backflush_recorded
+            )
+        )
+        shares = {}
+        for line, line_moves in ahead.grouped("bom_line_id").items():
+            unit = (
+                line_moves[0].backflush_unit_qty
+                or line_moves[0]._backflush_bom_unit_qty()
+            )
+            fixed = line.product_uom_id._compute_quantity(
+                line.scrap_fixed_qty, line_moves[0].product_uom, round=False
+            )
+            left = {move: move.backflush_line_qty for move in line_moves}
+            first = True
+            for order in orders:
+                produced = (
+                    order.qty_produced
+                    if order.state == "done"
+                    else order.qty_producing - order.qty_produced
+                )
+                if float_is_zero(
+                    produced, precision_rounding=order.product_uom_id.rounding
+                ):
+                    continue
+                own_moves = own.filtered(
+                    lambda m, o=order, li=line: (
+                        m.raw_material_production_id == o and m.bom_line_id == li
+                    )
+                )
+                net = produced * unit
+                scrap = net * line.scrap_percent / 100.0 + (fixed if first else 0.0)
+                first = False
+                for roles, need in (
+                    (AHEAD_NET_ROLES, net),
+                    (("planned_scrap",), scrap),
+                ):
+                    need -= sum(
+                        own_moves.filtered(
+                            lambda m, r=roles: m.backflush_role in r
+                        ).mapped("backflush_line_qty")
+                    )
+                    for move in line_moves.filtered(
+                        lambda m, r=roles, o=order: (
+                            m.backflush_role in r
+                            and m.raw_material_production_id.id <= o.id
+                        )
+                    ):
+                        take = (
+                            left[move]
+                            if order == production and last
+                            else min(max(need, 0.0), left[move])
+                        )
+                        need -= take
+                        left[move] -= take
+                        if order == production and move.backflush_line_qty:
+                            shares[move] = take / move.backflush_line_qty
+        return shares
+
+    @api.model
+    def _backflush_posted_ahead(self, moves):
+        """Of done raw ``moves``, the components a work order posted."""
+        return moves.filtered(
+            lambda m: (
+                m.backflush_run_id.trigger == "operation"
+                and not m.backflush_recorded
+                and m.backflush_role in (*AHEAD_NET_ROLES, "planned_scrap")
+            )
+        )
+
+    @api.model
+    def _backflush_price_ahead(self, production, shares):
+        """Take out of the finished move's price (set by Odoo's
+        ``_cal_price`` from every component posted ahead it was given) the
+        part the order's units do not carry (see
+        ``_backflush_ahead_shares``), split with the by-products as Odoo
+        splits the cost."""
+        finished = production.move_finished_ids.filtered(
+            lambda m: (
+                m.product_id == production.product_id
+                and m.state not in ("done", "cancel")
+                and m.quantity > 0
+            )
+        )
+        if not finished or finished.product_id.cost_method not in ("fifo", "average"):
+            return
+        others = -sum(
+            (1.0 - share) * sum(move.sudo().stock_valuation_layer_ids.mapped("value"))
+            for move, share in shares.items()
+        )
+        if production.company_id.currency_id.is_zero(others):
+            return
+        byproducts = production.move_byproduct_ids.filtered(
+            lambda m: m.state not in ("done", "cancel") and m.quantity > 0
+        )
+        byproduct_share = 0.0
+        for byproduct in byproducts.filtered("cost_share"):
+            byproduct_share += byproduct.cost_share
+            if byproduct.product_id.cost_method in ("fifo", "average"):
+                byproduct.price_unit -= (
+                    others
+                    * byproduct.cost_share
+                    / 100
+                    / byproduct.product_uom._compute_quantity(
+                        byproduct.quantity, byproduct.product_id.uom_id
+                    )
+                )
+        quantity = finished.product_uom._compute_quantity(
+            finished.quantity, finished.product_id.uom_id
+        )
+        finished.price_unit -= (
+            others
+            * float_round(1 - byproduct_share / 100, precision_rounding=0.0001)
+            / quantity
+        )
 
     @api.model
     def _backflush_add_finished_value(self, production, layers, description):

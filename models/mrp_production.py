@@ -256,11 +256,17 @@ class MrpProduction(models.Model):
 
     def _cal_price(self, consumed_moves):
         # Components posted when their work order finished are part of the
-        # finished good's cost too, though done before Mark Done.
+        # finished good's cost too, though done before Mark Done; posted
+        # for several orders of the family, each carries its units' share.
         posted_early = self.move_raw_ids.filtered(
             lambda m: m.state == "done" and m.backflush_run_id.trigger == "operation"
         )
-        return super()._cal_price(consumed_moves | posted_early)
+        valuation = self.env["mrp.backflush.valuation"]
+        shares = valuation._backflush_ahead_shares(self)
+        ahead = self.env["stock.move"].concat(*shares)
+        res = super()._cal_price(consumed_moves | posted_early | ahead)
+        valuation._backflush_price_ahead(self, shares)
+        return res
 
     def _post_inventory(self, cancel_backorder=False):
         # Push rules are the same for every MO of the call: see

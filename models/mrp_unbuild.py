@@ -109,7 +109,8 @@ class MrpUnbuild(models.Model):
         """
         self.ensure_one()
         production = self.mo_id
-        done = production.move_raw_ids.filtered(lambda m: m.state == "done")
+        carried = self._backflush_carried()
+        done = self.env["stock.move"].concat(*carried)
         factor = self.product_qty / production.product_uom_id._compute_quantity(
             production.qty_produced, self.product_uom_id
         )
@@ -160,7 +161,7 @@ class MrpUnbuild(models.Model):
         lines = lines.filtered(lambda li: (family, li) in moves_by_key)
         entries = ledger._entries(production, lines, moves_by_key)
         returned = self._backflush_returned_by_move(done)
-        held = self._backflush_held_by_line(lines, backflushed, returned)
+        held = self._backflush_held_by_line(lines, backflushed, returned, carried)
         vals_list = []
         for line in lines:
             entry = entries[(family, line)]
@@ -171,7 +172,7 @@ class MrpUnbuild(models.Model):
                 # the ledger can say. Each posting gives back its share of
                 # the unbuilt units, as Odoo's unbuild does.
                 vals_list += [
-                    (move, move.backflush_line_qty * factor, False)
+                    (move, carried[move] * move.backflush_line_qty * factor, False)
                     for move in line_moves
                     if move.backflush_line_qty
                 ]
@@ -189,7 +190,7 @@ class MrpUnbuild(models.Model):
                 owed -= exc._cancel_unbuilt(owed, planned_scrap=of_scrap)
                 scrap -= of_scrap
             left = {
-                move: move.backflush_line_qty - sum(returned[move])
+                move: carried[move] * move.backflush_line_qty - sum(returned[move])
                 for move in line_moves
             }
             left = {
@@ -208,7 +209,12 @@ class MrpUnbuild(models.Model):
             vals_list += [(move, qty * ratio, True) for move, qty in left.items()]
         for raw_move, share, capped in vals_list:
             take = self._backflush_in_steps(
-                raw_move, share, returned[raw_move] if capped else None
+                raw_move,
+                share,
+                carried[raw_move] * raw_move.backflush_line_qty
+                - sum(returned[raw_move])
+                if capped
+                else None,
             )
             if not take:
                 continue
@@ -229,22 +235,23 @@ class MrpUnbuild(models.Model):
         return moves
 
     @api.model
-    def _backflush_in_steps(self, raw_move, share, returned):
+    def _backflush_in_steps(self, raw_move, share, held):
         """``share`` (line units) of what ``raw_move`` posted, in steps its
         product's unit can hold (see ``stock.move._backflush_rounding``):
         87.5 g of a glue kept to 0.01 kg would enter stock as 0.09 kg, and
         two such shares give back more than was consumed. Rounded half-up,
-        never beyond what the move still holds (``returned``: its returns so
-        far; None beyond what the ledger explains, as Odoo gives back): the
+        never beyond what the order's goods still hold of the move
+        (``held``, line units; None beyond what the ledger explains, as
+        Odoo gives back): the
         last unbuild gives back the rest, in whole steps (a correction in the
         product's unit may leave what no step holds, and Odoo would round the
         return up)."""
         per_line = raw_move.quantity / raw_move.backflush_line_qty
         step = raw_move._backflush_rounding()
         qty = float_round(share * per_line, precision_rounding=step)
-        if returned is not None:
+        if held is not None:
             left = float_round(
-                (raw_move.backflush_line_qty - sum(returned)) * per_line,
+                held * per_line,
                 precision_rounding=step,
                 rounding_method="DOWN",
             )
@@ -322,16 +329,19 @@ class MrpUnbuild(models.Model):
             > 0
         )
 
-    def _backflush_held_by_line(self, lines, backflushed, returned):
+    def _backflush_held_by_line(self, lines, backflushed, returned, carried):
         """What the MO's goods still hold of each BOM line that an unbuild
         can give back (line units): the net posted (components, substitutes,
-        deferred) less what unbuilds gave back, less the leftovers
+        deferred; the ``carried`` share of what was posted ahead for the
+        family) less what unbuilds gave back, less the leftovers
         corrections returned beyond the extra use they recorded. Planned
         scrap and extra use were lost: they never come back, and leftovers
         returned come out of the net (a correction is not undone twice)."""
         held = dict.fromkeys(lines, 0.0)
         for move in backflushed:
-            held[move.bom_line_id] += move.backflush_line_qty - returned[move][0]
+            held[move.bom_line_id] += (
+                carried[move] * move.backflush_line_qty - returned[move][0]
+            )
         corrected = dict.fromkeys(lines, 0.0)
         extras = self.mo_id.move_raw_ids.filtered(
             lambda m: (
@@ -347,10 +357,25 @@ class MrpUnbuild(models.Model):
                 corrected[raw.bom_line_id] -= by_correction
         return {line: held[line] + min(corrected[line], 0.0) for line in lines}
 
+    def _backflush_carried(self):
+        """{done raw move: share} of the components the unbuilt order's
+        goods carry: its own, and its share of what work orders posted
+        ahead for the family (see ``mrp.backflush.valuation``)."""
+        self.ensure_one()
+        production = self.mo_id
+        carried = dict.fromkeys(
+            production.move_raw_ids.filtered(lambda m: m.state == "done"), 1.0
+        )
+        carried.update(
+            self.env["mrp.backflush.valuation"]._backflush_ahead_shares(production)
+        )
+        return {move: share for move, share in carried.items() if share}
+
     def _backflush_returned_by_move(self, raw_moves):
         """Component units (line units) already given back from each of
-        ``raw_moves``: ``(by unbuilds, by corrections that returned
-        leftovers)``."""
+        ``raw_moves``: ``(by unbuilds of this order, by corrections that
+        returned leftovers)``. What a work order posted ahead for the
+        family, the other orders' unbuilds give back of their share."""
         returns = (
             self.env["stock.move"]
             .sudo()
@@ -364,8 +389,10 @@ class MrpUnbuild(models.Model):
         returned = {move: [0.0, 0.0] for move in raw_moves}
         for move in returns:
             raw = move.origin_returned_move_id
-            if move.unbuild_id:
+            if move.unbuild_id.mo_id == self.mo_id:
                 returned[raw][0] += move.backflush_line_qty
+            elif move.unbuild_id:
+                continue
             else:
                 returned[raw][1] += move._backflush_return_line_qty()
         return returned
@@ -516,14 +543,12 @@ class MrpUnbuild(models.Model):
         carried = sum(finished.mapped("value")) - sum(
             consumed.filtered(lambda svl: svl.id > max(finished.ids)).mapped("value")
         )
-        returnable = production.move_raw_ids.filtered(
-            lambda m: (
-                m.state == "done"
-                and not m.scrapped
-                and m.backflush_role not in ("planned_scrap", "correction")
-            )
+        held = -sum(
+            share * sum(move.sudo().stock_valuation_layer_ids.mapped("value"))
+            for move, share in self._backflush_carried().items()
+            if not move.scrapped
+            and move.backflush_role not in ("planned_scrap", "correction")
         )
-        held = -sum(returnable.sudo().stock_valuation_layer_ids.mapped("value"))
         # Leftovers a correction returned come out of what can come back.
         corrected = -sum(
             consumed.filtered(lambda svl: svl.backflush_role == "correction").mapped(

@@ -182,10 +182,56 @@ class StockMove(models.Model):
         )
 
     def _action_done(self, cancel_backorder=False):
+        self._backflush_return_ahead_lines()
         moves = super()._action_done(cancel_backorder=cancel_backorder)
         # A shortage deferred for want of its pick is posted when it arrives.
         self.env["mrp.backflush.staging"]._retry_arrived(moves)
         return moves
+
+    def _backflush_return_ahead_lines(self):
+        """Lines of the unbuild returns of a backflushed order the unbuild
+        left short. Odoo's unbuild gives its returns lines of the unbuilt
+        order's own moves of the product, whichever move each return comes
+        from: a return drawn from components a work order of an earlier
+        order of the family posted ahead (see
+        ``mrp.backflush.valuation._backflush_ahead_shares``) finds none, or
+        takes another return's. Topped up from the move it returns, lots
+        included, after what earlier returns took."""
+        for move in self.filtered(
+            lambda m: (
+                m.unbuild_id
+                and m.backflush_role
+                and m.origin_returned_move_id
+                and m.state not in ("done", "cancel")
+                and float_compare(
+                    m.quantity,
+                    m.product_uom_qty,
+                    precision_rounding=m.product_uom.rounding,
+                )
+                < 0
+            )
+        ):
+            origin = move.origin_returned_move_id
+            taken = defaultdict(float)
+            for line in origin.returned_move_ids.filtered(
+                lambda m: m.state == "done"
+            ).move_line_ids:
+                taken[line.lot_id] += line.quantity
+            needed = move.product_uom_qty - move.quantity
+            rounding = move.product_uom.rounding
+            vals_list = []
+            for line in origin.move_line_ids:
+                used = min(taken[line.lot_id], line.quantity)
+                taken[line.lot_id] -= used
+                take = float_round(
+                    min(needed, line.quantity - used), precision_rounding=rounding
+                )
+                if float_compare(take, 0.0, precision_rounding=rounding) > 0:
+                    vals_list.append(
+                        move.unbuild_id._prepare_move_line_vals(move, line, take)
+                    )
+                    needed -= take
+            self.env["stock.move.line"].create(vals_list)
 
     @api.model
     def _determine_is_manual_consumption(self, bom_line):

@@ -4,6 +4,7 @@ from . import test_advice
 from . import test_analysis
 from . import test_audit_lines
 from . import test_backorder_regressions
+from . import test_backorder_value
 from . import test_bad_input
 from . import test_concurrency
 from . import test_correction
