@@ -50,7 +50,7 @@ _logger = logging.getLogger(__name__)
 
 PROFILES = {
     # ~0.3 s a step alone on the 2-core box, invariants included
-    "ci": {"max_examples": 5, "stateful_step_count": 12},
+    "ci": {"max_examples": 5, "stateful_step_count": 10},
     "long": {"max_examples": 120, "stateful_step_count": 30},
 }
 # what the BOM line owes: posted by these roles, pending, cancelled
@@ -222,8 +222,10 @@ class MaterialMachine(RuleBasedStateMachine):
         fresh=st.sampled_from((0, 10, 40)),
         later=st.sampled_from((0, 30)),
         serials=st.integers(0, 8),
+        tempt=st.booleans(),
+        policy=st.sampled_from(("negative", "block", "defer")),
     )
-    def initial_stock(self, steps, plain, fresh, later, serials):
+    def initial_stock(self, steps, plain, fresh, later, serials, tempt, policy):
         self._step(f"initial {steps}")
         case = self.case
         if steps != case.warehouse.manufacture_steps:
@@ -236,6 +238,25 @@ class MaterialMachine(RuleBasedStateMachine):
         if later:
             case._stock(case.lotted, later, lot=case.lot_later)
         self._receive_serials(serials)
+        if tempt:
+            self._tempt(fresh, policy)
+
+    def _tempt(self, fresh, policy):
+        """Half the examples start where a backflush may take what was
+        picked for another order (the CI profile meets it too): the lots
+        picked for an order lie unreserved in pre-production beside lots
+        kept there from earlier orders, which expire later (FEFO would take
+        the picked ones first); another order needing the component is
+        marked done there, and takes only the kept lots."""
+        case = self.case
+        if not fresh:
+            case._stock(case.lotted, 10, lot=case.lot_fresh)
+        spec = {"keys": ["L"], "policy": "defer", "leftover": "keep"}
+        staged = self._confirm(spec, 2, "full", "fresh")
+        tempted = self._confirm(dict(spec, policy=policy), 1, None, "fresh")
+        case._stock(case.lotted, 10, location=case.pre, lot=case.lot_kept)
+        self._open_mo(staged).do_unreserve()
+        self._mark_done(tempted, False, False, False, "beside_staged")
 
     def _receive_serials(self, count):
         for _i in range(count):
@@ -258,6 +279,9 @@ class MaterialMachine(RuleBasedStateMachine):
     )
     def confirm_mo(self, spec, qty, mode, order):
         """An order is confirmed, and its components picked at once."""
+        self._confirm(spec, qty, mode, order)
+
+    def _confirm(self, spec, qty, mode, order):
         self._step(f"confirm {spec} x{qty}")
         case = self.case
         number = len(self.families) + 1
@@ -276,6 +300,7 @@ class MaterialMachine(RuleBasedStateMachine):
         self.families.append(family)
         if mode and self._open_picks(family):
             self._pick_components(family, mode, order)
+        return family
 
     @precondition(lambda self: self._pick(0, self._has_open_pick))
     @rule(
@@ -844,6 +869,7 @@ class TestStatefulMaterial(BackflushCase):
         cls.lot_expired = lot("SM-EXPIRED", now - timedelta(days=1))
         cls.lot_fresh = lot("SM-FRESH", now + timedelta(days=10))
         cls.lot_later = lot("SM-LATER", now + timedelta(days=30))
+        cls.lot_kept = lot("SM-KEPT", now + timedelta(days=60))
 
     def test_stateful_material(self):
         profile = os.environ.get("BACKFLUSH_STATEFUL_PROFILE", "ci")
