@@ -109,6 +109,8 @@ class MaterialMachine(RuleBasedStateMachine):
         # (product, lot) -> what corrections consumed of it in pre-production
         # beyond what was there
         self.overdrawn = defaultdict(float)
+        # lot made expired by the test -> last move line before
+        self.valid_until = defaultdict(int)
 
     def teardown(self):
         self.savepoint.close(rollback=True)
@@ -577,6 +579,10 @@ class MaterialMachine(RuleBasedStateMachine):
             case.lot_fresh.removal_date = min(
                 case.lot_fresh.removal_date, fields.Datetime.now() - timedelta(hours=1)
             )
+            # what was consumed of it before was consumed valid
+            self.valid_until[case.lot_fresh] = (
+                self.env["stock.move.line"].search([], order="id desc", limit=1).id
+            )
         elif kind == "plain":
             case._stock(case.plain, case._qty(case.plain) + 20)
         elif kind == "serial":
@@ -825,7 +831,9 @@ class MaterialMachine(RuleBasedStateMachine):
         self.env.flush_all()
         self.env.invalidate_all()
         failures, self.failures = self.failures, []
-        failures += self.case._material_failures(self.families, self.overdrawn)
+        failures += self.case._material_failures(
+            self.families, self.overdrawn, self.valid_until
+        )
         failures = [f for f in failures if f[1 : f.index("]")] not in self.skip]
         assert not failures, "\n".join(failures)
 
@@ -924,7 +932,7 @@ class TestStatefulMaterial(BackflushCase):
     def _under_pre(self, location):
         return location.parent_path.startswith(self.pre.parent_path)
 
-    def _material_failures(self, families, overdrawn):
+    def _material_failures(self, families, overdrawn, valid_until):
         failures = []
         flows = {}
         for family in families:
@@ -934,7 +942,7 @@ class TestStatefulMaterial(BackflushCase):
             failures += self._leftover_failures(family, flows[family])
             if not any(family.unbuilt.values()):
                 failures += self._value_failures(family)
-        failures += self._expired_failures()
+        failures += self._expired_failures(valid_until)
         failures += self._serial_failures()
         failures += self._theft_failures(families, flows, overdrawn)
         failures += self._pre_production_failures(flows)
@@ -1069,8 +1077,9 @@ class TestStatefulMaterial(BackflushCase):
                 )
         return failures
 
-    def _expired_failures(self):
-        """No backflush consumes a lot past its removal date."""
+    def _expired_failures(self, valid_until):
+        """No backflush consumes a lot past its removal date (a lot the
+        test expired, dated an hour back, only after it did)."""
         lines = self.env["stock.move.line"].search(
             [
                 ("state", "=", "done"),
@@ -1084,7 +1093,7 @@ class TestStatefulMaterial(BackflushCase):
             f"{ml.quantity:g} of expired lot {ml.lot_id.name} "
             f"(removal {ml.lot_id.removal_date}, posted {ml.date})"
             for ml in lines
-            if ml.lot_id.removal_date <= ml.date
+            if ml.lot_id.removal_date <= ml.date and ml.id > valid_until[ml.lot_id]
         ]
 
     def _serial_failures(self):
