@@ -822,12 +822,15 @@ class MrpBackflushException(models.Model):
         return archived | unusable
 
     def _cancel_unbuilt(self, qty, planned_scrap=0.0):
-        """The units this shortage was for were unbuilt: ``qty`` is no
-        longer needed, ``planned_scrap`` of it their planned scrap. Returns
-        the quantity cancelled."""
+        """The units this shortage, pending or cancelled, was for were
+        unbuilt: ``qty`` is no longer needed, ``planned_scrap`` of it their
+        planned scrap. Returns the quantity cancelled."""
         self.ensure_one()
         qty = min(qty, self.quantity)
         vals = self._take_vals(qty, "unbuilt_qty")
+        if self.state == "cancel":
+            # given up already: the rest stays given up
+            vals["state"] = "cancel"
         if planned_scrap:
             vals["unbuilt_scrap_qty"] = self.unbuilt_scrap_qty + min(planned_scrap, qty)
         self.sudo().write(vals)

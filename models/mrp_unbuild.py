@@ -143,12 +143,15 @@ class MrpUnbuild(models.Model):
         backflushed = done.filtered(
             lambda m: m.backflush_role in RETURNED_ROLES and not m.backflush_recorded
         )
-        pending = production.backflush_exception_ids.filtered(
-            lambda e: e.state == "pending"
-        )
-        # A line whose whole quantity is pending posted nothing, yet its
-        # shortage goes with the unbuilt units too.
-        lines = backflushed.bom_line_id | pending.bom_line_id
+        # Shortages never posted, still pending then those given up, go
+        # with the unbuilt units first: the goods never held them.
+        unposted = production.backflush_exception_ids.filtered(
+            lambda e: e.state in ("pending", "cancel") and e.quantity
+        ).sorted(lambda e: (e.state != "pending", e.id))
+        pending = unposted.filtered(lambda e: e.state == "pending")
+        # A line whose whole quantity is pending or cancelled posted
+        # nothing, yet its shortage goes with the unbuilt units too.
+        lines = backflushed.bom_line_id | unposted.bom_line_id
         ledger = self.env["mrp.backflush.ledger"]
         family = ledger._family_key(production)
         components = production.move_raw_ids.filtered(
@@ -183,10 +186,10 @@ class MrpUnbuild(models.Model):
             entry.scrap_unbuilt += scrap
             owed = entry.settled_qty - entry.required(unbuilt=unbuilt)
             rounding = entry.rounding
-            for exc in pending.filtered(lambda e, li=line: e.bom_line_id == li):
+            for exc in unposted.filtered(lambda e, li=line: e.bom_line_id == li):
                 if float_compare(owed, 0.0, precision_rounding=rounding) <= 0:
                     break
-                of_scrap = min(scrap, owed, exc.quantity)
+                of_scrap = min(scrap, owed, exc.quantity) if exc in pending else 0.0
                 owed -= exc._cancel_unbuilt(owed, planned_scrap=of_scrap)
                 scrap -= of_scrap
             left = {

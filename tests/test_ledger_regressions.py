@@ -120,6 +120,42 @@ class TestLedgerRegressions(BackflushCase):
         self.assertEqual(exception.state, "done")
         self.assertAlmostEqual(self._family_consumed(mo, seat), 2.34)
 
+    def test_unbuild_after_a_cancelled_shortage_leaves_the_backorder_its_due(self):
+        """3 legs a chair, no leg in stock under defer: the first chair of 3
+        leaves 3 legs pending, a manager cancels them, then the chair is
+        unbuilt. Its cancelled shortage goes with it (stateful material seed
+        4): the backorder of 2 chairs posts its 6 legs, not 3."""
+        bom = self._bom(self.chair, [(self.leg, 3)], backflush_shortage_policy="defer")
+        mo = self._mo(bom, 3)
+        backorder = self._backorder(mo, 1)
+        exception = mo.backflush_exception_ids
+        self.assertEqual((exception.state, exception.quantity), ("pending", 3.0))
+        exception._cancel("legs lost")
+        self._unbuild(mo, 1)
+        self.assertEqual(exception.state, "cancel")
+        self.assertEqual((exception.quantity, exception.unbuilt_qty), (0.0, 3.0))
+        self._stock(self.leg, 100)
+        backorder.button_mark_done()
+        self.assertEqual(backorder.state, "done")
+        self.assertAlmostEqual(self._consumed(mo, self.leg), 6.0)
+        self._assert_ledger_balanced(mo)
+
+    def test_unbuild_after_a_cancelled_shortage_gives_back_the_goods_share(self):
+        """3 legs a chair, 3 legs in stock under defer: 2 chairs post 3 legs
+        and leave 3 pending, which a manager cancels. Unbuilding one chair
+        gives back the net it no longer requires from what was never posted
+        first, as for a pending shortage: the other chair keeps its 3 legs."""
+        self._stock(self.leg, 3)
+        bom = self._bom(self.chair, [(self.leg, 3)], backflush_shortage_policy="defer")
+        mo = self._mo(bom, 2)
+        mo.button_mark_done()
+        exception = mo.backflush_exception_ids
+        exception._cancel("legs lost")
+        self._unbuild(mo, 1)
+        self.assertEqual((exception.quantity, exception.unbuilt_qty), (0.0, 3.0))
+        self.assertEqual(self._qty(self.leg), 0.0)
+        self._assert_ledger_balanced(mo)
+
     def test_unbuild_of_a_recorded_order_leaves_the_backorder_s_share(self):
         """2 legs a chair; the first 4 chairs record 5 legs by hand, one of
         them is unbuilt, then the backorder of 4 chairs posts its 8 legs:
