@@ -146,6 +146,29 @@ class TestBackorderRegressions(BackflushCase):
                 self._assert_ledger_balanced(mo)
                 savepoint.rollback()
 
+    def test_unbuild_keeps_the_pending_share_of_units_covered_ahead(self):
+        """Stateful seed 7: 4 legs a chair with 2 fixed scrap on an
+        operation, policy defer, 8 legs in stock. The work order finished
+        for the 10 chairs posts 8 legs, 34 pending; 4 then 4 are marked done
+        with backorders, 2 chairs stay open, covered by the work order.
+        Unbuilding 1 chair cancels its 4 legs only: the 2 open chairs still
+        need theirs (30 pending for 9 chairs)."""
+        self._stock(self.leg, 8)
+        bom = self._operation_bom()
+        bom.backflush_shortage_policy = "defer"
+        bom.bom_line_ids.scrap_fixed_qty = 2
+        mo = self._mo(bom, 10)
+        mo.workorder_ids.button_start()
+        mo.workorder_ids.button_finish()
+        backorder = self._backorder(mo, 4)
+        self._backorder(backorder, 4)
+        pending = self._family(mo).backflush_exception_ids
+        self.assertEqual(pending.mapped("quantity"), [34])
+        self._unbuild(mo, 1)
+        self.assertEqual(pending.state, "pending")
+        self.assertEqual(pending.quantity, 30)
+        self._assert_ledger_balanced(mo)
+
     def _fixed_scrap_bom(self, consumption):
         return self._bom(
             self.chair,

@@ -965,15 +965,11 @@ class TestStatefulBackflush(BackflushCase):
             )
         return lines
 
-    def _required(self, family, line):
-        """What the family owes the line so far (line unit), and the
-        alternatives when hand-recorded postings make the fixed scrap's
-        place ambiguous."""
-        recorded = 0.0
-        net = 0.0
-        any_recorded = False
-        # units a work order finished beyond what its MO then produced: its
-        # backorders' units it already covered
+    def _units(self, family, line):
+        """Finished units each MO of the family posted ``line`` for: what it
+        produced, or what its work order was finished for (units a work
+        order finished beyond what its MO then produced are its backorders'
+        units, covered already)."""
         covered = 0.0
         for _mo_id, mo in sorted(family.mos.items()):
             basis = mo["produced"] or 0.0
@@ -986,6 +982,16 @@ class TestStatefulBackflush(BackflushCase):
                 covered -= already
                 if finished and mo["produced"]:
                     covered += max(mo["wo"][line.operation] - mo["produced"], 0.0)
+            yield mo, basis
+
+    def _required(self, family, line):
+        """What the family owes the line so far (line unit), and the
+        alternatives when hand-recorded postings make the fixed scrap's
+        place ambiguous."""
+        recorded = 0.0
+        net = 0.0
+        any_recorded = False
+        for mo, basis in self._units(family, line):
             if not basis:
                 continue
             if line.id in mo["recorded"]:
@@ -1067,9 +1073,11 @@ class TestStatefulBackflush(BackflushCase):
                     f"moves: {self._describe(moves)}"
                 )
 
-            # no pending shortage for goods that no longer exist
+            # no pending shortage for goods that no longer exist (units a
+            # work order posted for ahead of its backorders still do)
             if unbuilt_total:
-                remaining = produced_total - unbuilt_total
+                units = sum(basis for _mo, basis in self._units(family, line))
+                remaining = max(units, produced_total) - unbuilt_total
                 cap = round_up(
                     remaining * line.unit * (1 + line.pct / 100.0) + line.fixed,
                     line.step,
