@@ -169,6 +169,28 @@ class TestBackorderRegressions(BackflushCase):
         self.assertEqual(pending.quantity, 30)
         self._assert_ledger_balanced(mo)
 
+    def test_work_order_finished_for_fewer_posts_every_unit_marked_done(self):
+        """The work order finished for 2 of 5 chairs posts 8 legs; the
+        order is then marked done for 3 (Odoo consumes the components of
+        all 3, its work order says 2): the third chair's 4 legs are posted
+        too, once; the backorder's 2 chairs their 8."""
+        self._stock(self.leg, 100)
+        mo = self._mo(self._operation_bom(), 5)
+        mo.qty_producing = 2
+        mo._set_qty_producing(False)
+        mo.workorder_ids.button_start()
+        mo.workorder_ids.button_finish()
+        self.assertEqual(self._consumed(mo, self.leg), 8)
+        backorder = self._backorder(mo, 3)
+        self.assertEqual(self._consumed(mo, self.leg), 12)
+        self._assert_ledger_balanced(mo)
+        backorder.workorder_ids.button_start()
+        backorder.workorder_ids.button_finish()
+        self._mark_done(backorder)
+        self.assertEqual(self._consumed(mo, self.leg), 20)
+        self.assertEqual(self._qty(self.leg), 80)
+        self._assert_ledger_balanced(mo)
+
     def _fixed_scrap_bom(self, consumption):
         return self._bom(
             self.chair,
