@@ -252,6 +252,39 @@ class TestBackorderRegressions(BackflushCase):
         self.assertAlmostEqual(self._consumed(mo, glue), 621.43)
         self._mark_done(backorder)
 
+    def test_strict_backorder_in_dozens_does_not_warn(self):
+        """Stateful seed 7: screws kept in units, half a dozen per 2 chairs
+        with 10 % and half a dozen fixed scrap, consumption strict. Of 7
+        chairs 2 are done (Odoo sets 0.69 dozen, 8.28 screws, against its
+        share of the demand, 8.33), then 3 of the backorder's 5 (0.83 dozen
+        posted, 9.96, against 9.936): the quantities move in steps of 0.01
+        dozen; no warning, nobody changed anything."""
+        screw = self._product("Backorder Screw", 0.1)
+        self._stock(screw, 100)
+        bom = self._bom(
+            self.chair,
+            [
+                (
+                    screw,
+                    0.5,
+                    {
+                        "product_uom_id": self.env.ref("uom.product_uom_dozen").id,
+                        "scrap_percent": 10.0,
+                        "scrap_fixed_qty": 0.5,
+                    },
+                )
+            ],
+            qty=2.0,
+            consumption="strict",
+        )
+        mo = self._mo(bom, 7)
+        backorder = self._backorder(mo, 2)
+        backorder.qty_producing = 3
+        backorder._set_qty_producing(False)
+        self.assertFalse(backorder._get_consumption_issues())
+        backorder = self._backorder(backorder, 3)
+        self._mark_done(backorder)
+
     def _exact_stock_bom(self):
         return self._bom(
             self.chair,
