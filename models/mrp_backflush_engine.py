@@ -164,12 +164,20 @@ class MrpBackflushEngine(models.AbstractModel):
             moves.raw_material_production_id, moves.bom_line_id, moves_by_key
         )
         requirements = []
+        planned = set()
         for move in moves:
             production = move.raw_material_production_id
             bom = production.bom_id
             uom = move.product_uom
             entry = entries[(ledger._family_key(production), move.bom_line_id)]
             produced = produced_by_mo[production]
+            if move.bom_line_id.bom_id == bom:
+                # A line of the order's own BOM with two moves (Odoo's split
+                # copies a done move beside the rest of its demand): the
+                # order's units are counted once, the second posts the rest.
+                if (production, move.bom_line_id) in planned:
+                    produced = 0.0
+                planned.add((production, move.bom_line_id))
             net, scrap = entry.to_post(produced, production.id)
             fixed = entry.fixed_now(produced)
             entry.add_produced(produced, production.id)
@@ -554,6 +562,9 @@ class MrpBackflushEngine(models.AbstractModel):
         trigger, workorders = plan.trigger, plan.workorders
         plan_by_move = plan.plan_by_move
         moves._backflush_prefetch_quants()
+        rest = []
+        if trigger == "operation":
+            rest = self._rest_of_demand(moves | recorded, plan.produced_by_mo)
         # Components first: what they release is then reserved, in one
         # batch, by the planned-scrap and substitute moves.
         released = self._set_component_quantities(moves, plan_by_move, trigger)
@@ -578,7 +589,41 @@ class MrpBackflushEngine(models.AbstractModel):
             (moves | recorded | new_moves).with_context(
                 skip_mo_check=True
             )._action_done(cancel_backorder=True)
+            self._create_rest_of_demand(rest)
         return runs
+
+    @api.model
+    def _rest_of_demand(self, moves, produced_by_mo):
+        """Values of the moves that keep the demand of ``moves`` a work
+        order finished for fewer units than their order has left: Mark Done
+        may produce more than the work order said (Odoo consumes the
+        components of every unit produced), and the ledger then posts what
+        those units still owe on them. Read before the demand is written."""
+        vals_list = []
+        partial = moves.filtered(
+            lambda m: not m.raw_material_production_id._backflush_is_finishing()
+        )
+        for (production, _line), same in partial.grouped(
+            lambda m: (m.raw_material_production_id, m.bom_line_id)
+        ).items():
+            left = production.product_qty - production.qty_produced
+            ratio = 1.0 - produced_by_mo[production] / left
+            move = same[0]
+            qty = float_round(
+                sum(same.mapped("product_uom_qty")) * ratio,
+                precision_rounding=move.product_uom.rounding,
+            )
+            if float_is_zero(qty, precision_rounding=move.product_uom.rounding):
+                continue
+            # Odoo's split of a move: no work order, posted at Mark Done
+            # (see stock.move._backflush_trigger); one per line.
+            vals_list += move.copy_data(move._prepare_move_split_vals(qty))
+        return vals_list
+
+    @api.model
+    def _create_rest_of_demand(self, vals_list):
+        if vals_list:
+            self.env["stock.move"].create(vals_list)._action_confirm(merge=False)
 
     @api.model
     def _set_component_quantities(self, moves, plan_by_move, trigger):

@@ -51,6 +51,9 @@ class LedgerEntry:
     # posted for: {MO id: (units covered, units of the MO neither posted nor
     # covered)}, see MrpBackflushLedger._add_ahead.
     ahead: dict = field(default_factory=dict)
+    # Open MOs whose own work order posted the line for units they have not
+    # produced yet: {MO id: units}, the first units they produce.
+    own: dict = field(default_factory=dict)
     unbuilt: float = 0.0
     recorded: float = 0.0  # quantities recorded by hand, posted as they are
     posted: dict = field(default_factory=lambda: defaultdict(float))
@@ -68,8 +71,9 @@ class LedgerEntry:
 
     def new_units(self, produced, production_id):
         """Of ``produced`` units MO ``production_id`` posts now, those not
-        covered already: once the MO's units neither posted nor covered are
-        used up, the rest are the ones covered."""
+        covered already: its own work order's units first, then its units
+        neither posted nor covered; the rest are the ones covered ahead."""
+        produced = max(produced - self.own.get(production_id, 0.0), 0.0)
         ahead, room = self.ahead.get(production_id, (0.0, 0.0))
         return produced - min(ahead, max(produced - room, 0.0))
 
@@ -78,6 +82,8 @@ class LedgerEntry:
         MOs of one family in one posting: the second owes the rest)."""
         new = self.new_units(produced, production_id)
         self.produced += new
+        if production_id in self.own:
+            self.own[production_id] = max(self.own[production_id] - produced, 0.0)
         if production_id in self.ahead:
             ahead, room = self.ahead[production_id]
             self.ahead[production_id] = (ahead, max(room - new, 0.0))
@@ -290,8 +296,11 @@ class MrpBackflushLedger(models.AbstractModel):
         for production, line, recorded in managed:
             entry = entries[(self._family_key(production), line)]
             if not recorded:
-                entry.produced += self._covered_qty(production, line)
+                covered = self._covered_qty(production, line)
+                entry.produced += covered
                 entry.production_ids.add(production.id)
+                if covered > production.qty_produced:
+                    entry.own[production.id] = covered - production.qty_produced
         self._add_ahead(entries, family)
 
     @api.model
@@ -332,14 +341,17 @@ class MrpBackflushLedger(models.AbstractModel):
         """Finished units whose ``bom_line`` components ``production`` posted
         from the BOM: what it produced so far (also when part of it was
         posted before the order is done); an operation line is posted when
-        its work order finishes."""
+        its work order finishes. Units a work order finished beyond the
+        order's size are its backorder's (Odoo reports them there, see
+        ``_add_ahead``)."""
         production.ensure_one()
         covered = production.qty_produced
         if production.state != "done" and bom_line._get_backflush_mode() == "operation":
             workorders = production.workorder_ids.filtered(
                 lambda w: w.operation_id == bom_line.operation_id and w.state == "done"
             )
-            covered = max(covered, sum(workorders.mapped("qty_produced")))
+            size = max(production.product_qty, production.qty_producing)
+            covered = max(covered, min(sum(workorders.mapped("qty_produced")), size))
         return covered
 
     @api.model

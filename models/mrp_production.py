@@ -1,6 +1,7 @@
 # Copyright 2026 mrp_backflush authors
 # License LGPL-3.0 or later (https://www.gnu.org/licenses/lgpl).
 import math
+from collections import defaultdict
 
 from odoo import api, fields, models
 from odoo.exceptions import UserError, ValidationError
@@ -204,23 +205,44 @@ class MrpProduction(models.Model):
     def _get_consumption_issues(self):
         # Planned scrap makes a line's demand per unit uneven (1,450 g for 7
         # units): Odoo's share for 3 units, 621.43 g, reads as 0.63 kg once
-        # rounded up to the product's unit, against an unrounded 0.6214. No
-        # one changed anything: the unit cannot hold the difference.
+        # rounded up to the product's unit, against an unrounded 0.6214; a
+        # line in dozens of a product kept in units moves in steps of 0.12
+        # (9.96 posted, 9.936 expected). No one changed anything: the units
+        # cannot hold the difference, within one step either way.
         managed = self._backflush_is_managed()
+        steps = defaultdict(float)
+        for move in managed.move_raw_ids:
+            key = (move.raw_material_production_id, move.product_id)
+            steps[key] = max(
+                steps[key],
+                move.product_uom._compute_quantity(
+                    move._backflush_rounding(), move.product_id.uom_id, round=False
+                ),
+            )
         return [
             (order, product, consumed, expected)
             for order, product, consumed, expected in super()._get_consumption_issues()
             if order not in managed
-            or float_compare(
+            or not self._backflush_within_step(
                 consumed,
-                float_round(
-                    expected,
-                    precision_rounding=product.uom_id.rounding,
-                    rounding_method="UP",
-                ),
-                precision_rounding=product.uom_id.rounding,
+                expected,
+                steps[order, product] or product.uom_id.rounding,
+                product.uom_id.rounding,
             )
         ]
+
+    @api.model
+    def _backflush_within_step(self, consumed, expected, step, rounding):
+        """``consumed`` lies between ``expected`` rounded down and up to
+        ``step``."""
+        low, high = (
+            float_round(expected, precision_rounding=step, rounding_method=method)
+            for method in ("DOWN", "UP")
+        )
+        return (
+            float_compare(consumed, low, precision_rounding=rounding) >= 0
+            and float_compare(consumed, high, precision_rounding=rounding) <= 0
+        )
 
     def _split_productions(
         self, amounts=False, cancel_remaining_qty=False, set_consumed_qty=False

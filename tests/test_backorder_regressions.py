@@ -115,6 +115,51 @@ class TestBackorderRegressions(BackflushCase):
                 self._assert_ledger_balanced(mo)
                 savepoint.rollback()
 
+    def test_unbuild_keeps_the_pending_share_of_units_covered_ahead(self):
+        """Stateful seed 7: 4 legs a chair with 2 fixed scrap on an
+        operation, policy defer, 8 legs in stock. The work order finished
+        for the 10 chairs posts 8 legs, 34 pending; 4 then 4 are marked done
+        with backorders, 2 chairs stay open, covered by the work order.
+        Unbuilding 1 chair cancels its 4 legs only: the 2 open chairs still
+        need theirs (30 pending for 9 chairs)."""
+        self._stock(self.leg, 8)
+        bom = self._operation_bom()
+        bom.backflush_shortage_policy = "defer"
+        bom.bom_line_ids.scrap_fixed_qty = 2
+        mo = self._mo(bom, 10)
+        mo.workorder_ids.button_start()
+        mo.workorder_ids.button_finish()
+        backorder = self._backorder(mo, 4)
+        self._backorder(backorder, 4)
+        pending = self._family(mo).backflush_exception_ids
+        self.assertEqual(pending.mapped("quantity"), [34])
+        self._unbuild(mo, 1)
+        self.assertEqual(pending.state, "pending")
+        self.assertEqual(pending.quantity, 30)
+        self._assert_ledger_balanced(mo)
+
+    def test_work_order_finished_for_fewer_posts_every_unit_marked_done(self):
+        """The work order finished for 2 of 5 chairs posts 8 legs; the
+        order is then marked done for 3 (Odoo consumes the components of
+        all 3, its work order says 2): the third chair's 4 legs are posted
+        too, once; the backorder's 2 chairs their 8."""
+        self._stock(self.leg, 100)
+        mo = self._mo(self._operation_bom(), 5)
+        mo.qty_producing = 2
+        mo._set_qty_producing(False)
+        mo.workorder_ids.button_start()
+        mo.workorder_ids.button_finish()
+        self.assertEqual(self._consumed(mo, self.leg), 8)
+        backorder = self._backorder(mo, 3)
+        self.assertEqual(self._consumed(mo, self.leg), 12)
+        self._assert_ledger_balanced(mo)
+        backorder.workorder_ids.button_start()
+        backorder.workorder_ids.button_finish()
+        self._mark_done(backorder)
+        self.assertEqual(self._consumed(mo, self.leg), 20)
+        self.assertEqual(self._qty(self.leg), 80)
+        self._assert_ledger_balanced(mo)
+
     def _fixed_scrap_bom(self, consumption):
         return self._bom(
             self.chair,
@@ -171,6 +216,39 @@ class TestBackorderRegressions(BackflushCase):
         self.assertEqual(mo.move_raw_ids.product_uom_qty, 1450)
         backorder = self._backorder(mo, 3, set_components=True)
         self.assertAlmostEqual(self._family_consumed(mo, glue), 621.43)
+        self._mark_done(backorder)
+
+    def test_strict_backorder_in_dozens_does_not_warn(self):
+        """Stateful seed 7: screws kept in units, half a dozen per 2 chairs
+        with 10 % and half a dozen fixed scrap, consumption strict. Of 7
+        chairs 2 are done (Odoo sets 0.69 dozen, 8.28 screws, against its
+        share of the demand, 8.33), then 3 of the backorder's 5 (0.83 dozen
+        posted, 9.96, against 9.936): the quantities move in steps of 0.01
+        dozen; no warning, nobody changed anything."""
+        screw = self._product("Backorder Screw", 0.1)
+        self._stock(screw, 100)
+        bom = self._bom(
+            self.chair,
+            [
+                (
+                    screw,
+                    0.5,
+                    {
+                        "product_uom_id": self.env.ref("uom.product_uom_dozen").id,
+                        "scrap_percent": 10.0,
+                        "scrap_fixed_qty": 0.5,
+                    },
+                )
+            ],
+            qty=2.0,
+            consumption="strict",
+        )
+        mo = self._mo(bom, 7)
+        backorder = self._backorder(mo, 2)
+        backorder.qty_producing = 3
+        backorder._set_qty_producing(False)
+        self.assertFalse(backorder._get_consumption_issues())
+        backorder = self._backorder(backorder, 3)
         self._mark_done(backorder)
 
     def _exact_stock_bom(self):

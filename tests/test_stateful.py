@@ -377,11 +377,8 @@ class BackflushMachine(RuleBasedStateMachine):
         ):
             if not self._finish(family, mo, workorder):
                 return
-        # Known gap, reported: producing more than the work orders were
-        # finished for leaves their lines short at Mark Done (the family's
-        # next posting catches up); here part of what they covered is done.
-        covered = min(family.mos[mo.id]["wo"].values(), default=qty)
-        mo.qty_producing = min(qty, covered, mo.product_qty - mo.qty_produced - 1)
+        # more or fewer units than the work orders were finished for
+        mo.qty_producing = min(qty, mo.product_qty - mo.qty_produced - 1)
         mo._set_qty_producing(False)
         self._mark_done([family], mo, True, wizard)
 
@@ -965,6 +962,25 @@ class TestStatefulBackflush(BackflushCase):
             )
         return lines
 
+    def _units(self, family, line):
+        """Finished units each MO of the family posted ``line`` for: what it
+        produced, or what its work order was finished for if more (units a
+        work order finished beyond what its MO then produced are its
+        backorders' units, covered already)."""
+        covered = 0.0
+        for _mo_id, mo in sorted(family.mos.items()):
+            basis = mo["produced"] or 0.0
+            finished = line.mode == "operation" and line.operation in mo["wo"]
+            if finished:
+                basis = max(mo["wo"][line.operation], basis)
+            if line.mode == "operation":
+                already = min(covered, basis)
+                basis -= already
+                covered -= already
+                if finished and mo["produced"]:
+                    covered += max(mo["wo"][line.operation] - mo["produced"], 0.0)
+            yield mo, basis
+
     def _required(self, family, line):
         """What the family owes the line so far (line unit), and the
         alternatives when hand-recorded postings make the fixed scrap's
@@ -972,20 +988,7 @@ class TestStatefulBackflush(BackflushCase):
         recorded = 0.0
         net = 0.0
         any_recorded = False
-        # units a work order finished beyond what its MO then produced: its
-        # backorders' units it already covered
-        covered = 0.0
-        for _mo_id, mo in sorted(family.mos.items()):
-            basis = mo["produced"] or 0.0
-            finished = line.mode == "operation" and line.operation in mo["wo"]
-            if finished:
-                basis = mo["wo"][line.operation]
-            if line.mode == "operation":
-                already = min(covered, basis)
-                basis -= already
-                covered -= already
-                if finished and mo["produced"]:
-                    covered += max(mo["wo"][line.operation] - mo["produced"], 0.0)
+        for mo, basis in self._units(family, line):
             if not basis:
                 continue
             if line.id in mo["recorded"]:
@@ -1023,7 +1026,6 @@ class TestStatefulBackflush(BackflushCase):
         raw = mos.move_raw_ids
         done_raw = raw.filtered(lambda m: m.state == "done")
         exceptions = mos.backflush_exception_ids
-        produced_total = sum(m["produced"] or 0.0 for m in family.mos.values())
         unbuilt_total = sum(family.unbuilt.values())
         recorded_moves = {
             rec[0] for mo in family.mos.values() for rec in mo["recorded"].values()
@@ -1067,9 +1069,11 @@ class TestStatefulBackflush(BackflushCase):
                     f"moves: {self._describe(moves)}"
                 )
 
-            # no pending shortage for goods that no longer exist
+            # no pending shortage for goods that no longer exist (units a
+            # work order posted for ahead of its backorders still do)
             if unbuilt_total:
-                remaining = produced_total - unbuilt_total
+                units = sum(basis for _mo, basis in self._units(family, line))
+                remaining = units - unbuilt_total
                 cap = round_up(
                     remaining * line.unit * (1 + line.pct / 100.0) + line.fixed,
                     line.step,
