@@ -129,8 +129,8 @@ class TestBackorderRegressions(BackflushCase):
         mo = self._mo(bom, 10)
         mo.workorder_ids.button_start()
         mo.workorder_ids.button_finish()
-        backorder = self._backorder(mo, 4)
-        self._backorder(backorder, 4)
+        backorder = self._backorder(mo, 4, set_components=True)
+        self._backorder(backorder, 4, set_components=True)
         pending = self._family(mo).backflush_exception_ids
         self.assertEqual(pending.mapped("quantity"), [34])
         self._unbuild(mo, 1)
@@ -149,14 +149,14 @@ class TestBackorderRegressions(BackflushCase):
         mo._set_qty_producing(False)
         mo.workorder_ids.button_start()
         mo.workorder_ids.button_finish()
-        self.assertEqual(self._consumed(mo, self.leg), 8)
-        backorder = self._backorder(mo, 3)
-        self.assertEqual(self._consumed(mo, self.leg), 12)
+        self.assertEqual(self._family_consumed(mo, self.leg), 8)
+        backorder = self._backorder(mo, 3, set_components=True)
+        self.assertEqual(self._family_consumed(mo, self.leg), 12)
         self._assert_ledger_balanced(mo)
         backorder.workorder_ids.button_start()
         backorder.workorder_ids.button_finish()
         self._mark_done(backorder)
-        self.assertEqual(self._consumed(mo, self.leg), 20)
+        self.assertEqual(self._family_consumed(mo, self.leg), 20)
         self.assertEqual(self._qty(self.leg), 80)
         self._assert_ledger_balanced(mo)
 
@@ -244,11 +244,11 @@ class TestBackorderRegressions(BackflushCase):
             consumption="strict",
         )
         mo = self._mo(bom, 7)
-        backorder = self._backorder(mo, 2)
+        backorder = self._backorder(mo, 2, set_components=True)
         backorder.qty_producing = 3
         backorder._set_qty_producing(False)
         self.assertFalse(backorder._get_consumption_issues())
-        backorder = self._backorder(backorder, 3)
+        backorder = self._backorder(backorder, 3, set_components=True)
         self._mark_done(backorder)
 
     def _exact_stock_bom(self):
