@@ -70,11 +70,12 @@ class StockValuationLayer(models.Model):
         inventory adjustments, orders done without it) read "Not
         backflushed" rather than "None"; their role stays empty and the
         group's domain finds them."""
-        super()._read_group_format_result(rows_dict, lazy_groupby)
+        res = super()._read_group_format_result(rows_dict, lazy_groupby)
         if "backflush_role" in lazy_groupby:
             for row in rows_dict:
                 if not row["backflush_role"]:
                     row["backflush_role"] = "none"
+        return res
 
     def _backflush_finished_role(self):
         """``finished`` for what an order the backflush posted for produced
