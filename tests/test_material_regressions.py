@@ -271,3 +271,29 @@ class TestMaterialRegressions(BackflushCase):
         family = mo.procurement_group_id.mrp_production_ids
         self.assertEqual(family.mapped("state"), ["done", "confirmed"])
         self.assertFalse(self._consumed_lots(family) & expired)
+
+    def test_refused_split_then_mark_done_without_backorder(self):
+        """Seed 11 of the stateful material test: a Mark Done of 2 of 4
+        refused (policy block, no valid lot) leaves 2 producing on the
+        order; once a lot is picked, Mark Done without a backorder produces
+        those 2 and consumes for 2 (6 of 12). Odoo closes the component
+        move short: its demand stays 12, what it moved is 6."""
+        self.bom.backflush_shortage_policy = "block"
+        mo = self._mo(self.bom, 4)
+        mo.qty_producing = 2
+        mo._set_qty_producing(False)
+        with self.assertRaises(UserError):
+            mo.with_context(
+                skip_backorder=True, mo_ids_to_backorder=[]
+            ).button_mark_done()
+        self.assertEqual(mo.qty_producing, 2)
+        lot = self._lot("NEW-SPLIT", 30, 15)
+        self._pick(mo, lot, 12)
+        mo.with_context(skip_backorder=True, mo_ids_to_backorder=[]).button_mark_done()
+        self.assertEqual((mo.state, mo.qty_produced), ("done", 2))
+        done = mo.move_raw_ids.filtered(lambda m: m.state == "done")
+        self.assertEqual(
+            (sum(done.mapped("product_uom_qty")), sum(done.mapped("quantity"))),
+            (12, 6),
+        )
+        self.assertEqual(self._qty(self.milk, self.pre), 6)

@@ -512,7 +512,13 @@ class MaterialMachine(RuleBasedStateMachine):
             f"{what} {mo.name} split={split} background={background} "
             f"unreserve={unreserve}"
         )
-        producing = math.floor(remaining / 2) if split else remaining
+        # Mark Done produces what the order says it produces: a Mark Done of
+        # a part refused before left its quantity on the order (saved by
+        # the form before the button ran), and without a backorder Odoo
+        # produces that and cancels the rest.
+        producing = (
+            math.floor(remaining / 2) if split else (mo.qty_producing or remaining)
+        )
         if split:
             mo.qty_producing = producing
             mo._set_qty_producing(False)
@@ -971,7 +977,11 @@ class TestStatefulMaterial(BackflushCase):
                     m.bom_line_id == bl and m.backflush_role in SETTLING_ROLES
                 )
             )
-            posted = sum(moves.mapped("product_qty"))
+            # what the moves moved: a move closed short keeps its demand
+            posted = sum(
+                m.product_uom._compute_quantity(m.quantity, m.product_id.uom_id)
+                for m in moves
+            )
             excs = exceptions.filtered(lambda e, bl=bom_line: e.bom_line_id == bl)
             pending = sum(
                 excs.filtered(lambda e: e.state == "pending").mapped("quantity")
