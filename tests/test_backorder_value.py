@@ -142,6 +142,19 @@ class TestBackorderValue(BackflushCase):
         self.assertEqual(self._unbuild_values(backorder, 6), (72.0, 60.0))
         self.assertAlmostEqual(chair.value_svl, 24.0)
 
+    def _operation_bom(self, chair, leg, line_vals=None):
+        """4 ``leg`` a ``chair``, consumed in the operation "Legs"."""
+        bom = self._bom(
+            chair,
+            [(leg, 4, line_vals or {})],
+            backflush_mode="operation",
+            operation_ids=[
+                Command.create({"name": "Legs", "workcenter_id": self.workcenter.id})
+            ],
+        )
+        bom.bom_line_ids.operation_id = bom.operation_ids
+        return bom
+
     def _operation_family(self, categ):
         """4 legs at 2 a chair, 10 % and 1 fixed scrap, on an operation:
         the work order finished for the 10 chairs posts 45 legs (90); 4
@@ -149,15 +162,9 @@ class TestBackorderValue(BackflushCase):
         chair = self._product("BV Op Chair", 0.0, categ=categ)
         leg = self._product("BV Leg", 2.0, categ=categ)
         self._stock(leg, 100)
-        bom = self._bom(
-            chair,
-            [(leg, 4, {"scrap_percent": 10.0, "scrap_fixed_qty": 1.0})],
-            backflush_mode="operation",
-            operation_ids=[
-                Command.create({"name": "Legs", "workcenter_id": self.workcenter.id})
-            ],
+        bom = self._operation_bom(
+            chair, leg, {"scrap_percent": 10.0, "scrap_fixed_qty": 1.0}
         )
-        bom.bom_line_ids.operation_id = bom.operation_ids
         mo = self._mo(bom, 10)
         mo.workorder_ids.button_start()
         mo.workorder_ids.button_finish()
@@ -203,15 +210,9 @@ class TestBackorderValue(BackflushCase):
         chair = self._product("BV Part Chair", 0.0, categ=self.categ_fifo_auto)
         leg = self._product("BV Part Leg", 2.0, categ=self.categ_fifo_auto)
         self._stock(leg, 100)
-        bom = self._bom(
-            chair,
-            [(leg, 4, {"scrap_percent": 10.0, "scrap_fixed_qty": 1.0})],
-            backflush_mode="operation",
-            operation_ids=[
-                Command.create({"name": "Legs", "workcenter_id": self.workcenter.id})
-            ],
+        bom = self._operation_bom(
+            chair, leg, {"scrap_percent": 10.0, "scrap_fixed_qty": 1.0}
         )
-        bom.bom_line_ids.operation_id = bom.operation_ids
         mo = self._mo(bom, 10)
         mo.qty_producing = 7
         mo._set_qty_producing(False)
@@ -238,15 +239,7 @@ class TestBackorderValue(BackflushCase):
         )
         lot = self.env["stock.lot"].create({"name": "BV-LEGS", "product_id": leg.id})
         self._stock(leg, 100, lot=lot)
-        bom = self._bom(
-            chair,
-            [(leg, 4)],
-            backflush_mode="operation",
-            operation_ids=[
-                Command.create({"name": "Legs", "workcenter_id": self.workcenter.id})
-            ],
-        )
-        bom.bom_line_ids.operation_id = bom.operation_ids
+        bom = self._operation_bom(chair, leg)
         mo = self._mo(bom, 10)
         mo.workorder_ids.button_start()
         mo.workorder_ids.button_finish()
