@@ -613,7 +613,11 @@ class MrpBackflushEngine(models.AbstractModel):
                 sum(same.mapped("product_uom_qty")) * ratio,
                 precision_rounding=move.product_uom.rounding,
             )
-            if float_is_zero(qty, precision_rounding=move.product_uom.rounding):
+            if (
+                float_compare(qty, 0.0, precision_rounding=move.product_uom.rounding)
+                <= 0
+            ):
+                # the work order finished every unit left: no rest
                 continue
             # Odoo's split of a move: no work order, posted at Mark Done
             # (see stock.move._backflush_trigger); one per line.
