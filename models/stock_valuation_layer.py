@@ -68,14 +68,24 @@ class StockValuationLayer(models.Model):
     def _read_group_format_result(self, rows_dict, lazy_groupby):
         """Grouped by role, the layers the backflush did not make (receipts,
         inventory adjustments, orders done without it) read "Not
-        backflushed" rather than "None"; their role stays empty and the
-        group's domain finds them."""
+        backflushed" rather than "None"; their role stays empty, and the
+        group's domain and a filter on that value find them."""
         res = super()._read_group_format_result(rows_dict, lazy_groupby)
         if "backflush_role" in lazy_groupby:
             for row in rows_dict:
                 if not row["backflush_role"]:
                     row["backflush_role"] = "none"
         return res
+
+    def _condition_to_sql(self, alias, fname, operator, value, query):
+        """A filter on "Not backflushed" finds the layers without a role,
+        like the group of that name."""
+        if fname == "backflush_role":
+            if value == "none":
+                value = False
+            elif isinstance(value, list | tuple) and "none" in value:
+                value = [False if v == "none" else v for v in value]
+        return super()._condition_to_sql(alias, fname, operator, value, query)
 
     def _backflush_finished_role(self):
         """``finished`` for what an order the backflush posted for produced

@@ -167,7 +167,8 @@ class TestScreens(BackflushCase):
     def test_valuation_by_role_names_the_other_layers(self):
         """Grouped by role, the layers the backflush did not make (receipts,
         adjustments, orders done without it) read "Not backflushed", not
-        "None"; their role stays empty and the group opens on them."""
+        "None"; their role stays empty, and the group and a filter on that
+        value open on them."""
         self._stock(self.leg, 100)
         self._mo(self.bom, 2).button_mark_done()
         Layer = self.env["stock.valuation.layer"]
@@ -184,10 +185,20 @@ class TestScreens(BackflushCase):
         self.assertEqual(
             Layer.search_count(other["__domain"]), other["backflush_role_count"]
         )
-        self.assertFalse(Layer.search_count([("backflush_role", "=", "none")]))
+        # a filter on the value finds the group, as the role is never stored
+        for domain in (
+            [("backflush_role", "=", False)],
+            [("backflush_role", "=", "none")],
+            [("backflush_role", "in", ["none"])],
+        ):
+            self.assertEqual(Layer.search_count(domain), other["backflush_role_count"])
         self.assertEqual(
-            Layer.search_count([("backflush_role", "=", False)]),
-            other["backflush_role_count"],
+            Layer.search_count([("backflush_role", "in", ["none", "finished"])]),
+            other["backflush_role_count"] + groups["finished"]["backflush_role_count"],
+        )
+        self.assertEqual(
+            Layer.search_count([("backflush_role", "!=", "none")]),
+            Layer.search_count([("backflush_role", "!=", False)]),
         )
         # the pivot groups without laziness
         rows = Layer.read_group(
