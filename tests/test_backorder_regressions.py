@@ -192,11 +192,33 @@ class TestBackorderRegressions(BackflushCase):
         7, Odoo sets its share of the 1,450 g demand, 621.43 g, which it
         reads as 0.63 kg against an expected 0.6214: no warning, nobody
         changed anything."""
+        glue, bom = self._strict_glue_bom()
+        mo = self._mo(bom, 7)
+        self.assertEqual(mo.move_raw_ids.product_uom_qty, 1450)
+        backorder = self._backorder(mo, 3, set_components=True)
+        self.assertAlmostEqual(self._family_consumed(mo, glue), 621.43)
+        self._mark_done(backorder)
+
+    def test_strict_change_beyond_one_step_in_grams_still_warns(self):
+        """The tolerance is one step of the unit, not more: 3 of 7 chairs
+        expect 0.6214 kg of glue kept to 0.01 kg; 630 g is that share
+        rounded up, 640 g is a real change, and Odoo's warning stays."""
+        glue, bom = self._strict_glue_bom()
+        mo = self._mo(bom, 7)
+        mo.qty_producing = 3
+        mo._set_qty_producing(False)
+        for grams, warns in ((630, False), (640, True), (610, True), (620, False)):
+            mo.move_raw_ids.write({"quantity": grams, "picked": True})
+            self.assertEqual(
+                bool(mo._get_consumption_issues()), warns, f"{grams} g of glue"
+            )
+
+    def _strict_glue_bom(self):
         kg = self.uom_kgm
         kg.rounding = 0.01
         glue = self._product("Backorder Glue", 5.0, uom=kg)
         self._stock(glue, 10)
-        bom = self._bom(
+        return glue, self._bom(
             self.chair,
             [
                 (
@@ -212,11 +234,6 @@ class TestBackorderRegressions(BackflushCase):
             backflush_mode="manual",
             consumption="strict",
         )
-        mo = self._mo(bom, 7)
-        self.assertEqual(mo.move_raw_ids.product_uom_qty, 1450)
-        backorder = self._backorder(mo, 3, set_components=True)
-        self.assertAlmostEqual(self._family_consumed(mo, glue), 621.43)
-        self._mark_done(backorder)
 
     def test_strict_backorder_in_dozens_does_not_warn(self):
         """Stateful seed 7: screws kept in units, half a dozen per 2 chairs
