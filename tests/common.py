@@ -253,6 +253,47 @@ class BackflushCase(TransactionCase):
         with self.env.cr.savepoint():
             return productions.with_user(user or self.env.user).button_mark_done()
 
+    def _pick_of(self, mo):
+        return mo.picking_ids.filtered(
+            lambda p: (
+                p.picking_type_id == self.warehouse.pbm_type_id
+                and p.state not in ("done", "cancel")
+            )
+        )
+
+    def _pick(self, mo, quantities, backorder=False):
+        """Validate the pick to pre-production of ``mo`` (manufacture in 2
+        or 3 steps) with ``quantities``: {product or
+        (product, lot): qty}; the rest becomes a pick backorder when
+        ``backorder``, else it is dropped."""
+        picking = self._pick_of(mo)
+        self.assertEqual(len(picking), 1, "one pick waits for the order")
+        picking.action_assign()
+        for move in picking.move_ids:
+            move.move_line_ids.unlink()
+            vals = [
+                dict(
+                    move._prepare_move_line_vals(quantity=qty),
+                    lot_id=key[1].id if isinstance(key, tuple) else False,
+                    picked=True,
+                )
+                for key, qty in quantities.items()
+                if (key[0] if isinstance(key, tuple) else key) == move.product_id
+            ]
+            self.env["stock.move.line"].create(vals)
+            move.picked = True
+        action = picking.button_validate()
+        if action is not True:
+            wizard = Form(
+                self.env[action["res_model"]].with_context(**action["context"])
+            ).save()
+            if backorder:
+                wizard.process()
+            else:
+                wizard.process_cancel_backorder()
+        self.assertEqual(picking.state, "done")
+        return picking
+
     def _unbuild(self, mo, qty):
         """Unbuild ``qty`` finished units of ``mo`` back into stock."""
         self.env["mrp.unbuild"].create(

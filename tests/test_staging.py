@@ -6,7 +6,7 @@ it, and its leftovers follow the BOM's leftover policy."""
 
 from odoo import Command
 from odoo.exceptions import UserError
-from odoo.tests import Form, tagged
+from odoo.tests import tagged
 
 from .common import BackflushCase
 
@@ -32,46 +32,6 @@ class TestStaging(BackflushCase):
     # ------------------------------------------------------------------
     # helpers
     # ------------------------------------------------------------------
-    def _pick_of(self, mo):
-        return mo.picking_ids.filtered(
-            lambda p: (
-                p.picking_type_id == self.warehouse.pbm_type_id
-                and p.state not in ("done", "cancel")
-            )
-        )
-
-    def _pick(self, mo, quantities, backorder=False):
-        """Validate the pick of ``mo`` with ``quantities``: {product or
-        (product, lot): qty}; the rest becomes a pick backorder when
-        ``backorder``, else it is dropped."""
-        picking = self._pick_of(mo)
-        self.assertEqual(len(picking), 1, "one pick waits for the order")
-        picking.action_assign()
-        for move in picking.move_ids:
-            move.move_line_ids.unlink()
-            vals = [
-                dict(
-                    move._prepare_move_line_vals(quantity=qty),
-                    lot_id=key[1].id if isinstance(key, tuple) else False,
-                    picked=True,
-                )
-                for key, qty in quantities.items()
-                if (key[0] if isinstance(key, tuple) else key) == move.product_id
-            ]
-            self.env["stock.move.line"].create(vals)
-            move.picked = True
-        action = picking.button_validate()
-        if action is not True:
-            wizard = Form(
-                self.env[action["res_model"]].with_context(**action["context"])
-            ).save()
-            if backorder:
-                wizard.process()
-            else:
-                wizard.process_cancel_backorder()
-        self.assertEqual(picking.state, "done")
-        return picking
-
     def _lots_consumed(self, mo, product):
         lines = mo.move_raw_ids.filtered(
             lambda m: m.product_id == product and m.state == "done"
