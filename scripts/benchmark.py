@@ -814,6 +814,53 @@ class Bench:
                     f"{smp.seconds:8.3f} s (cpu {smp.cpu:7.3f}) "
                     f"{smp.queries:7d} queries ({len(groups)} cells)"
                 )
+        screen = self._count_pivot_screen(date_from)
+        for i in range(self.args.warmup + self.args.repeat):
+            smp, groups = measure(self.env, screen)
+            if i >= self.args.warmup:
+                self.samples[key + "s", BACKFLUSH].append(smp)
+                log(
+                    f"  pivot screen run {i + 1 - self.args.warmup}/"
+                    f"{self.args.repeat} {smp.seconds:8.3f} s (cpu {smp.cpu:7.3f}) "
+                    f"{smp.queries:7d} queries ({groups} cells)"
+                )
+
+    def _count_pivot_screen(self, date_from):
+        """The Count Variance pivot as it opens, from the period's start: the
+        read_group of each pair of row and column prefixes of the default
+        pivot view, with the action's default filter, as the web client
+        issues them."""
+        from lxml import etree
+
+        Variance = self.env["mrp.backflush.count.variance"]
+        arch = Variance.get_views([(False, "pivot")])["views"]["pivot"]["arch"]
+        root = etree.fromstring(arch)
+        axes = {"row": [], "col": []}
+        measures = []
+        for node in root.iter("field"):
+            name, kind = node.get("name"), node.get("type")
+            if kind == "measure":
+                measures.append(f"{name}:sum")
+            elif kind in axes:
+                interval = node.get("interval")
+                axes[kind].append(f"{name}:{interval}" if interval else name)
+        domain = [("date", ">=", date_from), ("kind", "!=", "first")]
+
+        def screen():
+            cells = 0
+            for r in range(len(axes["row"]) + 1):
+                for c in range(len(axes["col"]) + 1):
+                    cells += len(
+                        Variance.read_group(
+                            domain,
+                            measures,
+                            axes["row"][:r] + axes["col"][:c],
+                            lazy=False,
+                        )
+                    )
+            return cells
+
+        return screen
 
 
 def log(message):
@@ -1171,7 +1218,11 @@ def print_verdicts(rows, args):
                 else ""
             )
         )
-    for key, what in (("v", "advice from counts"), ("vp", "Count Variance pivot")):
+    for key, what in (
+        ("v", "advice from counts"),
+        ("vp", "Count Variance per component and month"),
+        ("vs", "Count Variance pivot as it opens"),
+    ):
         v = by.get((key, BACKFLUSH))
         if v:
             print(
@@ -1223,6 +1274,7 @@ def count_advice_scenario(bench, fixture, su_env, args):
     return [
         ("v", f"(v) count advice {months} mo", 1, n, None),
         ("vp", f"(v) count pivot {months} mo", 1, n, None),
+        ("vs", f"(v) count screen {months} mo", 1, n, None),
     ]
 
 

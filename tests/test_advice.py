@@ -48,6 +48,10 @@ class TestAdvice(BackflushCase):
     def _line(self, advice, bom_line):
         return advice.line_ids.filtered(lambda al: al.bom_line_id == bom_line)
 
+    def _explanation(self, vals):
+        """The explanation of an advice line of ``vals``, as shown."""
+        return self.env["mrp.bom.backflush.advice.line"].new(vals).explanation
+
     def _done_with_seats(self, qty, seats):
         """An MO of ``qty`` chairs where the operator records ``seats``."""
         return self._done_recording(self.bom, qty, self.seat, seats)
@@ -130,9 +134,15 @@ class TestAdvice(BackflushCase):
         self.assertAlmostEqual(line.suggested_value, 1.2)
         self.assertEqual(line.change, "Quantity 1.00 → 1.20 kg per 1.00 Units")
         self.assertIn("does not explain", line.explanation)
+        explanation = line.explanation
+        self.assertIn("(1 per 1 Units + 0 % planned scrap)", explanation)
         line.action_apply()
         self.assertAlmostEqual(line.bom_line_id.product_qty, 1.2)
         self.assertIn("Quantity 1.00 → 1.20 kg", bom.message_ids[:1].body)
+        # written when shown, the explanation still quotes the BOM as analysed
+        line.invalidate_recordset()
+        self.assertEqual(line.explanation, explanation)
+        self.assertIn(explanation, bom.message_ids[:1].body)
 
     def test_whole_units_get_planned_scrap_not_a_fraction(self):
         """Operators record 12 seat frames per 10 chairs: not "1 -> 1.2
@@ -150,7 +160,9 @@ class TestAdvice(BackflushCase):
         advice = self.env["mrp.bom.backflush.advice"].create({"threshold_percent": 0.1})
         vals = advice._advice_suggest(self.leg_line, 5, 50.0, 199.0, 0.0, 5)
         self.assertFalse(vals["suggestion_type"])
-        self.assertIn("nearest whole quantity is the current one", vals["explanation"])
+        self.assertIn(
+            "nearest whole quantity is the current one", self._explanation(vals)
+        )
 
     def test_last_n_and_threshold(self):
         """Two old MOs used 15 seats per 10 chairs, the three latest 10."""
@@ -213,7 +225,7 @@ class TestAdvice(BackflushCase):
         vals = suggest(21.0, 0.0)  # net and constant met, less scrap than planned
         self.assertEqual(vals["suggestion_type"], "scrap")
         self.assertAlmostEqual(vals["suggested_value"], 0.0)
-        self.assertIn("less scrap than planned", vals["explanation"])
+        self.assertIn("less scrap than planned", self._explanation(vals))
         vals = suggest(19.0, 0.0)  # below the net quantity
         self.assertEqual(vals["suggestion_type"], "qty")
         self.assertAlmostEqual(
@@ -221,7 +233,7 @@ class TestAdvice(BackflushCase):
         )  # (1.9 - 0.1) / 1.1 x 2, up
         vals = suggest(0.5, 0.0)  # less than the constant scrap: no figure
         self.assertFalse(vals["suggestion_type"])
-        self.assertIn("review the line by hand", vals["explanation"])
+        self.assertIn("review the line by hand", self._explanation(vals))
 
     def test_opened_from_boms(self):
         action = self.env.ref("mrp_backflush.mrp_bom_backflush_advice_action")

@@ -350,6 +350,13 @@ class TestAdviceCounts(BackflushCase):
         self.assertFalse(screw.suggestion_type)
         self.assertAlmostEqual(screw.attributed_qty, -2.0)
         self.assertIn("only 20.00 Units were backflushed", screw.explanation)
+        self.assertIn("(minimum 100.00 Units)", screw.explanation)
+        # written when shown, the explanation quotes the minimum of the
+        # analysis, not one changed afterwards
+        advice.count_min_qty = 10.0
+        screw.invalidate_recordset()
+        self.assertIn("(minimum 100.00 Units)", screw.explanation)
+        self.assertIn("2026", washer.explanation)  # the date of its one count
         # a lower minimum turns the same evidence into a suggestion
         screw = self._line(self._advice(count_min_qty=10), self.screw_line)
         self.assertFalse(screw.weak)

@@ -7,7 +7,7 @@ from dateutil.relativedelta import relativedelta
 
 from odoo import api, fields, models
 from odoo.exceptions import ValidationError
-from odoo.tools import SQL, float_round, format_date, formatLang, get_lang
+from odoo.tools import SQL, float_round, format_date, get_lang
 
 from odoo.addons.base.models.res_lang import intersperse
 
@@ -356,9 +356,7 @@ class MrpBomBackflushAdvice(models.TransientModel):
         counted = {
             product for product, figures in components.items() if figures["counts"]
         }
-        vals_list = self._count_interval_vals(
-            components, by_line, CountFormatter(self.env)
-        )
+        vals_list = self._count_interval_vals(components, by_line)
         return vals_list + self._consumption_line_vals(skip_products=counted)
 
     def _consumption_line_vals(self, skip_products=()):
@@ -429,7 +427,15 @@ class MrpBomBackflushAdvice(models.TransientModel):
             "suggestion_type": result.kind,
             "current_value": result.current,
             "suggested_value": result.suggested,
-            "explanation": self._advice_explanation(line, mo_count, produced, result),
+            # the line as analysed: applying a suggestion changes it
+            "explanation_data": {
+                "reason": result.reason,
+                "deviation": result.deviation_percent,
+                "qty": line.product_qty,
+                "bom_qty": bom.product_qty,
+                "scrap_percent": line.scrap_percent,
+                "scrap_fixed": line.scrap_fixed_qty,
+            },
         }
 
     def _advice_whole_units(self, uom):
@@ -438,88 +444,6 @@ class MrpBomBackflushAdvice(models.TransientModel):
         # the id is cached; env.ref would check it exists for each line
         unit = self.env["ir.model.data"]._xmlid_to_res_id("uom.product_uom_categ_unit")
         return uom.rounding >= 1 or uom.category_id.id == unit
-
-    def _advice_explanation(self, line, mo_count, produced, result):
-        bom = line.bom_id
-        decimal_point = (
-            self.env["res.lang"]._get_data(code=self.env.lang or "en_US").decimal_point
-        )
-
-        def fmt(value, digits=4):
-            text = formatLang(self.env, value, digits=digits)
-            if decimal_point in text:
-                text = text.rstrip("0").rstrip(decimal_point)
-            return text
-
-        planned_text = self.env._(
-            "%(qty)s per %(bom_qty)s %(bom_uom)s + %(pct)s %% planned scrap",
-            qty=fmt(line.product_qty),
-            bom_qty=fmt(bom.product_qty),
-            bom_uom=bom.product_uom_id.name,
-            pct=fmt(line.scrap_percent, 2),
-        )
-        if line.scrap_fixed_qty:
-            planned_text = self.env._(
-                "%(planned)s + %(fixed)s per MO",
-                planned=planned_text,
-                fixed=fmt(line.scrap_fixed_qty),
-            )
-        text = self.env._(
-            "%(count)s done MOs, %(produced)s %(bom_uom)s produced: %(observed)s "
-            "%(uom)s used per unit (%(scrap)s recorded as actual scrap) against "
-            "%(planned)s planned (%(planned_text)s): %(deviation)s %%.",
-            count=mo_count,
-            produced=fmt(produced),
-            bom_uom=bom.product_uom_id.name,
-            observed=fmt(result.observed_per_unit),
-            uom=line.product_uom_id.name,
-            scrap=fmt(result.scrap_per_unit),
-            planned=fmt(result.planned_per_unit),
-            planned_text=planned_text,
-            deviation=("+" if result.deviation_percent > 0 else "")
-            + formatLang(self.env, result.deviation_percent, digits=1),
-        )
-        values = {
-            "old": fmt(result.current, 2 if result.kind == "scrap" else 4),
-            "new": fmt(result.suggested, 2 if result.kind == "scrap" else 4),
-            "uom": line.product_uom_id.name,
-            "bom_qty": fmt(bom.product_qty),
-            "bom_uom": bom.product_uom_id.name,
-        }
-        reasons = {
-            rules.REASON_SCRAP_EXCESS: self.env._(
-                "Recorded scrap explains at least half of the excess: planned "
-                "scrap %(old)s %% → %(new)s %%.",
-                **values,
-            ),
-            rules.REASON_SCRAP_LESS: self.env._(
-                "The net quantity is met but less scrap than planned was "
-                "used: planned scrap %(old)s %% → %(new)s %%.",
-                **values,
-            ),
-            rules.REASON_QTY: self.env._(
-                "Recorded scrap does not explain the difference (quantities "
-                "changed or not recorded by operators): quantity %(old)s → "
-                "%(new)s %(uom)s per %(bom_qty)s %(bom_uom)s, planned scrap kept.",
-                **values,
-            ),
-            rules.REASON_WHOLE_SCRAP: self.env._(
-                "%(uom)s are counted whole: a fractional quantity per unit "
-                "would be the same loss, so the excess becomes planned scrap "
-                "%(old)s %% → %(new)s %%.",
-                **values,
-            ),
-            rules.REASON_WHOLE_BELOW: self.env._(
-                "Fewer were used than the BOM says, but %(uom)s are counted "
-                "whole and the nearest whole quantity is the current one: no "
-                "suggestion; check the returns and corrections of these orders.",
-                **values,
-            ),
-            rules.REASON_BELOW_FIXED: self.env._(
-                "Less than the constant scrap per MO was used: review the line by hand."
-            ),
-        }
-        return f"{text} {reasons[result.reason]}"
 
     # ------------------------------------------------------------------
     # Counts: two grouped reads, whatever the number of components
@@ -539,8 +463,7 @@ class MrpBomBackflushAdvice(models.TransientModel):
         lines of components counted twice, then those counted once."""
         self.ensure_one()
         components, by_line = self._count_figures()
-        fmt = CountFormatter(self.env)
-        vals_list = self._count_interval_vals(components, by_line, fmt)
+        vals_list = self._count_interval_vals(components, by_line)
         counted_once = [
             product
             for product, component in components.items()
@@ -549,7 +472,7 @@ class MrpBomBackflushAdvice(models.TransientModel):
         for bom_line in self._count_single_lines(counted_once):
             vals_list.append(
                 self._count_single_vals(
-                    bom_line, components[bom_line.product_id]["first"], fmt
+                    bom_line, components[bom_line.product_id]["first"]
                 )
             )
         return vals_list
@@ -599,7 +522,7 @@ class MrpBomBackflushAdvice(models.TransientModel):
                 component["other"] += outflow
         return components, by_line
 
-    def _count_interval_vals(self, components, by_line, fmt):
+    def _count_interval_vals(self, components, by_line):
         """Advice lines of the BOM lines whose component has a count with
         a previous one, from :meth:`_count_figures`."""
         vals_list = []
@@ -610,7 +533,7 @@ class MrpBomBackflushAdvice(models.TransientModel):
             if booked <= 0 or bom.type != "normal" or (boms and bom.id not in boms):
                 continue
             vals = self._count_suggest(
-                bom_line, components[bom_line.product_id], booked, net, variance, fmt
+                bom_line, components[bom_line.product_id], booked, net, variance
             )
             if vals:
                 vals_list.append(vals)
@@ -636,7 +559,7 @@ class MrpBomBackflushAdvice(models.TransientModel):
         groups = self.env["stock.move"]._read_group(domain, ["bom_line_id"])
         return self.env["mrp.bom.line"].browse([line.id for [line] in groups])
 
-    def _count_suggest(self, bom_line, component, booked, net, variance, fmt):
+    def _count_suggest(self, bom_line, component, booked, net, variance):
         """Values of one advice line from counts, or None when the line is
         accurate. Quantities in the component's unit; ``variance`` is the
         line's share of the count variance (negative: loss); the arithmetic
@@ -656,38 +579,16 @@ class MrpBomBackflushAdvice(models.TransientModel):
         )
         if result is None:
             return None
-        net_line = to_line._compute_quantity(net, uom, round=False)
-        weak = []
-        if rules.WEAK_VOLUME in result.weak:
-            weak.append(
-                self.env._(
-                    "only %(qty)s were backflushed by this line between the "
-                    "counts (minimum %(minimum)s)",
-                    qty=fmt.qty(net_line, uom),
-                    minimum=fmt.qty(self.count_min_qty, uom),
-                )
-            )
-        if rules.WEAK_OTHER in result.weak:
-            weak.append(
-                self.env._(
-                    "deliveries, other manufacturing orders, recorded scrap and "
-                    "other outflows make %(percent)s %% of what left the "
-                    "warehouse (maximum %(maximum)s %%)",
-                    percent=fmt.number(result.other_percent, 1),
-                    maximum=fmt.number(self.count_max_other_percent, 1),
-                )
-            )
-        if rules.WEAK_EXTREME in result.weak:
-            weak.append(self.env._("the loss is ten times the net quantity or more"))
         counts = sorted(component["counts"])
-        vals = {
+        share = booked / component["outflow"] * 100.0 if component["outflow"] else 0.0
+        return {
             "bom_line_id": bom_line.id,
             "basis": "counts",
             "count_count": len(counts),
             "date_from": counts[0],
             "date_to": counts[-1],
             "backflushed_qty": to_line._compute_quantity(booked, uom, round=False),
-            "net_qty": net_line,
+            "net_qty": to_line._compute_quantity(net, uom, round=False),
             "outflow_qty": to_line._compute_quantity(
                 component["outflow"], uom, round=False
             ),
@@ -695,26 +596,25 @@ class MrpBomBackflushAdvice(models.TransientModel):
                 component["variance"], uom, round=False
             ),
             "attributed_qty": to_line._compute_quantity(variance, uom, round=False),
-            "share_percent": booked / component["outflow"] * 100.0
-            if component["outflow"]
-            else 0.0,
+            "share_percent": share,
             "deviation_percent": result.deviation_percent,
-            "weak": bool(weak),
+            "weak": bool(result.weak),
             "suggestion_type": result.kind,
             "current_value": bom_line.scrap_percent,
             "suggested_value": result.suggested,
+            "explanation_data": {
+                "dates": [fields.Datetime.to_string(date) for date in counts],
+                "deviation": result.deviation_percent,
+                "share": share,
+                "weak": list(result.weak),
+                "other_percent": result.other_percent,
+                "min_qty": self.count_min_qty,
+                "max_other_percent": self.count_max_other_percent,
+            },
         }
-        vals["explanation"] = self._count_explanation(bom_line, counts, vals, weak, fmt)
-        return vals
 
-    def _count_single_vals(self, bom_line, dates, fmt):
+    def _count_single_vals(self, bom_line, dates):
         dates = sorted(dates)
-        reason = self.env._(
-            "%(product)s was counted only once in the period (%(dates)s): a "
-            "count variance needs a previous count",
-            product=bom_line.product_id.display_name,
-            dates=", ".join(fmt.date(date) for date in dates),
-        )
         return {
             "bom_line_id": bom_line.id,
             "basis": "counts",
@@ -724,57 +624,7 @@ class MrpBomBackflushAdvice(models.TransientModel):
             "weak": True,
             "suggestion_type": False,
             "current_value": bom_line.scrap_percent,
-            "explanation": self.env._(
-                "Weak evidence because %(reason)s. No suggestion.", reason=reason
-            ),
+            "explanation_data": {
+                "dates": [fields.Datetime.to_string(date) for date in dates]
+            },
         }
-
-    def _count_explanation(self, bom_line, counts, vals, weak, fmt):
-        uom = bom_line.product_uom_id
-        dates = [fmt.date(date) for date in counts]
-        text = self.env._(
-            "%(count)s counts from %(first)s to %(last)s (%(dates)s): this line "
-            "backflushed %(booked)s, planned scrap and corrections included "
-            "(the BOM's net quantity: %(net)s), %(share)s %% of the "
-            "%(outflow)s booked out of the warehouse between the counts. The "
-            "counts found %(variance)s against the books (counted - booked); "
-            "the line's share is %(attributed)s, %(deviation)s %% of what it "
-            "backflushed.",
-            count=len(counts),
-            first=dates[0],
-            last=dates[-1],
-            dates=", ".join(dates),
-            booked=fmt.qty(vals["backflushed_qty"], uom),
-            net=fmt.qty(vals["net_qty"], uom),
-            share=fmt.number(vals["share_percent"], 1),
-            outflow=fmt.qty(vals["outflow_qty"], uom),
-            variance=fmt.qty(vals["count_variance_qty"], uom),
-            attributed=fmt.qty(vals["attributed_qty"], uom),
-            deviation=("+" if vals["deviation_percent"] > 0 else "")
-            + fmt.number(vals["deviation_percent"], 1),
-        )
-        if weak:
-            reason = self.env._(
-                "Weak evidence because %(reasons)s. No suggestion.",
-                reasons="; ".join(weak),
-            )
-        elif not vals["suggestion_type"]:
-            reason = self.env._(
-                "The counts find more than the books although the line plans "
-                "no scrap: check the BOM quantity, receipts and returns."
-            )
-        elif vals["deviation_percent"] > 0:
-            reason = self.env._(
-                "Stock disappears that the BOM does not plan: planned scrap "
-                "%(old)s %% → %(new)s %%.",
-                old=fmt.number(vals["current_value"], 2),
-                new=fmt.number(vals["suggested_value"], 2),
-            )
-        else:
-            reason = self.env._(
-                "The counts find more than the books: less scrap than planned "
-                "is used, planned scrap %(old)s %% → %(new)s %%.",
-                old=fmt.number(vals["current_value"], 2),
-                new=fmt.number(vals["suggested_value"], 2),
-            )
-        return f"{text} {reason}"

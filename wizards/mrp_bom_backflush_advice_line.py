@@ -4,7 +4,9 @@ from markupsafe import Markup
 
 from odoo import api, fields, models
 from odoo.exceptions import AccessError, UserError
+from odoo.tools import formatLang
 
+from .. import advice as rules
 from .mrp_bom_backflush_advice import CountFormatter
 
 
@@ -38,9 +40,11 @@ class MrpBomBackflushAdviceLine(models.TransientModel):
         readonly=True,
     )
     production_count = fields.Integer("MOs Analysed", readonly=True)
+    # Quantities without a named precision: it is looked up for each value
+    # written, and thousands of lines are written at once (the explanation
+    # gives them at the unit's precision, with the unit).
     produced_qty = fields.Float(
         "Produced",
-        digits="Product Unit of Measure",
         readonly=True,
         help="Finished quantity of the analysed MOs, in the BOM's unit.",
     )
@@ -81,42 +85,54 @@ class MrpBomBackflushAdviceLine(models.TransientModel):
     date_to = fields.Datetime("Last Count", readonly=True)
     backflushed_qty = fields.Float(
         "Backflushed",
-        digits="Product Unit of Measure",
         readonly=True,
         help="What this BOM line backflushed between the counts, planned "
         "scrap included.",
     )
     net_qty = fields.Float(
         "Net Backflushed",
-        digits="Product Unit of Measure",
         readonly=True,
         help="Backflushed without planned scrap: the base of the scrap percentage.",
     )
     outflow_qty = fields.Float(
         "Total Outflow",
-        digits="Product Unit of Measure",
         readonly=True,
         help="Everything the books say left the warehouse between the counts: "
         "every BOM line, other manufacturing orders, scrap and deliveries.",
     )
     count_variance_qty = fields.Float(
         "Count Variance",
-        digits="Product Unit of Measure",
         readonly=True,
         help="Counted - booked over the counts used (negative: loss).",
     )
     attributed_qty = fields.Float(
         "Attributed",
-        digits="Product Unit of Measure",
         readonly=True,
         help="This line's share of the count variance, in proportion to what "
         "it backflushed.",
     )
     share_percent = fields.Float("Share (%)", digits=(16, 1), readonly=True)
     weak = fields.Boolean("Weak Evidence", readonly=True)
-    # Char: one line per row in the list (full text as tooltip and in the form)
-    explanation = fields.Char(readonly=True)
+    # Char: one line per row in the list (full text as tooltip and in the
+    # form). Written when shown, a page of thousands of lines: from the
+    # stored figures and those the text quotes beside them (the BOM line as
+    # analysed, the dates of the counts, why the evidence is weak).
+    explanation = fields.Char(compute="_compute_explanation")
+    explanation_data = fields.Json(readonly=True)
     applied = fields.Boolean(readonly=True)
+
+    def _compute_explanation(self):
+        fmt = CountFormatter(self.env)
+        for line in self:
+            data = line.explanation_data
+            if not data:
+                line.explanation = False
+            elif line.basis == "consumption":
+                line.explanation = line._consumption_explanation(data)
+            elif line.count_count < 2:
+                line.explanation = line._count_single_explanation(data, fmt)
+            else:
+                line.explanation = line._count_explanation(data, fmt)
 
     @api.model
     def _with_summary(self, vals_list):
@@ -169,6 +185,174 @@ class MrpBomBackflushAdviceLine(models.TransientModel):
             bom_qty=fmt.qty_number(bom.product_qty, bom.product_uom_id),
             bom_uom=bom.product_uom_id.name,
         )
+
+    def _consumption_explanation(self, data):
+        decimal_point = (
+            self.env["res.lang"]._get_data(code=self.env.lang or "en_US").decimal_point
+        )
+
+        def fmt(value, digits=4):
+            text = formatLang(self.env, value, digits=digits)
+            if decimal_point in text:
+                text = text.rstrip("0").rstrip(decimal_point)
+            return text
+
+        bom_uom = self.bom_uom_id.name
+        planned_text = self.env._(
+            "%(qty)s per %(bom_qty)s %(bom_uom)s + %(pct)s %% planned scrap",
+            qty=fmt(data["qty"]),
+            bom_qty=fmt(data["bom_qty"]),
+            bom_uom=bom_uom,
+            pct=fmt(data["scrap_percent"], 2),
+        )
+        if data["scrap_fixed"]:
+            planned_text = self.env._(
+                "%(planned)s + %(fixed)s per MO",
+                planned=planned_text,
+                fixed=fmt(data["scrap_fixed"]),
+            )
+        text = self.env._(
+            "%(count)s done MOs, %(produced)s %(bom_uom)s produced: %(observed)s "
+            "%(uom)s used per unit (%(scrap)s recorded as actual scrap) against "
+            "%(planned)s planned (%(planned_text)s): %(deviation)s %%.",
+            count=self.production_count,
+            produced=fmt(self.produced_qty),
+            bom_uom=bom_uom,
+            observed=fmt(self.observed_per_unit),
+            uom=self.product_uom_id.name,
+            scrap=fmt(self.scrap_per_unit),
+            planned=fmt(self.planned_per_unit),
+            planned_text=planned_text,
+            deviation=("+" if data["deviation"] > 0 else "")
+            + formatLang(self.env, data["deviation"], digits=1),
+        )
+        digits = 2 if self.suggestion_type == "scrap" else 4
+        values = {
+            "old": fmt(self.current_value, digits),
+            "new": fmt(self.suggested_value, digits),
+            "uom": self.product_uom_id.name,
+            "bom_qty": fmt(data["bom_qty"]),
+            "bom_uom": bom_uom,
+        }
+        reasons = {
+            rules.REASON_SCRAP_EXCESS: self.env._(
+                "Recorded scrap explains at least half of the excess: planned "
+                "scrap %(old)s %% → %(new)s %%.",
+                **values,
+            ),
+            rules.REASON_SCRAP_LESS: self.env._(
+                "The net quantity is met but less scrap than planned was "
+                "used: planned scrap %(old)s %% → %(new)s %%.",
+                **values,
+            ),
+            rules.REASON_QTY: self.env._(
+                "Recorded scrap does not explain the difference (quantities "
+                "changed or not recorded by operators): quantity %(old)s → "
+                "%(new)s %(uom)s per %(bom_qty)s %(bom_uom)s, planned scrap kept.",
+                **values,
+            ),
+            rules.REASON_WHOLE_SCRAP: self.env._(
+                "%(uom)s are counted whole: a fractional quantity per unit "
+                "would be the same loss, so the excess becomes planned scrap "
+                "%(old)s %% → %(new)s %%.",
+                **values,
+            ),
+            rules.REASON_WHOLE_BELOW: self.env._(
+                "Fewer were used than the BOM says, but %(uom)s are counted "
+                "whole and the nearest whole quantity is the current one: no "
+                "suggestion; check the returns and corrections of these orders.",
+                **values,
+            ),
+            rules.REASON_BELOW_FIXED: self.env._(
+                "Less than the constant scrap per MO was used: review the line by hand."
+            ),
+        }
+        return f"{text} {reasons[data['reason']]}"
+
+    def _count_single_explanation(self, data, fmt):
+        reason = self.env._(
+            "%(product)s was counted only once in the period (%(dates)s): a "
+            "count variance needs a previous count",
+            product=self.product_id.display_name,
+            dates=", ".join(
+                fmt.date(fields.Datetime.to_datetime(date)) for date in data["dates"]
+            ),
+        )
+        return self.env._(
+            "Weak evidence because %(reason)s. No suggestion.", reason=reason
+        )
+
+    def _count_explanation(self, data, fmt):
+        uom = self.product_uom_id
+        dates = [fmt.date(fields.Datetime.to_datetime(date)) for date in data["dates"]]
+        text = self.env._(
+            "%(count)s counts from %(first)s to %(last)s (%(dates)s): this line "
+            "backflushed %(booked)s, planned scrap and corrections included "
+            "(the BOM's net quantity: %(net)s), %(share)s %% of the "
+            "%(outflow)s booked out of the warehouse between the counts. The "
+            "counts found %(variance)s against the books (counted - booked); "
+            "the line's share is %(attributed)s, %(deviation)s %% of what it "
+            "backflushed.",
+            count=len(dates),
+            first=dates[0],
+            last=dates[-1],
+            dates=", ".join(dates),
+            booked=fmt.qty(self.backflushed_qty, uom),
+            net=fmt.qty(self.net_qty, uom),
+            share=fmt.number(data["share"], 1),
+            outflow=fmt.qty(self.outflow_qty, uom),
+            variance=fmt.qty(self.count_variance_qty, uom),
+            attributed=fmt.qty(self.attributed_qty, uom),
+            deviation=("+" if data["deviation"] > 0 else "")
+            + fmt.number(data["deviation"], 1),
+        )
+        weak = []
+        if rules.WEAK_VOLUME in data["weak"]:
+            weak.append(
+                self.env._(
+                    "only %(qty)s were backflushed by this line between the "
+                    "counts (minimum %(minimum)s)",
+                    qty=fmt.qty(self.net_qty, uom),
+                    minimum=fmt.qty(data["min_qty"], uom),
+                )
+            )
+        if rules.WEAK_OTHER in data["weak"]:
+            weak.append(
+                self.env._(
+                    "deliveries, other manufacturing orders, recorded scrap and "
+                    "other outflows make %(percent)s %% of what left the "
+                    "warehouse (maximum %(maximum)s %%)",
+                    percent=fmt.number(data["other_percent"], 1),
+                    maximum=fmt.number(data["max_other_percent"], 1),
+                )
+            )
+        if rules.WEAK_EXTREME in data["weak"]:
+            weak.append(self.env._("the loss is ten times the net quantity or more"))
+        if weak:
+            reason = self.env._(
+                "Weak evidence because %(reasons)s. No suggestion.",
+                reasons="; ".join(weak),
+            )
+        elif not self.suggestion_type:
+            reason = self.env._(
+                "The counts find more than the books although the line plans "
+                "no scrap: check the BOM quantity, receipts and returns."
+            )
+        elif data["deviation"] > 0:
+            reason = self.env._(
+                "Stock disappears that the BOM does not plan: planned scrap "
+                "%(old)s %% → %(new)s %%.",
+                old=fmt.number(self.current_value, 2),
+                new=fmt.number(self.suggested_value, 2),
+            )
+        else:
+            reason = self.env._(
+                "The counts find more than the books: less scrap than planned "
+                "is used, planned scrap %(old)s %% → %(new)s %%.",
+                old=fmt.number(self.current_value, 2),
+                new=fmt.number(self.suggested_value, 2),
+            )
+        return f"{text} {reason}"
 
     def action_apply(self):
         if not self.env.user.has_group("mrp.group_mrp_manager"):
