@@ -162,6 +162,19 @@ class TestAdviceCounts(BackflushCase):
     # ------------------------------------------------------------------
     # tests
     # ------------------------------------------------------------------
+    def test_quantities_show_at_the_precision_of_quantities(self):
+        """Stored without a named precision (written by the thousand), the
+        advice's quantities still show as many decimals as an admin set for
+        quantities (3 here: grams of a kilogram)."""
+        self.env.ref("product.decimal_product_uom").digits = 3
+        Line = self.env["mrp.bom.backflush.advice.line"]
+        shown = Line.fields_get(["backflushed_qty", "attributed_qty", "weak"])
+        self.assertEqual(shown["backflushed_qty"]["digits"], (16, 3))
+        self.assertEqual(shown["attributed_qty"]["digits"], (16, 3))
+        self.assertNotIn("digits", shown["weak"])
+        labels = Line.fields_get(["backflushed_qty"], ["string"])
+        self.assertNotIn("digits", labels["backflushed_qty"])
+
     def test_true_scrap_five_percent(self):
         self._screw_months()
         self.assertEqual(self._variance(self.screw), (1600.0, -80.0))

@@ -9,6 +9,17 @@ from odoo.tools import formatLang
 from .. import advice as rules
 from .mrp_bom_backflush_advice import CountFormatter
 
+# Quantities of thousands of lines written at once: stored without a named
+# precision (Odoo would look it up for each value), shown with it.
+QTY_FIELDS = (
+    "produced_qty",
+    "backflushed_qty",
+    "net_qty",
+    "outflow_qty",
+    "count_variance_qty",
+    "attributed_qty",
+)
+
 
 class MrpBomBackflushAdviceLine(models.TransientModel):
     _name = "mrp.bom.backflush.advice.line"
@@ -40,9 +51,8 @@ class MrpBomBackflushAdviceLine(models.TransientModel):
         readonly=True,
     )
     production_count = fields.Integer("MOs Analysed", readonly=True)
-    # Quantities without a named precision: it is looked up for each value
-    # written, and thousands of lines are written at once (the explanation
-    # gives them at the unit's precision, with the unit).
+    # Quantities without a named precision (see QTY_FIELDS and fields_get);
+    # the explanation gives them at the unit's precision, with the unit.
     produced_qty = fields.Float(
         "Produced",
         readonly=True,
@@ -120,6 +130,19 @@ class MrpBomBackflushAdviceLine(models.TransientModel):
     explanation = fields.Char(compute="_compute_explanation")
     explanation_data = fields.Json(readonly=True)
     applied = fields.Boolean(readonly=True)
+
+    @api.model
+    def fields_get(self, allfields=None, attributes=None):
+        """The quantities stored without a named precision (see above) are
+        still shown at the precision of quantities."""
+        res = super().fields_get(allfields, attributes)
+        if attributes and "digits" not in attributes:
+            return res
+        digits = self.env["decimal.precision"].precision_get("Product Unit of Measure")
+        for name in QTY_FIELDS:
+            if name in res:
+                res[name]["digits"] = (16, digits)
+        return res
 
     def _compute_explanation(self):
         fmt = CountFormatter(self.env)
