@@ -276,6 +276,62 @@ class MrpBackflushStaging(models.AbstractModel):
                 )
 
     @api.model
+    def _free_family_reservations(self, moves):
+        """Before ``moves`` (a correction's one more used, their lines
+        reserved) are done: what they take beyond the free stock is freed
+        from the open orders of their families, latest first. Else Odoo
+        frees it from the order planned last there, another order maybe,
+        and cuts that order's move from the pick that staged its stock
+        (``stock.move.line._free_reservation``)."""
+        lines = moves.move_line_ids
+        quants = (
+            self.env["stock.quant"]
+            .sudo()
+            ._read_group(
+                [
+                    ("product_id", "in", lines.product_id.ids),
+                    ("location_id", "in", lines.location_id.ids),
+                ],
+                ["product_id", "lot_id", "location_id"],
+                ["quantity:sum", "reserved_quantity:sum"],
+            )
+        )
+        over = {
+            (product, lot, location): reserved - qty
+            for product, lot, location, qty, reserved in quants
+        }
+        taken = defaultdict(float)
+        for ml in lines:
+            taken[ml.product_id, ml.lot_id, ml.location_id] += ml.quantity_product_uom
+        excess = {k: min(over.get(k, 0.0), qty) for k, qty in taken.items()}
+        productions = moves.raw_material_production_id
+        family_lines = (
+            (productions.procurement_group_id.mrp_production_ids | productions)
+            .move_raw_ids.filtered(
+                lambda m: m.state not in ("done", "cancel") and m not in moves
+            )
+            .move_line_ids.filtered(lambda ml: not ml.picked)
+        )
+        for ml in family_lines.sorted("id", reverse=True):
+            k = (ml.product_id, ml.lot_id, ml.location_id)
+            rounding = ml.product_id.uom_id.rounding
+            if float_compare(excess.get(k, 0.0), 0.0, precision_rounding=rounding) <= 0:
+                continue
+            take = min(excess[k], ml.quantity_product_uom)
+            excess[k] -= take
+            if (
+                float_compare(
+                    take, ml.quantity_product_uom, precision_rounding=rounding
+                )
+                < 0
+            ):
+                ml.quantity = ml.product_id.uom_id._compute_quantity(
+                    ml.quantity_product_uom - take, ml.product_uom_id
+                )
+            else:
+                ml.unlink()
+
+    @api.model
     def _held_for_others(self, moves):
         """Lots staged for other open orders at the locations of ``moves``
         and free in stock: {(product, lot, location): qty}."""

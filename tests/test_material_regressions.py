@@ -297,3 +297,44 @@ class TestMaterialRegressions(BackflushCase):
             (12, 6),
         )
         self.assertEqual(self._qty(self.milk, self.pre), 6)
+
+    def test_backorder_after_a_correction_takes_only_what_is_left(self):
+        """An order split after its pick, one more used corrected on the
+        part done: the backorder consumes only what is left of its pick; the
+        rest of the same lot in pre-production was picked for another
+        order, still open, and stays its, reserved or not (stateful
+        material seed 4). The correction frees the family's reservation, not
+        the other order's (Odoo would cut that order from its pick), and
+        Odoo's reservation from the pick knows nothing of the correction."""
+        self.bom.backflush_shortage_policy = "defer"
+        for unreserve in (False, True):
+            with (
+                self.subTest(unreserve=unreserve),
+                self.env.cr.savepoint() as savepoint,
+            ):
+                shared = self._lot(f"SHARED-BO-{unreserve}", 30, 20)
+                mo = self._mo(self.bom, 2)
+                other = self._mo(self.bom, 1)
+                self._pick(mo, shared, 6)
+                self._pick(other, shared, 3)
+                backorder = self._backorder(mo, 1)
+                if unreserve:
+                    (backorder | other).do_unreserve()
+                wizard = self._correction_wizard(mo)
+                wizard.line_ids.qty_used = 4
+                wizard.action_confirm()
+                self.assertTrue(other.move_raw_ids.move_orig_ids)
+                backorder.button_mark_done()
+                self.assertEqual(backorder.state, "done")
+                consumed = backorder.move_raw_ids.filtered(
+                    lambda m: m.state == "done"
+                ).move_line_ids
+                self.assertEqual(
+                    (consumed.lot_id, sum(consumed.mapped("quantity"))), (shared, 2)
+                )
+                self.assertEqual(backorder.backflush_exception_ids.quantity, 1)
+                self.assertEqual(self._qty(self.milk, self.pre), 3)
+                other.button_mark_done()
+                self.assertEqual(self._consumed_lots(other), shared)
+                self.assertFalse(other.backflush_exception_ids)
+                savepoint.rollback()

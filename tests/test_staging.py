@@ -362,6 +362,55 @@ class TestStaging(BackflushCase):
         self.assertEqual(self._qty(self.chair), 5)
         self._assert_ledger_balanced(mo)
 
+    def test_three_steps_over_pick_returned_then_unbuilt(self):
+        """3 steps, over-picked, leftovers returned, the goods stored, then
+        2 of 5 unbuilt: the unbuild gives back the share of what was
+        consumed (8 legs, 2 seats), never the leftovers already returned,
+        to its destination (Odoo's: the stock the pick took them from; or
+        pre-production, where they were consumed), and no further return
+        follows."""
+        self.warehouse.manufacture_steps = "pbm_sam"
+        self.bom.backflush_leftover_policy = "return"
+        stock = self.stock_location
+        for destination in (stock, self.pre):
+            with (
+                self.subTest(destination=destination.display_name),
+                self.env.cr.savepoint() as savepoint,
+            ):
+                legs, seats = self._qty(self.leg), self._qty(self.seat)
+                mo = self._mo(self.bom, 5)
+                self._pick(mo, {(self.leg, self.lot1): 22, self.seat: 6})
+                mo.button_mark_done()
+                ret = self._returns(mo)
+                self.assertEqual(ret.state, "done")
+                store = mo.picking_ids.filtered(
+                    lambda p: p.picking_type_id == self.warehouse.sam_type_id
+                )
+                store.button_validate()
+                form = Form(self.env["mrp.unbuild"])
+                form.mo_id = mo
+                form.product_qty = 2
+                unbuild = form.save()
+                self.assertEqual(unbuild.location_dest_id, stock)
+                unbuild.location_dest_id = destination
+                unbuild.action_unbuild()
+                back = unbuild.produce_line_ids.filtered(
+                    lambda m: m.product_id != self.chair
+                )
+                self.assertEqual(back.location_dest_id, destination)
+                self.assertEqual(
+                    {(m.product_id, m.quantity) for m in back},
+                    {(self.leg, 8), (self.seat, 2)},
+                )
+                self.assertEqual(back.move_line_ids.lot_id, self.lot1)
+                in_pre = 8 if destination == self.pre else 0
+                self.assertEqual(self._qty(self.leg, self.pre), in_pre)
+                self.assertEqual(self._qty(self.leg), legs - 20 + 8 - in_pre)
+                self.assertEqual(self._qty(self.seat), seats - 5 + 2 - in_pre / 4)
+                self.assertEqual(self._returns(mo), ret)
+                self._assert_ledger_balanced(mo)
+                savepoint.rollback()
+
     def test_pick_in_several_transfers(self):
         self.bom.backflush_leftover_policy = "return"
         mo = self._mo(self.bom, 5)

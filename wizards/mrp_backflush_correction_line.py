@@ -213,6 +213,10 @@ class MrpBackflushCorrectionLine(models.TransientModel):
             else:
                 move.move_line_ids.unlink()
                 self.env["stock.move.line"].create(line._move_line_vals(move))
+        if taking:
+            self.env["mrp.backflush.staging"]._free_family_reservations(
+                moves.filtered("raw_material_production_id")
+            )
         moves.picked = True
         moves.with_context(skip_mo_check=True)._action_done()
         # Traceability: what was consumed later went into the same goods.
