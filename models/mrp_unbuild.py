@@ -225,7 +225,7 @@ class MrpUnbuild(models.Model):
                 raw_move,
                 take / raw_move.backflush_line_qty,
                 raw_move.location_dest_id,
-                self.location_dest_id,
+                raw_move._backflush_return_location(self.location_dest_id),
             )
             move._backflush_write(
                 {

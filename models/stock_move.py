@@ -468,6 +468,16 @@ class StockMove(models.Model):
             }
         )[0]
 
+    def _backflush_return_location(self, default):
+        """Where what this consumption gives back goes (a correction, an
+        unbuild): the line-side bin it was taken from (SPEC §4 *Supply
+        locations*), else ``default``, the location the user chose."""
+        self.ensure_one()
+        production = self.raw_material_production_id
+        if production and self.location_id != production.location_src_id:
+            return self.location_id
+        return default
+
     def _backflush_return_line_qty(self):
         """Line units a return gives back: its share of the move it
         returns (a substitute counts for the units it stood in for)."""

@@ -6,7 +6,7 @@ it, and its leftovers follow the BOM's leftover policy."""
 
 from odoo import Command
 from odoo.exceptions import UserError
-from odoo.tests import tagged
+from odoo.tests import Form, tagged
 
 from .common import BackflushCase
 

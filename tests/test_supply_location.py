@@ -106,3 +106,30 @@ class TestSupplyLocation(BackflushCase):
         self.leg_bin.backflush_shortage_policy = "defer"
         self.assertEqual(child._get_backflush_shortage_policy(), "defer")
         self.assertFalse(self.stock_location._get_backflush_shortage_policy())
+
+    def test_correction_and_unbuild_give_back_to_the_bin(self):
+        """A correction's return and an unbuild give a component back to
+        the line-side bin it was taken from; the others go where the user
+        sends them (the order's source, the unbuild's destination)."""
+        self._stock(self.leg, 40, self.leg_bin)
+        self._stock(self.seat, 10, self.cell_bin)
+        self._stock(self.glue, 10)
+        mo = self._mo(self.bom, 10)
+        mo.button_mark_done()
+        wizard = self._correction_wizard(mo)
+        self.assertEqual(wizard.location_id, mo.location_src_id)
+        legs = wizard.line_ids.filtered(lambda line: line.product_id == self.leg)
+        legs.qty_used = 36
+        glue = wizard.line_ids.filtered(lambda line: line.product_id == self.glue)
+        glue.qty_used = 9
+        wizard.action_confirm()
+        self.assertEqual(self._qty(self.leg, self.leg_bin), 4)
+        self.assertEqual(self._qty(self.glue), 1)
+        # the unbuilt units' net share, which the goods still hold
+        self._unbuild(mo, 5)
+        self.assertEqual(self._qty(self.leg, self.leg_bin), 4 + 20)
+        self.assertEqual(self._qty(self.seat, self.cell_bin), 5)
+        self.assertEqual(self._qty(self.glue), 1 + 5)
+        # nothing of the bins' reached WH/Stock
+        self.assertEqual(self._qty(self.leg), 0)
+        self.assertEqual(self._qty(self.seat), 0)

@@ -38,7 +38,8 @@ class MrpBackflushCorrection(models.TransientModel):
         required=True,
         check_company=True,
         domain="[('usage', '=', 'internal')]",
-        help="Where returned leftovers go; by default the MO's source location.",
+        help="Where returned leftovers go; by default the MO's source location. "
+        "Components taken from a line-side bin go back to their bin.",
     )
     reason_tag_ids = fields.Many2many("stock.scrap.reason.tag", string="Reasons")
     note = fields.Text()

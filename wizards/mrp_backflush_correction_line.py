@@ -228,6 +228,7 @@ class MrpBackflushCorrectionLine(models.TransientModel):
     def _return_move_vals(self, origin, qty, location):
         self.ensure_one()
         production = self.production_id
+        location = origin._backflush_return_location(location)
         return {
             "name": production.name,
             "origin": production.name,
