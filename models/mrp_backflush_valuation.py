@@ -28,7 +28,7 @@ class MrpBackflushValuation(models.AbstractModel):
     # Components posted ahead for several orders of a family
     # ------------------------------------------------------------------
     @api.model
-    def _backflush_ahead_shares(self, production):
+    def _backflush_ahead_shares(self, production, last=None):
         """{move: share} of the components work orders of ``production``'s
         family posted ahead (before Mark Done) that its finished units
         carry; empty for an order alone in its family (it carries all).
@@ -40,7 +40,9 @@ class MrpBackflushValuation(models.AbstractModel):
         and its own Mark Done did not post: the net for its produced units,
         planned scrap at the line's percentage, the fixed scrap with the
         family's first order. The last order of the family takes what is
-        left (round-ups, units never produced), as Odoo's cost would."""
+        left (round-ups, units never produced), as Odoo's cost would;
+        ``last``: whether ``production`` is it (default: no order after it
+        but cancelled ones)."""
         production.ensure_one()
         family = (
             production.procurement_group_id.mrp_production_ids | production
@@ -56,9 +58,10 @@ class MrpBackflushValuation(models.AbstractModel):
         orders = family.filtered(
             lambda p: p.id <= production.id and (p.state == "done" or p == production)
         )
-        last = not family.filtered(
-            lambda p: p.id > production.id and p.state != "cancel"
-        )
+        if last is None:
+            last = not family.filtered(
+                lambda p: p.id > production.id and p.state != "cancel"
+            )
         own = done.filtered(
             lambda m: (
                 m.backflush_run_id.trigger == "mark_done" and not m.backflush_recorded
@@ -118,6 +121,48 @@ class MrpBackflushValuation(models.AbstractModel):
                         if order == production and move.backflush_line_qty:
                             shares[move] = take / move.backflush_line_qty
         return shares
+
+    @api.model
+    def _backflush_cancelled_shares(self, productions):
+        """Cancelled ``productions`` leave their share of what work orders
+        posted ahead for them to the family's last order left, as units
+        never produced: when it is done, its finished goods then carry it
+        (see ``_backflush_cancelled_share_value``)."""
+        lasts = self.env["mrp.production"]
+        for production in productions.filtered(lambda p: p.state == "cancel"):
+            left = production.procurement_group_id.mrp_production_ids.filtered(
+                lambda p: p.state != "cancel"
+            )
+            last = left.sorted("id")[-1:]
+            if last.state == "done" and last.id < production.id:
+                lasts |= last
+        for last in lasts:
+            self._backflush_add_value(
+                last,
+                self._backflush_cancelled_share_value(last),
+                self.env._("%(mo)s - share of cancelled backorders", mo=last.name),
+            )
+
+    @api.model
+    def _backflush_cancelled_share_value(self, production):
+        """Value of what work orders posted ahead that done ``production``
+        carries because the orders after it in its family were cancelled
+        since its Mark Done priced it as not the last one."""
+        later = (production.procurement_group_id.mrp_production_ids).filtered(
+            lambda p: p.id > production.id
+        )
+        if (
+            production.state != "done"
+            or not later
+            or later.filtered(lambda p: p.state != "cancel")
+        ):
+            return 0.0
+        before = self._backflush_ahead_shares(production, last=False)
+        return -sum(
+            (share - before.get(move, 0.0))
+            * sum(move.sudo().stock_valuation_layer_ids.mapped("value"))
+            for move, share in self._backflush_ahead_shares(production).items()
+        )
 
     @api.model
     def _backflush_posted_ahead(self, moves):
@@ -182,10 +227,17 @@ class MrpBackflushValuation(models.AbstractModel):
         ``production`` to its finished goods (see the class). The layers
         added carry role ``finished_value``: no consumption role ever nets
         out against them."""
+        self._backflush_add_value(
+            production, -sum(layers.sudo().mapped("value")), description
+        )
+
+    @api.model
+    def _backflush_add_value(self, production, value, description):
+        """Add component ``value`` to the finished goods of done
+        ``production`` (see ``_backflush_add_finished_value``)."""
         production.ensure_one()
         company = production.company_id
         currency = company.currency_id
-        value = -sum(layers.sudo().mapped("value"))
         product = production.product_id.with_company(company)
         finished_moves = self._backflush_finished_moves(production)
         finished_layers = finished_moves.sudo().stock_valuation_layer_ids.filtered(

@@ -551,10 +551,18 @@ class MrpUnbuild(models.Model):
                 ]
             )
         )
-        # What the goods carry: their cost at Mark Done, and every
-        # component value posted after it (deferred, corrections).
-        carried = sum(finished.mapped("value")) - sum(
-            consumed.filtered(lambda svl: svl.id > max(finished.ids)).mapped("value")
+        # What the goods carry: their cost at Mark Done, every component
+        # value posted after it (deferred, corrections), and the share of
+        # cancelled backorders of what was posted ahead.
+        valuation = self.env["mrp.backflush.valuation"]
+        carried = (
+            sum(finished.mapped("value"))
+            - sum(
+                consumed.filtered(lambda svl: svl.id > max(finished.ids)).mapped(
+                    "value"
+                )
+            )
+            + valuation._backflush_cancelled_share_value(production)
         )
         held = -sum(
             share * sum(move.sudo().stock_valuation_layer_ids.mapped("value"))

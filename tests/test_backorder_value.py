@@ -304,3 +304,31 @@ class TestBackorderValue(BackflushCase):
         self.assertAlmostEqual(self._finished_value(first), 0.0)
         self.assertAlmostEqual(chair.value_svl, 0.0)
         self.assertEqual(self._qty(backrest), 100)
+
+    def test_backorder_cancelled_after_the_work_order_posted_ahead(self):
+        """The work order posted the 45 legs (90) of the 10 chairs; 4 are
+        marked done with a backorder, which is then cancelled: its share
+        falls to the first order, as units never produced. Its 4 chairs
+        carry the 90 the family consumed; unbuilt, they give back the 40
+        legs of net (as Odoo gives back all an order consumed when all of
+        it is unbuilt) and the planned scrap was lost."""
+        chair = self._product("BV Cancel Chair", 0.0, categ=self.categ_fifo_auto)
+        leg = self._product("BV Cancel Leg", 2.0, categ=self.categ_fifo_auto)
+        self._stock(leg, 100)
+        bom = self._operation_bom(
+            chair, leg, {"scrap_percent": 10.0, "scrap_fixed_qty": 1.0}
+        )
+        mo = self._mo(bom, 10)
+        mo.workorder_ids.button_start()
+        mo.workorder_ids.button_finish()
+        backorder = self._backorder(mo, 4)
+        self.assertAlmostEqual(self._finished_value(mo), 37.2)
+        backorder.action_cancel()
+        self.assertAlmostEqual(self._finished_value(mo), 90.0)
+        self.assertAlmostEqual(chair.value_svl, 90.0)
+        out, back = self._unbuild_values(mo, 4)
+        self.assertAlmostEqual(out, 90.0)
+        self.assertAlmostEqual(back, 80.0)
+        self.assertAlmostEqual(self._finished_value(mo), 0.0)
+        self.assertAlmostEqual(chair.value_svl, 0.0)
+        self.assertAlmostEqual(self._qty(leg), 95.0)
