@@ -66,11 +66,13 @@ class MrpBackflushEngine(models.AbstractModel):
     # Plan: selection, ledger, stock, planner
     # ------------------------------------------------------------------
     @api.model
-    def _plan(self, productions, trigger, workorders=None, after=()):
+    def _plan(self, productions, trigger, workorders=None, after=(), selection=None):
         """Plan what ``trigger`` posts for ``productions`` now, writing
         nothing. ``after``: plans posted before this one in the same action
         (Mark Done finishes open work orders first); their consumption is no
-        longer in stock for this one."""
+        longer in stock for this one. ``selection``: the orders of the
+        action whose reservations are free for these (default:
+        ``productions``), see ``_stock_pool``."""
         moves = self._get_moves(productions, trigger, workorders)
         archived = moves.product_id.filtered(lambda p: not p.active)
         produced_by_mo = {
@@ -82,7 +84,9 @@ class MrpBackflushEngine(models.AbstractModel):
             )
         )
         moves -= recorded
-        lines, pool = self._plan_moves(productions, moves, produced_by_mo, after)
+        lines, pool = self._plan_moves(
+            productions, moves, produced_by_mo, after, selection
+        )
         return BackflushPlan(
             productions=productions,
             trigger=trigger,
@@ -126,7 +130,7 @@ class MrpBackflushEngine(models.AbstractModel):
         ) - production.qty_produced
 
     @api.model
-    def _plan_moves(self, productions, moves, produced_by_mo, after):
+    def _plan_moves(self, productions, moves, produced_by_mo, after, selection=None):
         """Read the ledger and the stock once, plan ``moves``; return the
         plan and the stock it was planned on."""
         if not moves:
@@ -140,7 +144,10 @@ class MrpBackflushEngine(models.AbstractModel):
         products = moves.product_id | substituting.bom_line_id.substitute_ids.product_id
         before = self.env["stock.move"].union(*(plan.moves for plan in after))
         pool = self._stock_pool(
-            moves, products, own_moves=moves | before if after else None
+            moves,
+            products,
+            own_moves=moves | before if after else None,
+            productions=selection,
         )
         for plan in after:
             for key, qty in self._consumption(plan).items():
@@ -210,14 +217,15 @@ class MrpBackflushEngine(models.AbstractModel):
         return requirements
 
     @api.model
-    def _stock_pool(self, moves, products, own_moves=None):
+    def _stock_pool(self, moves, products, own_moves=None, productions=None):
         """Free quantity of ``products`` under each source location of
         ``moves`` (children included), in reference units: one grouped read.
 
         What ``own_moves`` reserved is theirs, so it counts as free;
         non-storable products are never short; expired lots are never
         consumed, so they are not counted. By default ``own_moves`` is what
-        the MOs of ``moves`` and their families reserved: a backorder holds
+        the MOs of ``moves`` (or ``productions``) and their families
+        reserved: a backorder holds
         its share of what the order it was split from reserved, and the
         family consumes it as one (the ledger says what each MO posts).
         Lines recorded by hand are not the backflush's: Odoo consumes what
@@ -245,7 +253,8 @@ class MrpBackflushEngine(models.AbstractModel):
                 if location.parent_path.startswith(parent.parent_path):
                     pool[product.id, parent.id] += qty - reserved
         if own_moves is None:
-            productions = moves.raw_material_production_id
+            if productions is None:
+                productions = moves.raw_material_production_id
             own_moves = moves | (
                 productions.procurement_group_id.mrp_production_ids | productions
             ).move_raw_ids.filtered(
@@ -325,7 +334,7 @@ class MrpBackflushEngine(models.AbstractModel):
     # The plans of one action
     # ------------------------------------------------------------------
     @api.model
-    def _plan_mark_done(self, productions, after=()):
+    def _plan_mark_done(self, productions, after=(), selection=None):
         """The plans Mark Done of ``productions`` posts, in order: Odoo
         finishes their open work orders first (the lines consumed in an
         operation), then the lines posted at Mark Done."""
@@ -334,17 +343,24 @@ class MrpBackflushEngine(models.AbstractModel):
         )
         plans = []
         if workorders:
-            plans.append(self._plan(productions, "operation", workorders, after))
-        plans.append(self._plan(productions, "mark_done", after=(*after, *plans)))
+            plans.append(
+                self._plan(productions, "operation", workorders, after, selection)
+            )
+        plans.append(
+            self._plan(
+                productions, "mark_done", after=(*after, *plans), selection=selection
+            )
+        )
         return plans
 
     @api.model
     def _plan_producible(self, productions):
         """What producing ``productions`` (in this order) can post: the
         plans of the orders that can be produced, each taking its stock in
-        turn as if the refused ones were left out, then the plans of the
-        refused orders against what the others leave. Return (plans,
-        refused plans, refused orders)."""
+        turn as if the refused ones were left out (as Produce the Others
+        posts them), then the plans of the refused orders as Mark Done of
+        the whole selection refuses them. Return (plans, refused plans,
+        refused orders)."""
         refused = productions.browse()
         while True:
             plans = self._plan_mark_done(productions - refused)
@@ -352,8 +368,15 @@ class MrpBackflushEngine(models.AbstractModel):
             if not new:
                 break
             refused |= new
-        later = self._plan_mark_done(refused, after=plans) if refused else []
-        return plans, later, refused
+        if not refused:
+            return plans, [], refused
+        # Mark Done of the selection counts what the refused orders reserved
+        # as free for the orders before them, which may take it; planned on
+        # what those leave, the refused orders show the refusal Mark Done
+        # gives, not the stock Produce the Others leaves them.
+        others = productions - refused
+        before = others and self._plan_mark_done(others, selection=productions)
+        return plans, self._plan_mark_done(refused, after=before or ()), refused
 
     @api.model
     def _refused_in_turn(self, plans):

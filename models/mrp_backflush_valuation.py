@@ -28,7 +28,7 @@ class MrpBackflushValuation(models.AbstractModel):
     # Components posted ahead for several orders of a family
     # ------------------------------------------------------------------
     @api.model
-    def _backflush_ahead_shares(self, production):
+    def _backflush_ahead_shares(self, production, last=None):
         """{move: share} of the components work orders of ``production``'s
         family posted ahead (before Mark Done) that its finished units
         carry; empty for an order alone in its family (it carries all).
@@ -40,7 +40,9 @@ class MrpBackflushValuation(models.AbstractModel):
         and its own Mark Done did not post: the net for its produced units,
         planned scrap at the line's percentage, the fixed scrap with the
         family's first order. The last order of the family takes what is
-        left (round-ups, units never produced), as Odoo's cost would."""
+        left (round-ups, units never produced), as Odoo's cost would;
+        ``last``: whether ``production`` is it (default: no order after it
+        but cancelled ones)."""
         production.ensure_one()
         family = (
             production.procurement_group_id.mrp_production_ids | production
@@ -56,9 +58,10 @@ class MrpBackflushValuation(models.AbstractModel):
         orders = family.filtered(
             lambda p: p.id <= production.id and (p.state == "done" or p == production)
         )
-        last = not family.filtered(
-            lambda p: p.id > production.id and p.state != "cancel"
-        )
+        if last is None:
+            last = not family.filtered(
+                lambda p: p.id > production.id and p.state != "cancel"
+            )
         own = done.filtered(
             lambda m: (
                 m.backflush_run_id.trigger == "mark_done" and not m.backflush_recorded
@@ -118,6 +121,48 @@ class MrpBackflushValuation(models.AbstractModel):
                         if order == production and move.backflush_line_qty:
                             shares[move] = take / move.backflush_line_qty
         return shares
+
+    @api.model
+    def _backflush_cancelled_shares(self, productions):
+        """Cancelled ``productions`` leave their share of what work orders
+        posted ahead for them to the family's last order left, as units
+        never produced: when it is done, its finished goods then carry it
+        (see ``_backflush_cancelled_share_value``)."""
+        lasts = self.env["mrp.production"]
+        for production in productions.filtered(lambda p: p.state == "cancel"):
+            left = production.procurement_group_id.mrp_production_ids.filtered(
+                lambda p: p.state != "cancel"
+            )
+            last = left.sorted("id")[-1:]
+            if last.state == "done" and last.id < production.id:
+                lasts |= last
+        for last in lasts:
+            self._backflush_add_value(
+                last,
+                self._backflush_cancelled_share_value(last),
+                self.env._("%(mo)s - share of cancelled backorders", mo=last.name),
+            )
+
+    @api.model
+    def _backflush_cancelled_share_value(self, production):
+        """Value of what work orders posted ahead that done ``production``
+        carries because the orders after it in its family were cancelled
+        since its Mark Done priced it as not the last one."""
+        later = (production.procurement_group_id.mrp_production_ids).filtered(
+            lambda p: p.id > production.id
+        )
+        if (
+            production.state != "done"
+            or not later
+            or later.filtered(lambda p: p.state != "cancel")
+        ):
+            return 0.0
+        before = self._backflush_ahead_shares(production, last=False)
+        return -sum(
+            (share - before.get(move, 0.0))
+            * sum(move.sudo().stock_valuation_layer_ids.mapped("value"))
+            for move, share in self._backflush_ahead_shares(production).items()
+        )
 
     @api.model
     def _backflush_posted_ahead(self, moves):
@@ -182,10 +227,17 @@ class MrpBackflushValuation(models.AbstractModel):
         ``production`` to its finished goods (see the class). The layers
         added carry role ``finished_value``: no consumption role ever nets
         out against them."""
+        self._backflush_add_value(
+            production, -sum(layers.sudo().mapped("value")), description
+        )
+
+    @api.model
+    def _backflush_add_value(self, production, value, description):
+        """Add component ``value`` to the finished goods of done
+        ``production`` (see ``_backflush_add_finished_value``)."""
         production.ensure_one()
         company = production.company_id
         currency = company.currency_id
-        value = -sum(layers.sudo().mapped("value"))
         product = production.product_id.with_company(company)
         finished_moves = self._backflush_finished_moves(production)
         finished_layers = finished_moves.sudo().stock_valuation_layer_ids.filtered(
@@ -214,18 +266,74 @@ class MrpBackflushValuation(models.AbstractModel):
             )
         )
         in_stock_qty = sum(in_stock_layers.mapped("remaining_qty"))
+        if float_compare(in_stock_qty, left, precision_rounding=rounding) < 0:
+            # FIFO took the order's layers out for another order's unbuild:
+            # its units left are in that order's layers.
+            for layer, surplus in self._backflush_foreign_units(production):
+                if float_compare(in_stock_qty, left, precision_rounding=rounding) >= 0:
+                    break
+                in_stock_layers |= layer
+                in_stock_qty += surplus
         in_stock = 0.0
         # Odoo revalues a stock that is there: none left of the product
         # (negative elsewhere) leaves the whole value gone.
         if in_stock_layers and left > 0 and product.sudo().quantity_svl > 0:
             in_stock = currency.round(value * min(in_stock_qty / left, 1.0))
         if not currency.is_zero(in_stock):
-            self._backflush_revalue(production, in_stock_layers, in_stock, description)
+            self._backflush_revalue(
+                production, finished_moves[-1], in_stock_layers, in_stock, description
+            )
         gone = currency.round(value - in_stock)
         if not currency.is_zero(gone) and product.valuation == "real_time":
             self._backflush_expense_gone_share(
                 production, finished_moves[-1], gone, description
             )
+
+    @api.model
+    def _backflush_foreign_units(self, production):
+        """[(layer, units)] of the finished layers of the other orders of
+        ``production``'s product that hold more units in stock than their
+        order has left (produced, not unbuilt): units FIFO kept there while
+        it took out another order's layers, newest first."""
+        Layer = self.env["stock.valuation.layer"].sudo()
+        layers = Layer.search(
+            [
+                ("product_id", "=", production.product_id.id),
+                ("company_id", "=", production.company_id.id),
+                ("remaining_qty", ">", 0),
+                ("stock_move_id.production_id", "not in", (False, production.id)),
+            ],
+            order="id desc",
+        )
+        orders = layers.stock_move_id.production_id
+        unbuilt = dict(
+            self.env["mrp.unbuild"]
+            .sudo()
+            ._read_group(
+                [("mo_id", "in", orders.ids), ("state", "=", "done")],
+                ["mo_id"],
+                ["product_qty:sum"],
+            )
+        )
+        rounding = production.product_id.uom_id.rounding
+        result = []
+        for order, order_layers in layers.grouped(
+            lambda svl: svl.stock_move_id.production_id
+        ).items():
+            # unbuilds of an order are in its unit, as its produced quantity
+            left = order.product_uom_id._compute_quantity(
+                order.qty_produced - unbuilt.get(order, 0.0),
+                order.product_id.uom_id,
+                round=False,
+            )
+            surplus = sum(order_layers.mapped("remaining_qty")) - left
+            for layer in order_layers:
+                if float_compare(surplus, 0.0, precision_rounding=rounding) <= 0:
+                    break
+                units = min(surplus, layer.remaining_qty)
+                result.append((layer, units))
+                surplus -= units
+        return sorted(result, key=lambda pair: -pair[0].id)
 
     @api.model
     def _backflush_finished_moves(self, production):
@@ -234,11 +342,12 @@ class MrpBackflushValuation(models.AbstractModel):
         )
 
     @api.model
-    def _backflush_revalue(self, production, layers, value, description):
+    def _backflush_revalue(self, production, finished_move, layers, value, description):
         """Add ``value`` to the finished ``layers`` still in stock with Odoo's
         revaluation, once per lot of a lot-valuated product (each lot's share
         by quantity, the last lot takes the remainder), and tag the layers it
-        creates as the order's."""
+        creates as the order's: on its own ``finished_move`` when the layer
+        revalued is another order's."""
         company = production.company_id
         currency = company.currency_id
         product = production.product_id.with_company(company)
@@ -290,7 +399,11 @@ class MrpBackflushValuation(models.AbstractModel):
             last = created[-1:].id or last
             created._backflush_write(
                 {
-                    "stock_move_id": group[-1].stock_move_id.id,
+                    "stock_move_id": (
+                        group[-1].stock_move_id
+                        if group[-1].stock_move_id.production_id == production
+                        else finished_move
+                    ).id,
                     "stock_valuation_layer_id": group[-1].id,
                     "description": description,
                     "backflush_role": "finished_value",

@@ -334,11 +334,9 @@ class MrpProduction(models.Model):
         )
         leftovers = staging._leftovers(open_orders, closing=open_orders)
         res = super().action_cancel()
-        staging._send_leftovers(
-            open_orders.filtered(lambda p: p.state == "cancel"),
-            self.env["mrp.backflush.run"],
-            *leftovers,
-        )
+        cancelled = open_orders.filtered(lambda p: p.state == "cancel")
+        staging._send_leftovers(cancelled, self.env["mrp.backflush.run"], *leftovers)
+        self.env["mrp.backflush.valuation"]._backflush_cancelled_shares(cancelled)
         return res
 
     def action_toggle_is_locked(self):

@@ -376,9 +376,11 @@ class MrpUnbuild(models.Model):
 
     def _backflush_returned_by_move(self, raw_moves):
         """Component units (line units) already given back from each of
-        ``raw_moves``: ``(by unbuilds of this order, by corrections that
-        returned leftovers)``. What a work order posted ahead for the
-        family, the other orders' unbuilds give back of their share."""
+        ``raw_moves``: ``(by unbuilds of this order, by corrections of
+        this order that returned leftovers)``. What a work order posted
+        ahead for the family, the other orders' unbuilds give back of their
+        share, and a correction of another order returned from its share
+        (its value went to that order's goods)."""
         returns = (
             self.env["stock.move"]
             .sudo()
@@ -389,12 +391,20 @@ class MrpUnbuild(models.Model):
                 ]
             )
         )
+        corrected_by = {
+            line.move_id: line.production_id
+            for line in self.env["mrp.backflush.run.line"]
+            .sudo()
+            .search(
+                [("move_id", "in", returns.ids), ("run_id.trigger", "=", "correction")]
+            )
+        }
         returned = {move: [0.0, 0.0] for move in raw_moves}
         for move in returns:
             raw = move.origin_returned_move_id
             if move.unbuild_id.mo_id == self.mo_id:
                 returned[raw][0] += move.backflush_line_qty
-            elif move.unbuild_id:
+            elif move.unbuild_id or corrected_by.get(move, self.mo_id) != self.mo_id:
                 continue
             else:
                 returned[raw][1] += move._backflush_return_line_qty()
@@ -541,10 +551,18 @@ class MrpUnbuild(models.Model):
                 ]
             )
         )
-        # What the goods carry: their cost at Mark Done, and every
-        # component value posted after it (deferred, corrections).
-        carried = sum(finished.mapped("value")) - sum(
-            consumed.filtered(lambda svl: svl.id > max(finished.ids)).mapped("value")
+        # What the goods carry: their cost at Mark Done, every component
+        # value posted after it (deferred, corrections), and the share of
+        # cancelled backorders of what was posted ahead.
+        valuation = self.env["mrp.backflush.valuation"]
+        carried = (
+            sum(finished.mapped("value"))
+            - sum(
+                consumed.filtered(lambda svl: svl.id > max(finished.ids)).mapped(
+                    "value"
+                )
+            )
+            + valuation._backflush_cancelled_share_value(production)
         )
         held = -sum(
             share * sum(move.sudo().stock_valuation_layer_ids.mapped("value"))

@@ -257,3 +257,78 @@ class TestBackorderValue(BackflushCase):
             ),
             72.0,
         )
+
+    def _correct(self, mo, product, delta):
+        wizard = self._correction_wizard(mo)
+        line = wizard.line_ids.filtered(lambda ln: ln.product_id == product)
+        line.qty_used = line.consumed_qty + delta
+        wizard.action_confirm()
+
+    def test_correction_of_what_was_posted_ahead_then_unbuilds(self):
+        """The work order posted the 45 legs of the 10 chairs on the first
+        order; after its Mark Done of 4, a correction returns 1 of them. The
+        family consumed 44 legs (88): unbuilt, each order takes out of the
+        finished goods what its units carry, and all 39 legs not lost come
+        back."""
+        chair, leg, mo, backorder = self._operation_family(self.categ_fifo_auto)
+        self._correct(mo, leg, -1)
+        self.assertAlmostEqual(self._qty(leg), 56)
+        self.assertAlmostEqual(chair.value_svl, 88.0)
+        finished = self._finished_value(mo) + self._finished_value(backorder)
+        self.assertAlmostEqual(finished, 88.0)
+        self._unbuild(mo, 4)
+        self._unbuild(backorder, 6)
+        for order in mo | backorder:
+            self.assertAlmostEqual(self._finished_value(order), 0.0)
+        self.assertAlmostEqual(chair.value_svl, 0.0)
+        self.assertAlmostEqual(self._qty(leg), 95)
+
+    def test_correction_after_fifo_gave_the_order_units_to_another(self):
+        """Two orders of one chair: unbuilding the second's 3 chairs takes
+        out, by FIFO, the first's chair left and 2 of the second's. A
+        correction of the first then goes to the chair it has left, in the
+        second's layer: unbuilt, the first's goods leave at what they
+        carry and no value stays on chairs no longer there."""
+        chair, backrest, bom = self._chair_bom(self.categ_fifo_auto)
+        bom.bom_line_ids.write({"scrap_percent": 0.0, "scrap_fixed_qty": 0.0})
+        first = self._mo(bom, 2)
+        first.button_mark_done()
+        self._unbuild(first, 1)
+        second = self._mo(bom, 3)
+        second.button_mark_done()
+        self._unbuild(second, 3)
+        self._correct(first, backrest, -1)
+        self.assertAlmostEqual(self._finished_value(first), 0.0)
+        self.assertAlmostEqual(chair.value_svl, 0.0)
+        self._unbuild(first, 1)
+        self.assertAlmostEqual(self._finished_value(first), 0.0)
+        self.assertAlmostEqual(chair.value_svl, 0.0)
+        self.assertEqual(self._qty(backrest), 100)
+
+    def test_backorder_cancelled_after_the_work_order_posted_ahead(self):
+        """The work order posted the 45 legs (90) of the 10 chairs; 4 are
+        marked done with a backorder, which is then cancelled: its share
+        falls to the first order, as units never produced. Its 4 chairs
+        carry the 90 the family consumed; unbuilt, they give back the 40
+        legs of net (as Odoo gives back all an order consumed when all of
+        it is unbuilt) and the planned scrap was lost."""
+        chair = self._product("BV Cancel Chair", 0.0, categ=self.categ_fifo_auto)
+        leg = self._product("BV Cancel Leg", 2.0, categ=self.categ_fifo_auto)
+        self._stock(leg, 100)
+        bom = self._operation_bom(
+            chair, leg, {"scrap_percent": 10.0, "scrap_fixed_qty": 1.0}
+        )
+        mo = self._mo(bom, 10)
+        mo.workorder_ids.button_start()
+        mo.workorder_ids.button_finish()
+        backorder = self._backorder(mo, 4)
+        self.assertAlmostEqual(self._finished_value(mo), 37.2)
+        backorder.action_cancel()
+        self.assertAlmostEqual(self._finished_value(mo), 90.0)
+        self.assertAlmostEqual(chair.value_svl, 90.0)
+        out, back = self._unbuild_values(mo, 4)
+        self.assertAlmostEqual(out, 90.0)
+        self.assertAlmostEqual(back, 80.0)
+        self.assertAlmostEqual(self._finished_value(mo), 0.0)
+        self.assertAlmostEqual(chair.value_svl, 0.0)
+        self.assertAlmostEqual(self._qty(leg), 95.0)

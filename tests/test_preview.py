@@ -599,3 +599,44 @@ class TestPreview(BackflushCase):
             with_operation.workorder_ids,
         )
         self.assertTrue(self._preview_line(preview, self.oak, "substitute", mo=plain))
+
+    def test_refused_order_previewed_as_mark_done_refuses_it(self):
+        """Mark Done of two orders counts what the second reserved as free
+        for the first, which takes it: the second is blocked and Mark Done
+        refuses. The preview refuses it too, with the same shortage; the
+        first is listed as Produce the Others posts it (the second keeps
+        its reservation)."""
+        kit = self._product("Preview Kit", 0.0, is_storable=False)
+        frame = self._product("Preview Kit Frame", 4.0)
+        # 1 frame a kit, 1 more per family
+        self._bom(
+            kit,
+            [(frame, 1, {"scrap_fixed_qty": 1})],
+            type="phantom",
+            backflush_mode="finish",
+        )
+        lines = [(kit, 1), (self.glue, 0.03)]
+        self._stocks(glue=10)
+        defer_bom = self._bom(self.chair, lines, backflush_shortage_policy="defer")
+        first = self._mo(defer_bom, 2)  # 3 frames, deferred
+        self._stock(frame, 4)
+        blocked_bom = self._bom(self.chair, lines, backflush_shortage_policy="block")
+        second = self._mo(blocked_bom, 3)  # 4 frames, all reserved
+        self.assertEqual(self._move(second, frame).quantity, 4)
+        mos = first | second
+        preview = self._preview(mos)
+        self.assertEqual(preview.blocked_production_ids, second)
+        line = self._preview_line(preview, frame, mo=second)
+        self.assertEqual(
+            (line.required_qty, line.available_qty, line.shortage_qty), (4, 1, 3)
+        )
+        with self.assertRaisesRegex(
+            UserError, "Preview Kit Frame needs 4.00 Units in WH/Stock, 1.00 available"
+        ):
+            mos.button_mark_done()
+        line = self._preview_line(preview, frame, mo=first)
+        self.assertEqual((line.action, line.shortage_qty), ("defer", 3))
+        preview.action_mark_done_unblocked()
+        self.assertEqual(first.state, "done")
+        self.assertEqual(first.backflush_exception_ids.product_id, frame)
+        self.assertEqual(self._move(second, frame).quantity, 4)
