@@ -895,15 +895,23 @@ class MrpBackflushEngine(models.AbstractModel):
                 and not m.additional
             )
         )
-        by_qty = defaultdict(lambda: self.env["stock.move"])
+        by_line = defaultdict(lambda: self.env["stock.move"])
         for move in moves:
+            by_line[move.raw_material_production_id, move.bom_line_id] |= move
+        by_qty = defaultdict(lambda: self.env["stock.move"])
+        for line_moves in by_line.values():
+            # A work order finished for part of the order leaves its line in
+            # two moves, posted and open, and Odoo copies both: the line's
+            # demand goes once, to the largest copy, the others keep theirs.
+            move = line_moves.sorted("product_uom_qty")[-1]
             demand = self._demand(
                 move.raw_material_production_id,
                 move.bom_line_id,
                 move.backflush_unit_qty,
                 move.product_id,
                 move.product_uom,
-            )
-            by_qty[demand] |= move
+            ) - sum((line_moves - move).mapped("product_uom_qty"))
+            rounding = move.product_uom.rounding
+            by_qty[float_round(max(demand, 0.0), precision_rounding=rounding)] |= move
         for qty, same in by_qty.items():
             same.with_context(do_not_unreserve=True).product_uom_qty = qty

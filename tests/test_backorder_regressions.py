@@ -160,6 +160,29 @@ class TestBackorderRegressions(BackflushCase):
         self.assertEqual(self._qty(self.leg), 80)
         self._assert_ledger_balanced(mo)
 
+    def test_strict_backorder_after_a_work_order_expects_its_demand_once(self):
+        """Stateful seed 7: 4 legs a chair with 10 % scrap on an operation,
+        consumption strict. The work order finished for 2 of 10 chairs
+        leaves the line in two moves (posted, open), which Odoo both copies
+        to the backorder of 8 chairs: the line's demand there is 35.2 in
+        all, not on each copy, and its Mark Done asks nothing."""
+        self._stock(self.leg, 100)
+        bom = self._operation_bom()
+        bom.consumption = "strict"
+        bom.bom_line_ids.scrap_percent = 10.0
+        mo = self._mo(bom, 10)
+        mo.qty_producing = 2
+        mo._set_qty_producing(False)
+        mo.workorder_ids.button_start()
+        mo.workorder_ids.button_finish()
+        backorder = self._backorder(mo, 2, set_components=True)
+        legs = backorder.move_raw_ids.filtered(lambda m: m.product_id == self.leg)
+        self.assertAlmostEqual(sum(legs.mapped("product_uom_qty")), 35.2)
+        self._mark_done(backorder)
+        self.assertAlmostEqual(self._family_consumed(mo, self.leg), 44)
+        self.assertAlmostEqual(self._qty(self.leg), 56)
+        self._assert_ledger_balanced(mo)
+
     def _fixed_scrap_bom(self, consumption):
         return self._bom(
             self.chair,
