@@ -116,10 +116,15 @@ class TestBackorderValue(BackflushCase):
         self.assertAlmostEqual(chair.value_svl, 71.0)
         self.assertEqual(self._unbuild_values(mo, 2), (27.0, 20.0))
         self.assertEqual(self._unbuild_values(backorder, 4), (44.0, 40.0))
-        for order in mo | backorder:
+        self._assert_nothing_left(chair, mo | backorder, backrest, 98)
+
+    def _assert_nothing_left(self, chair, orders, component, in_stock):
+        """All unbuilt: no order's finished goods keep a value, and
+        ``in_stock`` of ``component`` are back."""
+        for order in orders:
             self.assertAlmostEqual(self._finished_value(order), 0.0)
         self.assertAlmostEqual(chair.value_svl, 0.0)
-        self.assertEqual(self._qty(backrest), 98)
+        self.assertAlmostEqual(self._qty(component), in_stock)
 
     def test_backorder_family_fifo_real_time(self):
         self._check_backorder_family(self.categ_fifo_auto)
@@ -191,10 +196,7 @@ class TestBackorderValue(BackflushCase):
         self.assertAlmostEqual(back, 24.0)
         self._unbuild(mo, 2)
         self._unbuild(backorder, 3)
-        for order in mo | backorder:
-            self.assertAlmostEqual(self._finished_value(order), 0.0)
-        self.assertAlmostEqual(chair.value_svl, 0.0)
-        self.assertEqual(self._qty(leg), 95)
+        self._assert_nothing_left(chair, mo | backorder, leg, 95)
 
     def test_operation_family_fifo_real_time(self):
         self._check_operation_family(self.categ_fifo_auto)
@@ -278,10 +280,7 @@ class TestBackorderValue(BackflushCase):
         self.assertAlmostEqual(finished, 88.0)
         self._unbuild(mo, 4)
         self._unbuild(backorder, 6)
-        for order in mo | backorder:
-            self.assertAlmostEqual(self._finished_value(order), 0.0)
-        self.assertAlmostEqual(chair.value_svl, 0.0)
-        self.assertAlmostEqual(self._qty(leg), 95)
+        self._assert_nothing_left(chair, mo | backorder, leg, 95)
 
     def test_correction_after_fifo_gave_the_order_units_to_another(self):
         """Two orders of one chair: unbuilding the second's 3 chairs takes
