@@ -191,64 +191,34 @@ class MrpBackflushCountVariance(models.Model):
         inclusive, None: unbounded) of ``product_ids`` (None: all).
 
         Each count keeps its interval from the count before it, even
-        before ``first``; only the moves of those intervals are read: the
-        start of the earliest one is read first, so that the scan of the
-        moves is bounded by constants the planner sees (a bound computed in
-        the query would be estimated as a few rows, and planned as such).
-        An outflow belongs to the first count at or after it: the sorted
-        count dates of its component and warehouse, searched by
-        ``width_bucket`` (a hash join and a binary search rather than a
-        range join), summed as the moves are scanned."""
+        before ``first``. The intervals are read first: only the moves of
+        the components and dates they cover are read, bounded by constants
+        the planner sees (bounds computed in the query are estimated as a
+        few rows, and planned as loops). An outflow belongs to the first
+        count at or after it: counts and moves of a component are sorted
+        in one stream and a running minimum finds it. No step joins the
+        moves to the counts: a join estimated as a few rows becomes a loop
+        over the whole history."""
         products = (
             SQL("AND sm.product_id IN %s", tuple(product_ids) or (0,))
             if product_ids is not None
             else SQL()
         )
         counts = self._count_event_sql(last, products)
-        outflow_first = SQL()
-        if first:
-            start = self._count_interval_start(counts, first)
-            outflow_first = (
-                SQL("AND sm.date > %s", start) if start else SQL("AND FALSE")
-            )
+        start, counted = self._count_intervals(counts, first)
+        outflow_scope = (
+            SQL("AND sm.date > %s AND sm.product_id IN %s", start, tuple(counted))
+            if counted
+            else SQL("AND FALSE")
+        )
         return SQL(
             """
 WITH %(counts)s,
-count_key AS MATERIALIZED (
-    -- per component and warehouse counted more than once: its count dates
-    -- and the factor of its unit
-    SELECT e.company_id, e.warehouse_id, e.product_id,
-           ARRAY_AGG(e.date ORDER BY e.date) AS dates, MIN(pu.factor) AS factor
-      FROM count_event e
-      JOIN product_product p ON p.id = e.product_id
-      JOIN product_template pt ON pt.id = p.product_tmpl_id
-      JOIN uom_uom pu ON pu.id = pt.uom_id
-  GROUP BY e.company_id, e.warehouse_id, e.product_id
-    HAVING COUNT(*) > 1 %(key_first)s
-),
-count_interval AS MATERIALIZED (
-    SELECT e.id, e.company_id, c.currency_id, e.warehouse_id, e.product_id,
-           pt.uom_id AS product_uom_id, pt.categ_id, e.date, e.previous_date,
-           e.qty, COALESCE(sv.value, 0.0) AS value
-      FROM count_event e
-      JOIN res_company c ON c.id = e.company_id
-      JOIN product_product p ON p.id = e.product_id
-      JOIN product_template pt ON pt.id = p.product_tmpl_id
- LEFT JOIN LATERAL (
-           SELECT SUM(svl.value) AS value
-             FROM stock_valuation_layer svl
-            WHERE svl.stock_move_id = ANY(e.move_ids)
-           ) sv ON TRUE
-     WHERE TRUE %(interval_first)s
-),
-outflow_move AS MATERIALIZED (
-    -- what left the internal locations of a warehouse in the period,
-    -- counts excluded; backflushed components given back (unbuild,
-    -- corrections returning leftovers) count against the BOM line that
-    -- consumed them. Quantities in the move's reference unit. Read on its
-    -- own: the locations and units are joined by hash (the planner cannot
-    -- know how many moves the counted components have, and would look
-    -- them up once per move)
+outflow_move AS (
+    -- what left the internal locations of a warehouse, counts excluded;
+    -- backflushed components given back (unbuild, corrections returning
+    -- leftovers) count against the BOM line that consumed them. In the
+    -- reference unit of the move's unit category
     SELECT sm.id, sm.company_id, sm.product_id, sm.date,
            COALESCE(CASE WHEN src.usage = 'internal' THEN src.warehouse_id
                          ELSE dst.warehouse_id END, 0) AS warehouse_id,
@@ -273,78 +243,104 @@ outflow_move AS MATERIALIZED (
             OR (dst.usage = 'internal' AND src.usage <> 'internal'
                 AND sm.bom_line_id IS NOT NULL
                 AND sm.backflush_role IN %(roles)s))
-       %(outflow_first)s %(outflow_last)s %(products)s
+       %(outflow_scope)s %(outflow_last)s %(products)s
 ),
-outflow AS (
-    -- the moves summed per count that closes their interval, in the
-    -- component's unit (count_key's factor)
-    SELECT m.company_id, k.warehouse_id, m.product_id,
-           k.dates[WIDTH_BUCKET(m.date - INTERVAL '1 microsecond', k.dates) + 1]
-               AS date,
-           m.kind, m.bom_line_id,
-           MIN(m.id) AS id,
-           SUM(m.qty) * MIN(k.factor) AS qty,
-           COALESCE(SUM(m.qty) FILTER (WHERE m.net), 0.0) * MIN(k.factor)
-               AS net_qty
-      FROM outflow_move m
-      JOIN count_key k
-        ON k.company_id = m.company_id
-       AND k.product_id = m.product_id
-       AND k.warehouse_id = m.warehouse_id
-     WHERE m.date > k.dates[1]
-  GROUP BY 1, 2, 3, 4, 5, 6
+outflow_count AS (
+    -- each move with the date of the first count at or after it (the
+    -- smallest count date from the move's date on, counts and moves of a
+    -- component and warehouse sorted latest first) and the factor of the
+    -- component's unit
+    SELECT s.*,
+           MIN(s.date) FILTER (WHERE s.kind IS NULL) OVER w AS count_date,
+           MIN(s.factor) FILTER (WHERE s.kind IS NULL) OVER w AS count_factor
+      FROM (
+           SELECT e.id, e.company_id, e.warehouse_id, e.product_id, e.date,
+                  NULL AS kind, NULL::integer AS bom_line_id,
+                  NULL::boolean AS net, NULL::numeric AS qty, e.factor
+             FROM count_event e
+            UNION ALL
+           SELECT m.id, m.company_id, m.warehouse_id, m.product_id, m.date,
+                  m.kind, m.bom_line_id, m.net, m.qty, NULL
+             FROM outflow_move m
+           ) s
+    WINDOW w AS (PARTITION BY s.company_id, s.warehouse_id, s.product_id
+                 ORDER BY s.date DESC)
+),
+row_part AS (
+    -- a count's own row, then its outflows summed per kind and BOM line
+    SELECT e.id, e.company_id, e.warehouse_id, e.product_id, e.product_uom_id,
+           e.categ_id, e.date, e.previous_date, NULL AS kind,
+           NULL::integer AS bom_line_id, e.qty AS count_qty,
+           COALESCE(sv.value, 0.0) AS count_value, 0.0 AS qty, 0.0 AS net_qty
+      FROM count_event e
+ LEFT JOIN LATERAL (
+           SELECT SUM(svl.value) AS value
+             FROM stock_valuation_layer svl
+            WHERE svl.stock_move_id = ANY(e.move_ids)
+           ) sv ON TRUE
+     WHERE TRUE %(interval_first)s
+ UNION ALL
+    SELECT MIN(o.id), o.company_id, o.warehouse_id, o.product_id, NULL, NULL,
+           o.count_date, NULL, o.kind, o.bom_line_id, NULL, NULL,
+           SUM(o.qty) * MIN(o.count_factor),
+           COALESCE(SUM(o.qty) FILTER (WHERE o.net), 0.0) * MIN(o.count_factor)
+      FROM outflow_count o
+     WHERE o.kind IS NOT NULL AND o.count_date IS NOT NULL %(count_first)s
+  GROUP BY o.company_id, o.warehouse_id, o.product_id, o.count_date, o.kind,
+           o.bom_line_id
 ),
 row_source AS (
-    -- without outflow: the first count of a warehouse, or an interval
-    -- nothing left in; the count's variance stays on that single row. All
-    -- the count's columns are here: the rows are not joined back to the
-    -- counts (a filter on them would make that join a loop over this)
-    SELECT COALESCE(o.id, i.id) AS id, i.date, i.previous_date, i.company_id,
-           i.currency_id, i.warehouse_id, i.product_id, i.product_uom_id,
-           i.categ_id, i.qty AS count_qty, i.value AS count_value,
-           COALESCE(o.kind, CASE WHEN i.previous_date IS NULL THEN 'first'
-                                 ELSE 'unexplained' END) AS kind,
-           o.bom_line_id,
-           COALESCE(o.qty, 0.0) AS qty,
-           COALESCE(o.net_qty, 0.0) AS net_qty,
-           CASE WHEN o.id IS NULL THEN 1.0
-                WHEN SUM(o.qty) OVER (PARTITION BY i.id) > 0.0
-                THEN o.qty / SUM(o.qty) OVER (PARTITION BY i.id)
-                ELSE 0.0 END AS ratio
-      FROM count_interval i
- LEFT JOIN outflow o ON i.previous_date IS NOT NULL
-                    AND o.company_id = i.company_id
-                    AND o.warehouse_id = i.warehouse_id
-                    AND o.product_id = i.product_id
-                    AND o.date = i.date
+    -- the count's figures spread over its rows by a window, not by a join
+    SELECT r.id, r.company_id, r.warehouse_id, r.product_id, r.date, r.kind,
+           r.bom_line_id, r.qty, r.net_qty,
+           MAX(r.product_uom_id) OVER w AS product_uom_id,
+           MAX(r.categ_id) OVER w AS categ_id,
+           MAX(r.previous_date) OVER w AS previous_date,
+           MAX(r.count_qty) OVER w AS count_qty,
+           MAX(r.count_value) OVER w AS count_value,
+           SUM(r.qty) OVER w AS count_outflow,
+           COUNT(r.kind) OVER w AS outflows,
+           COUNT(r.count_qty) OVER w AS counts
+      FROM row_part r
+    WINDOW w AS (PARTITION BY r.company_id, r.warehouse_id, r.product_id, r.date)
 )
 SELECT r.id,
        r.date,
        r.previous_date,
        r.company_id,
-       r.currency_id,
+       c.currency_id,
        NULLIF(r.warehouse_id, 0) AS warehouse_id,
        r.product_id,
        r.product_uom_id,
        r.categ_id,
-       r.kind,
+       COALESCE(r.kind, CASE WHEN r.previous_date IS NULL THEN 'first'
+                             ELSE 'unexplained' END) AS kind,
        r.bom_line_id,
        bl.bom_id,
        r.qty AS outflow_qty,
        r.net_qty,
-       r.count_qty * r.ratio AS variance_qty,
-       r.qty - r.count_qty * r.ratio AS counted_outflow_qty,
-       r.count_value * r.ratio AS variance_value
+       r.count_qty * ratio.value AS variance_qty,
+       r.qty - r.count_qty * ratio.value AS counted_outflow_qty,
+       r.count_value * ratio.value AS variance_value
   FROM row_source r
+  JOIN res_company c ON c.id = r.company_id
   LEFT JOIN mrp_bom_line bl ON bl.id = r.bom_line_id
+ CROSS JOIN LATERAL (
+       SELECT CASE WHEN r.kind IS NULL THEN 1.0
+                   WHEN r.count_outflow > 0.0 THEN r.qty / r.count_outflow
+                   ELSE 0.0 END AS value
+       ) ratio
+ WHERE r.counts = 1
+   AND CASE WHEN r.kind IS NULL THEN r.outflows = 0 OR r.previous_date IS NULL
+            ELSE r.previous_date IS NOT NULL END
 """,
             counts=counts,
             roles=BACKFLUSH_OUTFLOW_ROLES,
             net_roles=BACKFLUSH_NET_ROLES,
             products=products,
-            key_first=SQL("AND MAX(e.date) >= %s", first) if first else SQL(),
             interval_first=SQL("AND e.date >= %s", first) if first else SQL(),
-            outflow_first=outflow_first,
+            count_first=SQL("AND o.count_date >= %s", first) if first else SQL(),
+            outflow_scope=outflow_scope,
             outflow_last=SQL("AND sm.date <= %s", last) if last else SQL(),
         )
 
@@ -359,7 +355,8 @@ count_move AS (
            COALESCE(CASE WHEN src.usage = 'internal' THEN src.warehouse_id
                          ELSE dst.warehouse_id END, 0) AS warehouse_id,
            CASE WHEN src.usage = 'internal' THEN -1.0 ELSE 1.0 END
-               * sm.quantity / mu.factor * pu.factor AS qty
+               * sm.quantity / mu.factor * pu.factor AS qty,
+           pt.uom_id AS product_uom_id, pt.categ_id, pu.factor
       FROM stock_move sm
       JOIN stock_location src ON src.id = sm.location_id
       JOIN stock_location dst ON dst.id = sm.location_dest_id
@@ -378,6 +375,8 @@ count_event AS MATERIALIZED (
     -- counts of a day with production between them are two
     SELECT MIN(id) AS id, company_id, warehouse_id, product_id, date,
            SUM(qty) AS qty, ARRAY_AGG(id) AS move_ids,
+           MIN(product_uom_id) AS product_uom_id, MIN(categ_id) AS categ_id,
+           MIN(factor) AS factor,
            LAG(date) OVER (
                PARTITION BY company_id, warehouse_id, product_id ORDER BY date
            ) AS previous_date
@@ -388,18 +387,21 @@ count_event AS MATERIALIZED (
             products=products,
         )
 
-    def _count_interval_start(self, counts, first):
-        """Date of the previous count of the earliest count from ``first``
-        on, None when no count from then on has a previous one: the moves
-        before it belong to no interval. ``counts``: the CTEs of
-        :meth:`_count_event_sql`."""
+    def _count_intervals(self, counts, first):
+        """(start, product ids) of the intervals of the counts from
+        ``first`` (None: all) on: the date of the earliest previous count
+        and the components counted again; (None, []) when no count has an
+        interval. ``counts``: the CTEs of :meth:`_count_event_sql`."""
         for model_name, fnames in self._depends.items():
             self.env[model_name].flush_model(fnames)
-        [[start]] = self.env.execute_query(
+        [[start, products]] = self.env.execute_query(
             SQL(
-                "WITH %s SELECT MIN(previous_date) FROM count_event WHERE date >= %s",
+                """WITH %s
+                SELECT MIN(previous_date), ARRAY_AGG(DISTINCT product_id)
+                  FROM count_event
+                 WHERE previous_date IS NOT NULL %s""",
                 counts,
-                first,
+                SQL("AND date >= %s", first) if first else SQL(),
             )
         )
-        return start
+        return start, products or []

@@ -70,12 +70,12 @@ class TestAdviceCounts(BackflushCase):
         self.assertEqual(mo.state, "done")
         return mo
 
-    def _ship(self, product, qty):
+    def _ship(self, product, qty, uom=None):
         move = self.env["stock.move"].create(
             {
                 "name": "Sale",
                 "product_id": product.id,
-                "product_uom": product.uom_id.id,
+                "product_uom": (uom or product.uom_id).id,
                 "product_uom_qty": qty,
                 "location_id": self.stock_location.id,
                 "location_dest_id": self.customer.id,
@@ -483,6 +483,25 @@ class TestAdviceCounts(BackflushCase):
         self.assertAlmostEqual(line.attributed_qty, -20.0)
         self.assertAlmostEqual(line.suggested_value, 5.0)
         self.assertEqual(line.change, "Planned scrap 0.00 % → 5.00 %")
+
+    def test_delivery_in_dozens_at_the_instant_of_a_count(self):
+        """A delivery in dozens counts in the component's unit, and one
+        made at the very instant of a count is in that count's interval."""
+        self._open(self.screw, self.washer)
+        with freeze_time(PRODUCE % 1):
+            self._produce(self.chair_bom, 100)
+        with freeze_time(COUNT % 1):
+            self._ship(self.screw, 2, uom=self.env.ref("uom.product_uom_dozen"))
+            self._count_with_loss(self.screw, 20)
+        rows = self.env["mrp.backflush.count.variance"].search(
+            [("product_id", "=", self.screw.id), ("kind", "!=", "first")]
+        )
+        by_kind = {row.kind: row for row in rows}
+        self.assertEqual(set(by_kind), {"backflush", "other"})
+        self.assertAlmostEqual(by_kind["backflush"].outflow_qty, 400.0)
+        self.assertAlmostEqual(by_kind["other"].outflow_qty, 24.0)
+        self.assertAlmostEqual(by_kind["backflush"].variance_qty, -20.0 * 400 / 424)
+        self.assertAlmostEqual(sum(rows.mapped("variance_qty")), -20.0)
 
     def test_one_count_of_several_lots_at_one_instant(self):
         """Adjustments applied together (two shelves) are one count."""
