@@ -25,12 +25,14 @@ Scenarios:
   v  BOM accuracy advice from counts (``mrp.bom.backflush.advice`` with
      basis ``counts``, ``action_compute``) over --advice-months months of
      history for --advice-components components, each used by two BOM
-     lines; and the Count Variance pivot (per component and month). The
+     lines; and the Count Variance pivot per component and month (vp) and
+     as it opens (vs: one read_group per row and column prefix, which the
+     web client sends at once: the slowest is the screen's time). The
      history is written with SQL (done moves only: the advice reads them,
      and Mark Done at this volume would take hours): per month and BOM
      line 4 backflushes, per component a delivery and an end-of-month count
      finding 2 % of the backflushed quantity missing. Module only; the
-     budget is "interactive" (a few seconds).
+     budget is under 1 s each on a quiet machine (SPEC §6).
   m  mass Mark Done: ``button_mark_done()`` on --mass-mos MOs of
      --mo-components components, vanilla and module alternating.
   ms as (m) with --scrap-percent planned scrap on every line: module only,
@@ -814,22 +816,27 @@ class Bench:
                     f"{smp.seconds:8.3f} s (cpu {smp.cpu:7.3f}) "
                     f"{smp.queries:7d} queries ({len(groups)} cells)"
                 )
-        screen = self._count_pivot_screen(date_from)
+        requests = self._count_pivot_screen(date_from)
         for i in range(self.args.warmup + self.args.repeat):
-            smp, groups = measure(self.env, screen)
+            # the web client sends the screen's requests at once (one per
+            # worker): the screen waits for the slowest
+            timed = [measure(self.env, request) for request in requests]
+            smp = max((sample for sample, _groups in timed), key=lambda s: s.seconds)
             if i >= self.args.warmup:
                 self.samples[key + "s", BACKFLUSH].append(smp)
                 log(
                     f"  pivot screen run {i + 1 - self.args.warmup}/"
                     f"{self.args.repeat} {smp.seconds:8.3f} s (cpu {smp.cpu:7.3f}) "
-                    f"{smp.queries:7d} queries ({groups} cells)"
+                    f"{smp.queries:7d} queries, slowest of "
+                    + " + ".join(f"{sample.seconds:.3f} s" for sample, _g in timed)
+                    + f" ({sum(len(groups) for _s, groups in timed)} cells)"
                 )
 
     def _count_pivot_screen(self, date_from):
-        """The Count Variance pivot as it opens, from the period's start: the
-        read_group of each pair of row and column prefixes of the default
-        pivot view, with the action's default filter, as the web client
-        issues them."""
+        """The Count Variance pivot as it opens, from the period's start: a
+        request per pair of row and column prefixes of the default pivot
+        view (a read_group with the action's default filter), as the web
+        client issues them."""
         from lxml import etree
 
         Variance = self.env["mrp.backflush.count.variance"]
@@ -846,21 +853,17 @@ class Bench:
                 axes[kind].append(f"{name}:{interval}" if interval else name)
         domain = [("date", ">=", date_from), ("kind", "!=", "first")]
 
-        def screen():
-            cells = 0
-            for r in range(len(axes["row"]) + 1):
-                for c in range(len(axes["col"]) + 1):
-                    cells += len(
-                        Variance.read_group(
-                            domain,
-                            measures,
-                            axes["row"][:r] + axes["col"][:c],
-                            lazy=False,
-                        )
-                    )
-            return cells
-
-        return screen
+        return [
+            functools.partial(
+                Variance.read_group,
+                domain,
+                measures,
+                axes["row"][:r] + axes["col"][:c],
+                lazy=False,
+            )
+            for r in range(len(axes["row"]) + 1)
+            for c in range(len(axes["col"]) + 1)
+        ]
 
 
 def log(message):
@@ -1221,14 +1224,15 @@ def print_verdicts(rows, args):
     for key, what in (
         ("v", "advice from counts"),
         ("vp", "Count Variance per component and month"),
-        ("vs", "Count Variance pivot as it opens"),
+        ("vs", "Count Variance pivot as it opens (its slowest request)"),
     ):
         v = by.get((key, BACKFLUSH))
         if v:
             print(
                 f"({key}) {what}, {args.advice_months} months x "
                 f"{args.advice_components} components: {v['seconds']:.3f} s median "
-                f"({v['cpu']:.3f} s CPU), {v['queries']:.0f} queries"
+                f"({v['cpu']:.3f} s CPU), {v['queries']:.0f} queries (budget 1 s: "
+                f"{'met' if v['seconds'] < 1.0 else 'MISSED'})"
             )
     c = by.get(("c", BACKFLUSH))
     if c:
