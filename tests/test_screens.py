@@ -367,16 +367,16 @@ class TestScreens(BackflushCase):
             [("product_id", "row")],
         )
 
-    def test_count_variance_dates_are_dates(self):
-        """The count's date and time were cut to "12/03/2026 0…" in a
-        100 px column: the list shows the date only."""
+    def test_count_variance_dates_show_the_moment(self):
+        """Two counts of one day read "12/03/2026" twice: the list shows
+        the count's time (without seconds), in a column it fits."""
         columns = self._list_columns(
             "mrp_backflush.mrp_backflush_count_variance_view_list"
         )
         for name in ("date", "previous_date"):
-            # show_time is the datetime widget's option, not the date one's
             self.assertFalse(columns[name].get("widget"))
-            self.assertIn("'show_time': false", columns[name].get("options"))
+            self.assertEqual(columns[name].get("options"), "{'show_seconds': false}")
+            self.assertEqual(columns[name].get("width"), "130px")
         self.assertEqual(columns["bom_id"].get("string"), "BOM")
 
     def test_advice_row_dialog_has_a_title(self):
