@@ -1409,6 +1409,11 @@ class TestStatefulBackflush(BackflushCase):
                 # product's precision, half-up: stock and value differ
                 rounding = move.product_id.uom_id.rounding
                 kind = "uom_precision" if abs(qty - expected) < rounding else "layers"
+                if kind == "uom_precision" and move.backflush_recorded:
+                    # lines a person recorded (230 g as 166.67 g + 63.33 g of
+                    # a product kept in kg) are valued as Odoo values them:
+                    # each rounded up to the product's unit (0.24 kg)
+                    kind = None
             if kind:
                 failures.append(
                     f"[{kind}] {name}: move {self._describe(move)} has layers of "
