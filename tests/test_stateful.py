@@ -1007,12 +1007,12 @@ class TestStatefulBackflush(BackflushCase):
         net = 0.0
         any_recorded = False
         for mo, basis in self._units(family, line):
-            if not basis:
-                continue
-            if line.id in mo["recorded"]:
+            # a quantity recorded on an order that produced is posted as
+            # recorded, also when a work order covered its units ahead
+            if line.id in mo["recorded"] and (basis or mo["produced"]):
                 recorded += mo["recorded"][line.id][1]
                 any_recorded = True
-            else:
+            elif basis:
                 net += basis * line.unit
         if not net:
             return [recorded]
