@@ -588,15 +588,18 @@ class MrpBackflushEngine(models.AbstractModel):
         rest = []
         if trigger == "operation":
             rest = self._rest_of_demand(moves | recorded, plan.produced_by_mo)
+        self._reserve_tracked(moves, plan_by_move)
         # Components first: what they release is then reserved, in one
-        # batch, by the planned-scrap and substitute moves.
-        released = self._set_component_quantities(moves, plan_by_move, trigger)
-        recorded._backflush_write(
-            {"backflush_role": "component", "backflush_recorded": True}
-        )
-        for move in recorded:
-            move._backflush_write({"backflush_line_qty": move.quantity})
-        new_moves = self._create_extra_moves(moves, plan_by_move, released)
+        # batch, by the planned-scrap and substitute moves; a quant changes
+        # once, by what no planned scrap took over.
+        with self.env["stock.quant"]._backflush_netted_reservations():
+            released = self._set_component_quantities(moves, plan_by_move, trigger)
+            recorded._backflush_write(
+                {"backflush_role": "component", "backflush_recorded": True}
+            )
+            for move in recorded:
+                move._backflush_write({"backflush_line_qty": move.quantity})
+            new_moves = self._create_extra_moves(moves, plan_by_move, released)
         (moves | new_moves)._backflush_align_lines()
         runs = self._create_runs(
             trigger,
@@ -653,27 +656,30 @@ class MrpBackflushEngine(models.AbstractModel):
             self.env["stock.move"].create(vals_list)._action_confirm(merge=False)
 
     @api.model
-    def _set_component_quantities(self, moves, plan_by_move, trigger):
-        """Set the components' quantities to the plan; return the serial
-        numbers each serial-tracked move gave back ({move id: lots}), which
-        its planned scrap takes."""
-        # Tracked components: lines without a lot are only vanilla's
-        # placeholders; reserve instead, so lots follow the removal strategy.
-        # Expired lots Odoo reserved are never consumed automatically.
-        # Serial numbers are never picked: only those reserved or recorded
-        # are consumed (the plan counted them).
+    def _reserve_tracked(self, moves, plan_by_move):
+        """Tracked components: lines without a lot are only vanilla's
+        placeholders; reserve instead, so lots follow the removal strategy.
+        Expired lots Odoo reserved are never consumed automatically.
+        Serial numbers are never picked: only those reserved or recorded
+        are consumed (the plan counted them)."""
         tracked = moves.filtered(lambda m: m.has_tracking != "none")
         tracked.move_line_ids.filtered(
             lambda ml: not ml.lot_id or ml.lot_id._backflush_is_expired()
         ).unlink()
-        serials = tracked.filtered(lambda m: m.has_tracking == "serial")
-        lots = tracked - serials
+        lots = tracked.filtered(lambda m: m.has_tracking == "lot")
         lots.picked = False
         lots._recompute_state()
         lots._action_assign()
         lots.filtered("move_orig_ids")._backflush_reserve_free(
             {move.id: plan_by_move[move.id].required_qty for move in lots}
         )
+
+    @api.model
+    def _set_component_quantities(self, moves, plan_by_move, trigger):
+        """Set the components' quantities to the plan; return the serial
+        numbers each serial-tracked move gave back ({move id: lots}), which
+        its planned scrap takes."""
+        serials = moves.filtered(lambda m: m.has_tracking == "serial")
         held = {move.id: move.move_line_ids.lot_id for move in serials}
         quantities = {
             move.id: plan_by_move[move.id].qty(

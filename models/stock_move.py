@@ -512,6 +512,8 @@ class StockMove(models.Model):
             else {}
         )
         taken = others._backflush_take_released(quants_cache, held)
+        # Odoo reserves the rest from the quants' reserved quantities.
+        self.env["stock.quant"]._backflush_write_reservations()
         rest = others.filtered(
             lambda m: (
                 float_compare(
@@ -685,6 +687,7 @@ class StockMove(models.Model):
         if Quant._backflush_uses_expiry():
             domain += Quant._backflush_valid_domain()
         quants = Quant.search(domain).grouped("lot_id")
+        pending = Quant._backflush_pending_reservations()
         free = {}
         vals_list = []
         for move in self:
@@ -697,7 +700,10 @@ class StockMove(models.Model):
                     ):
                         continue
                     available = free.setdefault(
-                        quant.id, quant.quantity - quant.reserved_quantity
+                        quant.id,
+                        quant.quantity
+                        - quant.reserved_quantity
+                        - pending.pop(quant._backflush_key(), 0.0),
                     )
                     qty = min(need, available)
                     if float_compare(qty, 0.0, precision_rounding=rounding) <= 0:
@@ -724,6 +730,7 @@ class StockMove(models.Model):
         product units}."""
         taken = defaultdict(float)
         held = dict(held or {})
+        pending = self.env["stock.quant"]._backflush_pending_reservations()
         free = {}
         vals_list = []
         for move in self:
@@ -738,11 +745,13 @@ class StockMove(models.Model):
                 for ml in component.move_line_ids
             )
             for location, lot, package, owner in keys:
-                for quant in quants_cache[product.id, location, lot, package, owner]:
+                key = (product.id, location, lot, package, owner)
+                for quant in quants_cache[key]:
                     available = free.setdefault(
                         quant.id,
                         quant.quantity
                         - quant.reserved_quantity
+                        - pending.pop(key, 0.0)
                         - held.pop((product, quant.lot_id, quant.location_id), 0.0),
                     )
                     qty = min(need, available)

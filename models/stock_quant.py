@@ -1,14 +1,24 @@
 # Copyright 2026 mrp_backflush authors
 # License LGPL-3.0 or later (https://www.gnu.org/licenses/lgpl).
 from collections import defaultdict
+from contextlib import contextmanager
+from contextvars import ContextVar
 
 from odoo import api, fields, models
 from odoo.osv import expression
+from odoo.tools import float_is_zero
 
 # Context key of the backflush's own reservations: expired lots are never
 # consumed automatically (SPEC §4 *Lots and serials*). It only narrows what
 # is reserved, so a request passing it can do no harm.
 VALID_LOTS_ONLY = "backflush_valid_lots_only"
+
+# The reservation changes of a backflush posting, summed per quant key
+# while its planned scrap takes over what its component gives back (see
+# ``_backflush_netted_reservations``): {(product, location, lot, package,
+# owner) ids: [product, location, lot, package, owner, quantity]}. A context
+# variable, not a context key: no request can start it.
+_NETTED_RESERVATIONS = ContextVar("mrp_backflush_netted_reservations", default=None)
 
 
 class StockQuant(models.Model):
@@ -52,6 +62,105 @@ class StockQuant(models.Model):
             self = self.with_context(**{VALID_LOTS_ONLY: False})
         return super()._update_available_quantity(
             product_id, location_id, *args, **kwargs
+        )
+
+    @api.model
+    def _update_reserved_quantity(
+        self,
+        product_id,
+        location_id,
+        quantity,
+        lot_id=None,
+        package_id=None,
+        owner_id=None,
+        strict=True,
+    ):
+        # Summed, not written, inside _backflush_netted_reservations.
+        netted = _NETTED_RESERVATIONS.get()
+        if netted is None:
+            return super()._update_reserved_quantity(
+                product_id,
+                location_id,
+                quantity,
+                lot_id=lot_id,
+                package_id=package_id,
+                owner_id=owner_id,
+                strict=strict,
+            )
+        records = (product_id, location_id, lot_id, package_id, owner_id)
+        key = tuple(record.id if record else False for record in records)
+        netted.setdefault(key, [*records, 0.0])[-1] += quantity
+
+    @api.model
+    @contextmanager
+    def _backflush_netted_reservations(self):
+        """Inside the block, the quants' reservations are not written: the
+        changes are summed per quant and written at its end, or before
+        Odoo reserves (``_backflush_write_reservations``). A component's
+        trimmed move lines and the planned scrap that takes over the same
+        stock then leave its quant as it was, without a row lock and a
+        write per move line."""
+        token = _NETTED_RESERVATIONS.set({})
+        try:
+            yield
+            self._backflush_write_reservations()
+        finally:
+            _NETTED_RESERVATIONS.reset(token)
+
+    @api.model
+    def _backflush_write_reservations(self):
+        """Write the reservation changes summed so far, and write the next
+        ones as they come: what reads the quants' reservations from here
+        on (Odoo's own reservation) reads them as they are."""
+        netted = _NETTED_RESERVATIONS.get()
+        if netted is None:
+            return
+        _NETTED_RESERVATIONS.set(None)
+        # A change the reserved quantity cannot hold would write nothing.
+        _precision, digits = self._fields["reserved_quantity"].get_digits(self.env)
+        changes = [
+            entry
+            for entry in netted.values()
+            if not float_is_zero(entry[-1], precision_digits=digits)
+        ]
+        if not changes:
+            return
+        # Every quant of the changed keys, expired lots included, read at
+        # once; their products and locations too.
+        self = self.with_context(**{VALID_LOTS_ONLY: False})
+        products = self.env["product.product"].union(*(e[0] for e in changes))
+        locations = self.env["stock.location"].union(*(e[1] for e in changes))
+        cache = self._get_quants_by_products_locations(products, locations)
+        self.union(*cache.values()).mapped("quantity")
+        for product, location, lot, package, owner, qty in changes:
+            self.with_context(quants_cache=cache)._update_reserved_quantity(
+                product.with_prefetch(products._prefetch_ids),
+                location.with_prefetch(locations._prefetch_ids),
+                qty,
+                lot_id=lot,
+                package_id=package,
+                owner_id=owner,
+            )
+
+    @api.model
+    def _backflush_pending_reservations(self):
+        """{(product, location, lot, package, owner) ids: quantity}: the
+        reservation changes not written yet (see
+        ``_backflush_netted_reservations``), which the quants' reserved
+        quantity does not show."""
+        return {
+            key: entry[-1] for key, entry in (_NETTED_RESERVATIONS.get() or {}).items()
+        }
+
+    def _backflush_key(self):
+        """The quant's key in ``_backflush_pending_reservations``."""
+        self.ensure_one()
+        return (
+            self.product_id.id,
+            self.location_id.id,
+            self.lot_id.id,
+            self.package_id.id,
+            self.owner_id.id,
         )
 
     @api.model

@@ -5,7 +5,10 @@ kits, valuation, Odoo's consumption check, bad input, and actual scrap
 recorded with Odoo's Scrap button (SPEC §4 Quantities and Scrap, §5)."""
 
 import re
+from collections import defaultdict
+from datetime import timedelta
 
+from odoo import fields
 from odoo.exceptions import ValidationError
 from odoo.tests import Form, tagged
 
@@ -292,6 +295,92 @@ class TestScrap(BackflushCase):
         self._assert_posted(mo, self.board, 5, 1)
         self._assert_posted(backorder, self.board, 5, 0)
         self.assertEqual(self._qty(self.board), 1000 - 11)
+
+    # ------------------------------------------------------------------
+    # reservations
+    # ------------------------------------------------------------------
+    def _assert_reserved_as_lines(self, products):
+        """Each quant of ``products`` reserves what the open move lines on
+        it hold: the planned scrap took its component's reservation over
+        without losing or doubling any."""
+
+        def key(record):
+            return (
+                record.product_id,
+                record.location_id,
+                record.lot_id,
+                record.package_id,
+                record.owner_id,
+            )
+
+        reserved, held = defaultdict(float), defaultdict(float)
+        for quant in self.env["stock.quant"].search(
+            [("product_id", "in", products.ids), ("location_id.usage", "=", "internal")]
+        ):
+            reserved[key(quant)] += quant.reserved_quantity
+        for line in self.env["stock.move.line"].search(
+            [
+                ("product_id", "in", products.ids),
+                ("location_id.usage", "=", "internal"),
+                ("state", "not in", ("done", "cancel")),
+            ]
+        ):
+            held[key(line)] += line.quantity_product_uom
+        for k in reserved.keys() | held.keys():
+            self.assertAlmostEqual(
+                reserved[k], held[k], places=6, msg=f"reserved on {k}"
+            )
+
+    def test_planned_scrap_leaves_reservations_as_the_lines_say(self):
+        """A backorder and another order reserve the same stock: after each
+        Mark Done the quants reserve what their open lines hold."""
+        bom = self._bom(
+            self.table,
+            [
+                (self.board, 1, {"scrap_percent": 10}),
+                (self.screw, 8, {"scrap_percent": 5}),
+            ],
+        )
+        other = self._mo(bom, 5)
+        mo = self._mo(bom, 10)
+        backorder = self._backorder(mo, 4)
+        self.assertTrue(self._raw(mo, self.board, "planned_scrap"))
+        self.assertTrue(self._raw(mo, self.screw, "planned_scrap"))
+        self.assertTrue(backorder.move_raw_ids.move_line_ids)
+        self._assert_reserved_as_lines(self.board | self.screw)
+        for production in (backorder, other):
+            production.button_mark_done()
+            self.assertEqual(production.state, "done")
+            self._assert_reserved_as_lines(self.board | self.screw)
+        self.assertEqual(self._qty(self.table), 15)
+
+    def test_planned_scrap_reserved_from_another_lot(self):
+        """The component gives back the lot it reserved last, the planned
+        scrap takes the free stock of its first lot: both quants change."""
+        self.env.user.groups_id += self.env.ref("stock.group_production_lot")
+        leg = self._product("Scrap Leg", 2.0, tracking="lot")
+        first, last = (
+            self.env["stock.lot"].create({"name": name, "product_id": leg.id})
+            for name in ("FIRST", "LAST")
+        )
+        self._stock(leg, 20, lot=first).in_date = fields.Datetime.now() - timedelta(
+            days=10
+        )
+        self._stock(leg, 100, lot=last)
+        bom = self._bom(self.table, [(leg, 4, {"scrap_percent": 25})])
+        mo = self._mo(bom, 5)  # 20 legs + 5
+        self.assertEqual(
+            {ml.lot_id: ml.quantity for ml in mo.move_raw_ids.move_line_ids},
+            {first: 20, last: 5},
+        )
+        self.env["stock.quant"]._update_available_quantity(
+            leg, self.stock_location, 10, lot_id=first
+        )
+        mo.button_mark_done()
+        _comp, scrap = self._assert_posted(mo, leg, 20, 5)
+        self.assertEqual(scrap.move_line_ids.lot_id, first)
+        self._assert_reserved_as_lines(leg)
+        self.assertEqual(self._qty(leg), 105)
 
     # ------------------------------------------------------------------
     # kits
