@@ -43,7 +43,7 @@ from hypothesis.stateful import (
 from odoo import Command
 from odoo.exceptions import UserError
 from odoo.tests import Form, tagged
-from odoo.tools import float_compare, float_round
+from odoo.tools import float_round
 
 from .common import BackflushCase
 
@@ -452,32 +452,14 @@ class BackflushMachine(RuleBasedStateMachine):
     def _may_warn(self, chosen, mos):
         """Odoo's consumption check may speak only when someone changed what
         the BOM says: quantities recorded by hand, actual scrap, components
-        a work order already posted for the quantity it finished; or when a
-        line left to manual consumption holds less than its demand (Odoo
-        consumes what it holds: nothing, when its stock is out)."""
+        a work order already posted for the quantity it finished."""
         return any(
             family.mos[mo.id]["recorded"]
             or mo.scrap_ids
             or mo.workorder_ids.filtered(lambda w: w.state == "done")
-            or self._hand_consumed_short(family, mo)
             for family in chosen
             for mo in mos
             if mo.id in family.mos
-        )
-
-    @staticmethod
-    def _hand_consumed_short(family, mo):
-        return any(
-            float_compare(
-                move.quantity,
-                move.product_uom_qty,
-                precision_rounding=move.product_uom.rounding,
-            )
-            < 0
-            for move in mo.move_raw_ids
-            if move.state not in ("done", "cancel")
-            and move.bom_line_id.id in family.lines
-            and family.lines[move.bom_line_id.id].mode == "manual"
         )
 
     def _confirm_consumption(self, res, chosen, mos):
