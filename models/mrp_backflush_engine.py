@@ -66,13 +66,23 @@ class MrpBackflushEngine(models.AbstractModel):
     # Plan: selection, ledger, stock, planner
     # ------------------------------------------------------------------
     @api.model
-    def _plan(self, productions, trigger, workorders=None, after=(), selection=None):
+    def _plan(
+        self,
+        productions,
+        trigger,
+        workorders=None,
+        after=(),
+        selection=None,
+        at_mark_done=False,
+    ):
         """Plan what ``trigger`` posts for ``productions`` now, writing
         nothing. ``after``: plans posted before this one in the same action
         (Mark Done finishes open work orders first); their consumption is no
         longer in stock for this one. ``selection``: the orders of the
         action whose reservations are free for these (default:
-        ``productions``), see ``_stock_pool``."""
+        ``productions``), see ``_stock_pool``. ``at_mark_done``: planned
+        before Mark Done runs (the preview), see
+        ``stock.move._backflush_is_recorded``."""
         moves = self._get_moves(productions, trigger, workorders)
         archived = moves.product_id.filtered(lambda p: not p.active)
         produced_by_mo = {
@@ -80,12 +90,12 @@ class MrpBackflushEngine(models.AbstractModel):
         }
         recorded = moves.filtered(
             lambda m: m._backflush_is_recorded(
-                produced_by_mo[m.raw_material_production_id]
+                produced_by_mo[m.raw_material_production_id], at_mark_done
             )
         )
         moves -= recorded
         lines, pool = self._plan_moves(
-            productions, moves, produced_by_mo, after, selection
+            productions, moves, produced_by_mo, after, selection, recorded
         )
         return BackflushPlan(
             productions=productions,
@@ -130,12 +140,15 @@ class MrpBackflushEngine(models.AbstractModel):
         ) - production.qty_produced
 
     @api.model
-    def _plan_moves(self, productions, moves, produced_by_mo, after, selection=None):
-        """Read the ledger and the stock once, plan ``moves``; return the
-        plan and the stock it was planned on."""
+    def _plan_moves(
+        self, productions, moves, produced_by_mo, after, selection=None, recorded=None
+    ):
+        """Read the ledger and the stock once, plan ``moves`` beside the
+        ``recorded`` ones; return the plan and the stock it was planned
+        on."""
         if not moves:
             return planning.Plan([]), {}
-        requirements = self._requirements(moves, produced_by_mo)
+        requirements = self._requirements(moves, produced_by_mo, recorded)
         substituting = moves.filtered(
             lambda m: (
                 m.raw_material_production_id.bom_id.backflush_substitution != "none"
@@ -158,9 +171,11 @@ class MrpBackflushEngine(models.AbstractModel):
         return planning.plan(requirements, pool), pool
 
     @api.model
-    def _requirements(self, moves, produced_by_mo):
+    def _requirements(self, moves, produced_by_mo, recorded=None):
         """Turn raw moves into planner requirements, in move order: each
-        posts what its family's ledger still owes its BOM line."""
+        posts what its family's ledger still owes its BOM line. A line of
+        an order with a quantity ``recorded`` by hand in the same posting
+        posts that record for the order's units, nothing more."""
         ledger = self.env["mrp.backflush.ledger"]
         staging = self.env["mrp.backflush.staging"]
         moves_by_key = {}
@@ -171,7 +186,14 @@ class MrpBackflushEngine(models.AbstractModel):
             moves.raw_material_production_id, moves.bom_line_id, moves_by_key
         )
         requirements = []
-        planned = set()
+        planned = {
+            (move.raw_material_production_id, move.bom_line_id)
+            for move in recorded or ()
+            # a zero is cancelled, not posted (the ledger counts no record)
+            if not float_is_zero(
+                move.quantity, precision_rounding=move.product_uom.rounding
+            )
+        }
         for move in moves:
             production = move.raw_material_production_id
             bom = production.bom_id
@@ -335,7 +357,7 @@ class MrpBackflushEngine(models.AbstractModel):
     # ------------------------------------------------------------------
     @api.model
     def _plan_mark_done(self, productions, after=(), selection=None):
-        """The plans Mark Done of ``productions`` posts, in order: Odoo
+        """The plans Mark Done of ``productions`` will post, in order: Odoo
         finishes their open work orders first (the lines consumed in an
         operation), then the lines posted at Mark Done."""
         workorders = productions.workorder_ids.filtered(
@@ -344,11 +366,22 @@ class MrpBackflushEngine(models.AbstractModel):
         plans = []
         if workorders:
             plans.append(
-                self._plan(productions, "operation", workorders, after, selection)
+                self._plan(
+                    productions,
+                    "operation",
+                    workorders,
+                    after,
+                    selection,
+                    at_mark_done=True,
+                )
             )
         plans.append(
             self._plan(
-                productions, "mark_done", after=(*after, *plans), selection=selection
+                productions,
+                "mark_done",
+                after=(*after, *plans),
+                selection=selection,
+                at_mark_done=True,
             )
         )
         return plans

@@ -260,6 +260,7 @@ class MrpBackflushLedger(models.AbstractModel):
             )
         )
         managed = set()
+        recorded_runs = defaultdict(set)
         for move in moves:
             production = (
                 move.raw_material_production_id
@@ -274,6 +275,10 @@ class MrpBackflushLedger(models.AbstractModel):
                 # Posted, even when substitutes covered it all (cancelled).
                 if move.state in ("done", "cancel"):
                     managed.add((production, move.bom_line_id, move.backflush_recorded))
+                if move.state == "done" and move.backflush_recorded:
+                    recorded_runs[production, move.bom_line_id].add(
+                        move.backflush_run_id
+                    )
             if move.state != "done":
                 continue
             if move.unbuild_id:
@@ -291,16 +296,21 @@ class MrpBackflushLedger(models.AbstractModel):
                 if move.backflush_recorded:
                     entry.recorded += move.backflush_line_qty
         # What each MO of the family produced counts for the lines it
-        # backflushed from the BOM (a line recorded by hand counts as
-        # recorded instead, a line never backflushed not at all).
-        for production, line, recorded in managed:
+        # backflushed from the BOM; the units a quantity recorded by hand
+        # was posted for count as recorded instead (a work order's record
+        # covers the units it finished: the order's Mark Done posts only
+        # units beyond them); a line never backflushed does not count.
+        for production, line in {(p, line) for p, line, _rec in managed}:
             entry = entries[(self._family_key(production), line)]
-            if not recorded:
-                covered = self._covered_qty(production, line)
-                entry.produced += covered
-                entry.production_ids.add(production.id)
-                if covered > production.qty_produced:
-                    entry.own[production.id] = covered - production.qty_produced
+            units = sum(run.produced_qty for run in recorded_runs[production, line])
+            if (production, line, False) in managed:
+                covered = max(self._covered_qty(production, line) - units, 0.0)
+                if covered or not units:
+                    entry.produced += covered
+                    entry.production_ids.add(production.id)
+                units += covered
+            if units > production.qty_produced:
+                entry.own[production.id] = units - production.qty_produced
         self._add_ahead(entries, family)
 
     @api.model

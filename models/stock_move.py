@@ -331,17 +331,29 @@ class StockMove(models.Model):
             return "mark_done"
         return "operation"
 
-    def _backflush_is_recorded(self, produced_qty):
+    def _backflush_is_recorded(self, produced_qty, at_mark_done=False):
         """A picked quantity that neither Odoo (qty producing × unit factor)
         nor the backflush (the net) would set was recorded by a person or an
         integration, zero included: it is posted as it is, never overwritten.
         A demand set to zero (the component is not used for this order) is
-        kept as well, as Odoo keeps it."""
+        kept as well, as Odoo keeps it. ``at_mark_done``: read the move as
+        Mark Done will, once Odoo picked the manual moves of an order
+        producing as they are (``pre_button_mark_done``), typed in the
+        form or left as reserved."""
         self.ensure_one()
         rounding = self.product_uom.rounding
         if float_is_zero(self.product_uom_qty, precision_rounding=rounding):
             return True
-        if not self.picked:
+        production = self.raw_material_production_id
+        if not (
+            self.picked
+            or at_mark_done
+            and self.manual_consumption
+            and not float_is_zero(
+                production.qty_producing,
+                precision_rounding=production.product_uom_id.rounding,
+            )
+        ):
             return False
         if self.manual_consumption and float_is_zero(
             self.quantity, precision_rounding=rounding
@@ -349,7 +361,6 @@ class StockMove(models.Model):
             # Odoo picks manual moves (lines with an operation) as they are
             # at Mark Done: a zero there was never set, it is no record.
             return False
-        production = self.raw_material_production_id
         odoo_qty = float_round(
             (production.qty_producing - production.qty_produced) * self.unit_factor,
             precision_rounding=rounding,

@@ -146,3 +146,57 @@ class TestOperationTiming(BackflushCase):
         self.assertEqual(
             (move.backflush_role, move.backflush_recorded), ("component", False)
         )
+
+    def test_quantity_recorded_at_a_work_order_is_the_units_it_finished(self):
+        """A quantity recorded for the units a work order finished settles
+        those units: Mark Done posts only units beyond them, and the
+        preview says so (issue 21)."""
+        for producing, closing, legs in ((4, 4, 20), (4, 10, 44)):
+            with self.subTest(producing=producing, closing=closing):
+                before = self._qty(self.leg)
+                mo = self._mo(self.bom, 10)
+                leg_move = mo.move_raw_ids.filtered(lambda m: m.product_id == self.leg)
+                self._type_quantities(mo, producing, {})
+                # as barcode and MES integrations record it
+                leg_move.write({"quantity": 20, "picked": True})
+                wo_legs = mo.workorder_ids.filtered(
+                    lambda w: w.operation_id == self.op_legs
+                )
+                wo_legs.button_start()
+                wo_legs.button_finish()
+                self.assertEqual(before - self._qty(self.leg), 20)
+                mo.qty_producing = closing
+                preview = self.env["mrp.backflush.preview"].create(
+                    {"production_ids": [Command.set(mo.ids)]}
+                )
+                self.assertEqual(
+                    sum(
+                        preview.line_ids.filtered(
+                            lambda ln: (
+                                ln.product_id == self.leg and ln.action != "recorded"
+                            )
+                        ).mapped("net_qty")
+                    ),
+                    legs - 20,
+                )
+                mo.with_context(skip_backorder=True).button_mark_done()
+                self.assertEqual(mo.state, "done")
+                self.assertEqual(before - self._qty(self.leg), legs)
+
+    def test_preview_reads_a_quantity_typed_on_an_operation_line_as_mark_done(self):
+        """A quantity typed on a line with an operation, the box *Consumed*
+        left alone, is picked as it is by Mark Done: the preview says it
+        posts as recorded, and Mark Done posts it (issue 21)."""
+        mo = self._mo(self.bom, 10)
+        leg_move = mo.move_raw_ids.filtered(lambda m: m.product_id == self.leg)
+        self._type_quantities(mo, 4, {leg_move: 18})
+        self.assertFalse(leg_move.picked)
+        preview = self.env["mrp.backflush.preview"].create(
+            {"production_ids": [Command.set(mo.ids)]}
+        )
+        legs = preview.line_ids.filtered(lambda ln: ln.product_id == self.leg)
+        self.assertEqual(legs.mapped("action"), ["recorded"])
+        self.assertEqual(sum(legs.mapped("to_post_qty")), 18)
+        before = self._qty(self.leg)
+        mo.with_context(skip_backorder=True).button_mark_done()
+        self.assertEqual(before - self._qty(self.leg), 18)

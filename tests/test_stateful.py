@@ -43,7 +43,7 @@ from hypothesis.stateful import (
 from odoo import Command
 from odoo.exceptions import UserError
 from odoo.tests import Form, tagged
-from odoo.tools import float_round
+from odoo.tools import float_compare, float_round
 
 from .common import BackflushCase
 
@@ -175,6 +175,7 @@ class BackflushMachine(RuleBasedStateMachine):
         self.count = 0
         self.all_families = []
         self.failures = []
+        self.picked_as_they_are = {}
 
     def teardown(self):
         self.savepoint.close(rollback=True)
@@ -452,15 +453,73 @@ class BackflushMachine(RuleBasedStateMachine):
     def _may_warn(self, chosen, mos):
         """Odoo's consumption check may speak only when someone changed what
         the BOM says: quantities recorded by hand, actual scrap, components
-        a work order already posted for the quantity it finished."""
+        a work order already posted for the quantity it finished; or when a
+        line left to manual consumption holds less than its demand (Odoo
+        consumes what it holds: nothing, when its stock is out)."""
         return any(
             family.mos[mo.id]["recorded"]
+            or mo.id in self.picked_as_they_are
             or mo.scrap_ids
             or mo.workorder_ids.filtered(lambda w: w.state == "done")
+            or self._hand_consumed_short(family, mo)
             for family in chosen
             for mo in mos
             if mo.id in family.mos
         )
+
+    @staticmethod
+    def _hand_consumed_short(family, mo):
+        return any(
+            float_compare(
+                move.quantity,
+                move.product_uom_qty,
+                precision_rounding=move.product_uom.rounding,
+            )
+            < 0
+            for move in mo.move_raw_ids
+            if move.state not in ("done", "cancel")
+            and move.bom_line_id.id in family.lines
+            and family.lines[move.bom_line_id.id].mode == "manual"
+        )
+
+    def _picked_as_they_are(self, chosen, mos):
+        """Quantities Mark Done will take as recorded: Odoo picks the
+        manual moves of an order producing as they are (lines with an
+        operation), and a quantity neither Odoo nor the backflush would set
+        is a record (an actual scrap took part of what they reserved, say).
+        {MO id: {BOM line id: (move id, quantity)}}."""
+        picked = defaultdict(dict)
+        for family in chosen:
+            for mo in mos.filtered(lambda m, f=family: m.id in f.mos):
+                producing = mo.qty_producing - mo.qty_produced
+                if not mo.qty_producing:
+                    continue
+                for move in mo.move_raw_ids:
+                    line = family.lines.get(move.bom_line_id.id)
+                    if (
+                        not line
+                        or not line.operation
+                        or line.mode == "manual"
+                        or move.product_id != line.product
+                        or move.state in ("done", "cancel")
+                        or move.backflush_role not in (False, "component")
+                        or not move.manual_consumption
+                        or move.picked
+                        or line.id in family.mos[mo.id]["recorded"]
+                    ):
+                        continue
+                    rounding = move.product_uom.rounding
+                    figures = (
+                        0.0,
+                        float_round(
+                            producing * move.unit_factor, precision_rounding=rounding
+                        ),
+                        round_up(producing * line.unit, rounding),
+                        move.product_uom_qty,
+                    )
+                    if all(abs(move.quantity - q) >= rounding / 2 for q in figures):
+                        picked[mo.id][line.id] = (move.id, move.quantity)
+        return picked
 
     def _confirm_consumption(self, res, chosen, mos):
         """Confirm Odoo's consumption warning where it may appear."""
@@ -481,6 +540,7 @@ class BackflushMachine(RuleBasedStateMachine):
             mo.id: mo.qty_producing or mo.product_qty - mo.qty_produced for mo in mos
         }
         split = backorder and not wizard and len(mos) > 1
+        self.picked_as_they_are = self._picked_as_they_are(chosen, mos)
         # Mark Done posts the MOs it leaves a backorder of in a call of their
         # own: one preview cannot tell that order.
         preview = None if split else self._preview(mos)
@@ -537,6 +597,9 @@ class BackflushMachine(RuleBasedStateMachine):
         for family in chosen:
             for mo in mos.filtered(lambda m, f=family: m.id in f.mos):
                 family.mos[mo.id]["produced"] = producing[mo.id]
+                family.mos[mo.id]["recorded"].update(
+                    self.picked_as_they_are.get(mo.id, {})
+                )
             self._sync_family(family)
 
     def _preview(self, mos):
@@ -1391,7 +1454,9 @@ class TestStatefulBackflush(BackflushCase):
                 # product's precision, half-up: stock and value differ
                 rounding = move.product_id.uom_id.rounding
                 kind = "uom_precision" if abs(qty - expected) < rounding else "layers"
-                if kind == "uom_precision" and move.backflush_recorded:
+                if move.backflush_recorded and abs(qty - expected) < rounding * (
+                    len(move.move_line_ids) + 1e-6
+                ):
                     # lines a person recorded (230 g as 166.67 g + 63.33 g of
                     # a product kept in kg) are valued as Odoo values them:
                     # each rounded up to the product's unit (0.24 kg)
