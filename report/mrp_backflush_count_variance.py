@@ -13,6 +13,12 @@ BACKFLUSH_OUTFLOW_ROLES = ("component", "planned_scrap", "deferred", "correction
 # Of those, the net quantity (without planned scrap).
 BACKFLUSH_NET_ROLES = ("component", "deferred")
 
+# The warehouse a move leaves (or, into the warehouse, enters); 0: none.
+WAREHOUSE_SQL = SQL(
+    "COALESCE(CASE WHEN src.usage = 'internal' THEN src.warehouse_id "
+    "ELSE dst.warehouse_id END, 0)"
+)
+
 COUNT_VARIANCE_KINDS = [
     ("backflush", "Backflushed"),
     ("production", "Other MO consumption"),
@@ -205,7 +211,7 @@ class MrpBackflushCountVariance(models.Model):
             else SQL()
         )
         counts = self._count_event_sql(last, products)
-        start, counted = self._count_intervals(counts, first)
+        start, counted = self._count_intervals(first, last, products)
         outflow_scope = (
             SQL("AND sm.date > %s AND sm.product_id IN %s", start, tuple(counted))
             if counted
@@ -220,8 +226,7 @@ outflow_move AS (
     -- leftovers) count against the BOM line that consumed them. In the
     -- reference unit of the move's unit category
     SELECT sm.id, sm.company_id, sm.product_id, sm.date,
-           COALESCE(CASE WHEN src.usage = 'internal' THEN src.warehouse_id
-                         ELSE dst.warehouse_id END, 0) AS warehouse_id,
+           %(warehouse)s AS warehouse_id,
            CASE WHEN sm.bom_line_id IS NOT NULL
                      AND sm.backflush_role IN %(roles)s THEN 'backflush'
                 WHEN sm.raw_material_production_id IS NOT NULL THEN 'production'
@@ -335,6 +340,7 @@ SELECT r.id,
             ELSE r.previous_date IS NOT NULL END
 """,
             counts=counts,
+            warehouse=WAREHOUSE_SQL,
             roles=BACKFLUSH_OUTFLOW_ROLES,
             net_roles=BACKFLUSH_NET_ROLES,
             products=products,
@@ -342,6 +348,19 @@ SELECT r.id,
             count_first=SQL("AND o.count_date >= %s", first) if first else SQL(),
             outflow_scope=outflow_scope,
             outflow_last=SQL("AND sm.date <= %s", last) if last else SQL(),
+        )
+
+    def _count_move_sql(self, last, products):
+        """The condition on the moves ``sm`` (from location ``src`` to
+        ``dst``) that are counts up to ``last`` (None: all) of the
+        components ``products`` (an SQL condition on ``sm``)."""
+        return SQL(
+            """sm.state = 'done' AND sm.is_inventory IS TRUE
+       AND ((src.usage = 'internal' AND dst.usage = 'inventory')
+            OR (src.usage = 'inventory' AND dst.usage = 'internal'))
+       %(count_last)s %(products)s""",
+            count_last=SQL("AND sm.date <= %s", last) if last else SQL(),
+            products=products,
         )
 
     def _count_event_sql(self, last, products):
@@ -352,8 +371,7 @@ SELECT r.id,
             """
 count_move AS (
     SELECT sm.id, sm.company_id, sm.product_id, sm.date,
-           COALESCE(CASE WHEN src.usage = 'internal' THEN src.warehouse_id
-                         ELSE dst.warehouse_id END, 0) AS warehouse_id,
+           %(warehouse)s AS warehouse_id,
            CASE WHEN src.usage = 'internal' THEN -1.0 ELSE 1.0 END
                * sm.quantity / mu.factor * pu.factor AS qty,
            pt.uom_id AS product_uom_id, pt.categ_id, pu.factor
@@ -364,10 +382,7 @@ count_move AS (
       JOIN product_product p ON p.id = sm.product_id
       JOIN product_template pt ON pt.id = p.product_tmpl_id
       JOIN uom_uom pu ON pu.id = pt.uom_id
-     WHERE sm.state = 'done' AND sm.is_inventory IS TRUE
-       AND ((src.usage = 'internal' AND dst.usage = 'inventory')
-            OR (src.usage = 'inventory' AND dst.usage = 'internal'))
-       %(count_last)s %(products)s
+     WHERE %(counts)s
 ),
 count_event AS MATERIALIZED (
     -- a count is a moment: the adjustments of a component in a warehouse
@@ -383,25 +398,39 @@ count_event AS MATERIALIZED (
       FROM count_move
   GROUP BY company_id, warehouse_id, product_id, date
 )""",
-            count_last=SQL("AND sm.date <= %s", last) if last else SQL(),
-            products=products,
+            warehouse=WAREHOUSE_SQL,
+            counts=self._count_move_sql(last, products),
         )
 
-    def _count_intervals(self, counts, first):
+    def _count_intervals(self, first, last, products):
         """(start, product ids) of the intervals of the counts from
-        ``first`` (None: all) on: the date of the earliest previous count
+        ``first`` to ``last`` (None: unbounded) of ``products`` (see
+        :meth:`_count_move_sql`): the date of the earliest previous count
         and the components counted again; (None, []) when no count has an
-        interval. ``counts``: the CTEs of :meth:`_count_event_sql`."""
+        interval. The counts' moves are read as they are: the first of
+        the adjustments applied at one instant follows the previous
+        count, the others follow it."""
         for model_name, fnames in self._depends.items():
             self.env[model_name].flush_model(fnames)
         [[start, products]] = self.env.execute_query(
             SQL(
-                """WITH %s
-                SELECT MIN(previous_date), ARRAY_AGG(DISTINCT product_id)
-                  FROM count_event
-                 WHERE previous_date IS NOT NULL %s""",
-                counts,
-                SQL("AND date >= %s", first) if first else SQL(),
+                """
+SELECT MIN(c.previous_date), ARRAY_AGG(DISTINCT c.product_id)
+  FROM (
+       SELECT sm.product_id, sm.date,
+              LAG(sm.date) OVER (
+                  PARTITION BY sm.company_id, %(warehouse)s, sm.product_id
+                  ORDER BY sm.date
+              ) AS previous_date
+         FROM stock_move sm
+         JOIN stock_location src ON src.id = sm.location_id
+         JOIN stock_location dst ON dst.id = sm.location_dest_id
+        WHERE %(counts)s
+       ) c
+ WHERE c.previous_date < c.date %(first)s""",
+                warehouse=WAREHOUSE_SQL,
+                counts=self._count_move_sql(last, products),
+                first=SQL("AND c.date >= %s", first) if first else SQL(),
             )
         )
         return start, products or []

@@ -247,10 +247,10 @@ class MrpBomBackflushAdvice(models.TransientModel):
     def action_compute(self):
         self.ensure_one()
         self.line_ids.unlink()
-        vals_list = self.env["mrp.bom.backflush.advice.line"]._with_summary(
-            self._advice_line_vals()
-        )
-        self.line_ids = [fields.Command.create(vals) for vals in vals_list]
+        Line = self.env["mrp.bom.backflush.advice.line"]
+        vals_list = Line._with_summary(self._advice_line_vals())
+        Line._insert([{**vals, "advice_id": self.id} for vals in vals_list])
+        self.invalidate_recordset(["line_ids"])
         self.analysed = True
         return self._reopen()
 
@@ -579,7 +579,14 @@ class MrpBomBackflushAdvice(models.TransientModel):
         )
         if result is None:
             return None
-        counts = sorted(component["counts"])
+        if "dates" not in component:
+            # a component's counts serve each BOM line that uses it
+            counts = sorted(component["counts"])
+            component["dates"] = (
+                counts,
+                [fields.Datetime.to_string(d) for d in counts],
+            )
+        counts, dates = component["dates"]
         share = booked / component["outflow"] * 100.0 if component["outflow"] else 0.0
         return {
             "bom_line_id": bom_line.id,
@@ -603,7 +610,7 @@ class MrpBomBackflushAdvice(models.TransientModel):
             "current_value": bom_line.scrap_percent,
             "suggested_value": result.suggested,
             "explanation_data": {
-                "dates": [fields.Datetime.to_string(date) for date in counts],
+                "dates": dates,
                 "deviation": result.deviation_percent,
                 "share": share,
                 "weak": list(result.weak),
