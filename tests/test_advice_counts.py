@@ -198,10 +198,18 @@ class TestAdviceCounts(BackflushCase):
         self.assertIn("3 counts", line.explanation)
         self.assertIn("-80.00 Units", line.explanation)
         self.assertIn("planned scrap 0.00 % → 5.00 %", line.explanation)
+        # the lines are written in SQL: the advice reads them, and what they
+        # say, as they are now (the dialog's Change column)
+        self.assertTrue(advice.has_suggestion)
         # the advice of consumption sees nothing: backflush booked the BOM
         advice.basis = "consumption"
         advice.action_compute()
         self.assertFalse(advice.line_ids)
+        self.assertFalse(advice.has_suggestion)
+        advice.basis = "counts"
+        advice.action_compute()
+        self.assertEqual(advice.line_ids.bom_line_id, self.screw_line)
+        self.assertTrue(advice.has_suggestion)
 
     def test_automatic_basis_counts_where_counted_twice(self):
         """Screws are counted every month and 5 % of them disappear: the

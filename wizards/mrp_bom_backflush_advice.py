@@ -250,7 +250,7 @@ class MrpBomBackflushAdvice(models.TransientModel):
         Line = self.env["mrp.bom.backflush.advice.line"]
         vals_list = Line._with_summary(self._advice_line_vals())
         Line._insert([{**vals, "advice_id": self.id} for vals in vals_list])
-        self.invalidate_recordset(["line_ids"])
+        self.invalidate_recordset(["line_ids", "has_suggestion"])
         self.analysed = True
         return self._reopen()
 
