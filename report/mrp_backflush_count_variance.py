@@ -407,12 +407,13 @@ count_event AS MATERIALIZED (
         ``first`` to ``last`` (None: unbounded) of ``products`` (see
         :meth:`_count_move_sql`): the date of the earliest previous count
         and the components counted again; (None, []) when no count has an
-        interval. The counts' moves are read as they are: the first of
-        the adjustments applied at one instant follows the previous
-        count, the others follow it."""
+        interval. The counts' moves are read as they are, not grouped into
+        counts: of the adjustments applied at one instant, the first one
+        reads the previous count, the others read that same instant and
+        are left out."""
         for model_name, fnames in self._depends.items():
             self.env[model_name].flush_model(fnames)
-        [[start, products]] = self.env.execute_query(
+        [[start, counted]] = self.env.execute_query(
             SQL(
                 """
 SELECT MIN(c.previous_date), ARRAY_AGG(DISTINCT c.product_id)
@@ -433,4 +434,4 @@ SELECT MIN(c.previous_date), ARRAY_AGG(DISTINCT c.product_id)
                 first=SQL("AND c.date >= %s", first) if first else SQL(),
             )
         )
-        return start, products or []
+        return start, counted or []
