@@ -93,6 +93,7 @@ class MrpBackflushEngine(models.AbstractModel):
                 produced_by_mo[m.raw_material_production_id], at_mark_done
             )
         )
+        recorded -= self._covered_zeros(recorded, produced_by_mo)
         moves -= recorded
         lines, pool = self._plan_moves(
             productions, moves, produced_by_mo, after, selection, recorded
@@ -107,6 +108,45 @@ class MrpBackflushEngine(models.AbstractModel):
             produced_by_mo=produced_by_mo,
             lines=lines,
             pool=pool,
+        )
+
+    @api.model
+    def _covered_zeros(self, moves, produced_by_mo):
+        """Of ``moves``, those with nothing demanded, picked or recorded on
+        them because their family already posted their order's units (Odoo
+        splits a backorder off an order whose work order posted the line
+        for every unit): no one set that zero, the ledger owes nothing."""
+        zeros = moves.filtered(
+            lambda m: (
+                not m.picked
+                and float_is_zero(
+                    m.product_uom_qty, precision_rounding=m.product_uom.rounding
+                )
+                and float_is_zero(m.quantity, precision_rounding=m.product_uom.rounding)
+            )
+        )
+        if not zeros:
+            return zeros
+        ledger = self.env["mrp.backflush.ledger"]
+        moves_by_key = {
+            (
+                ledger._family_key(move.raw_material_production_id),
+                move.bom_line_id,
+            ): move
+            for move in zeros
+        }
+        entries = ledger._entries(
+            zeros.raw_material_production_id, zeros.bom_line_id, moves_by_key
+        )
+        return zeros.filtered(
+            lambda m: (
+                not entries[
+                    ledger._family_key(m.raw_material_production_id), m.bom_line_id
+                ].new_units(
+                    produced_by_mo[m.raw_material_production_id],
+                    m.raw_material_production_id.id,
+                )
+            )
         )
 
     @api.model

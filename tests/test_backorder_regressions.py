@@ -61,6 +61,29 @@ class TestBackorderRegressions(BackflushCase):
         )
         self.assertEqual(set(legs.mapped("backflush_role")), {"component"})
 
+    def test_deferred_work_order_then_a_backorder_records_nothing(self):
+        """No legs in stock, shortages deferred: the work order finished for
+        the 6 chairs posts none, defers 24 and its leg move ends at 0. Odoo
+        copies that 0 into the backorder: no one recorded it, the deferred
+        legs stand for the backorder's chair too, and its run plans what
+        the ledger owed (nothing), not 4 legs recorded as 0 (seed 99)."""
+        bom = self._operation_bom()
+        bom.backflush_shortage_policy = "defer"
+        mo = self._mo(bom, 6)
+        mo.workorder_ids.button_start()
+        mo.workorder_ids.button_finish()
+        self.assertEqual(sum(mo.backflush_exception_ids.mapped("quantity")), 24)
+        backorder = self._backorder(mo, 5)
+        self.assertFalse(backorder.move_raw_ids.product_uom_qty)
+        self._mark_done(backorder)
+        lines = backorder.backflush_run_ids.line_ids.filtered(
+            lambda ln: ln.product_id == self.leg
+        )
+        self.assertFalse(any(lines.mapped("recorded")))
+        self.assertEqual(sum(lines.mapped("planned_qty")), 0)
+        self.assertEqual(self._qty(self.leg), 0)
+        self._assert_ledger_balanced(mo)
+
     def test_unbuild_while_the_backorder_of_a_finished_work_order_is_open(self):
         """The work order finished for the 10 chairs posts 40 legs; 4 are
         marked done with a backorder (its work order cancelled). While the
