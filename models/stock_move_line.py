@@ -79,6 +79,14 @@ class StockMoveLine(models.Model):
         with backflush_collect_edits(self.env):
             return super().write(vals)
 
+    def _action_done(self):
+        # Each line of a backflush releases its reservation, then takes its
+        # stock from the same quant: one row lock and write for both.
+        if not self or not all(line.move_id.backflush_role for line in self):
+            return super()._action_done()
+        with self.env["stock.quant"]._backflush_folded_releases():
+            return super()._action_done()
+
     @api.model
     def _backflush_check_no_pending(self, moves):
         """An edit of done components (the Components tab of an unlocked

@@ -20,6 +20,11 @@ VALID_LOTS_ONLY = "backflush_valid_lots_only"
 # variable, not a context key: no request can start it.
 _NETTED_RESERVATIONS = ContextVar("mrp_backflush_netted_reservations", default=None)
 
+# The reservations the move lines of a backflush release as they are done,
+# held until the same line takes its stock from the same quant (see
+# ``_backflush_folded_releases``): {quant key ids: [records..., quantity]}.
+_FOLDED_RELEASES = ContextVar("mrp_backflush_folded_releases", default=None)
+
 
 class StockQuant(models.Model):
     _inherit = "stock.quant"
@@ -55,13 +60,37 @@ class StockQuant(models.Model):
         )
 
     @api.model
-    def _update_available_quantity(self, product_id, location_id, *args, **kwargs):
+    def _update_available_quantity(
+        self,
+        product_id,
+        location_id,
+        quantity=False,
+        reserved_quantity=False,
+        lot_id=None,
+        package_id=None,
+        owner_id=None,
+        in_date=None,
+    ):
         # Stock and reservations change on the quant they are on, expired
         # or not: hidden, Odoo would make a second quant of the lot.
         if self.env.context.get(VALID_LOTS_ONLY):
             self = self.with_context(**{VALID_LOTS_ONLY: False})
+        folded = _FOLDED_RELEASES.get()
+        if folded and quantity:
+            key = self._backflush_quant_key(
+                product_id, location_id, lot_id, package_id, owner_id
+            )
+            if key in folded:
+                reserved_quantity = (reserved_quantity or 0.0) + folded.pop(key)[-1]
         return super()._update_available_quantity(
-            product_id, location_id, *args, **kwargs
+            product_id,
+            location_id,
+            quantity,
+            reserved_quantity=reserved_quantity,
+            lot_id=lot_id,
+            package_id=package_id,
+            owner_id=owner_id,
+            in_date=in_date,
         )
 
     @api.model
@@ -75,9 +104,12 @@ class StockQuant(models.Model):
         owner_id=None,
         strict=True,
     ):
-        # Summed, not written, inside _backflush_netted_reservations.
-        netted = _NETTED_RESERVATIONS.get()
-        if netted is None:
+        # Summed, not written, inside _backflush_netted_reservations and
+        # _backflush_folded_releases.
+        held = _NETTED_RESERVATIONS.get()
+        if held is None:
+            held = _FOLDED_RELEASES.get()
+        if held is None:
             return super()._update_reserved_quantity(
                 product_id,
                 location_id,
@@ -88,8 +120,8 @@ class StockQuant(models.Model):
                 strict=strict,
             )
         records = (product_id, location_id, lot_id, package_id, owner_id)
-        key = tuple(record.id if record else False for record in records)
-        netted.setdefault(key, [*records, 0.0])[-1] += quantity
+        key = self._backflush_quant_key(*records)
+        held.setdefault(key, [*records, 0.0])[-1] += quantity
 
     @api.model
     @contextmanager
@@ -106,6 +138,32 @@ class StockQuant(models.Model):
             self._backflush_write_reservations()
         finally:
             _NETTED_RESERVATIONS.reset(token)
+
+    @api.model
+    @contextmanager
+    def _backflush_folded_releases(self):
+        """Inside the block, a reservation released is held until stock
+        of the same quant key moves: Odoo's ``stock.move.line._action_done``
+        releases each line's reservation, then takes its stock, from the
+        same quant. Both are then written at once, one row lock and one
+        write instead of two; what is released and never taken is written
+        at the end of the block."""
+        token = _FOLDED_RELEASES.set({})
+        try:
+            yield
+            left = _FOLDED_RELEASES.get()
+            _FOLDED_RELEASES.set(None)
+            for product, location, lot, package, owner, qty in left.values():
+                self._update_reserved_quantity(
+                    product,
+                    location,
+                    qty,
+                    lot_id=lot,
+                    package_id=package,
+                    owner_id=owner,
+                )
+        finally:
+            _FOLDED_RELEASES.reset(token)
 
     @api.model
     def _backflush_write_reservations(self):
@@ -155,13 +213,20 @@ class StockQuant(models.Model):
     def _backflush_key(self):
         """The quant's key in ``_backflush_pending_reservations``."""
         self.ensure_one()
-        return (
-            self.product_id.id,
-            self.location_id.id,
-            self.lot_id.id,
-            self.package_id.id,
-            self.owner_id.id,
+        return self._backflush_quant_key(
+            self.product_id,
+            self.location_id,
+            self.lot_id,
+            self.package_id,
+            self.owner_id,
         )
+
+    @api.model
+    def _backflush_quant_key(self, product, location, lot, package, owner):
+        """(product, location, lot, package, owner) ids: the quants Odoo
+        changes together (``_gather`` with ``strict``)."""
+        records = (product, location, lot, package, owner)
+        return tuple(record.id if record else False for record in records)
 
     @api.model
     def _backflush_uses_expiry(self):
