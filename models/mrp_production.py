@@ -263,17 +263,33 @@ class MrpProduction(models.Model):
         )._set_quantities()
 
     def _set_qty_producing(self, pick_manual_consumption_moves=True):
-        res = super()._set_qty_producing(pick_manual_consumption_moves)
-        if self.env.context.get("backflush_set_quantities"):
-            # The lines without a lot Odoo just filled in are placeholders
-            # the backflush replaces: not picked, they are no record.
-            engine = self.env["mrp.backflush.engine"]
-            posted = engine._get_moves(self, "mark_done") | engine._get_moves(
-                self, "operation"
+        if not (
+            self.env.context.get("backflush_set_quantities")
+            and self._backflush_is_managed()
+        ):
+            return super()._set_qty_producing(pick_manual_consumption_moves)
+        # Odoo sets and picks each component with writes of its own: the
+        # plain ones (untracked, not picked, no operation) are set in one
+        # batch, to the same quantities.
+        batch = self.move_raw_ids.filtered(
+            lambda m: (
+                not (m.manual_consumption or m.picked)
+                and m.has_tracking == "none"
+                and not m.sudo()._should_bypass_set_qty_producing()
             )
-            posted.filtered(lambda m: m.has_tracking != "none").move_line_ids.filtered(
-                lambda ml: not ml.lot_id and ml.picked
-            ).picked = False
+        )
+        with batch._backflush_set_in_batch():
+            res = super()._set_qty_producing(pick_manual_consumption_moves)
+        batch._backflush_set_produced(self)
+        # The lines without a lot Odoo just filled in are placeholders the
+        # backflush replaces: not picked, they are no record.
+        engine = self.env["mrp.backflush.engine"]
+        posted = engine._get_moves(self, "mark_done") | engine._get_moves(
+            self, "operation"
+        )
+        posted.filtered(lambda m: m.has_tracking != "none").move_line_ids.filtered(
+            lambda ml: not ml.lot_id and ml.picked
+        ).picked = False
         return res
 
     def _cal_price(self, consumed_moves):

@@ -1,6 +1,8 @@
 # Copyright 2026 mrp_backflush authors
 # License LGPL-3.0 or later (https://www.gnu.org/licenses/lgpl).
 from collections import defaultdict
+from contextlib import contextmanager
+from contextvars import ContextVar
 
 from odoo import Command, api, fields, models
 from odoo.exceptions import UserError
@@ -9,6 +11,11 @@ from odoo.tools import float_compare, float_is_zero, float_round
 from .. import planning
 from .res_company import BACKFLUSH_ROLES
 from .stock_move_line import backflush_collect_edits
+
+# The moves Mark Done sets in one batch, which Odoo's own loop leaves alone
+# (see ``_backflush_set_produced``). A context variable, not a context key:
+# no request can start it.
+_SET_IN_BATCH = ContextVar("mrp_backflush_set_in_batch", default=frozenset())
 
 
 class StockMove(models.Model):
@@ -374,6 +381,11 @@ class StockMove(models.Model):
             for qty in (odoo_qty, net, self.product_uom_qty)
         )
 
+    def _should_bypass_set_qty_producing(self):
+        return (
+            self.id in _SET_IN_BATCH.get() or super()._should_bypass_set_qty_producing()
+        )
+
     def _set_quantity_done_prepare_vals(self, qty):
         # Odoo rewrites every line, also those whose quantity stays (Mark
         # Done of a reserved MO): each such write unreserves and reserves the
@@ -396,6 +408,31 @@ class StockMove(models.Model):
                 )
             )
         ]
+
+    @contextmanager
+    def _backflush_set_in_batch(self):
+        """Odoo's ``_set_qty_producing`` leaves these moves alone inside
+        the block: :meth:`_backflush_set_produced` sets them after it."""
+        token = _SET_IN_BATCH.set(frozenset(self.ids))
+        try:
+            yield
+        finally:
+            _SET_IN_BATCH.reset(token)
+
+    def _backflush_set_produced(self, production):
+        """Set these raw moves of ``production`` as Odoo's
+        ``_set_qty_producing`` does (its quantity producing × unit factor,
+        picked), with one write for all where Odoo writes each move twice;
+        a quantity already right is left as it is."""
+        producing = production.qty_producing - production.qty_produced
+        for move in self:
+            qty = float_round(
+                producing * move.unit_factor,
+                precision_rounding=move.product_uom.rounding,
+            )
+            if move._set_quantity_done_prepare_vals(qty):
+                move._set_quantity_done(qty)
+        self.picked = True
 
     def _backflush_bom_unit_qty(self):
         """Net quantity per finished unit when the move does not carry it
