@@ -331,3 +331,25 @@ class TestMarkDone(BackflushCase):
         self.assertAlmostEqual(
             sum(move.stock_valuation_layer_ids.mapped("quantity")), -0.5
         )
+
+    def test_reservations_of_other_orders_stay_after_mark_done(self):
+        """The lines of a backflush release their reservation with the
+        stock they take, in one write of their quant: what the order
+        reserved, its planned scrap included, is released once, and what
+        another order reserved on the same quant stays reserved."""
+        bom = self._bom(self.chair, [(self.leg, 4, {"scrap_percent": 10.0})])
+        first, second = self._mo(bom, 10), self._mo(bom, 20)
+        (first | second).action_assign()
+        quant = self.env["stock.quant"].search(
+            [
+                ("product_id", "=", self.leg.id),
+                ("location_id", "=", self.stock_location.id),
+            ]
+        )
+        self.assertEqual(quant.reserved_quantity, 132)
+        first.button_mark_done()
+        self.assertEqual(first.state, "done")
+        self.assertEqual(self._raw(first, self.leg, "planned_scrap").quantity, 4)
+        self.assertEqual(quant.quantity, 956)
+        self.assertEqual(quant.reserved_quantity, 88)
+        self.assertEqual(second.move_raw_ids.quantity, 88)
