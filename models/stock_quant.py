@@ -154,6 +154,8 @@ class StockQuant(models.Model):
             left = _FOLDED_RELEASES.get()
             _FOLDED_RELEASES.set(None)
             for product, location, lot, package, owner, qty in left.values():
+                if float_is_zero(qty, precision_rounding=product.uom_id.rounding):
+                    continue
                 self._update_reserved_quantity(
                     product,
                     location,
