@@ -263,9 +263,9 @@ class MrpProduction(models.Model):
         )._set_quantities()
 
     def _set_qty_producing(self, pick_manual_consumption_moves=True):
+        # A saved order, not the form's draft of it (onchange).
         if not (
-            self.env.context.get("backflush_set_quantities")
-            and self._backflush_is_managed()
+            len(self) == 1 and isinstance(self.id, int) and self._backflush_is_managed()
         ):
             return super()._set_qty_producing(pick_manual_consumption_moves)
         # Odoo sets and picks each component with writes of its own: the
@@ -281,15 +281,16 @@ class MrpProduction(models.Model):
         with batch._backflush_set_in_batch():
             res = super()._set_qty_producing(pick_manual_consumption_moves)
         batch._backflush_set_produced(self)
-        # The lines without a lot Odoo just filled in are placeholders the
-        # backflush replaces: not picked, they are no record.
-        engine = self.env["mrp.backflush.engine"]
-        posted = engine._get_moves(self, "mark_done") | engine._get_moves(
-            self, "operation"
-        )
-        posted.filtered(lambda m: m.has_tracking != "none").move_line_ids.filtered(
-            lambda ml: not ml.lot_id and ml.picked
-        ).picked = False
+        if self.env.context.get("backflush_set_quantities"):
+            # The lines without a lot Odoo just filled in are placeholders
+            # the backflush replaces: not picked, they are no record.
+            engine = self.env["mrp.backflush.engine"]
+            posted = engine._get_moves(self, "mark_done") | engine._get_moves(
+                self, "operation"
+            )
+            posted.filtered(lambda m: m.has_tracking != "none").move_line_ids.filtered(
+                lambda ml: not ml.lot_id and ml.picked
+            ).picked = False
         return res
 
     def _cal_price(self, consumed_moves):
