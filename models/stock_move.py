@@ -12,8 +12,9 @@ from .. import planning
 from .res_company import BACKFLUSH_ROLES
 from .stock_move_line import backflush_collect_edits
 
-# The moves Mark Done sets in one batch, which Odoo's own loop leaves alone
-# (see ``_backflush_set_produced``). A context variable, not a context key:
+# The moves of a backflushed order set in one batch when its quantity
+# producing is set, which Odoo's own loop leaves alone (see
+# ``mrp.production._set_qty_producing``). A context variable, not a context key:
 # no request can start it.
 _SET_IN_BATCH = ContextVar("mrp_backflush_set_in_batch", default=frozenset())
 
